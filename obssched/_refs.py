@@ -1,0 +1,90 @@
+"""Textual references to callables (``"package.module:qualname"``) and back."""
+
+from __future__ import annotations
+
+import inspect
+from functools import partial
+from importlib import import_module
+from typing import Any
+
+__all__ = ["get_callable_name", "maybe_ref", "obj_to_ref", "ref_to_obj"]
+
+
+def get_callable_name(func: Any) -> str:
+    """Return the best available display name of ``func``."""
+    if isinstance(func, partial):
+        return get_callable_name(func.func)
+    if inspect.ismethod(func):
+        owner = func.__self__
+        owner_name = owner.__qualname__ if inspect.isclass(owner) else type(owner).__qualname__
+        return f"{owner_name}.{func.__func__.__name__}"
+    qualname = getattr(func, "__qualname__", None)
+    if qualname:
+        return str(qualname)
+    if callable(func):
+        return type(func).__qualname__
+    raise TypeError(f"Unable to determine a name for {func!r} -- maybe it is not a callable?")
+
+
+def obj_to_ref(obj: Any) -> str:
+    """Return the ``module:qualname`` reference that :func:`ref_to_obj` resolves back to ``obj``.
+
+    Raises:
+        ValueError: ``obj`` has no importable reference (a lambda, a nested function, a partial,
+            a bound method of an instance).
+    """
+    if isinstance(obj, partial):
+        raise ValueError(f"Cannot create a reference to a partial(): {obj!r}")
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if inspect.ismethod(obj) and inspect.isclass(obj.__self__):
+        qualname = f"{obj.__self__.__qualname__}.{obj.__func__.__name__}"
+        module = obj.__self__.__module__
+    elif inspect.ismethod(obj):
+        raise ValueError(f"Cannot create a reference to a bound method of an instance: {obj!r}")
+    if not module or not qualname:
+        raise ValueError(f"Cannot determine the reference to {obj!r}")
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        raise ValueError(f"Cannot create a reference to a lambda or a nested function: {obj!r}")
+    ref = f"{module}:{qualname}"
+    try:
+        resolved = ref_to_obj(ref)
+    except (ValueError, LookupError) as exc:
+        raise ValueError(f"Cannot determine the reference to {obj!r}") from exc
+    if resolved != obj:
+        raise ValueError(f"Cannot determine the reference to {obj!r}: {ref} is another object")
+    return ref
+
+
+def ref_to_obj(ref: str) -> Any:
+    """Return the object that ``ref`` (``"package.module:varname.attr"``) points to.
+
+    Raises:
+        TypeError: ``ref`` is not text.
+        ValueError: ``ref`` is malformed.
+        LookupError: the module or attribute cannot be found.
+    """
+    if not isinstance(ref, str):
+        raise TypeError(f"References must be strings, got {ref!r}")
+    if ":" not in ref:
+        raise ValueError(f"Invalid reference {ref!r}: expected 'package.module:qualname'")
+    modulename, rest = ref.split(":", 1)
+    if not modulename or not rest:
+        raise ValueError(f"Invalid reference {ref!r}: expected 'package.module:qualname'")
+    try:
+        obj: Any = import_module(modulename)
+    except ImportError as exc:
+        raise LookupError(f"Error resolving reference {ref}: could not import module") from exc
+    try:
+        for name in rest.split("."):
+            obj = getattr(obj, name)
+    except Exception as exc:
+        raise LookupError(f"Error resolving reference {ref}: error looking up object") from exc
+    return obj
+
+
+def maybe_ref(ref: Any) -> Any:
+    """Resolve ``ref`` with :func:`ref_to_obj` if it is text, else return it unchanged."""
+    if not isinstance(ref, str):
+        return ref
+    return ref_to_obj(ref)

@@ -1,0 +1,106 @@
+"""Every error obssched raises, under one base class.
+
+Each exception also subclasses what APScheduler 3 raised at the same spot, so ``except KeyError``
+style handlers written for APScheduler keep working. Messages are built from the typed arguments,
+which stay available as attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConflictingIdError",
+    "JobLookupError",
+    "MaxInstancesReachedError",
+    "ObsschedError",
+    "SchedulerAlreadyRunningError",
+    "SchedulerNotRunningError",
+    "SerializationError",
+    "TransientJobError",
+    "UnknownAliasError",
+]
+
+
+class ObsschedError(Exception):
+    """Base class of every error raised by obssched."""
+
+
+class SchedulerAlreadyRunningError(ObsschedError):
+    """Raised when the scheduler is already running."""
+
+    def __init__(self) -> None:
+        super().__init__("Scheduler is already running")
+
+
+class SchedulerNotRunningError(ObsschedError):
+    """Raised when the scheduler is not running but the operation needs it to be."""
+
+    def __init__(self) -> None:
+        super().__init__("Scheduler is not running")
+
+
+class JobLookupError(ObsschedError, KeyError):
+    """Raised when no job with the given id exists."""
+
+    def __init__(self, job_id: str, jobstore: str | None = None) -> None:
+        self.job_id = job_id
+        self.jobstore = jobstore
+        where = f" in job store {jobstore!r}" if jobstore else ""
+        super().__init__(f"No job by the id of {job_id} was found{where}")
+
+    def __str__(self) -> str:
+        # KeyError would repr() the message; keep it readable.
+        return str(self.args[0])
+
+
+class ConflictingIdError(ObsschedError, KeyError):
+    """Raised when a job is added with an id that a stored job already has."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"Job identifier ({job_id}) conflicts with an existing job")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TransientJobError(ObsschedError, ValueError):
+    """Raised when a job that has no stable reference is added to a persistent job store."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"Job ({job_id}) cannot be added to this job store because a reference to the callable "
+            "could not be determined."
+        )
+
+
+class MaxInstancesReachedError(ObsschedError):
+    """Raised when a job already runs as many instances as its ``max_instances`` allows."""
+
+    def __init__(self, job: Any) -> None:
+        self.job_id: str = job.id
+        self.max_instances: int = job.max_instances
+        super().__init__(
+            f'Job "{job.id}" has already reached its maximum number of instances '
+            f"({job.max_instances})"
+        )
+
+
+class UnknownAliasError(ObsschedError, KeyError):
+    """Raised when a trigger, executor or job store alias is not known."""
+
+    def __init__(self, kind: str, alias: str, known: list[str] | None = None) -> None:
+        self.kind = kind
+        self.alias = alias
+        self.known = sorted(known or [])
+        hint = f" (known: {', '.join(self.known)})" if self.known else ""
+        super().__init__(f"No {kind} by the alias of {alias!r} was found{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SerializationError(ObsschedError, ValueError):
+    """Raised when a job's state cannot be turned into stored data or read back."""

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need (a virtualenv with the
+# project and its test extras, Debian's prometheus for promtool and the Prometheus server, Chromium
+# for the browser test), starts PostgreSQL if it is down, then lints, type-checks and runs pytest.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    "$python" -m venv .venv
+fi
+log "installing obssched with its test extras"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+need_debs=()
+command -v promtool >/dev/null 2>&1 || need_debs+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_debs+=(chromium)
+if [ ${#need_debs[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian packages: ${need_debs[*]}"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${need_debs[@]}" >/dev/null
+    else
+        log "cannot install ${need_debs[*]} (not root); the tests that need them will skip"
+    fi
+fi
+# Debian's package starts a Prometheus service of its own; the tests run their own servers.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus >/dev/null 2>&1 || true; fi
+pkill -x prometheus >/dev/null 2>&1 || true
+
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+log "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+log "mypy"
+.venv/bin/mypy
+log "pytest"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" = 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    exit 1
+fi
+exit "$status"
