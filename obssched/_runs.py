@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["RemoteWrapper", "RunHook", "RunInfo"]
+__all__ = ["RemoteWrapper", "RunHook", "RunInfo", "RunningRun"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,12 @@ class RunHook(Protocol):
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
         """Return a picklable wrapper factory for a body run in another process, or ``None``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRun:
+    """A submitted run that has not ended yet, as ``scheduler.get_running_runs()`` reports it."""
+
+    info: RunInfo
+    started_at: datetime | None
+    """When the job body started; ``None`` while the run still waits in the executor's queue."""
