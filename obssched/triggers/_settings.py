@@ -1,0 +1,40 @@
+"""Argument handling shared by the trigger constructors."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, tzinfo
+
+from obssched._timeutil import astimezone, convert_to_datetime, get_localzone
+
+__all__ = ["check_window", "choose_zone", "to_aware"]
+
+
+def choose_zone(timezone: str | tzinfo | None, *dates: object) -> tzinfo:
+    """Return ``timezone``, else the zone of the first aware datetime in ``dates``, else local.
+
+    Raises:
+        ValueError: ``timezone`` is an unknown zone name.
+    """
+    zone = astimezone(timezone)
+    if zone is not None:
+        return zone
+    for value in dates:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.tzinfo
+    return get_localzone()
+
+
+def to_aware(value: datetime | date | str | None, tz: tzinfo, arg_name: str) -> datetime | None:
+    """Turn ``value`` into an aware datetime in ``tz`` (naive values are read in ``tz``)."""
+    converted = convert_to_datetime(value, tz, arg_name)
+    return None if converted is None else converted.astimezone(tz)
+
+
+def check_window(start: datetime | date | None, end: datetime | date | None) -> None:
+    """Refuse an end date before the start date.
+
+    Raises:
+        ValueError: ``end`` is earlier than ``start``.
+    """
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"end_date ({end}) must not be earlier than start_date ({start})")

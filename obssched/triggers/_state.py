@@ -1,0 +1,134 @@
+"""Plain-data state of triggers, for the persistent job stores and for pickle.
+
+A trigger's ``__getstate__`` returns a JSON-serialisable dict with a ``"version"``;
+:func:`trigger_to_dict` adds the ``"type"`` alias from :data:`obssched.triggers.TRIGGER_ALIASES`
+and :func:`trigger_from_dict` goes back. Datetimes are ISO 8601 text, time zones IANA keys (or
+``"UTC+hh:mm"`` for fixed offsets).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, Final
+
+from obssched._refs import ref_to_obj
+from obssched._timeutil import astimezone
+
+if TYPE_CHECKING:
+    from obssched.triggers.base import BaseTrigger
+
+__all__ = [
+    "check_version",
+    "date_from_text",
+    "datetime_from_text",
+    "datetime_to_text",
+    "trigger_from_dict",
+    "trigger_to_dict",
+    "zone_from_text",
+    "zone_to_text",
+]
+
+_FIXED_OFFSET_RE: Final = re.compile(r"^UTC(?P<sign>[+-])(?P<hours>\d\d):(?P<minutes>\d\d)$")
+
+
+def check_version(kind: str, state: dict[str, Any], supported: int) -> None:
+    """Refuse state written by a newer obssched.
+
+    Raises:
+        ValueError: ``state["version"]`` is missing, malformed or newer than ``supported``.
+    """
+    version = state.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"The {kind} trigger state has no integer 'version': {state!r}")
+    if version > supported:
+        raise ValueError(
+            f"The {kind} trigger state has version {version}, but this obssched only reads "
+            f"versions up to {supported}; upgrade obssched to load it"
+        )
+
+
+def zone_to_text(tz: tzinfo) -> str:
+    """Return the IANA key of ``tz``, ``"UTC"`` or ``"UTC+hh:mm"`` for a fixed offset.
+
+    Raises:
+        ValueError: the zone has neither a key nor a fixed offset.
+    """
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return key
+    if tz is UTC or tz == UTC:
+        return "UTC"
+    if isinstance(tz, timezone):
+        offset = tz.utcoffset(None)
+        sign = "-" if offset < timedelta(0) else "+"
+        minutes = abs(int(offset.total_seconds())) // 60
+        return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    raise ValueError(f"The time zone {tz!r} has no IANA name and cannot be stored")
+
+
+def zone_from_text(text: str) -> tzinfo:
+    """Invert :func:`zone_to_text`."""
+    match = _FIXED_OFFSET_RE.match(text)
+    if match is not None:
+        offset = timedelta(hours=int(match["hours"]), minutes=int(match["minutes"]))
+        return timezone(-offset if match["sign"] == "-" else offset)
+    zone = astimezone(text)
+    assert zone is not None
+    return zone
+
+
+def datetime_to_text(value: datetime | None) -> str | None:
+    """Return ``value`` as ISO 8601 text with its UTC offset."""
+    return None if value is None else value.isoformat()
+
+
+def datetime_from_text(text: str | None, tz: tzinfo) -> datetime | None:
+    """Parse ISO 8601 text written by :func:`datetime_to_text`, converted to ``tz``."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).astimezone(tz)
+
+
+def date_from_text(text: str | None) -> date | None:
+    """Parse ISO 8601 date text."""
+    return None if text is None else date.fromisoformat(text)
+
+
+def trigger_to_dict(trigger: BaseTrigger) -> dict[str, Any]:
+    """Return ``trigger`` as plain data: its state plus a ``"type"`` alias.
+
+    Raises:
+        TypeError: the trigger's class has no alias in ``TRIGGER_ALIASES``.
+    """
+    from obssched.triggers import TRIGGER_ALIASES
+
+    cls = type(trigger)
+    reference = f"{cls.__module__}:{cls.__qualname__}"
+    for alias, target in TRIGGER_ALIASES.items():
+        if target == reference:
+            return {"type": alias, **trigger.__getstate__()}
+    raise TypeError(f"{reference} has no trigger alias and cannot be turned into a dict")
+
+
+def trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
+    """Rebuild a trigger from the output of :func:`trigger_to_dict`.
+
+    Raises:
+        ValueError: the type alias is unknown or the state is invalid or too new.
+    """
+    from obssched.triggers import TRIGGER_ALIASES
+    from obssched.triggers.base import BaseTrigger
+
+    state = dict(data)
+    alias = state.pop("type", None)
+    if not isinstance(alias, str) or alias not in TRIGGER_ALIASES:
+        raise ValueError(
+            f"Unknown trigger type {alias!r}; expected one of {sorted(TRIGGER_ALIASES)}"
+        )
+    cls = ref_to_obj(TRIGGER_ALIASES[alias])
+    assert isinstance(cls, type)
+    assert issubclass(cls, BaseTrigger)
+    trigger = cls.__new__(cls)
+    trigger.__setstate__(state)
+    return trigger

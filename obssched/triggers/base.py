@@ -1,0 +1,94 @@
+"""The trigger contract: a pure ``get_next_fire_time(previous_fire_time, now)``."""
+
+from __future__ import annotations
+
+import random
+from abc import ABCMeta, abstractmethod
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+__all__ = ["BaseTrigger", "RandomSource"]
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+class RandomSource(Protocol):
+    """What jitter needs from a random number generator (``random.Random`` or the module)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """Return a random number between ``a`` and ``b``."""
+        ...
+
+
+class BaseTrigger(metaclass=ABCMeta):
+    """Decides when a job runs.
+
+    Triggers are pure: the answer depends only on the trigger's settings and the two arguments.
+
+    Jitter does not accumulate. Every trigger computes its schedule from a fixed grid (a start
+    date plus whole intervals, or the fields of a cron expression), and asks it for the first
+    un-jittered time strictly after ``previous_fire_time``. A jittered previous time lies at most
+    ``jitter`` seconds after its un-jittered one, so as long as the jitter is shorter than the gap
+    between fire times, the answer is the same as if the un-jittered time had been passed.
+    """
+
+    __slots__ = ("_rng", "jitter")
+
+    jitter: float | None
+    _rng: RandomSource
+
+    def _init_jitter(self, jitter: float | None, rng: RandomSource | None) -> None:
+        if jitter is not None:
+            if isinstance(jitter, bool) or not isinstance(jitter, int | float):
+                raise TypeError(f"jitter must be a number of seconds, got {jitter!r}")
+            if jitter < 0:
+                raise ValueError(f"jitter must not be negative, got {jitter!r}")
+        self.jitter = jitter or None
+        self._rng = rng if rng is not None else random
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire, or ``None`` if the trigger never fires again.
+
+        Args:
+            previous_fire_time: the time the trigger last fired (as reported, jitter included),
+                or ``None`` if it has not fired yet.
+            now: the current time; the first fire time is not earlier than this.
+        """
+        next_fire_time = self._next_scheduled_time(previous_fire_time, now)
+        return self._apply_jitter(next_fire_time, self.jitter, now)
+
+    @abstractmethod
+    def _next_scheduled_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next un-jittered fire time (see :meth:`get_next_fire_time`)."""
+
+    def _apply_jitter(
+        self, next_fire_time: datetime | None, jitter: float | None, now: datetime
+    ) -> datetime | None:
+        """Delay ``next_fire_time`` by a random amount of up to ``jitter`` seconds."""
+        if next_fire_time is None or not jitter:
+            return next_fire_time
+        rng = getattr(self, "_rng", random)
+        return next_fire_time + timedelta(seconds=rng.uniform(0, jitter))
+
+    @staticmethod
+    def _search_start(previous_fire_time: datetime | None, now: datetime) -> datetime:
+        """Return the earliest instant the next fire time may be, in UTC.
+
+        Arithmetic and comparisons between datetimes sharing a ``tzinfo`` use wall time and
+        ignore ``fold``, which is wrong across a DST change; working in UTC avoids that.
+        """
+        if previous_fire_time is not None:
+            return previous_fire_time.astimezone(UTC) + _ONE_MICROSECOND
+        return now.astimezone(UTC)
+
+    @abstractmethod
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the trigger's settings as plain JSON-serialisable data."""
+
+    @abstractmethod
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the settings returned by :meth:`__getstate__`."""

@@ -1,0 +1,76 @@
+"""A trigger that fires once."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+
+from obssched._timeutil import datetime_repr
+from obssched.triggers._settings import choose_zone, to_aware
+from obssched.triggers._state import (
+    check_version,
+    datetime_from_text,
+    datetime_to_text,
+    zone_from_text,
+    zone_to_text,
+)
+from obssched.triggers.base import BaseTrigger
+
+__all__ = ["DateTrigger"]
+
+_STATE_VERSION = 1
+
+
+class DateTrigger(BaseTrigger):
+    """Fires once, at ``run_date``.
+
+    Args:
+        run_date: when to fire, as a ``datetime``, a ``date`` or ISO 8601 text; naive values are
+            read in ``timezone``. ``None`` fires as soon as the scheduler first asks (at the
+            ``now`` it passes), since triggers never read the clock themselves.
+        timezone: the zone for naive ``run_date`` values (default: the zone of ``run_date``,
+            else the local zone).
+    """
+
+    __slots__ = ("run_date", "timezone")
+
+    run_date: datetime | None
+    timezone: tzinfo
+
+    def __init__(
+        self,
+        run_date: datetime | date | str | None = None,
+        timezone: str | tzinfo | None = None,
+    ) -> None:
+        self.timezone = choose_zone(timezone, run_date)
+        self.run_date = to_aware(run_date, self.timezone, "run_date")
+        self._init_jitter(None, None)
+
+    def _next_scheduled_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        run_date = self.run_date if self.run_date is not None else now.astimezone(self.timezone)
+        if previous_fire_time is None or run_date.astimezone(UTC) > previous_fire_time.astimezone(
+            UTC
+        ):
+            return run_date
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION,
+            "run_date": datetime_to_text(self.run_date),
+            "timezone": zone_to_text(self.timezone),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        check_version("date", state, _STATE_VERSION)
+        self.timezone = zone_from_text(state["timezone"])
+        self.run_date = datetime_from_text(state["run_date"], self.timezone)
+        self._init_jitter(None, None)
+
+    def __str__(self) -> str:
+        return f"date[{datetime_repr(self.run_date)}]"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} (run_date={datetime_repr(self.run_date)!r})>"
