@@ -1,0 +1,207 @@
+"""Attaching the built-in listeners (and the tracing run hook) to a scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+from prometheus_client.registry import CollectorRegistry
+
+from obssched._runs import RunningRun
+from obssched.clock import Clock
+from obssched.events import (
+    EVENT_ALL_JOBS_REMOVED,
+    EVENT_JOB_ADDED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_PAUSED,
+    EVENT_SCHEDULER_RESUMED,
+    EVENT_SCHEDULER_SHUTDOWN,
+    EVENT_SCHEDULER_STARTED,
+    SchedulerEvent,
+)
+from obssched.observability._collector import SchedulerSource, collector_for
+from obssched.observability._listener import MetricsListener
+from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
+from obssched.observability._tracing import RunTracer, TraceFilter
+
+__all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
+
+_logger = logging.getLogger("obssched.observability")
+
+LISTENER_MASK = (
+    EVENT_SCHEDULER_STARTED
+    | EVENT_SCHEDULER_SHUTDOWN
+    | EVENT_SCHEDULER_PAUSED
+    | EVENT_SCHEDULER_RESUMED
+    | EVENT_ALL_JOBS_REMOVED
+    | EVENT_JOB_ADDED
+    | EVENT_JOB_REMOVED
+    | EVENT_JOB_MODIFIED
+    | EVENT_JOB_EXECUTED
+    | EVENT_JOB_ERROR
+    | EVENT_JOB_MISSED
+    | EVENT_JOB_SUBMITTED
+    | EVENT_JOB_MAX_INSTANCES
+)
+"""The events the built-in listeners subscribe to."""
+
+
+class Instrumentation:
+    """The built-in metrics and tracing of one scheduler; :meth:`detach` removes them.
+
+    Calling it with an event is the listener registered on the scheduler: tracing sees each event
+    first so that the metrics of a run's terminal event can carry its span as an exemplar.
+    """
+
+    LISTENER_NAME = "obssched.builtin"
+
+    def __init__(
+        self,
+        scheduler: Any,
+        *,
+        metrics: MetricsListener | None,
+        tracer: RunTracer | None,
+        source: SchedulerSource | None,
+        registry: CollectorRegistry | None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.tracer = tracer
+        self.source = source
+        self.registry = registry
+        self._listener: Callable[[SchedulerEvent], None] = self
+        self._attached = False
+
+    def __call__(self, event: SchedulerEvent) -> None:
+        try:
+            exemplar = None
+            if self.tracer is not None:
+                exemplar = self.tracer.handle(event)
+            if self.metrics is not None:
+                self.metrics.handle(event, exemplar)
+        except Exception:
+            _logger.exception("The built-in observability listener failed on %r", event)
+            if self.metrics is not None:
+                self.metrics.listener_error(self.LISTENER_NAME)
+
+    def attach(self, listener: Callable[[SchedulerEvent], None] | None = None) -> None:
+        """Subscribe to the scheduler (``listener`` replaces this object as the callback)."""
+        self._listener = listener or self
+        if self.metrics is not None or self.tracer is not None:
+            self.scheduler.add_listener(self._listener, LISTENER_MASK)
+        if self.tracer is not None and hasattr(self.scheduler, "add_run_hook"):
+            self.scheduler.add_run_hook(self.tracer)
+        if self.source is not None and self.registry is not None:
+            collector = collector_for(self.registry)
+            assert collector is not None
+            collector.add_source(self.source)
+        self._attached = True
+
+    def detach(self) -> None:
+        """Remove the listeners, the run hook and the scrape-time gauges from the scheduler."""
+        if not self._attached:
+            return
+        self._attached = False
+        if self.metrics is not None or self.tracer is not None:
+            self.scheduler.remove_listener(self._listener)
+        if self.tracer is not None and hasattr(self.scheduler, "remove_run_hook"):
+            self.scheduler.remove_run_hook(self.tracer)
+        if self.source is not None and self.registry is not None:
+            collector = collector_for(self.registry, create=False)
+            if collector is not None:
+                collector.remove_source(self.source)
+
+
+def build(
+    scheduler: Any,
+    *,
+    scheduler_name: str,
+    metrics: bool,
+    tracing: bool,
+    registry: CollectorRegistry | None,
+    tracer_provider: TracerProvider | None,
+    trace_filter: TraceFilter | None,
+    job_name_limit: int | None,
+    buckets: Sequence[float] | None,
+    clock: Clock | None,
+    running_runs: Callable[[], Iterable[RunningRun]] | None = None,
+) -> Instrumentation:
+    """Create (without attaching) the built-in listeners for a scheduler."""
+    metrics_listener = source = None
+    if metrics:
+        if registry is None:
+            from prometheus_client import REGISTRY
+
+            registry = REGISTRY
+        collector = collector_for(registry, buckets)
+        assert collector is not None
+        names = JobNames(job_name_limit)
+        metrics_listener = MetricsListener(collector.store, scheduler_name, names)
+        source = SchedulerSource(scheduler, scheduler_name, names, running_runs, clock)
+    tracer = None
+    if tracing:
+        clock = clock or getattr(scheduler, "clock", None)
+        tracer = RunTracer(tracer_provider, trace_filter, clock)
+    return Instrumentation(
+        scheduler, metrics=metrics_listener, tracer=tracer, source=source, registry=registry
+    )
+
+
+def attach_builtin(
+    scheduler: Any,
+    *,
+    metrics: bool = True,
+    tracing: bool = True,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
+    trace_filter: TraceFilter | None = None,
+    job_name_limit: int | None = DEFAULT_JOB_NAME_LIMIT,
+    buckets: Sequence[float] | None = None,
+) -> Instrumentation:
+    """Attach the built-in metrics and tracing listeners to an obssched scheduler.
+
+    The scheduler calls this on its first ``start()`` with its options (``metrics``,
+    ``tracing``, ``metrics_registry``, ``tracer_provider``, ``trace_filter``,
+    ``metrics_job_name_limit``, ``metrics_buckets``).
+
+    Args:
+        scheduler: the scheduler (its ``name`` becomes the ``scheduler`` label).
+        metrics: record Prometheus metrics.
+        tracing: record OpenTelemetry spans.
+        registry: the registry to expose the metrics in (the default registry when ``None``).
+        tracer_provider: the provider to trace with (the global one when ``None``).
+        trace_filter: called with a job's id and name; ``False`` leaves its runs untraced.
+        job_name_limit: distinct job names with their own series; later ones fold into
+            ``job_name="__other__"`` (``None``: no limit).
+        buckets: histogram bucket bounds in seconds (all three histograms).
+
+    Returns:
+        The handle whose ``detach()`` removes everything attached.
+    """
+    instrumentation = build(
+        scheduler,
+        scheduler_name=str(getattr(scheduler, "name", None) or "default"),
+        metrics=metrics,
+        tracing=tracing,
+        registry=registry,
+        tracer_provider=tracer_provider,
+        trace_filter=trace_filter,
+        job_name_limit=job_name_limit,
+        buckets=buckets,
+        clock=getattr(scheduler, "clock", None),
+    )
+    if instrumentation.metrics is not None:
+        for job in scheduler.get_jobs():
+            instrumentation.metrics.job_added(
+                job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
+            )
+    instrumentation.attach()
+    return instrumentation

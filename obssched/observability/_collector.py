@@ -1,0 +1,292 @@
+"""The one collector each registry gets: event-driven series plus gauges computed at scrape time.
+
+Scrape-time gauges (next run times, job info, running runs, executor load, scheduler state and
+heartbeat) are read from the attached schedulers while the registry is collected, so they are never
+stale and need no timer thread. Schedulers are held weakly: one that is dropped without being
+detached simply disappears from the output.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import CollectorRegistry
+from prometheus_client.samples import Sample
+
+from obssched._runs import RunningRun
+from obssched.clock import Clock, SystemClock
+from obssched.observability._metrics import DEFAULT_BUCKETS, MetricStore
+from obssched.observability._names import JobNames
+
+__all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
+
+_STATES = ("stopped", "running", "paused")
+_JOB_STATES = ("scheduled", "paused", "pending")
+
+_GAUGES: dict[str, str] = {
+    "obssched_job_next_run_timestamp_seconds": "When the job runs next (absent while paused).",
+    "obssched_job_info": "The job's id, executor, job store and trigger (always 1).",
+    "obssched_jobs": "Jobs by job store and state.",
+    "obssched_job_running": "Runs of the job whose body is executing now.",
+    "obssched_job_running_since_timestamp_seconds": (
+        "When the oldest running run of the job started."
+    ),
+    "obssched_executor_running_jobs": "Job bodies the executor is running now.",
+    "obssched_executor_pending_jobs": "Runs submitted to the executor that have not started.",
+    "obssched_executor_max_workers": "The executor's worker limit.",
+    "obssched_scheduler_state": "1 for the scheduler's current state.",
+    "obssched_scheduler_last_wakeup_timestamp_seconds": "When the scheduling loop last ran.",
+    "obssched_build_info": "The obssched version (always 1).",
+}
+
+
+class SchedulerSource:
+    """What the collector reads from one attached scheduler.
+
+    Args:
+        scheduler: an obssched scheduler or a stock APScheduler 3 one (held weakly).
+        name: the ``scheduler`` label value.
+        names: the scheduler's job name labels (shared with its listener).
+        running_runs: returns the in-flight runs (``scheduler.get_running_runs`` by default).
+        clock: the clock health is judged by (the scheduler's by default).
+    """
+
+    def __init__(
+        self,
+        scheduler: Any,
+        name: str,
+        names: JobNames,
+        running_runs: Callable[[], Iterable[RunningRun]] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._scheduler = weakref.ref(scheduler)
+        self.name = name
+        self.names = names
+        self._running_runs = running_runs
+        self.clock: Clock = clock or getattr(scheduler, "clock", None) or SystemClock()
+
+    @property
+    def scheduler(self) -> Any:
+        """The scheduler, or ``None`` once it was garbage-collected."""
+        return self._scheduler()
+
+    def running_runs(self) -> Iterable[RunningRun]:
+        """Return the runs in flight."""
+        if self._running_runs is not None:
+            return self._running_runs()
+        scheduler = self.scheduler
+        getter = getattr(scheduler, "get_running_runs", None)
+        return () if getter is None else getter()
+
+    def health(self) -> tuple[bool, str]:
+        """Say whether the scheduling loop is running and woke up recently, and why not."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return False, f"scheduler {self.name!r}: gone"
+        state = getattr(scheduler, "state", 0)
+        if state == 0:
+            return False, f"scheduler {self.name!r}: stopped"
+        thread = getattr(scheduler, "_thread", None)
+        if thread is not None and not thread.is_alive():
+            return False, f"scheduler {self.name!r}: its thread has died"
+        interval = getattr(scheduler, "heartbeat_interval", None)
+        if interval is None:  # a stock APScheduler scheduler: no heartbeat to judge by
+            return True, f"scheduler {self.name!r}: {_STATES[state]}"
+        woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
+        if woke is None:
+            return False, f"scheduler {self.name!r}: has not woken up yet"
+        age = (self.clock.now() - woke).total_seconds()
+        if age > 3 * float(interval):
+            return False, f"scheduler {self.name!r}: last woke up {age:.1f} s ago"
+        return True, f"scheduler {self.name!r}: {_STATES[state]}, woke up {age:.1f} s ago"
+
+
+class RegistryCollector:
+    """The obssched collector registered (once) in one registry."""
+
+    def __init__(self, store: MetricStore, version: str) -> None:
+        self.store = store
+        self._version = version
+        self._sources: dict[str, SchedulerSource] = {}
+        self._lock = threading.Lock()
+
+    def add_source(self, source: SchedulerSource) -> None:
+        """Start reading a scheduler; it replaces an earlier one of the same name."""
+        with self._lock:
+            self._sources[source.name] = source
+
+    def remove_source(self, source: SchedulerSource) -> None:
+        """Stop reading a scheduler (unless another of its name has replaced it)."""
+        with self._lock:
+            if self._sources.get(source.name) is source:
+                del self._sources[source.name]
+
+    def sources(self) -> list[SchedulerSource]:
+        """Return the attached schedulers that are still alive."""
+        with self._lock:
+            return [s for s in self._sources.values() if s.scheduler is not None]
+
+    def describe(self) -> Iterator[Metric]:
+        """Yield every family without samples (for the registry's duplicate-name check)."""
+        yield from self.store.describe()
+        for name, doc in _GAUGES.items():
+            yield Metric(name, doc, "gauge")
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family with its current samples."""
+        yield from self.store.collect()
+        families = {name: Metric(name, doc, "gauge") for name, doc in _GAUGES.items()}
+        for source in self.sources():
+            scheduler = source.scheduler
+            if scheduler is not None:
+                _collect_scheduler(source, scheduler, families)
+        families["obssched_build_info"].samples.append(
+            Sample("obssched_build_info", {"version": self._version}, 1.0, None, None)
+        )
+        yield from families.values()
+
+
+def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: dict[str, Metric]) -> None:
+    sched = source.name
+    names = source.names
+    next_runs: dict[str, float] = {}
+    per_store: dict[str, list[int]] = {
+        alias: [0, 0, 0] for alias in getattr(scheduler, "_jobstores", {})
+    }
+    job_labels: set[str] = set()
+    info = out["obssched_job_info"].samples
+    for job in scheduler.get_jobs():
+        label = names.label(job.name)
+        job_labels.add(label)
+        store = getattr(job, "_jobstore_alias", None) or "default"
+        counts = per_store.setdefault(store, [0, 0, 0])
+        next_run: datetime | None = job.next_run_time
+        if getattr(job, "pending", False):
+            counts[2] += 1
+        elif next_run is None:
+            counts[1] += 1
+        else:
+            counts[0] += 1
+            ts = next_run.timestamp()
+            earlier = next_runs.get(label)
+            if earlier is None or ts < earlier:
+                next_runs[label] = ts
+        info.append(
+            Sample(
+                "obssched_job_info",
+                {
+                    "scheduler": sched,
+                    "job_name": label,
+                    "job_id": job.id,
+                    "executor": job.executor,
+                    "jobstore": store,
+                    "trigger": str(job.trigger),
+                },
+                1.0,
+                None,
+                None,
+            )
+        )
+    out["obssched_job_next_run_timestamp_seconds"].samples.extend(
+        Sample("obssched_job_next_run_timestamp_seconds", {"scheduler": sched, "job_name": label},
+               ts, None, None)
+        for label, ts in next_runs.items()
+    )  # fmt: skip
+    out["obssched_jobs"].samples.extend(
+        Sample("obssched_jobs", {"scheduler": sched, "jobstore": store, "state": state},
+               float(count), None, None)
+        for store, counts in per_store.items()
+        for state, count in zip(_JOB_STATES, counts, strict=True)
+    )  # fmt: skip
+    _collect_running(source, sched, job_labels, out)
+    _collect_executors(scheduler, sched, out)
+    state = getattr(scheduler, "state", 0)
+    out["obssched_scheduler_state"].samples.extend(
+        Sample("obssched_scheduler_state", {"scheduler": sched, "state": name},
+               1.0 if index == state else 0.0, None, None)
+        for index, name in enumerate(_STATES)
+    )  # fmt: skip
+    woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
+    if woke is not None:
+        out["obssched_scheduler_last_wakeup_timestamp_seconds"].samples.append(
+            Sample("obssched_scheduler_last_wakeup_timestamp_seconds", {"scheduler": sched},
+                   woke.timestamp(), None, None)
+        )  # fmt: skip
+
+
+def _collect_running(
+    source: SchedulerSource, sched: str, job_labels: set[str], out: dict[str, Metric]
+) -> None:
+    running: dict[str, int] = dict.fromkeys(job_labels, 0)
+    since: dict[str, float] = {}
+    for run in source.running_runs():
+        if run.started_at is None:
+            continue
+        label = source.names.label(run.info.job_name)
+        running[label] = running.get(label, 0) + 1
+        ts = run.started_at.timestamp()
+        if label not in since or ts < since[label]:
+            since[label] = ts
+    out["obssched_job_running"].samples.extend(
+        Sample("obssched_job_running", {"scheduler": sched, "job_name": label}, float(count),
+               None, None)
+        for label, count in running.items()
+    )  # fmt: skip
+    out["obssched_job_running_since_timestamp_seconds"].samples.extend(
+        Sample("obssched_job_running_since_timestamp_seconds",
+               {"scheduler": sched, "job_name": label}, ts, None, None)
+        for label, ts in since.items()
+    )  # fmt: skip
+
+
+def _collect_executors(scheduler: Any, sched: str, out: dict[str, Metric]) -> None:
+    executors: dict[str, Any] = getattr(scheduler, "_executors", {})
+    for alias, executor in list(executors.items()):
+        labels = {"scheduler": sched, "executor": alias}
+        for family, attribute in (
+            ("obssched_executor_running_jobs", "running_jobs"),
+            ("obssched_executor_pending_jobs", "pending_jobs"),
+            ("obssched_executor_max_workers", "max_workers"),
+        ):
+            value = getattr(executor, attribute, None)
+            if value is None and attribute == "max_workers":
+                value = getattr(getattr(executor, "_pool", None), "_max_workers", None)
+            if isinstance(value, int | float):
+                out[family].samples.append(Sample(family, labels, float(value), None, None))
+
+
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, RegistryCollector] = (
+    weakref.WeakKeyDictionary()
+)
+_collectors_lock = threading.Lock()
+
+
+def collector_for(
+    registry: CollectorRegistry, buckets: Sequence[float] | None = None, *, create: bool = True
+) -> RegistryCollector | None:
+    """Return the obssched collector of a registry, registering it on first use.
+
+    Raises:
+        ValueError: ``buckets`` differ from those the registry's histograms were created with.
+    """
+    with _collectors_lock:
+        collector = _collectors.get(registry)
+        if collector is None:
+            if not create:
+                return None
+            from obssched import __version__
+
+            collector = RegistryCollector(MetricStore(buckets or DEFAULT_BUCKETS), __version__)
+            registry.register(collector)
+            _collectors[registry] = collector
+        elif buckets is not None and MetricStore(buckets).buckets != collector.store.buckets:
+            raise ValueError(
+                f"this registry's obssched histograms already use the buckets "
+                f"{collector.store.buckets!r}; cannot switch to {tuple(buckets)!r}"
+            )
+        return collector

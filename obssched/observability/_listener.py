@@ -1,0 +1,251 @@
+"""The built-in metrics listener: turns job events into counters, histograms and gauges.
+
+It reads only what every listener gets (the event objects of :mod:`obssched.events`), so it doubles
+as the reference for writing one's own. The hot path (a submission and its terminal event) looks
+its series up in a dict keyed by the event's job name and executor and updates them under one lock.
+"""
+
+from __future__ import annotations
+
+from prometheus_client.samples import Exemplar
+
+from obssched.events import (
+    EVENT_ALL_JOBS_REMOVED,
+    EVENT_JOB_ADDED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_NAMES,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
+)
+from obssched.observability._metrics import CounterCell, HistogramCell, MetricStore
+from obssched.observability._names import JobNames
+
+__all__ = ["MetricsListener", "error_type_name"]
+
+_UNKNOWN = "__unknown__"
+_error_type_names: dict[type[BaseException], str] = {}
+
+
+def error_type_name(exception: BaseException | None) -> str:
+    """Return the qualified class name of an exception (``module.Qualname``, builtins bare)."""
+    if exception is None:
+        return _UNKNOWN
+    cls = type(exception)
+    name = _error_type_names.get(cls)
+    if name is None:
+        module = cls.__module__
+        name = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+        _error_type_names[cls] = name
+    return name
+
+
+class _JobSeries:
+    """The cells of one (job_name label, executor) pair, looked up once and kept."""
+
+    __slots__ = (
+        "coalesced",
+        "errored",
+        "errored_labels",
+        "executed",
+        "max_instances",
+        "missed",
+        "name_labels",
+        "queue_wait",
+        "run_error",
+        "run_success",
+        "start_delay",
+        "submitted",
+    )
+
+    def __init__(self, store: MetricStore, scheduler: str, label: str, executor: str) -> None:
+        job_executor = (scheduler, label, executor)
+        self.name_labels = (scheduler, label)
+        self.errored_labels = job_executor
+        self.submitted = store.counter("obssched_job_submitted", job_executor)
+        self.executed = store.counter("obssched_job_executed", job_executor)
+        self.max_instances = store.counter("obssched_job_max_instances", job_executor)
+        self.missed = store.counter("obssched_job_missed", self.name_labels)
+        self.coalesced = store.counter("obssched_job_coalesced", self.name_labels)
+        self.errored: dict[str, CounterCell] = {}
+        # Histograms appear with the first run that ends, not when the job is added: a job that
+        # never ran would otherwise cost four series of 20+ buckets each.
+        self.run_success: HistogramCell | None = None
+        self.run_error: HistogramCell | None = None
+        self.start_delay: HistogramCell | None = None
+        self.queue_wait: HistogramCell | None = None
+
+    def outcome_histogram(self, store: MetricStore, failed: bool) -> HistogramCell:
+        """Return the run-duration cell of an outcome, creating it on first use."""
+        outcome = "error" if failed else "success"
+        cell = store.histogram("obssched_job_run_duration_seconds", (*self.errored_labels, outcome))
+        if failed:
+            self.run_error = cell
+        else:
+            self.run_success = cell
+        return cell
+
+    def timing_histograms(self, store: MetricStore) -> tuple[HistogramCell, HistogramCell]:
+        """Return the start-delay and queue-wait cells, creating them on first use."""
+        scheduler, _, executor = self.errored_labels
+        self.queue_wait = store.histogram(
+            "obssched_executor_queue_wait_seconds", (scheduler, executor)
+        )
+        self.start_delay = store.histogram("obssched_job_start_delay_seconds", self.errored_labels)
+        return self.start_delay, self.queue_wait
+
+
+class MetricsListener:
+    """Updates one registry's :class:`MetricStore` from the events of one scheduler.
+
+    Thread-safe: execution events may arrive from worker threads concurrently.
+    """
+
+    def __init__(self, store: MetricStore, scheduler_name: str, names: JobNames) -> None:
+        self._store = store
+        self._scheduler = scheduler_name
+        self._names = names
+        self._lock = store.lock
+        self._bounds = store.bounds
+        self._series: dict[tuple[str, str], _JobSeries] = {}
+        self._event_cells: dict[int, CounterCell] = {}
+        self._last_success = store.gauge_series("obssched_job_last_success_timestamp_seconds")
+        self._last_error = store.gauge_series("obssched_job_last_error_timestamp_seconds")
+
+    def job_added(self, job_id: str, job_name: str, executor: str, jobstore: str | None) -> None:
+        """Start counting a job: its counters exist at 0 before its first run."""
+        label = self._names.job_added(job_id, job_name, jobstore)
+        self._series_for_label(label, executor)
+
+    def listener_error(self, listener: str) -> None:
+        """Count an exception raised by the named listener."""
+        cell = self._store.counter("obssched_listener_errors", (self._scheduler, listener))
+        with self._lock:
+            cell.value += 1
+
+    def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
+        """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
+        code = event.code
+        cell = self._event_cells.get(code)
+        if cell is None:
+            cell = self._event_cell(code)
+        if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
+            assert isinstance(event, JobExecutionEvent)
+            self._ended(event, exemplar, cell)
+        elif code == EVENT_JOB_SUBMITTED:
+            assert isinstance(event, JobSubmissionEvent)
+            series = self._series_of(event)
+            coalesced = len(event.coalesced_run_times)
+            with self._lock:
+                cell.value += 1
+                series.submitted.value += 1
+                if coalesced:
+                    series.coalesced.value += coalesced
+        else:
+            with self._lock:
+                cell.value += 1
+            if code == EVENT_JOB_MISSED:
+                assert isinstance(event, JobExecutionEvent)
+                series = self._series_of(event)
+                coalesced = len(event.coalesced_run_times)
+                with self._lock:
+                    series.missed.value += 1
+                    series.coalesced.value += coalesced
+            elif code == EVENT_JOB_MAX_INSTANCES:
+                assert isinstance(event, JobSubmissionEvent)
+                series = self._series_of(event)
+                with self._lock:
+                    series.max_instances.value += 1
+            elif code in (EVENT_JOB_ADDED, EVENT_JOB_MODIFIED):
+                assert isinstance(event, JobEvent)
+                if event.job_name is not None:
+                    self.job_added(
+                        event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore
+                    )
+            elif code == EVENT_JOB_REMOVED:
+                assert isinstance(event, JobEvent)
+                freed = self._names.job_removed(event.job_id)
+                if freed is not None:
+                    self._store.forget_gauges((self._scheduler, freed))
+            elif code == EVENT_ALL_JOBS_REMOVED:
+                for freed in self._names.jobstore_cleared(event.alias):
+                    self._store.forget_gauges((self._scheduler, freed))
+
+    def _ended(
+        self, event: JobExecutionEvent, exemplar: dict[str, str] | None, cell: CounterCell
+    ) -> None:
+        series = self._series_of(event)
+        failed = event.code == EVENT_JOB_ERROR
+        duration = event.run_duration
+        queue_wait = event.queue_wait
+        started = event.started_at
+        delay = None if started is None else (started - event.scheduled_run_time).total_seconds()
+        finished = event.finished_at
+        ended_ts = None if finished is None else finished.timestamp()
+        count_ex = duration_ex = delay_ex = None
+        if exemplar is not None:
+            count_ex = Exemplar(exemplar, 1.0, ended_ts)
+            if duration is not None:
+                duration_ex = Exemplar(exemplar, duration, ended_ts)
+            if delay is not None:
+                delay_ex = Exemplar(exemplar, delay, ended_ts)
+        if failed:
+            error_type = error_type_name(event.exception)
+            counter = series.errored.get(error_type)
+            if counter is None:
+                counter = self._store.counter(
+                    "obssched_job_errored", (*series.errored_labels, error_type)
+                )
+                series.errored[error_type] = counter
+            histogram = series.run_error or series.outcome_histogram(self._store, True)
+            last = self._last_error
+        else:
+            counter = series.executed
+            histogram = series.run_success or series.outcome_histogram(self._store, False)
+            last = self._last_success
+        start_delay, queue_wait_cell = (
+            (series.start_delay, series.queue_wait)
+            if series.start_delay is not None and series.queue_wait is not None
+            else series.timing_histograms(self._store)
+        )
+        bounds = self._bounds
+        with self._lock:
+            cell.value += 1
+            counter.value += 1
+            if count_ex is not None:
+                counter.exemplar = count_ex
+            if duration is not None:
+                histogram.observe(bounds, duration, duration_ex)
+            if delay is not None:
+                start_delay.observe(bounds, delay if delay > 0.0 else 0.0, delay_ex)
+            if queue_wait is not None:
+                queue_wait_cell.observe(bounds, queue_wait, None)
+            if ended_ts is not None:
+                last[series.name_labels] = ended_ts
+
+    def _series_of(self, event: JobEvent) -> _JobSeries:
+        series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
+        if series is None:
+            label = self._names.label(event.job_name or _UNKNOWN)
+            series = self._series_for_label(label, event.executor or _UNKNOWN)
+        return series
+
+    def _series_for_label(self, label: str, executor: str) -> _JobSeries:
+        series = self._series.get((label, executor))
+        if series is None:
+            series = _JobSeries(self._store, self._scheduler, label, executor)
+            self._series[(label, executor)] = series
+        return series
+
+    def _event_cell(self, code: int) -> CounterCell:
+        name = EVENT_NAMES.get(code, str(code))
+        cell = self._store.counter("obssched_events", (self._scheduler, name))
+        self._event_cells[code] = cell
+        return cell

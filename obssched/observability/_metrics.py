@@ -1,0 +1,231 @@
+"""The event-driven metric families, accumulated once per registry.
+
+The built-in listeners run on every job event, so they do not go through prometheus-client's
+metric objects (a lock, a validation and several calls per increment). Each registry gets one
+:class:`MetricStore` of plain cells updated under a single lock, and the registry's collector turns
+them into samples at scrape time. Because the store (and the one collector registered for it) is
+created once per registry and shared, attaching a second scheduler, or the same one again after a
+restart, never registers a metric name twice.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar, Sample
+from prometheus_client.utils import floatToGoString
+
+__all__ = [
+    "COUNTERS",
+    "DEFAULT_BUCKETS",
+    "EVENT_GAUGES",
+    "HISTOGRAMS",
+    "CounterCell",
+    "HistogramCell",
+    "MetricStore",
+]
+
+DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0,
+)  # fmt: skip
+"""Histogram buckets from 5 ms to 4 h: jobs run far longer than the web requests the library's
+default buckets (up to 10 s) were chosen for."""
+
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obssched_job_submitted": (
+        "Runs submitted to an executor.",
+        ("scheduler", "job_name", "executor"),
+    ),
+    "obssched_job_executed": (
+        "Runs that returned normally (EVENT_JOB_EXECUTED).",
+        ("scheduler", "job_name", "executor"),
+    ),
+    "obssched_job_errored": (
+        "Runs that raised, by the exception's qualified class name (EVENT_JOB_ERROR).",
+        ("scheduler", "job_name", "executor", "error_type"),
+    ),
+    "obssched_job_missed": (
+        "Run times reached after their misfire grace time (EVENT_JOB_MISSED).",
+        ("scheduler", "job_name"),
+    ),
+    "obssched_job_max_instances": (
+        "Runs not submitted because the job had max_instances runs in flight.",
+        ("scheduler", "job_name", "executor"),
+    ),
+    "obssched_job_coalesced": (
+        "Run times dropped by coalescing in favour of a later one.",
+        ("scheduler", "job_name"),
+    ),
+    "obssched_events": ("Scheduler events dispatched, by event name.", ("scheduler", "event")),
+    "obssched_listener_errors": (
+        "Exceptions raised by event listeners.",
+        ("scheduler", "listener"),
+    ),
+}
+"""Counter families: name (without ``_total``) -> (help, label names)."""
+
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obssched_job_run_duration_seconds": (
+        "Time from the start to the end of the job body.",
+        ("scheduler", "job_name", "executor", "outcome"),
+    ),
+    "obssched_job_start_delay_seconds": (
+        "Time from the scheduled run time to the start of the job body.",
+        ("scheduler", "job_name", "executor"),
+    ),
+    "obssched_executor_queue_wait_seconds": (
+        "Time from submission to the start of the job body.",
+        ("scheduler", "executor"),
+    ),
+}
+
+EVENT_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obssched_job_last_success_timestamp_seconds": (
+        "When the job's last successful run ended (Unix time).",
+        ("scheduler", "job_name"),
+    ),
+    "obssched_job_last_error_timestamp_seconds": (
+        "When the job's last failed run ended (Unix time).",
+        ("scheduler", "job_name"),
+    ),
+}
+
+Labels = tuple[str, ...]
+
+
+class CounterCell:
+    """The value of one counter series and its latest exemplar."""
+
+    __slots__ = ("exemplar", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.exemplar: Exemplar | None = None
+
+
+class HistogramCell:
+    """The per-bucket counts (not cumulative), sum and exemplars of one histogram series."""
+
+    __slots__ = ("counts", "exemplars", "total")
+
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * size
+        self.total = 0.0
+        self.exemplars: list[Exemplar | None] = [None] * size
+
+    def observe(self, bounds: Sequence[float], value: float, exemplar: Exemplar | None) -> None:
+        """Add one observation; the caller holds the store's lock."""
+        index = bisect_left(bounds, value)
+        self.counts[index] += 1
+        self.total += value
+        if exemplar is not None:
+            self.exemplars[index] = exemplar
+
+
+class MetricStore:
+    """The accumulated event-driven series of one registry.
+
+    Listeners look their cells up once (:meth:`counter`, :meth:`histogram`), keep them, and update
+    them while holding :attr:`lock`.
+    """
+
+    def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
+        finite = sorted(float(b) for b in buckets if not math.isinf(b))
+        if not finite:
+            raise ValueError(f"buckets must hold at least one finite bound, got {buckets!r}")
+        self.buckets: tuple[float, ...] = tuple(finite)
+        self.bounds: tuple[float, ...] = (*finite, math.inf)
+        self._bucket_labels: list[str] = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        self.lock = threading.Lock()
+        self._counters: dict[str, dict[Labels, CounterCell]] = {name: {} for name in COUNTERS}
+        self._histograms: dict[str, dict[Labels, HistogramCell]] = {n: {} for n in HISTOGRAMS}
+        self._gauges: dict[str, dict[Labels, float]] = {name: {} for name in EVENT_GAUGES}
+
+    def counter(self, name: str, labels: Labels) -> CounterCell:
+        """Return the cell of a counter series, creating it at 0."""
+        series = self._counters[name]
+        cell = series.get(labels)
+        if cell is None:
+            with self.lock:
+                cell = series.setdefault(labels, CounterCell())
+        return cell
+
+    def histogram(self, name: str, labels: Labels) -> HistogramCell:
+        """Return the cell of a histogram series, creating it empty."""
+        series = self._histograms[name]
+        cell = series.get(labels)
+        if cell is None:
+            with self.lock:
+                cell = series.setdefault(labels, HistogramCell(len(self.bounds)))
+        return cell
+
+    def gauge_series(self, name: str) -> dict[Labels, float]:
+        """Return the series of an event-updated gauge, to be changed under :attr:`lock`."""
+        return self._gauges[name]
+
+    def forget_gauges(self, labels: Labels) -> None:
+        """Drop the event-updated gauge series with these labels (a removed job's)."""
+        with self.lock:
+            for series in self._gauges.values():
+                series.pop(labels, None)
+
+    def describe(self) -> Iterator[Metric]:
+        """Yield the families without samples, for the registry's duplicate-name check."""
+        for name, (doc, _) in COUNTERS.items():
+            yield Metric(name, doc, "counter")
+        for name, (doc, _) in HISTOGRAMS.items():
+            yield Metric(name, doc, "histogram")
+        for name, (doc, _) in EVENT_GAUGES.items():
+            yield Metric(name, doc, "gauge")
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family with its current samples."""
+        with self.lock:
+            counters = {
+                name: [(labels, cell.value, cell.exemplar) for labels, cell in series.items()]
+                for name, series in self._counters.items()
+            }
+            histograms = {
+                name: [
+                    (labels, list(cell.counts), cell.total, list(cell.exemplars))
+                    for labels, cell in series.items()
+                ]
+                for name, series in self._histograms.items()
+            }
+            gauges = {name: list(series.items()) for name, series in self._gauges.items()}
+        for name, (doc, labelnames) in COUNTERS.items():
+            metric = Metric(name, doc, "counter")
+            sample_name = name + "_total"
+            metric.samples = [
+                Sample(sample_name, dict(zip(labelnames, labels, strict=True)), value, None, ex)
+                for labels, value, ex in counters[name]
+            ]
+            yield metric
+        bucket_labels = self._bucket_labels
+        for name, (doc, labelnames) in HISTOGRAMS.items():
+            metric = Metric(name, doc, "histogram")
+            samples = metric.samples
+            bucket_name, count_name, sum_name = name + "_bucket", name + "_count", name + "_sum"
+            for labels, counts, total, exemplars in histograms[name]:
+                base = dict(zip(labelnames, labels, strict=True))
+                cumulative = 0
+                for le, count, exemplar in zip(bucket_labels, counts, exemplars, strict=True):
+                    cumulative += count
+                    samples.append(
+                        Sample(bucket_name, {**base, "le": le}, cumulative, None, exemplar)
+                    )
+                samples.append(Sample(count_name, base, cumulative, None, None))
+                samples.append(Sample(sum_name, base, total, None, None))
+            yield metric
+        for name, (doc, labelnames) in EVENT_GAUGES.items():
+            metric = Metric(name, doc, "gauge")
+            metric.samples = [
+                Sample(name, dict(zip(labelnames, labels, strict=True)), value, None, None)
+                for labels, value in gauges[name]
+            ]
+            yield metric

@@ -1,0 +1,86 @@
+"""The ``job_name`` label: job names, capped so random names cannot grow series without bound."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["DEFAULT_JOB_NAME_LIMIT", "OTHER_JOB_NAME", "JobNames"]
+
+OTHER_JOB_NAME = "__other__"
+"""The ``job_name`` label value of every job whose name came after the cap was reached."""
+
+DEFAULT_JOB_NAME_LIMIT = 1000
+
+
+class JobNames:
+    """Maps job names to ``job_name`` label values and tracks which jobs still use each.
+
+    The first ``limit`` distinct names keep their own label value; later names share
+    :data:`OTHER_JOB_NAME`. A name, once admitted, keeps its series for the life of the process
+    (its counters live on), so removing jobs does not free room under the cap.
+    """
+
+    def __init__(self, limit: int | None = DEFAULT_JOB_NAME_LIMIT) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"the job name limit must be None or >= 0, got {limit}")
+        self.limit = limit
+        self._admitted: dict[str, str] = {}
+        self._job_labels: dict[str, tuple[str, str | None]] = {}
+        self._users: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def label(self, name: str) -> str:
+        """Return the label value for a job name, admitting it if the cap allows."""
+        label = self._admitted.get(name)
+        if label is not None:
+            return label
+        if self.limit is not None and len(self._admitted) >= self.limit:
+            return OTHER_JOB_NAME
+        with self._lock:
+            if self.limit is not None and len(self._admitted) >= self.limit:
+                return self._admitted.get(name, OTHER_JOB_NAME)
+            return self._admitted.setdefault(name, name)
+
+    def job_added(self, job_id: str, name: str, jobstore: str | None = None) -> str:
+        """Record that a job (new or modified) uses ``name``; return its label value."""
+        label = self.label(name)
+        with self._lock:
+            previous = self._job_labels.get(job_id)
+            if previous is not None and previous[0] == label:
+                return label
+            self._job_labels[job_id] = (label, jobstore)
+            self._users[label] = self._users.get(label, 0) + 1
+            if previous is not None:
+                self._release(previous[0])
+        return label
+
+    def job_removed(self, job_id: str) -> str | None:
+        """Forget a job; return its label value if no other job uses it any more."""
+        with self._lock:
+            previous = self._job_labels.pop(job_id, None)
+            if previous is None:
+                return None
+            return previous[0] if self._release(previous[0]) else None
+
+    def jobstore_cleared(self, jobstore: str | None) -> list[str]:
+        """Forget the jobs of one job store (or all, for ``None``); return the labels now unused."""
+        with self._lock:
+            gone = [
+                job_id
+                for job_id, (_, store) in self._job_labels.items()
+                if jobstore is None or store == jobstore
+            ]
+            freed = []
+            for job_id in gone:
+                label, _ = self._job_labels.pop(job_id)
+                if self._release(label):
+                    freed.append(label)
+            return freed
+
+    def _release(self, label: str) -> bool:
+        remaining = self._users[label] - 1
+        if remaining:
+            self._users[label] = remaining
+            return False
+        del self._users[label]
+        return True
