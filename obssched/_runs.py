@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["RemoteWrapper", "RunHook", "RunInfo", "RunningRun"]
 
 
-@dataclass(frozen=True, slots=True)
-class RunInfo:
+class RunInfo(NamedTuple):
     """One submitted run of a job, as hooks and executors see it."""
 
     run_id: int
@@ -63,8 +61,7 @@ class RunHook(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class RunningRun:
+class RunningRun(NamedTuple):
     """A submitted run that has not ended yet, as ``scheduler.get_running_runs()`` reports it."""
 
     info: RunInfo

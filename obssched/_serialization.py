@@ -1,0 +1,192 @@
+"""Job state as versioned plain data, and job arguments as tagged JSON.
+
+A stored job names its callable by ``module:qualname`` and its trigger by
+:func:`obssched.triggers._state.trigger_to_dict`; arguments are JSON, with values JSON cannot
+express (datetime, date, time, timedelta, Decimal, UUID, bytes, tuple, set) wrapped in a one-key
+object ``{"__obssched__": [tag, payload]}``. Reading data written by a newer obssched fails
+loudly instead of guessing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from obssched.exceptions import SerializationError
+
+if TYPE_CHECKING:
+    from obssched.job import Job
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = [
+    "JOB_DATA_VERSION",
+    "dumps_args",
+    "job_from_data",
+    "job_to_data",
+    "loads_args",
+]
+
+JOB_DATA_VERSION = 1
+_TAG = "__obssched__"
+
+_ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
+    # datetime before date: a datetime is a date too.
+    (datetime, "datetime", lambda v: v.isoformat()),
+    (date, "date", lambda v: v.isoformat()),
+    (time, "time", lambda v: v.isoformat()),
+    (timedelta, "timedelta", lambda v: [v.days, v.seconds, v.microseconds]),
+    (Decimal, "decimal", str),
+    (UUID, "uuid", str),
+    (bytes, "bytes", lambda v: base64.b64encode(v).decode("ascii")),
+]
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": time.fromisoformat,
+    "timedelta": lambda v: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "decimal": Decimal,
+    "uuid": UUID,
+    "bytes": lambda v: base64.b64decode(v.encode("ascii")),
+}
+
+
+def _encode(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, tuple):
+        items = [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return {_TAG: ["tuple", items]}
+    if isinstance(value, set | frozenset):
+        items = [_encode(item, f"{path}{{}}") for item in value]
+        return {_TAG: ["set", items]}
+    if isinstance(value, dict):
+        encoded: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"{path} has a non-string key {key!r}, which JSON cannot store; use "
+                    'serializer="pickle" (only for a database you trust)'
+                )
+            encoded[key] = _encode(item, f"{path}[{key!r}]")
+        return encoded
+    for kind, tag, encoder in _ENCODERS:
+        if isinstance(value, kind):
+            return {_TAG: [tag, encoder(value)]}
+    raise SerializationError(
+        f"{path} = {value!r} ({type(value).__qualname__}) cannot be stored as JSON; pass plain "
+        'data, or opt in to serializer="pickle" (only for a database you trust)'
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and _TAG in value:
+            tag, payload = value[_TAG]
+            if tag == "tuple":
+                return tuple(_decode(item) for item in payload)
+            if tag == "set":
+                return {_decode(item) for item in payload}
+            decoder = _DECODERS.get(tag)
+            if decoder is None:
+                raise SerializationError(
+                    f"Unknown value tag {tag!r}: the data was written by a newer obssched"
+                )
+            return decoder(payload)
+        return {key: _decode(item) for key, item in value.items()}
+    return value
+
+
+def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Encode a job's arguments as tagged JSON.
+
+    Raises:
+        SerializationError: an argument cannot be encoded; the message names it.
+    """
+    encoded = {
+        "args": [_encode(value, f"args[{index}]") for index, value in enumerate(args)],
+        "kwargs": {key: _encode(value, f"kwargs[{key!r}]") for key, value in kwargs.items()},
+    }
+    return json.dumps(encoded, separators=(",", ":"))
+
+
+def loads_args(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Decode what :func:`dumps_args` wrote."""
+    data = json.loads(text)
+    return tuple(_decode(item) for item in data["args"]), _decode(data["kwargs"])
+
+
+def job_to_data(job: Job) -> dict[str, Any]:
+    """Return the job's state as JSON-compatible data.
+
+    Raises:
+        SerializationError: the callable has no importable reference, or an argument cannot be
+            encoded.
+    """
+    from obssched.triggers._state import trigger_to_dict
+
+    if not job.func_ref:
+        raise SerializationError(
+            f"Job {job.id!r} cannot be stored: its callable {job.func!r} has no importable "
+            "'module:qualname' reference (lambdas, nested functions and bound methods of "
+            "instances have none); pass a module-level function or its textual reference"
+        )
+    return {
+        "version": JOB_DATA_VERSION,
+        "id": job.id,
+        "name": job.name,
+        "func": job.func_ref,
+        "arguments": json.loads(dumps_args(job.args, job.kwargs)),
+        "trigger": trigger_to_dict(job.trigger),
+        "executor": job.executor,
+        "misfire_grace_time": job.misfire_grace_time,
+        "coalesce": job.coalesce,
+        "max_instances": job.max_instances,
+        "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
+    }
+
+
+def job_from_data(scheduler: BaseScheduler, data: dict[str, Any]) -> Job:
+    """Rebuild a job from :func:`job_to_data`'s output.
+
+    Raises:
+        SerializationError: the data is of a newer version or malformed.
+        LookupError: the callable can no longer be imported.
+    """
+    from obssched.job import Job
+    from obssched.triggers._state import trigger_from_dict
+
+    version = data.get("version")
+    if not isinstance(version, int) or version > JOB_DATA_VERSION:
+        raise SerializationError(
+            f"Job data of version {version!r} was written by a newer obssched; this one reads "
+            f"up to version {JOB_DATA_VERSION}. Upgrade obssched to load job {data.get('id')!r}."
+        )
+    try:
+        args, kwargs = loads_args(json.dumps(data["arguments"]))
+        next_run_time = data["next_run_time"]
+        return Job(
+            scheduler,
+            id=data["id"],
+            name=data["name"],
+            func=data["func"],
+            args=args,
+            kwargs=kwargs,
+            trigger=trigger_from_dict(data["trigger"]),
+            executor=data["executor"],
+            misfire_grace_time=data["misfire_grace_time"],
+            coalesce=data["coalesce"],
+            max_instances=data["max_instances"],
+            next_run_time=datetime.fromisoformat(next_run_time) if next_run_time else None,
+        )
+    except KeyError as exc:
+        raise SerializationError(f"Job data lacks the field {exc.args[0]!r}: {data!r}") from exc

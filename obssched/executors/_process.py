@@ -1,0 +1,167 @@
+"""Running job bodies in worker processes, and turning what comes back into terminal events."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import threading
+import traceback
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor as _FuturesProcessPool
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from obssched._runs import RemoteWrapper, RunInfo
+from obssched.clock import SystemClock
+from obssched.exceptions import ObsschedError
+from obssched.executors._runner import error_event, execution_event
+
+if TYPE_CHECKING:
+    from obssched.executors.base import BaseExecutor
+    from obssched.job import Job
+
+__all__ = ["ProcessPoolRunner", "RemoteJobError"]
+
+# One run's result as sent back by the worker process:
+# (exception or None, return value, formatted traceback, started_at, duration in seconds)
+_Result = tuple[BaseException | None, Any, str | None, datetime, float]
+
+
+class RemoteJobError(ObsschedError):
+    """Stands in for an exception raised in a worker process that could not be pickled back."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        self.type_name = type_name
+        super().__init__(f"{type_name}: {message}")
+
+
+def _run_in_worker(
+    func: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wrappers: list[list[RemoteWrapper]],
+) -> list[_Result]:
+    """Run ``func`` once per entry of ``wrappers`` in this worker process."""
+    clock = SystemClock()
+    results: list[_Result] = []
+    for run_wrappers in wrappers:
+        started_at = clock.now()
+        started = clock.monotonic()
+        exc: BaseException | None = None
+        retval: Any = None
+        formatted: str | None = None
+        try:
+            with ExitStack() as stack:
+                for wrapper in run_wrappers:
+                    try:
+                        stack.enter_context(wrapper())
+                    except Exception:
+                        logging.getLogger("obssched.executors").exception(
+                            "Run hook wrapper %r failed in the worker process", wrapper
+                        )
+                retval = func(*args, **kwargs)
+        except BaseException as error:
+            exc = error
+            formatted = "".join(traceback.format_exception(error))
+        duration = clock.monotonic() - started
+        if exc is not None:
+            exc = _picklable_exception(exc)
+        else:
+            try:
+                pickle.dumps(retval)
+            except Exception as error:
+                exc = RemoteJobError(
+                    type(error).__name__, f"the job's return value cannot be pickled: {error}"
+                )
+                retval = None
+        results.append((exc, retval, formatted, started_at, duration))
+    return results
+
+
+def _picklable_exception(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RemoteJobError(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc))
+    exc.__traceback__ = None
+    return exc
+
+
+class ProcessPoolRunner:
+    """Owns a spawn-based process pool for an executor and replaces it when it breaks."""
+
+    def __init__(self, executor: BaseExecutor, max_workers: int, pool_kwargs: dict[str, Any]):
+        self._executor = executor
+        self._max_workers = max_workers
+        self._pool_kwargs = dict(pool_kwargs)
+        self._pool_kwargs.setdefault("mp_context", multiprocessing.get_context("spawn"))
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> _FuturesProcessPool:
+        return _FuturesProcessPool(self._max_workers, **self._pool_kwargs)
+
+    def submit(self, job: Job, runs: list[RunInfo]) -> None:
+        """Send the runs of ``job`` to a worker process."""
+        hooks = self._executor._scheduler._run_hooks
+        wrappers = [
+            [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None] for run in runs
+        ]
+        with self._lock:
+            pool = self._pool
+        future = pool.submit(_run_in_worker, job.func, job.args, job.kwargs, wrappers)
+        future.add_done_callback(lambda done: self._complete(pool, runs, done))
+
+    def _complete(
+        self, pool: _FuturesProcessPool, runs: list[RunInfo], future: Future[list[_Result]]
+    ) -> None:
+        executor = self._executor
+        clock = executor._scheduler.clock
+        last = runs[-1]
+        try:
+            results = future.result()
+        except BaseException as failure:
+            if isinstance(failure, BrokenProcessPool):
+                self._replace(pool)
+            executor._logger.error(
+                'Job "%s" could not run in a worker process: %r', runs[0].job_name, failure
+            )
+            for run in runs:
+                executor._run_ended(run, error_event(run, failure, clock), last=run is last)
+            return
+        for run, (exc, retval, formatted, started_at, duration) in zip(runs, results, strict=True):
+            if exc is not None:
+                executor._logger.error(
+                    'Job "%s" raised an exception in a worker process:\n%s',
+                    run.job_name,
+                    formatted,
+                )
+            event = execution_event(
+                run,
+                retval=retval,
+                exception=exc,
+                formatted_tb=formatted,
+                started_at=started_at,
+                finished_at=started_at + timedelta(seconds=duration),
+                run_duration=duration,
+            )
+            executor._run_ended(run, event, last=run is last)
+
+    def _replace(self, broken: _FuturesProcessPool) -> None:
+        with self._lock:
+            if self._pool is not broken:
+                return
+            self._executor._logger.warning(
+                "The process pool is broken (a worker died); replacing it with a fresh pool"
+            )
+            self._pool = self._new_pool()
+        broken.shutdown(wait=False)
+
+    def shutdown(self, wait: bool) -> None:
+        """Shut the pool down; with ``wait``, return once every submitted run has ended."""
+        with self._lock:
+            pool = self._pool
+        pool.shutdown(wait=wait)

@@ -1,0 +1,177 @@
+"""Running one job body and turning its outcome into the run's terminal event."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from obssched._runs import RunHook, RunInfo
+from obssched.clock import Clock
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+
+__all__ = ["BodyRun", "HookStack", "error_event", "execution_event", "run_body", "wall_time"]
+
+
+def wall_time(run: RunInfo, monotonic: float) -> datetime:
+    """Return the wall-clock time of a monotonic reading taken during ``run``.
+
+    Start and end times derive from the submission's wall time plus monotonic deltas, so
+    durations computed from them are immune to wall-clock steps.
+    """
+    return run.submitted_at + timedelta(seconds=monotonic - run.submitted_monotonic)
+
+
+def execution_event(
+    run: RunInfo,
+    *,
+    retval: Any = None,
+    exception: BaseException | None = None,
+    formatted_tb: str | None = None,
+    started_at: datetime | None,
+    finished_at: datetime,
+    run_duration: float | None,
+    coalesced: Sequence[datetime] = (),
+) -> JobExecutionEvent:
+    """Build the terminal event of ``run``: executed when ``exception`` is ``None``, else error."""
+    return JobExecutionEvent(
+        EVENT_JOB_EXECUTED if exception is None else EVENT_JOB_ERROR,
+        run.job_id,
+        run.jobstore,
+        run.scheduled_run_time,
+        retval,
+        exception,
+        formatted_tb,
+        job_name=run.job_name,
+        executor=run.executor,
+        run_id=run.run_id,
+        submitted_at=run.submitted_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        queue_wait=(
+            None if started_at is None else (started_at - run.submitted_at).total_seconds()
+        ),
+        run_duration=run_duration,
+        coalesced_run_times=coalesced,
+    )
+
+
+def error_event(run: RunInfo, exc: BaseException, clock: Clock) -> JobExecutionEvent:
+    """Build the error event of a run whose body never started (the executor itself failed)."""
+    finished_at = wall_time(run, clock.monotonic())
+    formatted = "".join(traceback.format_exception(exc))
+    return execution_event(
+        run,
+        exception=exc,
+        formatted_tb=formatted,
+        started_at=None,
+        finished_at=finished_at,
+        run_duration=None,
+    )
+
+
+class HookStack:
+    """Enters every run hook around a job body; a hook that fails is logged, never fatal."""
+
+    __slots__ = ("_logger", "_managers")
+
+    def __init__(self, hooks: tuple[RunHook, ...], run: RunInfo, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._managers: list[AbstractContextManager[object]] = []
+        for hook in hooks:
+            try:
+                manager = hook.wrap(run)
+                manager.__enter__()
+            except Exception:
+                logger.exception("Run hook %r failed to enter for job %r", hook, run.job_id)
+            else:
+                self._managers.append(manager)
+
+    def close(self, exc: BaseException | None) -> None:
+        """Exit the entered hooks in reverse order, showing them the body's exception."""
+        for manager in reversed(self._managers):
+            try:
+                if exc is None:
+                    manager.__exit__(None, None, None)
+                else:
+                    manager.__exit__(type(exc), exc, exc.__traceback__)
+            except Exception:
+                self._logger.exception("Run hook %r failed to exit", manager)
+
+
+class BodyRun:
+    """The bookkeeping around one job body: timing, run hooks, logging, the terminal event.
+
+    Executors call :meth:`begin` right before the body and :meth:`end` right after it, in the
+    thread or task that runs it.
+    """
+
+    __slots__ = ("_clock", "_logger", "_run", "_stack", "_started", "_started_at")
+
+    def __init__(self, run: RunInfo, clock: Clock, logger: logging.Logger) -> None:
+        self._run = run
+        self._clock = clock
+        self._logger = logger
+
+    def begin(
+        self, hooks: tuple[RunHook, ...], mark_started: Callable[[int, datetime], None]
+    ) -> None:
+        """Note the start time, tell the executor, and enter the run hooks."""
+        run = self._run
+        if self._logger.isEnabledFor(logging.INFO):
+            self._logger.info(
+                'Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time
+            )
+        self._started = self._clock.monotonic()
+        self._started_at = wall_time(run, self._started)
+        mark_started(run.run_id, self._started_at)
+        self._stack = HookStack(hooks, run, self._logger) if hooks else None
+
+    def end(self, retval: Any, exc: BaseException | None) -> JobExecutionEvent:
+        """Exit the run hooks and return the terminal event of the run."""
+        finished = self._clock.monotonic()
+        run = self._run
+        if self._stack is not None:
+            self._stack.close(exc)
+        if exc is not None:
+            formatted = "".join(traceback.format_exception(exc))
+            self._logger.error('Job "%s" raised an exception', run.job_name, exc_info=exc)
+            # Clearing the frames breaks the exception -> traceback -> frame cycle that would
+            # keep the job's locals alive for as long as a listener holds the event.
+            traceback.clear_frames(exc.__traceback__)
+        else:
+            formatted = None
+            if self._logger.isEnabledFor(logging.INFO):
+                self._logger.info('Job "%s" executed successfully', run.job_name)
+        return execution_event(
+            run,
+            retval=retval,
+            exception=exc,
+            formatted_tb=formatted,
+            started_at=self._started_at,
+            finished_at=wall_time(run, finished),
+            run_duration=finished - self._started,
+        )
+
+
+def run_body(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    run: RunInfo,
+    hooks: tuple[RunHook, ...],
+    clock: Clock,
+    logger: logging.Logger,
+    mark_started: Callable[[int, datetime], None],
+) -> JobExecutionEvent:
+    """Run the body of ``run`` in this thread and return its terminal event."""
+    body = BodyRun(run, clock, logger)
+    body.begin(hooks, mark_started)
+    try:
+        retval = func(*args, **kwargs)
+    except BaseException as exc:
+        return body.end(None, exc)
+    return body.end(retval, None)

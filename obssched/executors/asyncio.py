@@ -1,0 +1,112 @@
+"""An executor for the asyncio scheduler (APScheduler 3's ``AsyncIOExecutor``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from obssched.executors._runner import BodyRun, error_event, run_body
+from obssched.executors.base import BaseExecutor
+from obssched.util import iscoroutinefunction_partial
+
+if TYPE_CHECKING:
+    from obssched._runs import RunInfo
+    from obssched.job import Job
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["AsyncIOExecutor"]
+
+
+class AsyncIOExecutor(BaseExecutor):
+    """Runs coroutine functions as tasks on the scheduler's event loop, and plain functions in
+    the loop's default executor (a thread pool).
+
+    Only works with :class:`~obssched.schedulers.asyncio.AsyncIOScheduler`. Runs still waiting
+    when the executor shuts down are cancelled and end with an error event.
+    """
+
+    _eventloop: asyncio.AbstractEventLoop
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Bind to the scheduler's event loop."""
+        super().start(scheduler, alias)
+        loop = getattr(scheduler, "_eventloop", None)
+        if loop is None:
+            raise TypeError(
+                f"AsyncIOExecutor {alias!r} needs an AsyncIOScheduler, "
+                f"not {type(scheduler).__name__}"
+            )
+        self._eventloop = loop
+        self._futures: set[asyncio.Future[Any]] = set()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel the runs still in flight (asyncio offers no way to wait for them here)."""
+        for future in list(self._futures):
+            if not future.done():
+                future.cancel()
+        self._futures.clear()
+
+    def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._eventloop:
+            self._launch(job, runs)
+        else:
+            self._eventloop.call_soon_threadsafe(self._launch, job, runs)
+
+    def _launch(self, job: Job, runs: list[RunInfo]) -> None:
+        future: asyncio.Future[Any]
+        if iscoroutinefunction_partial(job.func):
+            future = self._eventloop.create_task(self._run_coroutines(job, runs))
+        else:
+            future = self._eventloop.run_in_executor(None, self._run_in_thread, job, runs)
+            future.add_done_callback(lambda done: self._end_unfinished(done, runs))
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+
+    def _run_in_thread(self, job: Job, runs: list[RunInfo]) -> None:
+        scheduler = self._scheduler
+        last = runs[-1]
+        for run in runs:
+            event = run_body(
+                job.func,
+                job.args,
+                job.kwargs,
+                run,
+                scheduler._run_hooks,
+                scheduler.clock,
+                self._logger,
+                self._mark_started,
+            )
+            self._run_ended(run, event, last=run is last)
+
+    def _end_unfinished(self, future: asyncio.Future[Any], runs: list[RunInfo]) -> None:
+        # A run_in_executor future cancelled before its thread picked it up never ran.
+        if future.cancelled():
+            self._end_with_error(runs, asyncio.CancelledError())
+
+    def _end_with_error(self, runs: list[RunInfo], exc: BaseException) -> None:
+        clock = self._scheduler.clock
+        unfinished = [run for run in runs if run.run_id in self._inflight]
+        for run in unfinished:
+            self._run_ended(run, error_event(run, exc, clock), last=run is unfinished[-1])
+
+    async def _run_coroutines(self, job: Job, runs: list[RunInfo]) -> None:
+        scheduler = self._scheduler
+        last = runs[-1]
+        for run in runs:
+            body = BodyRun(run, scheduler.clock, self._logger)
+            body.begin(scheduler._run_hooks, self._mark_started)
+            try:
+                retval = await job.func(*job.args, **job.kwargs)
+            except asyncio.CancelledError as exc:
+                self._run_ended(run, body.end(None, exc), last=True)
+                self._end_with_error(runs, exc)
+                raise
+            except BaseException as exc:
+                event = body.end(None, exc)
+            else:
+                event = body.end(retval, None)
+            self._run_ended(run, event, last=run is last)

@@ -1,0 +1,250 @@
+"""The executor interface (APScheduler 3's ``BaseExecutor``).
+
+An executor accepts submissions from the scheduler and runs their job bodies. The base class
+owns what every executor must get right: ``max_instances``, the in-flight registry behind
+``scheduler.get_running_runs()``, dispatching the submission event before the body can finish,
+and ending every submitted run with exactly one terminal event, even when the executor itself
+fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from obssched._refs import get_callable_name
+from obssched._runs import RunInfo, RunningRun
+from obssched.events import EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
+from obssched.exceptions import MaxInstancesReachedError
+from obssched.executors._runner import error_event
+
+if TYPE_CHECKING:
+    from obssched.job import Job
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_job"]
+
+
+class BaseExecutor(ABC):
+    """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
+
+    _scheduler: BaseScheduler
+    _alias: str
+
+    def __init__(self) -> None:
+        self._instances: dict[str, int] = {}
+        self._inflight: dict[int, list[Any]] = {}  # run id -> [RunInfo, started_at or None]
+        self._lock = threading.Lock()
+        self._logger = logging.getLogger("obssched.executors")
+        self._running = 0
+        self._pending = 0
+        self._compat_runs: dict[str, list[RunInfo]] = {}
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Called by the scheduler when it starts or when the executor is added to it."""
+        self._scheduler = scheduler
+        self._alias = alias
+        self._logger = logging.getLogger(f"obssched.executors.{alias}")
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop accepting work; with ``wait``, return once every submitted run has ended."""
+
+    @property
+    def max_workers(self) -> int | None:
+        """How many job bodies can run at once (``None`` if the executor sets no bound)."""
+        return None
+
+    @property
+    def running_jobs(self) -> int:
+        """How many job bodies are running right now."""
+        return self._running
+
+    @property
+    def pending_jobs(self) -> int:
+        """How many submitted runs wait for a worker."""
+        return self._pending
+
+    def get_running_runs(self) -> list[RunningRun]:
+        """Return the runs submitted to this executor that have not ended yet."""
+        return [RunningRun(info, started) for info, started in list(self._inflight.values())]
+
+    def submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
+        """Submit ``job`` for each of ``run_times`` (APScheduler 3's entry point).
+
+        Raises:
+            MaxInstancesReachedError: the job already has ``max_instances`` runs in flight.
+        """
+        self._submit(job, job._jobstore_alias or "default", run_times, ())
+
+    def _submit(
+        self,
+        job: Job,
+        jobstore: str,
+        run_times: Sequence[datetime],
+        coalesced: Sequence[datetime],
+    ) -> list[RunInfo]:
+        """Submit one work item that runs ``job`` once per run time, in order.
+
+        Raises:
+            MaxInstancesReachedError: nothing was submitted.
+        """
+        scheduler = self._scheduler
+        with self._lock:
+            instances = self._instances.get(job.id, 0)
+            if instances >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+            self._instances[job.id] = instances + 1
+            self._pending += len(run_times)
+
+        clock = scheduler.clock
+        submitted_at = clock.now()
+        submitted_mono = clock.monotonic()
+        func_name = job.func_ref or get_callable_name(job.func)
+        trigger_text = str(job.trigger)
+        runs = [
+            RunInfo(
+                scheduler._next_run_id(),
+                job.id,
+                job.name,
+                func_name,
+                jobstore,
+                self._alias,
+                trigger_text,
+                run_time,
+                submitted_at,
+                submitted_mono,
+            )
+            for run_time in run_times
+        ]
+        inflight = self._inflight
+        dispatch = scheduler._dispatch_event
+        for index, run in enumerate(runs):
+            inflight[run.run_id] = [run, None]
+            dispatch(
+                JobSubmissionEvent(
+                    EVENT_JOB_SUBMITTED,
+                    job.id,
+                    jobstore,
+                    [run.scheduled_run_time],
+                    job_name=job.name,
+                    executor=self._alias,
+                    run_id=run.run_id,
+                    submitted_at=submitted_at,
+                    coalesced_run_times=coalesced if index == 0 else (),
+                )
+            )
+        try:
+            self._do_submit_runs(job, runs)
+        except BaseException as exc:
+            self._logger.exception('Error submitting job "%s" to executor %r', job, self._alias)
+            for run in runs:
+                self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
+        return runs
+
+    def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
+        """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
+
+        The default delegates to APScheduler 3's ``_do_submit_job`` so executors written for it
+        keep working.
+        """
+        self._compat_runs[job.id] = runs
+        self._do_submit_job(job, [run.scheduled_run_time for run in runs])
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """APScheduler 3's submission hook; override :meth:`_do_submit_runs` instead."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _do_submit_runs")
+
+    def _mark_started(self, run_id: int, started_at: datetime) -> None:
+        """Record that the body of run ``run_id`` started (called from the worker)."""
+        entry = self._inflight.get(run_id)
+        if entry is not None:
+            entry[1] = started_at
+        with self._lock:
+            self._pending -= 1
+            self._running += 1
+
+    def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
+        """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run."""
+        entry = self._inflight.pop(run.run_id, None)
+        with self._lock:
+            if entry is not None and entry[1] is not None:
+                self._running -= 1
+            else:
+                self._pending -= 1
+            if last:
+                remaining = self._instances.get(run.job_id, 1) - 1
+                if remaining > 0:
+                    self._instances[run.job_id] = remaining
+                else:
+                    self._instances.pop(run.job_id, None)
+        self._scheduler._dispatch_event(event)
+
+    def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
+        """APScheduler 3's completion callback, for executors written against it."""
+        runs = self._compat_runs.pop(job_id, [])
+        for index, event in enumerate(events):
+            if index < len(runs):
+                event.run_id = runs[index].run_id
+                self._run_ended(runs[index], event, last=index == len(events) - 1)
+            else:
+                self._scheduler._dispatch_event(event)
+
+    def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
+        """APScheduler 3's failure callback, for executors written against it."""
+        runs = self._compat_runs.pop(job_id, [])
+        for run in runs:
+            self._run_ended(run, error_event(run, exc, self._scheduler.clock), last=run is runs[-1])
+        self._logger.error("Error running job %s", job_id, exc_info=exc)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def run_job(
+    job: Job, jobstore_alias: str, run_times: Sequence[datetime], logger_name: str
+) -> list[JobExecutionEvent]:
+    """Run ``job`` once per run time in this thread and return the execution events.
+
+    Kept for executors written against APScheduler 3; obssched's own executors do more (timing,
+    run hooks, in-flight tracking).
+    """
+    import traceback as tb_module
+
+    from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+
+    logger = logging.getLogger(logger_name)
+    events = []
+    for run_time in run_times:
+        try:
+            retval = job.func(*job.args, **job.kwargs)
+        except BaseException as exc:
+            logger.exception('Job "%s" raised an exception', job)
+            events.append(
+                JobExecutionEvent(
+                    EVENT_JOB_ERROR,
+                    job.id,
+                    jobstore_alias,
+                    run_time,
+                    exception=exc,
+                    traceback="".join(tb_module.format_exception(exc)),
+                    job_name=job.name,
+                    executor=job.executor,
+                )
+            )
+        else:
+            events.append(
+                JobExecutionEvent(
+                    EVENT_JOB_EXECUTED,
+                    job.id,
+                    jobstore_alias,
+                    run_time,
+                    retval=retval,
+                    job_name=job.name,
+                    executor=job.executor,
+                )
+            )
+    return events

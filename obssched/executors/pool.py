@@ -1,0 +1,118 @@
+"""Thread and process pool executors (APScheduler 3's ``apscheduler.executors.pool``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from obssched.executors._process import ProcessPoolRunner
+from obssched.executors._runner import run_body
+from obssched.executors._threads import WorkerPool
+from obssched.executors.base import BaseExecutor
+
+if TYPE_CHECKING:
+    from obssched._runs import RunInfo
+    from obssched.job import Job
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["BasePoolExecutor", "ProcessPoolExecutor", "ThreadPoolExecutor"]
+
+
+class BasePoolExecutor(BaseExecutor):
+    """Common base of the pool executors."""
+
+    def __init__(
+        self, max_workers: int | str = 10, pool_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        try:
+            workers = int(max_workers)  # configuration files give numbers as text
+        except (TypeError, ValueError):
+            workers = 0
+        if isinstance(max_workers, bool) or workers < 1:
+            raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
+        self._max_workers = workers
+        self._pool_kwargs = dict(pool_kwargs or {})
+
+    @property
+    def max_workers(self) -> int:
+        """How many job bodies can run at once."""
+        return self._max_workers
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} (max_workers={self._max_workers})>"
+
+
+class ThreadPoolExecutor(BasePoolExecutor):
+    """Runs job bodies in a pool of up to ``max_workers`` threads.
+
+    Args:
+        max_workers: the most threads to run job bodies in at once.
+        pool_kwargs: accepted for APScheduler 3 compatibility; ``thread_name_prefix`` is used.
+    """
+
+    _pool: WorkerPool | None = None
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Start the pool (its threads start as work arrives)."""
+        super().start(scheduler, alias)
+        prefix = self._pool_kwargs.get("thread_name_prefix", f"obssched-{alias}")
+        self._pool = WorkerPool(self._max_workers, self._run_item, prefix)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the pool; queued runs still run; with ``wait``, return when all have ended."""
+        if self._pool is not None:
+            self._pool.shutdown(wait)
+
+    def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
+        if self._pool is None:
+            raise RuntimeError(f"Executor {self!r} has not been started")
+        self._pool.submit((job, runs))
+
+    def _run_item(self, item: tuple[Job, list[RunInfo]]) -> None:
+        job, runs = item
+        scheduler = self._scheduler
+        hooks = scheduler._run_hooks
+        clock = scheduler.clock
+        last = runs[-1]
+        for run in runs:
+            event = run_body(
+                job.func,
+                job.args,
+                job.kwargs,
+                run,
+                hooks,
+                clock,
+                self._logger,
+                self._mark_started,
+            )
+            self._run_ended(run, event, last=run is last)
+
+
+class ProcessPoolExecutor(BasePoolExecutor):
+    """Runs job bodies in up to ``max_workers`` processes started with the *spawn* method.
+
+    The callable, its arguments and its return value must be picklable; a run whose arguments or
+    result cannot be pickled, or whose worker process dies, ends with an error event. A broken pool
+    is replaced and the failure logged.
+
+    Args:
+        max_workers: the most worker processes.
+        pool_kwargs: extra keyword arguments for :class:`concurrent.futures.ProcessPoolExecutor`.
+    """
+
+    _runner: ProcessPoolRunner | None = None
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Create the process pool."""
+        super().start(scheduler, alias)
+        self._runner = ProcessPoolRunner(self, self._max_workers, self._pool_kwargs)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Shut the process pool down; with ``wait``, return when all runs have ended."""
+        if self._runner is not None:
+            self._runner.shutdown(wait)
+
+    def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
+        if self._runner is None:
+            raise RuntimeError(f"Executor {self!r} has not been started")
+        self._runner.submit(job, runs)

@@ -1,0 +1,288 @@
+"""The :class:`Job`: a callable, its arguments, its trigger and its run policy."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from obssched._refs import get_callable_name, obj_to_ref, ref_to_obj
+from obssched._timeutil import convert_to_datetime, datetime_repr
+from obssched.util import check_callable_args
+
+if TYPE_CHECKING:
+    from obssched.schedulers.base import BaseScheduler
+    from obssched.triggers.base import BaseTrigger
+
+__all__ = ["Job"]
+
+JOB_STATE_VERSION = 1
+
+
+class Job:
+    """A job the scheduler runs: create it with ``scheduler.add_job()``, not directly.
+
+    Attributes:
+        id: the job's unique identifier.
+        name: the job's description (defaults to the callable's name).
+        func: the callable to run.
+        func_ref: the ``module:qualname`` reference of ``func``, if it has one.
+        args: positional arguments for ``func``.
+        kwargs: keyword arguments for ``func``.
+        trigger: decides when the job runs.
+        executor: the alias of the executor that runs it.
+        misfire_grace_time: seconds after its run time that a run may still start; ``None`` means
+            no limit.
+        coalesce: run once instead of many times when several run times are due at once.
+        max_instances: how many runs of this job may be in flight at once.
+        next_run_time: the next scheduled run time; ``None`` while the job is paused.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_context",
+        "_jobstore_alias",
+        "_scheduler",
+        "args",
+        "coalesce",
+        "executor",
+        "func",
+        "func_ref",
+        "id",
+        "kwargs",
+        "max_instances",
+        "misfire_grace_time",
+        "name",
+        "next_run_time",
+        "trigger",
+    )
+
+    id: str
+    name: str
+    func: Any
+    func_ref: str | None
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    trigger: BaseTrigger
+    executor: str
+    misfire_grace_time: float | None
+    coalesce: bool
+    max_instances: int
+    next_run_time: datetime | None
+
+    def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
+        self._scheduler = scheduler
+        self._jobstore_alias: str | None = None
+        # The context current where the job was defined; tracing links runs to its span.
+        self._context: contextvars.Context | None = None
+        self._modify(id=id or uuid4().hex, **kwargs)
+
+    def modify(self, **changes: Any) -> Job:
+        """Change the job's attributes and save it in its job store; returns the job."""
+        self._scheduler.modify_job(self.id, self._jobstore_alias, **changes)
+        return self
+
+    def reschedule(self, trigger: Any, **trigger_args: Any) -> Job:
+        """Give the job a new trigger (alias or instance); returns the job."""
+        self._scheduler.reschedule_job(self.id, self._jobstore_alias, trigger, **trigger_args)
+        return self
+
+    def pause(self) -> Job:
+        """Stop the job from running until :meth:`resume` is called; returns the job."""
+        self._scheduler.pause_job(self.id, self._jobstore_alias)
+        return self
+
+    def resume(self) -> Job:
+        """Let a paused job run again; returns the job."""
+        self._scheduler.resume_job(self.id, self._jobstore_alias)
+        return self
+
+    def remove(self) -> None:
+        """Remove the job from its job store."""
+        self._scheduler.remove_job(self.id, self._jobstore_alias)
+
+    @property
+    def pending(self) -> bool:
+        """``True`` while the job waits for the scheduler to start and store it."""
+        return self._jobstore_alias is None
+
+    def _get_run_times(self, now: datetime) -> list[datetime]:
+        """Return every run time from ``next_run_time`` up to and including ``now``."""
+        run_times: list[datetime] = []
+        next_run_time = self.next_run_time
+        while next_run_time is not None and next_run_time <= now:
+            run_times.append(next_run_time)
+            next_run_time = self.trigger.get_next_fire_time(next_run_time, now)
+        return run_times
+
+    def _modify(self, **changes: Any) -> None:
+        """Validate ``changes`` and apply them all, or none of them."""
+        approved: dict[str, Any] = {}
+
+        if "id" in changes:
+            value = changes.pop("id")
+            if not isinstance(value, str):
+                raise TypeError(f"id must be a nonempty string, got {value!r}")
+            if hasattr(self, "id"):
+                raise ValueError(f"The job ID may not be changed (job {self.id!r})")
+            if not value:
+                raise ValueError("id must be a nonempty string, got ''")
+            approved["id"] = value
+
+        if "func" in changes or "args" in changes or "kwargs" in changes:
+            func = changes.pop("func") if "func" in changes else self.func
+            args = changes.pop("args") if "args" in changes else self.args
+            kwargs = changes.pop("kwargs") if "kwargs" in changes else self.kwargs
+
+            if isinstance(func, str):
+                func_ref: str | None = func
+                try:
+                    func = ref_to_obj(func)
+                except LookupError as exc:
+                    raise LookupError(
+                        f"Cannot resolve the job function {func_ref!r}: {exc}"
+                    ) from exc
+            elif callable(func):
+                try:
+                    func_ref = obj_to_ref(func)
+                except ValueError:
+                    func_ref = None
+            else:
+                raise TypeError(f"func must be a callable or a textual reference to one: {func!r}")
+            if not callable(func):
+                raise TypeError(
+                    f"The reference {func_ref!r} does not point to a callable: {func!r}"
+                )
+
+            if not hasattr(self, "name") and changes.get("name") is None:
+                changes["name"] = get_callable_name(func)
+            if isinstance(args, str) or not isinstance(args, Iterable):
+                raise TypeError(f"args must be a non-string iterable, got {args!r}")
+            if isinstance(kwargs, str) or not isinstance(kwargs, Mapping):
+                raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
+            args = tuple(args)
+            kwargs = dict(kwargs)
+            check_callable_args(func, args, kwargs)
+            approved.update(func=func, func_ref=func_ref, args=args, kwargs=kwargs)
+
+        if "name" in changes:
+            value = changes.pop("name")
+            if not value or not isinstance(value, str):
+                raise TypeError(f"name must be a nonempty string, got {value!r}")
+            approved["name"] = value
+
+        if "misfire_grace_time" in changes:
+            value = changes.pop("misfire_grace_time")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+            ):
+                raise TypeError(
+                    f"misfire_grace_time must be either None or a positive number, got {value!r}"
+                )
+            approved["misfire_grace_time"] = value
+
+        if "coalesce" in changes:
+            approved["coalesce"] = bool(changes.pop("coalesce"))
+
+        if "max_instances" in changes:
+            value = changes.pop("max_instances")
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"max_instances must be a positive integer, got {value!r}")
+            approved["max_instances"] = value
+
+        if "trigger" in changes:
+            from obssched.triggers.base import BaseTrigger
+
+            trigger = changes.pop("trigger")
+            if not isinstance(trigger, BaseTrigger):
+                raise TypeError(
+                    f"Expected a trigger instance, got {type(trigger).__name__} ({trigger!r})"
+                )
+            approved["trigger"] = trigger
+
+        if "executor" in changes:
+            value = changes.pop("executor")
+            if not isinstance(value, str):
+                raise TypeError(f"executor must be a string, got {value!r}")
+            approved["executor"] = value
+
+        if "next_run_time" in changes:
+            value = changes.pop("next_run_time")
+            approved["next_run_time"] = convert_to_datetime(
+                value, self._scheduler.timezone, "next_run_time"
+            )
+
+        if changes:
+            names = ", ".join(sorted(changes))
+            raise AttributeError(f"The following are not modifiable attributes of Job: {names}")
+
+        for key, value in approved.items():
+            setattr(self, key, value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the job's state as plain data (the callable as its reference)."""
+        if not self.func_ref:
+            raise ValueError(
+                f"This Job cannot be serialized since the reference to its callable "
+                f"({self.func!r}) could not be determined. Consider giving a textual reference "
+                "(module:function name) as the func argument instead."
+            )
+        return {
+            "version": JOB_STATE_VERSION,
+            "id": self.id,
+            "func": self.func_ref,
+            "trigger": self.trigger,
+            "executor": self.executor,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "name": self.name,
+            "misfire_grace_time": self.misfire_grace_time,
+            "coalesce": self.coalesce,
+            "max_instances": self.max_instances,
+            "next_run_time": self.next_run_time,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        version = state.get("version")
+        if not isinstance(version, int) or version > JOB_STATE_VERSION:
+            raise ValueError(
+                f"Job state of version {version!r} cannot be read by this obssched, which reads "
+                f"up to version {JOB_STATE_VERSION}: upgrade obssched"
+            )
+        self.id = state["id"]
+        self.func_ref = state["func"]
+        self.func = ref_to_obj(self.func_ref) if self.func_ref else None
+        self.trigger = state["trigger"]
+        self.executor = state["executor"]
+        self.args = tuple(state["args"])
+        self.kwargs = dict(state["kwargs"])
+        self.name = state["name"]
+        self.misfire_grace_time = state["misfire_grace_time"]
+        self.coalesce = state["coalesce"]
+        self.max_instances = state["max_instances"]
+        self.next_run_time = state["next_run_time"]
+        self._context = None
+        if not hasattr(self, "_jobstore_alias"):
+            self._jobstore_alias = None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Job):
+            return self.id == other.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Job (id={self.id} name={self.name})>"
+
+    def __str__(self) -> str:
+        if not hasattr(self, "next_run_time"):
+            status = "pending"
+        elif self.next_run_time:
+            status = "next run at: " + datetime_repr(self.next_run_time)
+        else:
+            status = "paused"
+        return f"{self.name} (trigger: {self.trigger}, {status})"

@@ -1,0 +1,198 @@
+"""One step of the scheduling loop: submit what is due, report what was missed, say how long
+to sleep."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from obssched.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
+)
+from obssched.exceptions import JobLookupError, MaxInstancesReachedError
+
+if TYPE_CHECKING:
+    from obssched.executors.base import BaseExecutor
+    from obssched.job import Job
+    from obssched.jobstores.base import BaseJobStore
+
+__all__ = ["process_due_jobs", "run_times_until"]
+
+
+def run_times_until(job: Job, now: datetime) -> tuple[list[datetime], datetime | None]:
+    """Return the job's run times up to ``now`` and the first one after it.
+
+    The trigger is asked once per run time: the call that ends the loop already yields the next
+    run time, so it is not asked again.
+    """
+    run_times: list[datetime] = []
+    next_run_time = job.next_run_time
+    trigger = job.trigger
+    while next_run_time is not None and next_run_time <= now:
+        run_times.append(next_run_time)
+        next_run_time = trigger.get_next_fire_time(next_run_time, now)
+    return run_times, next_run_time
+
+
+def process_due_jobs(
+    jobstores: Mapping[str, BaseJobStore],
+    executors: Mapping[str, BaseExecutor],
+    now: datetime,
+    dispatch: Callable[[SchedulerEvent], None],
+    next_run_id: Callable[[], int],
+    logger: logging.Logger,
+    retry_interval: float,
+) -> datetime | None:
+    """Submit every run due at ``now`` and return when the next one is due (``None``: never).
+
+    For each due job: run times later than ``misfire_grace_time`` are reported missed, the rest
+    are submitted (only the last one when the job coalesces), the job's next run time is saved,
+    and a job with no next run time is removed.
+    """
+    next_wakeup: datetime | None = None
+    for alias, store in list(jobstores.items()):
+        try:
+            due_jobs = store.acquire_due_jobs(now)
+        except Exception:
+            logger.exception("Error getting due jobs from job store %r", alias)
+            retry_at = now + timedelta(seconds=retry_interval)
+            next_wakeup = retry_at if next_wakeup is None else min(next_wakeup, retry_at)
+            continue
+
+        for job in due_jobs:
+            try:
+                _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
+            except Exception:
+                logger.exception('Error processing job "%s"; pausing it', job)
+                _pause_broken_job(job, alias, store, dispatch, logger)
+        if due_jobs:
+            store.release_jobs(due_jobs)
+
+        try:
+            store_next = store.get_next_run_time()
+        except Exception:
+            logger.exception("Error getting the next run time from job store %r", alias)
+            store_next = now + timedelta(seconds=retry_interval)
+        if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
+            next_wakeup = store_next
+    return next_wakeup
+
+
+def _process_job(
+    job: Job,
+    alias: str,
+    store: BaseJobStore,
+    executors: Mapping[str, BaseExecutor],
+    now: datetime,
+    dispatch: Callable[[SchedulerEvent], Any],
+    next_run_id: Callable[[], int],
+    logger: logging.Logger,
+) -> None:
+    executor = executors.get(job.executor)
+    if executor is None:
+        logger.error(
+            'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor exists',
+            job.executor,
+            job,
+        )
+        _pause_broken_job(job, alias, store, dispatch, logger)
+        return
+
+    run_times, next_run_time = run_times_until(job, now)
+    if run_times:
+        if job.coalesce:
+            coalesced, candidates = run_times[:-1], run_times[-1:]
+        else:
+            coalesced, candidates = [], run_times
+        grace = job.misfire_grace_time
+        if grace is not None:
+            limit = now - timedelta(seconds=grace)
+            missed = [run_time for run_time in candidates if run_time < limit]
+            if missed:
+                candidates = [run_time for run_time in candidates if run_time >= limit]
+                _report_missed(job, alias, missed, coalesced, now, dispatch, logger)
+        if candidates:
+            try:
+                executor._submit(job, alias, candidates, coalesced)
+            except MaxInstancesReachedError:
+                logger.warning(
+                    'Execution of job "%s" skipped: maximum number of running instances reached '
+                    "(%d)",
+                    job,
+                    job.max_instances,
+                )
+                dispatch(
+                    JobSubmissionEvent(
+                        EVENT_JOB_MAX_INSTANCES,
+                        job.id,
+                        alias,
+                        candidates,
+                        job_name=job.name,
+                        executor=job.executor,
+                        run_id=next_run_id(),
+                        coalesced_run_times=coalesced,
+                    )
+                )
+
+    if next_run_time is not None:
+        job._modify(next_run_time=next_run_time)
+        store.update_job(job)
+    else:
+        try:
+            store.remove_job(job.id)
+        except JobLookupError:
+            return
+        dispatch(
+            JobEvent(EVENT_JOB_REMOVED, job.id, alias, job_name=job.name, executor=job.executor)
+        )
+
+
+def _report_missed(
+    job: Job,
+    alias: str,
+    missed: list[datetime],
+    coalesced: list[datetime],
+    now: datetime,
+    dispatch: Callable[[SchedulerEvent], Any],
+    logger: logging.Logger,
+) -> None:
+    for run_time in missed:
+        logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
+        dispatch(
+            JobExecutionEvent(
+                EVENT_JOB_MISSED,
+                job.id,
+                alias,
+                run_time,
+                job_name=job.name,
+                executor=job.executor,
+                coalesced_run_times=coalesced if job.coalesce else (),
+            )
+        )
+
+
+def _pause_broken_job(
+    job: Job,
+    alias: str,
+    store: BaseJobStore,
+    dispatch: Callable[[SchedulerEvent], Any],
+    logger: logging.Logger,
+) -> None:
+    # A job that cannot be processed would be due again on every tick; pausing it keeps the
+    # loop from spinning while keeping the job (and the evidence) in its store.
+    try:
+        job._modify(next_run_time=None)
+        store.update_job(job)
+    except Exception:
+        logger.exception('Could not pause job "%s" either', job)
+        return
+    dispatch(JobEvent(EVENT_JOB_MODIFIED, job.id, alias, job_name=job.name, executor=job.executor))

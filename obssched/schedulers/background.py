@@ -1,0 +1,45 @@
+"""A scheduler that runs in a background thread (APScheduler 3's ``BackgroundScheduler``)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from obssched.schedulers.blocking import BlockingScheduler
+from obssched.util import asbool
+
+__all__ = ["BackgroundScheduler"]
+
+
+class BackgroundScheduler(BlockingScheduler):
+    """A scheduler that runs its loop in a thread of its own; :meth:`start` returns at once.
+
+    Extra option:
+        daemon: run the loop in a daemon thread (default ``True``), so the program can exit
+            without calling :meth:`shutdown`.
+    """
+
+    _thread: threading.Thread | None = None
+    _daemon: bool = True
+
+    def _configure(self, config: dict[str, Any]) -> None:
+        self._daemon = asbool(config.pop("daemon", True))
+        super()._configure(config)
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        """Start the scheduler and its loop thread."""
+        if self._event is None or self._event.is_set():
+            self._event = threading.Event()
+        super(BlockingScheduler, self).start(*args, **kwargs)
+        self._thread = threading.Thread(
+            target=self._main_loop, name="obssched-scheduler", daemon=self._daemon
+        )
+        self._thread.start()
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        """Stop the scheduler and wait for the loop thread to end."""
+        super().shutdown(*args, **kwargs)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
