@@ -54,6 +54,13 @@ LISTENER_MASK = (
 """The events the built-in listeners subscribe to."""
 
 
+class _Unset:
+    """The type of a keyword argument that was not given."""
+
+
+_UNSET = _Unset()
+
+
 class Instrumentation:
     """The built-in metrics and tracing of one scheduler; :meth:`detach` removes them.
 
@@ -89,8 +96,8 @@ class Instrumentation:
                 self.metrics.handle(event, exemplar)
         except Exception:
             _logger.exception("The built-in observability listener failed on %r", event)
-            if self.metrics is not None:
-                self.metrics.listener_error(self.LISTENER_NAME)
+            if self.source is not None:
+                self.source.listener_failed(self.LISTENER_NAME)
 
     def attach(self, listener: Callable[[SchedulerEvent], None] | None = None) -> None:
         """Subscribe to the scheduler (``listener`` replaces this object as the callback)."""
@@ -165,6 +172,9 @@ def attach_builtin(
     trace_filter: TraceFilter | None = None,
     job_name_limit: int | None = DEFAULT_JOB_NAME_LIMIT,
     buckets: Sequence[float] | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_job_name_limit: int | _Unset | None = _UNSET,
+    metrics_buckets: Sequence[float] | None = None,
 ) -> Instrumentation:
     """Attach the built-in metrics and tracing listeners to an obssched scheduler.
 
@@ -182,10 +192,19 @@ def attach_builtin(
         job_name_limit: distinct job names with their own series; later ones fold into
             ``job_name="__other__"`` (``None``: no limit).
         buckets: histogram bucket bounds in seconds (all three histograms).
+        metrics_registry: ``registry`` under its scheduler option name.
+        metrics_job_name_limit: ``job_name_limit`` under its scheduler option name.
+        metrics_buckets: ``buckets`` under its scheduler option name.
 
     Returns:
         The handle whose ``detach()`` removes everything attached.
     """
+    if metrics_registry is not None:
+        registry = metrics_registry
+    if not isinstance(metrics_job_name_limit, _Unset):
+        job_name_limit = metrics_job_name_limit
+    if metrics_buckets is not None:
+        buckets = metrics_buckets
     instrumentation = build(
         scheduler,
         scheduler_name=str(getattr(scheduler, "name", None) or "default"),

@@ -28,6 +28,7 @@ __all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
 _STATES = ("stopped", "running", "paused")
 _JOB_STATES = ("scheduled", "paused", "pending")
 
+_LISTENER_ERRORS = "Exceptions raised by event listeners, by listener name."
 _GAUGES: dict[str, str] = {
     "obssched_job_next_run_timestamp_seconds": "When the job runs next (absent while paused).",
     "obssched_job_info": "The job's id, executor, job store and trigger (always 1).",
@@ -69,6 +70,23 @@ class SchedulerSource:
         self.names = names
         self._running_runs = running_runs
         self.clock: Clock = clock or getattr(scheduler, "clock", None) or SystemClock()
+        self._own_errors: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def listener_failed(self, listener: str) -> None:
+        """Count an exception that a built-in listener caught in itself."""
+        with self._lock:
+            self._own_errors[listener] = self._own_errors.get(listener, 0) + 1
+
+    def listener_errors(self) -> dict[str, int]:
+        """Return the exceptions raised by listeners, by listener name."""
+        scheduler = self.scheduler
+        getter = getattr(scheduler, "get_listener_errors", None)
+        counts: dict[str, int] = dict(getter()) if getter is not None else {}
+        with self._lock:
+            for name, count in self._own_errors.items():
+                counts[name] = counts.get(name, 0) + count
+        return counts
 
     @property
     def scheduler(self) -> Any:
@@ -134,6 +152,7 @@ class RegistryCollector:
     def describe(self) -> Iterator[Metric]:
         """Yield every family without samples (for the registry's duplicate-name check)."""
         yield from self.store.describe()
+        yield Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
         for name, doc in _GAUGES.items():
             yield Metric(name, doc, "gauge")
 
@@ -141,10 +160,17 @@ class RegistryCollector:
         """Yield every family with its current samples."""
         yield from self.store.collect()
         families = {name: Metric(name, doc, "gauge") for name, doc in _GAUGES.items()}
+        errors = Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
         for source in self.sources():
             scheduler = source.scheduler
             if scheduler is not None:
                 _collect_scheduler(source, scheduler, families)
+                errors.samples.extend(
+                    Sample("obssched_listener_errors_total",
+                           {"scheduler": source.name, "listener": name}, float(count), None, None)
+                    for name, count in source.listener_errors().items()
+                )  # fmt: skip
+        yield errors
         families["obssched_build_info"].samples.append(
             Sample("obssched_build_info", {"version": self._version}, 1.0, None, None)
         )

@@ -124,12 +124,6 @@ class MetricsListener:
         label = self._names.job_added(job_id, job_name, jobstore)
         self._series_for_label(label, executor)
 
-    def listener_error(self, listener: str) -> None:
-        """Count an exception raised by the named listener."""
-        cell = self._store.counter("obssched_listener_errors", (self._scheduler, listener))
-        with self._lock:
-            cell.value += 1
-
     def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
         code = event.code

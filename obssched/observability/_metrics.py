@@ -62,10 +62,6 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scheduler", "job_name"),
     ),
     "obssched_events": ("Scheduler events dispatched, by event name.", ("scheduler", "event")),
-    "obssched_listener_errors": (
-        "Exceptions raised by event listeners.",
-        ("scheduler", "listener"),
-    ),
 }
 """Counter families: name (without ``_total``) -> (help, label names)."""
 

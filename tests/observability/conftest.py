@@ -118,9 +118,7 @@ class FakeScheduler:
     def remove_job(self, job: FakeJob) -> None:
         self.jobs.remove(job)
         self.dispatch(
-            JobEvent(
-                EVENT_JOB_REMOVED, job.id, "default", job_name=job.name, executor=job.executor
-            )
+            JobEvent(EVENT_JOB_REMOVED, job.id, "default", job_name=job.name, executor=job.executor)
         )
 
     def run_info(self, job: FakeJob, scheduled: datetime) -> RunInfo:
@@ -139,7 +137,9 @@ class FakeScheduler:
             submitted_monotonic=self.clock.monotonic(),
         )
 
-    def submit(self, job: FakeJob, scheduled: datetime, coalesced: tuple[datetime, ...] = ()) -> RunInfo:
+    def submit(
+        self, job: FakeJob, scheduled: datetime, coalesced: tuple[datetime, ...] = ()
+    ) -> RunInfo:
         info = self.run_info(job, scheduled)
         self.dispatch(
             JobSubmissionEvent(
