@@ -1,0 +1,238 @@
+"""The built-in tracing, driven by hand-made events and the run hook of a fake scheduler."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import timedelta
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from obssched.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from obssched.observability import attach_builtin
+
+from .conftest import T0, FakeScheduler
+
+
+def attach(scheduler: FakeScheduler, provider: TracerProvider, **kwargs: object) -> None:
+    attach_builtin(scheduler, metrics=False, tracer_provider=provider, **kwargs)  # type: ignore[arg-type]
+
+
+def spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {span.name: span for span in exporter.get_finished_spans()}
+
+
+def test_run_span_covers_submission_to_end(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The run span opens at submission and closes when the run ends."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, late=0.5, wait=0.25, duration=2.0)
+    run = spans(exporter)["run report"]
+    submitted = T0 + timedelta(seconds=0.5)
+    assert run.start_time == int(submitted.timestamp()) * 10**9 + 500_000_000
+    assert run.end_time is not None
+    assert run.start_time is not None
+    assert run.end_time - run.start_time == 2_250_000_000
+    assert run.parent is None
+
+
+def test_run_span_attributes(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The run span carries the obssched.* attributes and code.function.name."""
+    attach(scheduler, provider)
+    scheduler.run(scheduler.add_job("id-1", "report"), late=0.5, wait=0.25)
+    attributes = dict(spans(exporter)["run report"].attributes or {})
+    assert attributes == {
+        "obssched.job.id": "id-1",
+        "obssched.job.name": "report",
+        "obssched.executor": "default",
+        "obssched.jobstore": "default",
+        "obssched.trigger": "interval[0:01:00]",
+        "obssched.scheduled_time": T0.isoformat(),
+        "obssched.start_delay": 0.75,
+        "obssched.queue_wait": 0.25,
+        "obssched.outcome": "success",
+        "code.function.name": "tests.jobs:tick",
+    }
+
+
+def test_body_span_is_current_child(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Inside the hook the body span is current, so the job's own spans nest under it."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    (hook,) = scheduler.run_hooks
+    with hook.wrap(info), provider.get_tracer("job").start_as_current_span("inner"):
+        pass
+    scheduler.finish(info, started_at=T0)
+    by_name = spans(exporter)
+    run, body, inner = by_name["run report"], by_name["execute report"], by_name["inner"]
+    assert body.parent is not None
+    assert body.parent.span_id == run.context.span_id
+    assert inner.parent is not None
+    assert inner.parent.span_id == body.context.span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_error_recorded(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A failed run's spans have status ERROR, error.type and the exception as an event."""
+    attach(scheduler, provider)
+    scheduler.run(scheduler.add_job("id-1", "report"), exception=KeyError("gone"))
+    for span in spans(exporter).values():
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "KeyError"
+        assert [event.name for event in span.events] == ["exception"]
+    assert (spans(exporter)["run report"].attributes or {})["obssched.outcome"] == "error"
+
+
+def test_hook_before_submission_event(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A body that starts before the submission event is seen still makes one run span."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.run_info(job, T0)
+    (hook,) = scheduler.run_hooks
+    with hook.wrap(info):
+        pass
+    scheduler.dispatch(
+        JobSubmissionEvent(
+            0x8000, "id-1", "default", [T0], job_name="report", executor="default",
+            run_id=info.run_id, submitted_at=info.submitted_at,
+        )
+    )  # fmt: skip
+    scheduler.finish(info, started_at=T0)
+    assert sorted(span.name for span in exporter.get_finished_spans()) == [
+        "execute report",
+        "run report",
+    ]
+
+
+def test_missed_short_span(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A missed run time leaves a short span with outcome missed."""
+    attach(scheduler, provider)
+    scheduler.add_job("id-1", "report")
+    scheduler.dispatch(
+        JobExecutionEvent(EVENT_JOB_MISSED, "id-1", "default", T0, job_name="report",
+                          executor="default")
+    )  # fmt: skip
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["obssched.outcome"] == "missed"
+    assert (span.attributes or {})["obssched.scheduled_time"] == T0.isoformat()
+
+
+def test_max_instances_short_span(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A run refused for max_instances leaves a short span with that outcome."""
+    attach(scheduler, provider)
+    scheduler.add_job("id-1", "report")
+    scheduler.dispatch(
+        JobSubmissionEvent(
+            EVENT_JOB_MAX_INSTANCES, "id-1", "default", [T0], job_name="report",
+            executor="default", run_id=3, submitted_at=T0,
+        )
+    )  # fmt: skip
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["obssched.outcome"] == "max_instances"
+
+
+def test_coalesced_short_spans(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Run times dropped by coalescing each leave a short span, so every scheduled time shows."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    dropped = T0 - timedelta(minutes=1)
+    scheduler.submit(job, T0, coalesced=(dropped,))
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["obssched.outcome"] == "coalesced"
+    assert (span.attributes or {})["obssched.scheduled_time"] == dropped.isoformat()
+
+
+def test_add_job_context_is_link(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The span current at add_job becomes a link of the job's runs, not their parent."""
+    attach(scheduler, provider)
+    with provider.get_tracer("app").start_as_current_span("request") as request:
+        job = scheduler.add_job("id-1", "report")
+    scheduler.run(job)
+    run = spans(exporter)["run report"]
+    assert run.parent is None
+    assert [link.context.span_id for link in run.links] == [request.get_span_context().span_id]
+
+
+def test_trace_filter_skips_jobs(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Jobs refused by trace_filter leave no spans."""
+    attach(scheduler, provider, trace_filter=lambda job_id, name: name != "heartbeat")
+    scheduler.run(scheduler.add_job("id-1", "heartbeat"))
+    scheduler.run(scheduler.add_job("id-2", "report"))
+    assert {span.name for span in exporter.get_finished_spans()} == {
+        "run report",
+        "execute report",
+    }
+
+
+def test_remote_carries_context(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """remote() returns a picklable factory that makes the run's trace current in a worker."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    (hook,) = scheduler.run_hooks
+    factory = pickle.loads(pickle.dumps(hook.remote(info)))
+    with factory():
+        inside = trace.get_current_span().get_span_context()
+    scheduler.finish(info, started_at=T0 + timedelta(seconds=1))
+    run = spans(exporter)["run report"]
+    assert inside.trace_id == run.context.trace_id
+    assert inside.span_id == run.context.span_id
+
+
+def test_remote_body_from_event_times(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """For a body run in another process, the body span is recorded from the event's times."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    (hook,) = scheduler.run_hooks
+    hook.remote(info)
+    started = T0 + timedelta(seconds=1)
+    scheduler.clock.advance(3)
+    scheduler.finish(info, started_at=started)
+    body = spans(exporter)["execute report"]
+    assert body.start_time == int(started.timestamp()) * 10**9
+    assert body.end_time == int(scheduler.clock.now().timestamp()) * 10**9
+
+
+def test_no_span_left_open(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Every run span is closed by its terminal event."""
+    handle = attach_builtin(scheduler, metrics=False, tracer_provider=provider)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job)
+    scheduler.run(job, exception=ValueError("x"))
+    assert handle.tracer is not None
+    assert handle.tracer.open_runs() == 0
