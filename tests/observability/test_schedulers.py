@@ -1,0 +1,262 @@
+"""The built-in listeners on real obssched schedulers and executors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from obssched.executors.asyncio import AsyncIOExecutor
+from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from obssched.schedulers.asyncio import AsyncIOScheduler
+from obssched.schedulers.background import BackgroundScheduler
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
+
+from . import jobs
+
+ENDED = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, {"scheduler": "default", **labels})
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A manual clock at 2024-01-01 00:00 UTC."""
+    return ManualClock()
+
+
+@pytest.fixture
+def manual(
+    clock: ManualClock, registry: CollectorRegistry, provider: TracerProvider
+) -> Iterator[ManualScheduler]:
+    """A started manual scheduler with the built-in listeners on the test's registry/provider."""
+    scheduler = ManualScheduler(clock=clock, metrics_registry=registry, tracer_provider=provider)
+    scheduler.start()
+    yield scheduler
+    scheduler.shutdown()
+
+
+def test_builtin_attached_by_default(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """A started scheduler counts runs with no extra code."""
+    manual.add_job(jobs.current_trace, "interval", seconds=10, name="ticker")
+    clock.advance(10)
+    manual.tick()
+    labels = {"job_name": "ticker", "executor": "default"}
+    assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
+
+
+def test_opt_out(clock: ManualClock, registry: CollectorRegistry) -> None:
+    """metrics=False and tracing=False attach nothing."""
+    scheduler = ManualScheduler(
+        clock=clock, metrics=False, tracing=False, metrics_registry=registry
+    )
+    scheduler.start()
+    scheduler.add_job(jobs.current_trace, "interval", seconds=10, name="ticker")
+    clock.advance(10)
+    scheduler.tick()
+    scheduler.shutdown()
+    assert sample(registry, "obssched_events_total", event="job_executed") is None
+
+
+def test_error_run(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """A failing job counts as errored with its exception type."""
+    manual.add_job(jobs.fail, "interval", seconds=10, name="failing")
+    clock.advance(10)
+    manual.tick()
+    labels = {"job_name": "failing", "executor": "default", "error_type": "RuntimeError"}
+    assert sample(registry, "obssched_job_errored_total", **labels) == 1.0
+
+
+def test_missed_and_coalesced(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """Run times later than the grace time count as missed; coalesced ones as coalesced."""
+    manual.add_job(
+        jobs.current_trace, "interval", seconds=10, name="late", misfire_grace_time=1,
+        coalesce=True,
+    )  # fmt: skip
+    clock.advance(35)
+    manual.tick()
+    missed = sample(registry, "obssched_job_missed_total", job_name="late") or 0.0
+    coalesced = sample(registry, "obssched_job_coalesced_total", job_name="late") or 0.0
+    assert missed + coalesced == 3.0
+    assert coalesced >= 2.0
+
+
+def test_removed_job(manual: ManualScheduler, registry: CollectorRegistry) -> None:
+    """A removed job's gauge series disappear."""
+    job = manual.add_job(jobs.current_trace, "interval", seconds=10, name="gone")
+    assert sample(registry, "obssched_job_running", job_name="gone") == 0.0
+    job.remove()
+    assert sample(registry, "obssched_job_running", job_name="gone") is None
+    assert sample(registry, "obssched_job_next_run_timestamp_seconds", job_name="gone") is None
+
+
+def test_two_schedulers(clock: ManualClock, registry: CollectorRegistry) -> None:
+    """Two schedulers in one process and registry keep their series apart."""
+    schedulers = [
+        ManualScheduler(clock=clock, name=name, metrics_registry=registry, tracing=False)
+        for name in ("a", "b")
+    ]
+    for scheduler in schedulers:
+        scheduler.start()
+    schedulers[0].add_job(jobs.current_trace, "interval", seconds=10, name="ticker")
+    clock.advance(10)
+    for scheduler in schedulers:
+        scheduler.tick()
+        scheduler.shutdown()
+    labels = {"job_name": "ticker", "executor": "default"}
+    assert registry.get_sample_value("obssched_job_executed_total", {"scheduler": "a", **labels})
+    assert (
+        registry.get_sample_value("obssched_job_executed_total", {"scheduler": "b", **labels})
+        is None
+    )
+
+
+@pytest.mark.realtime
+def test_thread_pool_nesting(
+    registry: CollectorRegistry, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """In the thread pool, a job's own spans nest under the run's body span."""
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(2)},
+        metrics_registry=registry,
+        tracer_provider=provider,
+    )
+    recorder = EventRecorder(scheduler, ENDED)
+    scheduler.add_job(jobs.traced_work, args=[provider], name="worker")
+    scheduler.start()
+    try:
+        (event,) = recorder.wait_for_count(ENDED, 1)
+    finally:
+        scheduler.shutdown()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    body, own = spans["execute worker"], spans["job's own work"]
+    assert own.parent is not None
+    assert own.parent.span_id == body.context.span_id
+    assert event.retval == (
+        format(body.context.trace_id, "032x"),
+        format(body.context.span_id, "016x"),
+    )
+
+
+@pytest.mark.realtime
+def test_thread_pool_max_instances(registry: CollectorRegistry, provider: TracerProvider) -> None:
+    """A run refused for max_instances is counted, and the blocked run ends at zero running."""
+    release = threading.Event()
+    scheduler = BackgroundScheduler(metrics_registry=registry, tracer_provider=provider)
+    recorder = EventRecorder(scheduler, ENDED)
+    scheduler.add_job(jobs.block, "interval", seconds=0.2, args=[release], name="slow")
+    scheduler.start()
+    try:
+        labels = {"job_name": "slow", "executor": "default"}
+        recorder.wait_for(
+            lambda _: (sample(registry, "obssched_job_max_instances_total", **labels) or 0) >= 1
+        )
+        assert sample(registry, "obssched_job_running", job_name="slow") == 1.0
+        scheduler.pause()
+        release.set()
+        recorder.wait_for_count(EVENT_JOB_EXECUTED, 1)
+        assert sample(registry, "obssched_job_running", job_name="slow") == 0.0
+    finally:
+        scheduler.shutdown()
+
+
+@pytest.mark.realtime
+def test_asyncio_nesting(
+    registry: CollectorRegistry, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """In the asyncio executor, a coroutine job's own spans nest under the body span."""
+
+    async def main() -> None:
+        scheduler = AsyncIOScheduler(
+            executors={"default": AsyncIOExecutor()},
+            metrics_registry=registry,
+            tracer_provider=provider,
+        )
+        done = asyncio.Event()
+        scheduler.add_listener(lambda _: done.set(), ENDED)
+        scheduler.add_job(jobs.async_traced_work, args=[provider], name="coro")
+        scheduler.start()
+        await asyncio.wait_for(done.wait(), 10)
+        scheduler.shutdown()
+
+    asyncio.run(main())
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    own = spans["job's own work"]
+    assert own.parent is not None
+    assert own.parent.span_id == spans["execute coro"].context.span_id
+    labels = {"job_name": "coro", "executor": "default"}
+    assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
+
+
+@pytest.fixture
+def process_scheduler(
+    registry: CollectorRegistry, provider: TracerProvider
+) -> Iterator[BackgroundScheduler]:
+    """A background scheduler whose default executor is a process pool."""
+    scheduler = BackgroundScheduler(
+        executors={"default": ProcessPoolExecutor(1)},
+        metrics_registry=registry,
+        tracer_provider=provider,
+    )
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown()
+
+
+@pytest.mark.realtime
+@pytest.mark.slow
+def test_process_pool_context(
+    process_scheduler: BackgroundScheduler,
+    registry: CollectorRegistry,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A process-pool job runs in the run's trace and its body span is recorded."""
+    recorder = EventRecorder(process_scheduler, ENDED)
+    process_scheduler.add_job(jobs.current_trace, name="remote")
+    process_scheduler.start()
+    (event,) = recorder.wait_for_count(ENDED, 1, timeout=30)
+    process_scheduler.shutdown()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    run, body = spans["run remote"], spans["execute remote"]
+    assert event.retval[0] == format(run.context.trace_id, "032x")
+    assert body.parent is not None
+    assert body.parent.span_id == run.context.span_id
+    labels = {"job_name": "remote", "executor": "default"}
+    assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
+
+
+@pytest.mark.realtime
+@pytest.mark.slow
+def test_process_pool_unpicklable_ends(
+    process_scheduler: BackgroundScheduler,
+    registry: CollectorRegistry,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A process-pool run whose arguments cannot be pickled still ends: error, span, gauge."""
+    recorder = EventRecorder(process_scheduler, ENDED)
+    process_scheduler.add_job(jobs.block, args=[threading.Lock()], name="unpicklable")
+    process_scheduler.start()
+    recorder.wait_for_count(ENDED, 1, timeout=30)
+    labels = {"job_name": "unpicklable", "executor": "default"}
+    errored = registry.get_sample_value(
+        "obssched_job_errored_total",
+        {"scheduler": "default", **labels, "error_type": "TypeError"},
+    )
+    assert errored == 1.0
+    assert sample(registry, "obssched_executor_running_jobs", executor="default") == 0.0
+    process_scheduler.shutdown()
+    assert "run unpicklable" in {span.name for span in exporter.get_finished_spans()}
