@@ -183,10 +183,10 @@ class JobSubmissionEvent(JobEvent):
         self.jobstore = jobstore
         self.job_name = job_name
         self.executor = executor
-        self.scheduled_run_times = list(scheduled_run_times)
+        self.scheduled_run_times = scheduled_run_times
         self.run_id = run_id
         self.submitted_at = submitted_at
-        self.coalesced_run_times = list(coalesced_run_times)
+        self.coalesced_run_times = coalesced_run_times
 
 
 class JobExecutionEvent(JobEvent):
@@ -257,7 +257,7 @@ class JobExecutionEvent(JobEvent):
         self.finished_at = finished_at
         self.queue_wait = queue_wait
         self.run_duration = run_duration
-        self.coalesced_run_times = list(coalesced_run_times)
+        self.coalesced_run_times = coalesced_run_times
 
     @property
     def start_delay(self) -> float | None:

@@ -35,7 +35,11 @@ class RemoteJobError(ObsschedError):
 
     def __init__(self, type_name: str, message: str) -> None:
         self.type_name = type_name
+        self.message = message
         super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[type[RemoteJobError], tuple[str, str]]:
+        return (RemoteJobError, (self.type_name, self.message))
 
 
 def _run_in_worker(

@@ -1,0 +1,126 @@
+"""Configuring a scheduler: plain options, dotted gconfig keys, executors and job stores."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from obssched.exceptions import UnknownAliasError
+from obssched.executors.debug import DebugExecutor
+from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from obssched.jobstores.memory import MemoryJobStore
+from obssched.schedulers import SchedulerAlreadyRunningError
+from obssched.testing import ManualClock, ManualScheduler
+
+QUIET = {"metrics": False, "tracing": False}
+
+
+@pytest.mark.parametrize(
+    "prefix", ["obssched.", "apscheduler."], ids=["obssched-prefix", "apscheduler-prefix"]
+)
+def test_dotted_gconfig_keys(prefix: str) -> None:
+    """Dotted keys under the obssched. (or apscheduler.) prefix configure the scheduler."""
+    sched = ManualScheduler(
+        {
+            f"{prefix}timezone": "Europe/Berlin",
+            f"{prefix}job_defaults.coalesce": "false",
+            f"{prefix}job_defaults.max_instances": "3",
+            f"{prefix}executors.default.class": f"{prefix}executors.pool:ThreadPoolExecutor",
+            f"{prefix}executors.default.max_workers": "20",
+            f"{prefix}executors.processpool.type": "processpool",
+            f"{prefix}executors.processpool.max_workers": "5",
+            f"{prefix}jobstores.default.type": "memory",
+            "unrelated.key": "ignored",
+        },
+        **QUIET,
+    )
+    assert sched.timezone == ZoneInfo("Europe/Berlin")
+    assert sched._settings.job_defaults == {
+        "misfire_grace_time": 1,
+        "coalesce": False,
+        "max_instances": 3,
+    }
+    default, processes = sched._executors["default"], sched._executors["processpool"]
+    assert isinstance(default, ThreadPoolExecutor)
+    assert default.max_workers == 20
+    assert isinstance(processes, ProcessPoolExecutor)
+    assert processes.max_workers == 5
+    assert isinstance(sched._jobstores["default"], MemoryJobStore)
+
+
+def test_plain_options() -> None:
+    """The documented plain-option form configures the same things."""
+    sched = ManualScheduler(
+        executors={"default": DebugExecutor(), "pool": {"type": "threadpool", "max_workers": 2}},
+        jobstores={"default": MemoryJobStore()},
+        job_defaults={"misfire_grace_time": None},
+        timezone=UTC,
+        **QUIET,
+    )
+    assert isinstance(sched._executors["default"], DebugExecutor)
+    assert sched._executors["pool"].max_workers == 2
+    assert sched._settings.job_defaults["misfire_grace_time"] is None
+    assert sched.timezone is UTC
+
+
+def test_options_override_gconfig() -> None:
+    """Keyword options win over the same key in gconfig."""
+    sched = ManualScheduler({"obssched.timezone": "Europe/Berlin"}, timezone="Asia/Tokyo", **QUIET)
+    assert sched.timezone == ZoneInfo("Asia/Tokyo")
+
+
+def test_obssched_options() -> None:
+    """clock, name and heartbeat_interval are obssched's own options."""
+    clock = ManualClock()
+    sched = ManualScheduler(clock=clock, name="billing", heartbeat_interval=2.5, **QUIET)
+    assert (sched.clock, sched.name, sched.heartbeat_interval) == (clock, "billing", 2.5)
+
+
+def test_configure_while_running_raises() -> None:
+    """configure() is refused once the scheduler runs."""
+    sched = ManualScheduler(**QUIET)
+    sched.start()
+    with pytest.raises(SchedulerAlreadyRunningError):
+        sched.configure(timezone="UTC")
+    sched.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"timezone": "Mars/Olympus_Mons"}, ValueError, "Mars/Olympus_Mons"),
+        ({"colour": "blue"}, TypeError, "colour"),
+        ({"job_defaults": {"grace": 1}}, ValueError, "grace"),
+        ({"heartbeat_interval": -1}, ValueError, "-1"),
+        ({"executors": {"default": {"type": "warp"}}}, UnknownAliasError, "warp"),
+        ({"executors": {"default": {"max_workers": 2}}}, ValueError, '"default"'),
+        ({"jobstores": {"default": 42}}, TypeError, "42"),
+        ({"clock": "now"}, TypeError, "'now'"),
+        ({"logger": 3}, TypeError, "3"),
+    ],
+    ids=[
+        "unknown-timezone",
+        "unknown-option",
+        "unknown-job-default",
+        "negative-heartbeat",
+        "unknown-executor-type",
+        "executor-without-class-or-type",
+        "jobstore-not-a-store",
+        "clock-without-methods",
+        "logger-of-wrong-type",
+    ],
+)
+def test_bad_configuration_raises(
+    options: dict[str, object], error: type[Exception], match: str
+) -> None:
+    """Bad configuration raises a typed error naming the bad value."""
+    with pytest.raises(error, match=match):
+        ManualScheduler(**options, **QUIET)
+
+
+def test_logger_by_name() -> None:
+    """logger may be given as a logger name."""
+    sched = ManualScheduler(logger="my.app.scheduler", **QUIET)
+    assert sched._logger.name == "my.app.scheduler"

@@ -1,0 +1,188 @@
+"""Each executor runs job bodies, reports their outcome and never loses a run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import core_jobs
+import pytest
+
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+)
+from obssched.executors.asyncio import AsyncIOExecutor
+from obssched.executors.debug import DebugExecutor
+from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from obssched.schedulers.asyncio import AsyncIOScheduler
+from obssched.schedulers.background import BackgroundScheduler
+from obssched.testing import EventRecorder
+
+TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+pytestmark = pytest.mark.realtime
+
+
+@pytest.fixture
+def background() -> Iterator[BackgroundScheduler]:
+    sched = BackgroundScheduler(timezone="UTC", metrics=False, tracing=False)
+    yield sched
+    if sched.running:
+        sched.shutdown()
+
+
+def run_once(sched: BackgroundScheduler, func: object, executor: str, **kwargs: object) -> object:
+    recorder = EventRecorder(sched)
+    if not sched.running:
+        sched.start()
+    sched.add_job(func, executor=executor, **kwargs)  # type: ignore[arg-type]
+    (event,) = recorder.wait_for_count(TERMINAL, 1, timeout=60)
+    return event
+
+
+def test_thread_pool_runs_a_job(background: BackgroundScheduler) -> None:
+    """The thread pool runs a job body and reports its return value."""
+    background.add_executor(ThreadPoolExecutor(2), "threads")
+    event = run_once(background, core_jobs.add, "threads", args=(2, 40))
+    assert (event.code, event.retval) == (EVENT_JOB_EXECUTED, 42)
+
+
+def test_thread_pool_reports_a_failing_job(background: BackgroundScheduler) -> None:
+    """A job that raises in the thread pool ends with an error event."""
+    background.add_executor(ThreadPoolExecutor(2), "threads")
+    event = run_once(background, core_jobs.fail, "threads", args=("in a thread",))
+    assert event.code == EVENT_JOB_ERROR
+    assert str(event.exception) == "in a thread"
+
+
+def test_thread_pool_max_workers_is_reported() -> None:
+    """max_workers is reported as given; text from configuration files is accepted."""
+    assert ThreadPoolExecutor("7").max_workers == 7
+
+
+@pytest.mark.parametrize("value", [0, -1, "many", True], ids=["zero", "negative", "text", "bool"])
+def test_pool_refuses_bad_max_workers(value: object) -> None:
+    """A pool size that is not a positive integer raises ValueError naming it."""
+    with pytest.raises(ValueError, match=repr(value).replace("(", r"\(")):
+        ThreadPoolExecutor(value)  # type: ignore[arg-type]
+
+
+def test_debug_executor_runs_in_the_scheduler_thread(background: BackgroundScheduler) -> None:
+    """The debug executor runs the body in the thread that submits it."""
+    background.add_executor(DebugExecutor(), "debug")
+    event = run_once(background, core_jobs.add, "debug", args=(1, 1))
+    assert event.retval == 2
+
+
+@pytest.mark.slow
+def test_process_pool_runs_a_job_in_another_process(background: BackgroundScheduler) -> None:
+    """The process pool runs the body in a worker process and sends the result back."""
+    background.add_executor(ProcessPoolExecutor(1), "procs")
+    event = run_once(background, core_jobs.pid, "procs")
+    assert event.code == EVENT_JOB_EXECUTED
+    assert event.retval != os.getpid()
+    assert event.started_at is not None
+    assert event.run_duration is not None
+
+
+@pytest.mark.slow
+def test_process_pool_reports_a_failing_job(background: BackgroundScheduler) -> None:
+    """A job raising in a worker process ends with an error event carrying the exception."""
+    background.add_executor(ProcessPoolExecutor(1), "procs")
+    event = run_once(background, core_jobs.fail, "procs", args=("in a process",))
+    assert event.code == EVENT_JOB_ERROR
+    assert isinstance(event.exception, ValueError)
+    assert "in a process" in event.traceback
+
+
+@pytest.mark.slow
+def test_process_pool_unpicklable_argument_ends_in_error(background: BackgroundScheduler) -> None:
+    """A run whose arguments cannot be pickled is not lost: it ends with an error event."""
+    import threading
+
+    background.add_executor(ProcessPoolExecutor(1), "procs")
+    recorder = EventRecorder(background)
+    event = run_once(background, core_jobs.record, "procs", args=(threading.Lock(),))
+    assert event.code == EVENT_JOB_ERROR
+    assert "pickle" in str(event.exception).lower()
+    assert len(recorder.of(EVENT_JOB_SUBMITTED)) <= 1
+
+
+@pytest.mark.slow
+def test_process_pool_unpicklable_result_ends_in_error(background: BackgroundScheduler) -> None:
+    """A run whose return value cannot be pickled ends with an error event."""
+    background.add_executor(ProcessPoolExecutor(1), "procs")
+    event = run_once(background, core_jobs.return_unpicklable, "procs")
+    assert event.code == EVENT_JOB_ERROR
+    assert "pickled" in str(event.exception)
+
+
+@pytest.mark.slow
+def test_process_pool_dead_worker_ends_in_error_and_pool_recovers(
+    background: BackgroundScheduler,
+) -> None:
+    """A worker that dies ends its run with an error; the pool is replaced and runs the next."""
+    background.add_executor(ProcessPoolExecutor(1), "procs")
+    event = run_once(background, core_jobs.die, "procs")
+    assert event.code == EVENT_JOB_ERROR
+    after = run_once(background, core_jobs.add, "procs", args=(1, 2))
+    assert (after.code, after.retval) == (EVENT_JOB_EXECUTED, 3)
+
+
+def test_asyncio_executor_runs_coroutines_and_functions() -> None:
+    """Coroutine jobs run on the loop, plain functions in the loop's thread pool."""
+
+    async def main() -> list[object]:
+        sched = AsyncIOScheduler(timezone="UTC", metrics=False, tracing=False)
+        recorder = EventRecorder(sched)
+        sched.start()
+        sched.add_job(core_jobs.async_add, args=(1, 2), id="coro")
+        sched.add_job(core_jobs.add, args=(3, 4), id="plain")
+        sched.add_job(core_jobs.async_fail, id="coro-fail")
+        await asyncio.get_running_loop().run_in_executor(None, recorder.wait_for_count, TERMINAL, 3)
+        sched.shutdown()
+        return recorder.of(TERMINAL)
+
+    events = asyncio.run(main())
+    outcomes = {e.job_id: (e.code, e.retval) for e in events}
+    assert outcomes["coro"] == (EVENT_JOB_EXECUTED, 3)
+    assert outcomes["plain"] == (EVENT_JOB_EXECUTED, 7)
+    assert outcomes["coro-fail"][0] == EVENT_JOB_ERROR
+
+
+def test_asyncio_executor_needs_an_asyncio_scheduler(background: BackgroundScheduler) -> None:
+    """Adding an AsyncIOExecutor to a thread-based scheduler fails clearly."""
+    background.start()
+    with pytest.raises(TypeError, match="AsyncIOScheduler"):
+        background.add_executor(AsyncIOExecutor(), "aio")
+    assert "aio" not in background._executors
+
+
+def test_shutdown_with_wait_lets_running_jobs_finish(background: BackgroundScheduler) -> None:
+    """shutdown(wait=True) returns after the running job ended, with its event delivered."""
+    recorder = EventRecorder(background)
+    core_jobs.gate.clear()
+    background.start()
+    background.add_job(core_jobs.wait_for_gate, args=(5.0,))
+    recorder.wait_for_count(EVENT_JOB_SUBMITTED, 1)
+    timer = __import__("threading").Timer(0.2, core_jobs.gate.set)
+    timer.start()
+    background.shutdown(wait=True)
+    assert [e.retval for e in recorder.of(TERMINAL)] == [True]
+
+
+def test_shutdown_without_wait_returns_while_the_job_runs(
+    background: BackgroundScheduler,
+) -> None:
+    """shutdown(wait=False) returns at once; the running job still ends with its event."""
+    recorder = EventRecorder(background)
+    core_jobs.gate.clear()
+    background.start()
+    background.add_job(core_jobs.wait_for_gate, args=(5.0,))
+    recorder.wait_for_count(EVENT_JOB_SUBMITTED, 1)
+    background.shutdown(wait=False)
+    assert recorder.of(TERMINAL) == []
+    core_jobs.gate.set()
+    recorder.wait_for_count(TERMINAL, 1)

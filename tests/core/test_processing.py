@@ -1,0 +1,306 @@
+"""How the scheduling loop turns due run times into submissions, misses and events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import core_jobs
+import pytest
+
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+)
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+def test_a_due_job_runs_once_per_tick(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """An interval job due now is submitted and executed exactly once by one tick."""
+    scheduler.add_job(core_jobs.add, "interval", seconds=10, args=(1, 2), id="j")
+    scheduler.start()
+    clock.advance(10)
+    scheduler.tick()
+    executed = recorder.of(EVENT_JOB_EXECUTED)
+    assert [(e.job_id, e.retval, e.scheduled_run_time) for e in executed] == [("j", 3, at(10))]
+
+
+def test_nothing_runs_before_its_time(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A tick before the first run time submits nothing."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=10)
+    scheduler.start()
+    clock.advance(9.999)
+    scheduler.tick()
+    assert recorder.of(EVENT_JOB_SUBMITTED) == []
+
+
+def test_tick_returns_seconds_until_the_next_run(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """The loop step returns how long to sleep until the next run time."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=5)
+    scheduler.start()
+    clock.advance(2)
+    assert scheduler.tick() == pytest.approx(3)
+
+
+def test_tick_sleeps_at_most_the_heartbeat(clock: ManualClock) -> None:
+    """With nothing due for a long time the loop still wakes every heartbeat interval."""
+    sched = ManualScheduler(clock=clock, heartbeat_interval=7, metrics=False, tracing=False)
+    sched.add_job(core_jobs.record, "interval", hours=1)
+    sched.start()
+    assert sched.tick() == 7
+    sched.shutdown()
+
+
+def test_tick_records_the_wakeup_time(scheduler: ManualScheduler, clock: ManualClock) -> None:
+    """Every tick stamps ``last_wakeup_at``, the heartbeat the health check reads."""
+    scheduler.start()
+    clock.advance(3)
+    scheduler.tick()
+    assert scheduler.last_wakeup_at == at(3)
+
+
+def test_events_of_a_run_arrive_in_order(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A run's submission event comes before its execution event and shares its run id."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=1, id="j")
+    scheduler.start()
+    recorder.clear()
+    clock.advance(1)
+    scheduler.tick()
+    submitted, executed = recorder.of(EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED)
+    assert (submitted.code, executed.code) == (EVENT_JOB_SUBMITTED, EVENT_JOB_EXECUTED)
+    assert submitted.run_id == executed.run_id is not None
+
+
+def test_execution_event_carries_timing(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """Execution events carry name, executor, submission, start and end times and durations."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=1, name="tick", id="j")
+    scheduler.start()
+    clock.advance(1.5)
+    scheduler.tick()
+    (event,) = recorder.of(EVENT_JOB_EXECUTED)
+    assert (event.job_name, event.executor, event.jobstore) == ("tick", "default", "default")
+    assert event.submitted_at == event.started_at == event.finished_at == at(1.5)
+    assert (event.queue_wait, event.run_duration, event.start_delay) == (0.0, 0.0, 0.5)
+
+
+def test_a_failing_job_emits_one_error_event(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A job that raises ends its run with an error event holding the exception and traceback."""
+    scheduler.add_job(core_jobs.fail, "interval", seconds=1, args=("bad",))
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    (event,) = recorder.of(EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    assert event.code == EVENT_JOB_ERROR
+    assert isinstance(event.exception, ValueError)
+    assert "ValueError: bad" in event.traceback
+
+
+def test_late_run_within_grace_time_still_runs(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A run reached later than its run time but within misfire_grace_time is executed."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=10, misfire_grace_time=5)
+    scheduler.start()
+    clock.advance(15)
+    scheduler.tick()
+    assert [e.code for e in recorder.of(EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)] == [
+        EVENT_JOB_EXECUTED
+    ]
+
+
+def test_run_later_than_grace_time_is_missed(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A run reached later than misfire_grace_time is reported missed and not submitted."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=10, misfire_grace_time=5, id="j")
+    scheduler.start()
+    clock.advance(15.5)
+    scheduler.tick()
+    assert recorder.of(EVENT_JOB_SUBMITTED) == []
+    (missed,) = recorder.of(EVENT_JOB_MISSED)
+    assert (missed.job_id, missed.scheduled_run_time, missed.run_id) == ("j", at(10), None)
+
+
+def test_no_grace_time_means_never_missed(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """With misfire_grace_time=None a run is executed however late."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=10, misfire_grace_time=None)
+    scheduler.start()
+    clock.advance(3600 * 24)
+    scheduler.tick()
+    assert recorder.of(EVENT_JOB_MISSED) == []
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
+
+
+def test_coalescing_runs_only_the_latest_run_time(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """With coalesce, overdue run times collapse into one run of the latest; the rest are listed."""
+    scheduler.add_job(
+        core_jobs.record, "interval", seconds=10, coalesce=True, misfire_grace_time=None
+    )
+    scheduler.start()
+    clock.advance(35)
+    scheduler.tick()
+    (submitted,) = recorder.of(EVENT_JOB_SUBMITTED)
+    assert submitted.scheduled_run_times == [at(30)]
+    assert submitted.coalesced_run_times == [at(10), at(20)]
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
+
+
+def test_without_coalescing_every_overdue_run_time_runs(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """Without coalesce, each overdue run time is submitted and executed, in order."""
+    scheduler.add_job(
+        core_jobs.record, "interval", seconds=10, coalesce=False, misfire_grace_time=None
+    )
+    scheduler.start()
+    clock.advance(35)
+    scheduler.tick()
+    executed = recorder.of(EVENT_JOB_EXECUTED)
+    assert [e.scheduled_run_time for e in executed] == [at(10), at(20), at(30)]
+    assert len(recorder.of(EVENT_JOB_SUBMITTED)) == 3
+
+
+def test_coalesced_run_that_is_also_late_is_missed(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """When even the kept run time is beyond the grace time, one missed event names the rest."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=10, coalesce=True, misfire_grace_time=1)
+    scheduler.start()
+    clock.advance(35)
+    scheduler.tick()
+    (missed,) = recorder.of(EVENT_JOB_MISSED)
+    assert (missed.scheduled_run_time, missed.coalesced_run_times) == (at(30), [at(10), at(20)])
+
+
+def test_max_instances_refuses_an_overlapping_run(
+    clock: ManualClock,
+) -> None:
+    """A run due while the job already runs max_instances times is refused with one event."""
+    from obssched.executors.pool import ThreadPoolExecutor
+
+    sched = ManualScheduler(clock=clock, metrics=False, tracing=False)
+    sched.add_executor(ThreadPoolExecutor(2), "pool")
+    recorder = EventRecorder(sched)
+    core_jobs.gate.clear()
+    sched.add_job(core_jobs.wait_for_gate, "interval", seconds=1, executor="pool", id="slow")
+    sched.start()
+    try:
+        clock.advance(1)
+        sched.tick()
+        clock.advance(1)
+        sched.tick()
+        (refused,) = recorder.of(EVENT_JOB_MAX_INSTANCES)
+        assert (refused.job_id, refused.scheduled_run_times) == ("slow", [at(2)])
+        assert len(recorder.of(EVENT_JOB_SUBMITTED)) == 1
+    finally:
+        core_jobs.gate.set()
+        sched.shutdown()
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
+
+
+def test_a_job_with_no_more_run_times_is_removed(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A date job runs once, then is removed with a job-removed event."""
+    scheduler.add_job(core_jobs.record, "date", run_date=at(5), id="once")
+    scheduler.start()
+    clock.advance(5)
+    scheduler.tick()
+    assert scheduler.get_job("once") is None
+    assert [e.job_id for e in recorder.of(EVENT_JOB_REMOVED)] == ["once"]
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
+
+
+def test_paused_scheduler_processes_nothing(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """While the scheduler is paused, due jobs wait; after resume they run."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=1, misfire_grace_time=None)
+    scheduler.start(paused=True)
+    clock.advance(1)
+    scheduler.tick()
+    assert recorder.of(EVENT_JOB_SUBMITTED) == []
+    scheduler.resume()
+    scheduler.tick()
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
+
+
+def test_a_paused_job_does_not_run(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A paused job is skipped until resumed; resuming computes its next run time from now."""
+    job = scheduler.add_job(core_jobs.record, "interval", seconds=10)
+    scheduler.start()
+    job.pause()
+    clock.advance(25)
+    scheduler.tick()
+    assert recorder.of(EVENT_JOB_SUBMITTED) == []
+    job.resume()
+    assert scheduler.get_job(job.id).next_run_time == at(30)
+
+
+def test_job_with_unknown_executor_is_paused_not_lost(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A due job whose executor was removed is paused and kept, with a modified event."""
+    from obssched.events import EVENT_JOB_MODIFIED
+    from obssched.executors.debug import DebugExecutor
+
+    scheduler.add_executor(DebugExecutor(), "extra")
+    scheduler.add_job(core_jobs.record, "interval", seconds=1, executor="extra", id="j")
+    scheduler.start()
+    scheduler.remove_executor("extra")
+    clock.advance(1)
+    scheduler.tick()
+    job = scheduler.get_job("j")
+    assert job is not None
+    assert job.next_run_time is None
+    assert [e.job_id for e in recorder.of(EVENT_JOB_MODIFIED)] == ["j"]
+
+
+def test_listener_that_raises_does_not_stop_others(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A listener that raises is logged and counted; later listeners and the run go on."""
+
+    def broken(event: object) -> None:
+        raise RuntimeError("listener bug")
+
+    scheduler.add_listener(broken)
+    after = EventRecorder(scheduler, EVENT_JOB_EXECUTED)
+    scheduler.add_job(core_jobs.record, "interval", seconds=1)
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    assert len(after.events) == 1
+    assert (
+        scheduler.get_listener_errors()[
+            "test_listener_that_raises_does_not_stop_others.<locals>.broken"
+        ]
+        >= 3
+    )

@@ -1,0 +1,174 @@
+"""The public surface: APScheduler 3.11's import paths, names, signatures and event table."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import obssched.events
+
+APSCHEDULER_NAMES = {
+    "events": [
+        "SchedulerEvent",
+        "JobEvent",
+        "JobSubmissionEvent",
+        "JobExecutionEvent",
+    ],
+    "schedulers": ["SchedulerAlreadyRunningError", "SchedulerNotRunningError"],
+    "schedulers.base": ["BaseScheduler", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED"],
+    "schedulers.blocking": ["BlockingScheduler"],
+    "schedulers.background": ["BackgroundScheduler"],
+    "schedulers.asyncio": ["AsyncIOScheduler"],
+    "executors.base": ["BaseExecutor", "MaxInstancesReachedError", "run_job"],
+    "executors.pool": ["BasePoolExecutor", "ThreadPoolExecutor", "ProcessPoolExecutor"],
+    "executors.asyncio": ["AsyncIOExecutor"],
+    "executors.debug": ["DebugExecutor"],
+    "jobstores.base": ["BaseJobStore", "JobLookupError", "ConflictingIdError", "TransientJobError"],
+    "jobstores.memory": ["MemoryJobStore"],
+    "job": ["Job"],
+    "triggers.base": ["BaseTrigger"],
+    "triggers.date": ["DateTrigger"],
+    "triggers.interval": ["IntervalTrigger"],
+    "util": [
+        "undefined",
+        "asint",
+        "asbool",
+        "astimezone",
+        "asdate",
+        "convert_to_datetime",
+        "datetime_to_utc_timestamp",
+        "utc_timestamp_to_datetime",
+        "datetime_ceil",
+        "datetime_repr",
+        "timezone_repr",
+        "get_callable_name",
+        "obj_to_ref",
+        "ref_to_obj",
+        "maybe_ref",
+        "check_callable_args",
+        "iscoroutinefunction_partial",
+        "normalize",
+        "localize",
+    ],
+}
+
+PAIRS = [(module, name) for module, names in APSCHEDULER_NAMES.items() for name in names]
+
+
+@pytest.mark.parametrize(("module", "name"), PAIRS, ids=[f"{m}:{n}" for m, n in PAIRS])
+def test_apscheduler_import_path_resolves(module: str, name: str) -> None:
+    """Every name APScheduler 3 users import exists at the same path under obssched."""
+    assert hasattr(importlib.import_module(f"obssched.{module}"), name)
+
+
+def test_event_table_matches_apscheduler() -> None:
+    """Every EVENT_* constant exists with APScheduler 3.11's bit value."""
+    import apscheduler.events
+
+    theirs = {n: v for n, v in vars(apscheduler.events).items() if n.startswith("EVENT_")}
+    ours = {n: v for n, v in vars(obssched.events).items() if n.startswith("EVENT_")}
+    assert {n: ours.get(n) for n in theirs} == theirs
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [
+        ("SchedulerEvent", ["code", "alias"]),
+        ("JobEvent", ["code", "job_id", "jobstore"]),
+        ("JobSubmissionEvent", ["code", "job_id", "jobstore", "scheduled_run_times"]),
+        (
+            "JobExecutionEvent",
+            [
+                "code",
+                "job_id",
+                "jobstore",
+                "scheduled_run_time",
+                "retval",
+                "exception",
+                "traceback",
+            ],
+        ),
+    ],
+    ids=["scheduler", "job", "submission", "execution"],
+)
+def test_event_classes_keep_apscheduler_positional_arguments(cls: str, fields: list[str]) -> None:
+    """Event classes take APScheduler 3's positional arguments and expose them as attributes."""
+    event_class = getattr(obssched.events, cls)
+    params = [
+        p.name
+        for p in inspect.signature(event_class).parameters.values()
+        if p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    assert params == fields
+    event = event_class(*range(len(fields)))
+    assert [getattr(event, f) for f in fields] == list(range(len(fields)))
+
+
+def _positional_names(func: object) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(func).parameters.values()  # type: ignore[arg-type]
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)
+    ]
+
+
+SCHEDULER_METHODS = [
+    "configure",
+    "start",
+    "shutdown",
+    "pause",
+    "resume",
+    "wakeup",
+    "add_executor",
+    "remove_executor",
+    "add_jobstore",
+    "remove_jobstore",
+    "add_listener",
+    "remove_listener",
+    "add_job",
+    "scheduled_job",
+    "modify_job",
+    "reschedule_job",
+    "pause_job",
+    "resume_job",
+    "get_jobs",
+    "get_job",
+    "remove_job",
+    "remove_all_jobs",
+    "print_jobs",
+    "export_jobs",
+    "import_jobs",
+]
+
+
+@pytest.mark.parametrize("method", SCHEDULER_METHODS)
+def test_scheduler_method_signature_matches_apscheduler(method: str) -> None:
+    """Each scheduler method takes APScheduler 3.11's positional parameters, in order."""
+    from apscheduler.schedulers.base import BaseScheduler as Theirs
+
+    from obssched.schedulers.base import BaseScheduler as Ours
+
+    assert _positional_names(getattr(Ours, method)) == _positional_names(getattr(Theirs, method))
+
+
+@pytest.mark.parametrize("method", ["modify", "reschedule", "pause", "resume", "remove"])
+def test_job_method_signature_matches_apscheduler(method: str) -> None:
+    """Each Job method takes APScheduler 3.11's positional parameters, in order."""
+    from apscheduler.job import Job as Theirs
+
+    from obssched.job import Job as Ours
+
+    assert _positional_names(getattr(Ours, method)) == _positional_names(getattr(Theirs, method))
+
+
+def test_event_module_exports() -> None:
+    """obssched.events exports exactly the event table, its classes and the name map."""
+    assert set(obssched.events.__all__) == {
+        *(n for n in vars(obssched.events) if n.startswith("EVENT_")),
+        "SchedulerEvent",
+        "JobEvent",
+        "JobSubmissionEvent",
+        "JobExecutionEvent",
+    }
