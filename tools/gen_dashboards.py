@@ -624,6 +624,21 @@ def overview_panels() -> list[dict[str, Any]]:
             "short",
             f"sum({sel('obssched_job_running')}) or vector(0)",
         ),
+        stat(
+            "Skipped runs",
+            "Runs not started in the selected range because max_instances runs of the job were "
+            "still going: the job overlaps itself.",
+            "short",
+            f"sum({increase('obssched_job_max_instances_total', '$__range')}) or vector(0)",
+            steps=RED_FROM_ONE,
+        ),
+        stat(
+            "Listener errors",
+            "Exceptions raised by event listeners in the selected range.",
+            "short",
+            f"sum({increase('obssched_listener_errors_total', '$__range')}) or vector(0)",
+            steps=RED_FROM_ONE,
+        ),
         row("Jobs"),
         job_table(),
         row("Runs"),
