@@ -151,6 +151,9 @@ class RunTracer:
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._runs: dict[int, _Run] = {}
+        # Trigger and callable name per job id, learnt from the run hook, so later run spans get
+        # them at creation instead of through two more set_attribute calls per run.
+        self._job_details: dict[str, tuple[str, str]] = {}
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._root = Context()
@@ -193,6 +196,7 @@ class RunTracer:
         elif code == EVENT_JOB_REMOVED:
             assert isinstance(event, JobEvent)
             self._links.pop(event.job_id, None)
+            self._job_details.pop(event.job_id, None)
         return None
 
     def _traced(self, job_id: str, job_name: str | None) -> bool:
@@ -228,6 +232,9 @@ class RunTracer:
                 "obssched.jobstore": jobstore or "",
                 "obssched.scheduled_time": scheduled.isoformat(),
             }
+            known = self._job_details.get(job_id)
+            if known is not None:
+                attributes["obssched.trigger"], attributes["code.function.name"] = known
             link = self._links.get(job_id)
             span = self._otel.start_span(
                 f"run {job_name}",
@@ -258,12 +265,13 @@ class RunTracer:
         span = run.span
         failed = event.code == EVENT_JOB_ERROR
         if span.is_recording():
-            span.set_attribute("obssched.outcome", "error" if failed else "success")
+            attributes: dict[str, Any] = {"obssched.outcome": "error" if failed else "success"}
             delay = event.start_delay
             if delay is not None:
-                span.set_attribute("obssched.start_delay", delay)
+                attributes["obssched.start_delay"] = delay
             if event.queue_wait is not None:
-                span.set_attribute("obssched.queue_wait", event.queue_wait)
+                attributes["obssched.queue_wait"] = event.queue_wait
+            span.set_attributes(attributes)
             if not run.body_recorded and event.started_at is not None:
                 self._body_from_event(run, event, failed)
             if failed:
@@ -341,9 +349,13 @@ class RunTracer:
             info.scheduled_run_time,
             info.submitted_at,
         )
-        if run.span.is_recording():
-            run.span.set_attribute("obssched.trigger", info.trigger)
-            run.span.set_attribute("code.function.name", info.func_name)
+        details = (info.trigger, info.func_name)
+        if self._job_details.get(info.job_id) != details:
+            self._job_details[info.job_id] = details
+            if run.span.is_recording():
+                run.span.set_attributes(
+                    {"obssched.trigger": info.trigger, "code.function.name": info.func_name}
+                )
         return run
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object]:
