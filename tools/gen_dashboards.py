@@ -575,13 +575,13 @@ def overview_panels() -> list[dict[str, Any]]:
             "Jobs scheduled",
             "Jobs with a next run time, over all job stores.",
             "short",
-            f"sum({sel('obssched_jobs', state='scheduled')})",
+            f"sum({sel('obssched_jobs', state='scheduled')}) or vector(0)",
         ),
         stat(
             "Jobs paused",
             "Jobs paused (no next run time), over all job stores.",
             "short",
-            f"sum({sel('obssched_jobs', state='paused')})",
+            f"sum({sel('obssched_jobs', state='paused')}) or vector(0)",
         ),
         stat(
             "Runs",
