@@ -1,0 +1,168 @@
+"""Turning a job into a row and back.
+
+The row's ``state`` is the job as versioned plain data (:func:`obssched._serialization.job_to_data`,
+UTF-8 JSON). With ``serializer="pickle"`` the same document is written, except that its
+``"arguments"`` hold the base64 of a pickle of ``(args, kwargs)``: an opt-in for arguments JSON
+cannot express, and only for a database you trust, since unpickling runs code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from obssched._serialization import JOB_DATA_VERSION, dumps_args, loads_args
+from obssched.exceptions import SerializationError
+from obssched.job import JOB_STATE_VERSION, Job
+
+if TYPE_CHECKING:
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = [
+    "Serializer",
+    "UnloadableJob",
+    "decode_job",
+    "encode_job",
+    "micros_to_datetime",
+    "to_micros",
+]
+
+Serializer = Literal["json", "pickle"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime | None) -> int | None:
+    """Return ``moment`` as integer microseconds since the epoch (exact, unlike a float)."""
+    if moment is None:
+        return None
+    return (moment - _EPOCH) // _MICRO
+
+
+def micros_to_datetime(micros: int | None) -> datetime | None:
+    """Invert :func:`to_micros` (the result is in UTC)."""
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True)
+class UnloadableJob:
+    """A stored job that cannot be loaded (its function was renamed or removed, its data is bad).
+
+    It stays in the table untouched; ``obssched jobs`` lists it from here.
+    """
+
+    id: str
+    func_ref: str
+    next_run_time: datetime | None
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.func_ref}): cannot be loaded: {self.error}"
+
+
+def encode_job(job: Job, serializer: Serializer, pickle_protocol: int) -> bytes:
+    """Return the job's row state.
+
+    Raises:
+        SerializationError: the callable has no reference, or (JSON) an argument cannot be
+            encoded; the message names the argument and the pickle opt-in.
+    """
+    from obssched.triggers._state import trigger_to_dict
+
+    if not job.func_ref:
+        raise SerializationError(
+            f"Job {job.id!r} cannot be stored: its callable {job.func!r} has no importable "
+            "'module:qualname' reference (lambdas, nested functions and bound methods of "
+            "instances have none); pass a module-level function or its textual reference"
+        )
+    if serializer == "json":
+        arguments: Any = json.loads(dumps_args(job.args, job.kwargs))
+    else:
+        try:
+            payload = pickle.dumps((job.args, job.kwargs), pickle_protocol)
+        except Exception as exc:
+            raise SerializationError(
+                f"The arguments of job {job.id!r} cannot be pickled: {exc}"
+            ) from exc
+        arguments = {"pickle": base64.b64encode(payload).decode("ascii")}
+    data = {
+        "version": JOB_DATA_VERSION,
+        "id": job.id,
+        "name": job.name,
+        "func": job.func_ref,
+        "arguments": arguments,
+        "trigger": trigger_to_dict(job.trigger),
+        "executor": job.executor,
+        "misfire_grace_time": job.misfire_grace_time,
+        "coalesce": job.coalesce,
+        "max_instances": job.max_instances,
+        "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle: bool) -> Job:
+    """Rebuild a job from its row state.
+
+    The job is restored the way unpickling restores it (no re-validation of the arguments
+    against the signature): the row was validated when it was written.
+
+    Raises:
+        SerializationError: the data is malformed, of a newer version, or pickled while the store
+            does not allow pickle.
+        LookupError / ImportError: the callable can no longer be imported.
+    """
+    from obssched.triggers._state import trigger_from_dict
+
+    try:
+        data = json.loads(state)
+    except ValueError as exc:
+        raise SerializationError(f"The stored job state is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SerializationError(f"The stored job state is not an object: {data!r}")
+    version = data.get("version")
+    if not isinstance(version, int) or version > JOB_DATA_VERSION:
+        raise SerializationError(
+            f"Job data of version {version!r} was written by a newer obssched; this one reads "
+            f"up to version {JOB_DATA_VERSION}. Upgrade obssched to load job {data.get('id')!r}."
+        )
+    try:
+        arguments = data["arguments"]
+        if isinstance(arguments, dict) and set(arguments) == {"pickle"}:
+            if not allow_pickle:
+                raise SerializationError(
+                    f"Job {data['id']!r} has pickled arguments, but this store was not opened "
+                    'with serializer="pickle" (only for a database you trust)'
+                )
+            args, kwargs = pickle.loads(base64.b64decode(arguments["pickle"]))
+        elif arguments == {"args": [], "kwargs": {}}:
+            args, kwargs = (), {}
+        else:
+            args, kwargs = loads_args(json.dumps(arguments))
+        next_run_time = data["next_run_time"]
+        job_state = {
+            "version": JOB_STATE_VERSION,
+            "id": data["id"],
+            "func": data["func"],
+            "trigger": trigger_from_dict(data["trigger"]),
+            "executor": data["executor"],
+            "args": args,
+            "kwargs": kwargs,
+            "name": data["name"],
+            "misfire_grace_time": data["misfire_grace_time"],
+            "coalesce": data["coalesce"],
+            "max_instances": data["max_instances"],
+            "next_run_time": datetime.fromisoformat(next_run_time) if next_run_time else None,
+        }
+    except KeyError as exc:
+        raise SerializationError(f"Job data lacks the field {exc.args[0]!r}") from exc
+    job = Job.__new__(Job)
+    job.__setstate__(job_state)
+    job._scheduler = scheduler
+    job._jobstore_alias = alias
+    return job

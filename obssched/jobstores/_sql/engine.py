@@ -1,0 +1,91 @@
+"""Creating the SQLAlchemy engine, and running statements with bounded retries."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "with_retries"]
+
+_T = TypeVar("_T")
+
+RETRY_DELAYS = (0.05, 0.25, 1.0)
+"""Waits between attempts of an operation that failed on a lost connection."""
+
+
+def make_engine(url: str, options: dict[str, Any]) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout.
+
+    WAL lets readers (``obssched jobs``) run beside the scheduler, and ``synchronous=NORMAL``
+    under WAL still survives a killed process (only an OS crash can lose the last commits).
+    """
+    options = dict(options)
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("check_same_thread", False)
+        connect_args.setdefault("timeout", 30.0)
+        if in_memory:
+            # One shared connection: each new connection to :memory: would be another database.
+            options.setdefault("poolclass", StaticPool)
+        engine = create_engine(url, **options)
+
+        @event.listens_for(engine, "connect")
+        def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
+
+
+class ErrorCounter:
+    """Counts database errors (``obssched_jobstore_errors_total``); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        """Count one error."""
+        with self._lock:
+            self.count += 1
+
+
+def with_retries(
+    operation: Callable[[], _T],
+    errors: ErrorCounter,
+    logger: logging.Logger,
+    wait: Callable[[float], Any],
+    delays: tuple[float, ...] = RETRY_DELAYS,
+) -> _T:
+    """Run ``operation``; on a lost or refused connection wait and retry, up to ``delays``.
+
+    Every failure is counted; the last one is raised. Errors that are not about the connection
+    (a constraint, a bad statement) are counted and raised at once: retrying cannot fix them.
+    """
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except IntegrityError:
+            raise  # a conflicting id is the caller's business, not a database failure
+        except DBAPIError as exc:
+            errors.add()
+            transient = isinstance(exc, OperationalError) or exc.connection_invalidated
+            if not transient or attempt >= len(delays):
+                raise
+            logger.warning("Database error (retrying in %.2fs): %s", delays[attempt], exc.orig)
+            wait(delays[attempt])
+            attempt += 1

@@ -1,0 +1,135 @@
+"""The tables of the SQL job store, creating them, and refusing a schema from a newer obssched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+
+from obssched.exceptions import ObsschedError
+
+__all__ = ["SCHEMA_VERSION", "SchemaVersionError", "Tables", "define_tables", "ensure_schema"]
+
+SCHEMA_VERSION = 1
+"""The version of the table layout this obssched writes; recorded in the ``_meta`` table."""
+
+# An advisory lock key ("obss" in ASCII) so nodes starting together do not race to create tables.
+_PG_SCHEMA_LOCK = 0x6F627373
+
+
+class SchemaVersionError(ObsschedError, RuntimeError):
+    """The job table was created by a newer obssched, whose layout this one cannot read."""
+
+    def __init__(self, table: str, found: int, supported: int) -> None:
+        self.table = table
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"The job table {table!r} has schema version {found}, but this obssched only knows "
+            f"versions up to {supported}; upgrade obssched on this node (or point it at another "
+            "table) instead of letting it misread the jobs"
+        )
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The job store's tables, all named after the jobs table."""
+
+    jobs: Table
+    meta: Table
+    nodes: Table
+    running: Table
+
+
+def define_tables(metadata: MetaData, tablename: str, schema: str | None) -> Tables:
+    """Declare the tables on ``metadata``.
+
+    Times are integer microseconds since the epoch (UTC): exact, cheap to index and compare.
+    """
+    jobs = Table(
+        tablename,
+        metadata,
+        Column("id", String(191), primary_key=True),
+        Column("next_run_time", BigInteger, nullable=True),
+        Column("func_ref", String(512), nullable=False),
+        Column("state", LargeBinary, nullable=False),
+        # The cluster lease: which node is processing the job, and until when it may.
+        Column("lease_owner", String(191), nullable=True),
+        Column("lease_until", BigInteger, nullable=True),
+        Index(f"ix_{tablename}_next_run_time", "next_run_time"),
+        Index(f"ix_{tablename}_lease_until", "lease_until"),
+        schema=schema,
+    )
+    meta = Table(
+        f"{tablename}_meta",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("value", String(255), nullable=False),
+        schema=schema,
+    )
+    nodes = Table(
+        f"{tablename}_nodes",
+        metadata,
+        Column("node_id", String(191), primary_key=True),
+        Column("host", String(255), nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("started_at", BigInteger, nullable=False),
+        Column("last_seen", BigInteger, nullable=False),
+        schema=schema,
+    )
+    running = Table(
+        f"{tablename}_running",
+        metadata,
+        Column("run_key", String(255), primary_key=True),
+        Column("job_id", String(191), nullable=False),
+        Column("job_name", String(255), nullable=False),
+        Column("node_id", String(191), nullable=False),
+        Column("run_times", Text, nullable=False),
+        Column("claimed_at", BigInteger, nullable=False),
+        # The job as it was claimed, so a run can be recovered even if the job is gone since.
+        Column("state", LargeBinary, nullable=False),
+        Index(f"ix_{tablename}_running_job_id", "job_id"),
+        Index(f"ix_{tablename}_running_node_id", "node_id"),
+        schema=schema,
+    )
+    return Tables(jobs, meta, nodes, running)
+
+
+def ensure_schema(engine: Engine, tables: Tables) -> None:
+    """Create missing tables and record the schema version, or refuse a newer one.
+
+    Raises:
+        SchemaVersionError: the tables were made by a newer obssched.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+        for table in (tables.meta, tables.jobs, tables.nodes, tables.running):
+            table.create(conn, checkfirst=True)
+        found = _read_version(conn, tables)
+        if found is None:
+            conn.execute(
+                tables.meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
+            )
+        elif found > SCHEMA_VERSION:
+            raise SchemaVersionError(tables.jobs.name, found, SCHEMA_VERSION)
+
+
+def _read_version(conn: Connection, tables: Tables) -> int | None:
+    meta = tables.meta
+    value = conn.execute(select(meta.c.value).where(meta.c.name == "schema_version")).scalar()
+    return None if value is None else int(value)
