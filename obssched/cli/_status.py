@@ -1,0 +1,279 @@
+"""The status page at ``/`` (HTML) and ``/status.json``, served with ``/metrics`` and ``/healthz``.
+
+The page is a WSGI app that answers its own paths and hands every other one to
+:func:`obssched.observability.make_wsgi_app`, so one port serves people and Prometheus.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from obssched.cli._format import describe_outcome, job_row
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    SchedulerEvent,
+)
+from obssched.observability import PortInUseError
+
+if TYPE_CHECKING:
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["OutcomeTracker", "StatusServer", "make_status_app", "serve"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_OUTCOMES = {
+    EVENT_JOB_EXECUTED: "executed",
+    EVENT_JOB_ERROR: "error",
+    EVENT_JOB_MISSED: "missed",
+    EVENT_JOB_MAX_INSTANCES: "max_instances",
+}
+_STATES = {0: "stopped", 1: "running", 2: "paused"}
+
+
+class OutcomeTracker:
+    """Remembers each job's last outcome and counts outcomes, from the scheduler's events."""
+
+    MASK = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+
+    def __init__(self, scheduler: BaseScheduler) -> None:
+        self._clock = scheduler.clock
+        self._lock = threading.Lock()
+        self._last: dict[str, dict[str, Any]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def __call__(self, event: SchedulerEvent) -> None:
+        """Record a job's terminal event (the scheduler's listener)."""
+        outcome = _OUTCOMES.get(event.code)
+        job_id = getattr(event, "job_id", None)
+        if outcome is None or job_id is None:
+            return
+        entry: dict[str, Any] = {"outcome": outcome, "at": self._clock.now()}
+        if isinstance(event, JobExecutionEvent):
+            if event.run_duration is not None:
+                entry["duration"] = round(event.run_duration, 3)
+            if event.exception is not None:
+                entry["error"] = f"{type(event.exception).__name__}: {event.exception}"
+        with self._lock:
+            self._last[job_id] = entry
+            counts = self._counts.setdefault(job_id, {})
+            counts[outcome] = counts.get(outcome, 0) + 1
+
+    def last(self, now: datetime) -> dict[str, dict[str, Any]]:
+        """Return each job's last outcome with its time and ``ago`` (seconds before ``now``)."""
+        with self._lock:
+            items = [(job_id, dict(entry)) for job_id, entry in self._last.items()]
+            counts = {job_id: dict(c) for job_id, c in self._counts.items()}
+        result: dict[str, dict[str, Any]] = {}
+        for job_id, entry in items:
+            at: datetime = entry["at"]
+            entry["ago"] = round((now - at).total_seconds(), 1)
+            entry["at"] = at.isoformat()
+            entry["counts"] = counts.get(job_id, {})
+            result[job_id] = entry
+        return result
+
+
+def status_data(
+    scheduler: BaseScheduler, tracker: OutcomeTracker, stores: dict[str, str]
+) -> dict[str, Any]:
+    """Return what the status page shows, as JSON-compatible data."""
+    now = scheduler.clock.now()
+    outcomes = tracker.last(now)
+    running: dict[str, int] = {}
+    for run in scheduler.get_running_runs():
+        running[run.info.job_id] = running.get(run.info.job_id, 0) + 1
+    try:
+        jobs = scheduler.get_jobs()
+        jobs_error = None
+    except Exception as exc:
+        jobs, jobs_error = [], f"{type(exc).__name__}: {exc}"
+    woke = scheduler.last_wakeup_at
+    return {
+        "scheduler": {
+            "name": scheduler.name,
+            "state": _STATES.get(scheduler.state, str(scheduler.state)),
+            "timezone": str(scheduler.timezone),
+            "heartbeat_interval": scheduler.heartbeat_interval,
+            "last_wakeup_ago": round((now - woke).total_seconds(), 1) if woke else None,
+            "jobstores": stores,
+            "now": now.isoformat(),
+        },
+        "jobs": [
+            job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
+            for job in jobs
+        ],
+        "jobs_error": jobs_error,
+    }
+
+
+def _render(data: dict[str, Any]) -> str:
+    esc = html.escape
+    info = data["scheduler"]
+    rows = []
+    for job in data["jobs"]:
+        outcome = job.get("last_outcome")
+        kind = outcome["outcome"] if outcome else "none"
+        next_run = (
+            f"{esc(job['next_run_time'])} ({esc(job['next_run_in'])})"
+            if job["next_run_time"]
+            else "paused"
+        )
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((outcome or {}).get("counts", {}).items()))
+        rows.append(
+            "<tr>"
+            f"<td>{esc(job['name'])}<br><small>{esc(job['id'])}</small></td>"
+            f"<td><code>{esc(job['trigger'])}</code></td>"
+            f"<td>{next_run}</td>"
+            f'<td class="{esc(kind)}">{esc(describe_outcome(outcome))}</td>'
+            f"<td>{esc(counts) or '-'}</td>"
+            f"<td>{job['running'] or ''}</td>"
+            "</tr>"
+        )
+    stores = ", ".join(f"{esc(alias)}: {esc(url)}" for alias, url in info["jobstores"].items())
+    woke = info["last_wakeup_ago"]
+    error = f'<p class="error">{esc(data["jobs_error"])}</p>' if data["jobs_error"] else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>obssched: {esc(info["name"])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: .3em .8em; border-bottom: 1px solid #ddd;
+text-align: left; vertical-align: top; }} small {{ color: #777; }}
+.executed {{ color: #1a7f37; }} .error, .missed {{ color: #cf222e; }}
+.max_instances {{ color: #9a6700; }}
+</style></head><body>
+<h1>obssched scheduler <code>{esc(info["name"])}</code>: {esc(info["state"])}</h1>
+<p>Last woke up {"-" if woke is None else f"{woke}s ago"} (heartbeat {info["heartbeat_interval"]}s);
+time zone {esc(info["timezone"])}; job stores: {stores}.
+<a href="/metrics">/metrics</a> &middot; <a href="/healthz">/healthz</a> &middot;
+<a href="/status.json">/status.json</a></p>{error}
+<table><thead><tr><th>job</th><th>trigger</th><th>next run</th><th>last outcome</th>
+<th>outcomes</th><th>running</th></tr></thead>
+<tbody>{"".join(rows) or '<tr><td colspan="6">no jobs</td></tr>'}</tbody></table>
+<p><small>As of {esc(info["now"])}; refreshes every 5 seconds.</small></p>
+</body></html>
+"""
+
+
+def make_status_app(
+    scheduler: BaseScheduler,
+    tracker: OutcomeTracker,
+    stores: dict[str, str],
+    fallback: WSGIApp,
+) -> WSGIApp:
+    """Return a WSGI app serving ``/`` and ``/status.json``, and ``fallback`` for the rest."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path not in ("/", "/status", "/status.json"):
+            return fallback(environ, start_response)
+        data = status_data(scheduler, tracker, stores)
+        if path == "/status.json":
+            body = json.dumps(data, indent=2, default=str).encode()
+            content_type = "application/json"
+        else:
+            body = _render(data).encode()
+            content_type = "text/html; charset=utf-8"
+        start_response(
+            "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        )
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep scrapes and page views out of the log."""
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _SwitchableApp:
+    # The server binds (and fails on a taken port) before the scheduler exists; the app it
+    # serves is set once the scheduler is built.
+    def __init__(self) -> None:
+        self.app: WSGIApp | None = None
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        app = self.app
+        if app is None:
+            body = b"starting\n"
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return app(environ, start_response)
+
+
+class StatusServer:
+    """The HTTP server of ``run`` and ``demo``; :meth:`close` stops it."""
+
+    def __init__(self, server: _Server, switch: _SwitchableApp) -> None:
+        self._server = server
+        self._switch = switch
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="obssched-http", daemon=True
+        )
+        self.addr = str(server.server_address[0])
+        self.port = int(server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:9464``."""
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr
+        return f"http://{host}:{self.port}"
+
+    def start(self, app: WSGIApp) -> None:
+        """Serve ``app`` from a daemon thread."""
+        self._switch.app = app
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def serve(addr: str, port: int) -> StatusServer:
+    """Bind ``addr:port`` (``0``: any free port); :meth:`StatusServer.start` serves the app.
+
+    Raises:
+        PortInUseError: the port is taken.
+        OSError: the address cannot be bound for another reason.
+    """
+    switch = _SwitchableApp()
+    server_class = _Server6 if ":" in addr else _Server
+    try:
+        server = make_server(addr, port, switch, server_class, handler_class=_QuietHandler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(addr, port) from exc
+        raise
+    assert isinstance(server, _Server)
+    return StatusServer(server, switch)
