@@ -89,6 +89,9 @@ class ParsedField:
     last_day: bool = False
     weekday_positions: tuple[tuple[int, int], ...] = field(default=())
 
+    def __str__(self) -> str:
+        return self.expression
+
     def days_in_month(self, year: int, month: int) -> tuple[int, ...]:
         """Return the sorted days of ``year``-``month`` this ``day`` field allows."""
         first_weekday, length = calendar.monthrange(year, month)

@@ -55,7 +55,10 @@ def _first_instant_with_offset(
     tz: tzinfo, after: datetime, until: datetime, offset: timedelta
 ) -> datetime:
     """Return the first whole-second UTC instant in ``(after, until]`` with ``offset``."""
-    low, high = after, until
+    low = after.replace(microsecond=0)
+    high = until.replace(microsecond=0)
+    if high < until:
+        high += _ONE_SECOND
     while high - low > _ONE_SECOND:
         middle = low + (high - low) / 2
         middle = middle.replace(microsecond=0)
