@@ -1,0 +1,130 @@
+"""Several scheduler processes on one PostgreSQL database: exactly once, and failover."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.realtime, pytest.mark.slow]
+
+Spawn = Callable[..., subprocess.Popen[str]]
+
+
+def expected_run_times(start: datetime, end: datetime, interval: float) -> list[str]:
+    """Every run time of an interval job from ``start`` to ``end``."""
+    times = []
+    moment = start
+    while moment <= end:
+        times.append(moment.isoformat())
+        moment += timedelta(seconds=interval)
+    return times
+
+
+def wait_ready(process: subprocess.Popen[str]) -> None:
+    """Block until the node printed that it runs."""
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.strip() == "ready", process.stderr.read() if process.stderr else line
+
+
+def read_results(url: str, schema: str) -> list[tuple[str, str, str, str]]:
+    """Every recorded (job_id, run_time, node, kind)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f'SELECT job_id, run_time, node, kind FROM "{schema}".results ORDER BY seq')
+        ).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def node_args(url: str, schema: str, node: str, duration: float, *extra: str) -> list[str]:
+    """Command-line arguments of a cluster node."""
+    return [
+        "--url", url, "--schema", schema, "--node", node, "--cluster",
+        "--lease", "2", "--duration", str(duration), *extra,
+    ]  # fmt: skip
+
+
+def test_three_nodes_run_every_run_time_exactly_once(
+    postgres_url: str, pg_schema: str, spawn_node: Spawn
+) -> None:
+    """Three nodes share six interval jobs; each run time executes once, with no gaps."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    end = start + timedelta(seconds=8)
+    duration = (end - datetime.now(UTC)).total_seconds() + 4
+    seed = ["--seed", "6", "--interval", "0.5", "--start", start.isoformat()]
+    seed += ["--end", end.isoformat()]
+    first = spawn_node(*node_args(postgres_url, pg_schema, "node-a", duration, *seed))
+    wait_ready(first)
+    others = [
+        spawn_node(*node_args(postgres_url, pg_schema, name, duration)) for name in ("b", "c")
+    ]
+    for process in [first, *others]:
+        process.wait(timeout=duration + 30)
+        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+
+    results = read_results(postgres_url, pg_schema)
+    executed = Counter((job, run) for job, run, _, kind in results if kind == "executed")
+    expected = Counter(
+        (f"job{index}", run) for index in range(6) for run in expected_run_times(start, end, 0.5)
+    )
+    assert [key for key, count in executed.items() if count > 1] == []
+    assert sorted(set(expected) - set(executed)) == []
+    assert executed == expected
+    assert [kind for *_, kind in results if kind != "executed"] == []
+
+
+def test_a_killed_node_is_taken_over_and_its_run_reported(
+    postgres_url: str, pg_schema: str, spawn_node: Spawn
+) -> None:
+    """SIGKILL on the node running a slow job: it is reported abandoned and re-run elsewhere."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    end = start + timedelta(seconds=12)
+    duration = (end - datetime.now(UTC)).total_seconds() + 6
+    seed = ["--seed", "3", "--interval", "1", "--start", start.isoformat()]
+    seed += ["--end", end.isoformat(), "--slow-job", "6"]
+    nodes = {"node-a": spawn_node(*node_args(postgres_url, pg_schema, "node-a", duration, *seed))}
+    wait_ready(nodes["node-a"])
+    for name in ("node-b", "node-c"):
+        nodes[name] = spawn_node(*node_args(postgres_url, pg_schema, name, duration))
+
+    deadline = time.monotonic() + 30
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        started = [row for row in read_results(postgres_url, pg_schema) if row[3] == "started"]
+        victim = started[0][2] if started else None
+        time.sleep(0.2)
+    assert victim is not None, "the slow job never started"
+    nodes[victim].send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    reported = None
+    while reported is None and time.monotonic() < killed_at + 15:
+        rows = read_results(postgres_url, pg_schema)
+        abandoned = [row for row in rows if row[0] == "slow" and row[3] == "abandoned"]
+        reported = time.monotonic() if abandoned else None
+        time.sleep(0.2)
+    assert reported is not None, "the abandoned run was never reported"
+    assert reported - killed_at < 2 * 2 + 2  # lease + a heartbeat, with scheduling slack
+
+    for name, process in nodes.items():
+        if name != victim:
+            process.wait(timeout=duration + 30)
+            assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    results = read_results(postgres_url, pg_schema)
+    slow_runs = [(node, kind) for job, _, node, kind in results if job == "slow"]
+    assert "executed" in [kind for node, kind in slow_runs if node != victim], slow_runs
+    executed = Counter((job, run) for job, run, _, kind in results if kind == "executed")
+    expected = Counter(
+        (f"job{index}", run) for index in range(3) for run in expected_run_times(start, end, 1)
+    )
+    expected[("slow", start.isoformat())] = 1
+    assert executed == expected
