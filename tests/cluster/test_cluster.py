@@ -7,13 +7,16 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from obssched.clock import SystemClock
+
 pytestmark = [pytest.mark.postgresql, pytest.mark.realtime, pytest.mark.slow]
 
+CLOCK = SystemClock()  # these tests run real processes in real time
 Spawn = Callable[..., subprocess.Popen[str]]
 
 
@@ -57,9 +60,9 @@ def test_three_nodes_run_every_run_time_exactly_once(
     postgres_url: str, pg_schema: str, spawn_node: Spawn
 ) -> None:
     """Three nodes share six interval jobs; each run time executes once, with no gaps."""
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    start = CLOCK.now().replace(microsecond=0) + timedelta(seconds=5)
     end = start + timedelta(seconds=8)
-    duration = (end - datetime.now(UTC)).total_seconds() + 4
+    duration = (end - CLOCK.now()).total_seconds() + 4
     seed = ["--seed", "6", "--interval", "0.5", "--start", start.isoformat()]
     seed += ["--end", end.isoformat()]
     first = spawn_node(*node_args(postgres_url, pg_schema, "node-a", duration, *seed))
@@ -86,9 +89,9 @@ def test_a_killed_node_is_taken_over_and_its_run_reported(
     postgres_url: str, pg_schema: str, spawn_node: Spawn
 ) -> None:
     """SIGKILL on the node running a slow job: it is reported abandoned and re-run elsewhere."""
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    start = CLOCK.now().replace(microsecond=0) + timedelta(seconds=5)
     end = start + timedelta(seconds=12)
-    duration = (end - datetime.now(UTC)).total_seconds() + 6
+    duration = (end - CLOCK.now()).total_seconds() + 6
     seed = ["--seed", "3", "--interval", "1", "--start", start.isoformat()]
     seed += ["--end", end.isoformat(), "--slow-job", "6"]
     nodes = {"node-a": spawn_node(*node_args(postgres_url, pg_schema, "node-a", duration, *seed))}
@@ -96,21 +99,21 @@ def test_a_killed_node_is_taken_over_and_its_run_reported(
     for name in ("node-b", "node-c"):
         nodes[name] = spawn_node(*node_args(postgres_url, pg_schema, name, duration))
 
-    deadline = time.monotonic() + 30
+    deadline = CLOCK.monotonic() + 30
     victim = None
-    while victim is None and time.monotonic() < deadline:
+    while victim is None and CLOCK.monotonic() < deadline:
         started = [row for row in read_results(postgres_url, pg_schema) if row[3] == "started"]
         victim = started[0][2] if started else None
         time.sleep(0.2)
     assert victim is not None, "the slow job never started"
     nodes[victim].send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
+    killed_at = CLOCK.monotonic()
 
     reported = None
-    while reported is None and time.monotonic() < killed_at + 15:
+    while reported is None and CLOCK.monotonic() < killed_at + 15:
         rows = read_results(postgres_url, pg_schema)
         abandoned = [row for row in rows if row[0] == "slow" and row[3] == "abandoned"]
-        reported = time.monotonic() if abandoned else None
+        reported = CLOCK.monotonic() if abandoned else None
         time.sleep(0.2)
     assert reported is not None, "the abandoned run was never reported"
     assert reported - killed_at < 2 * 2 + 2  # lease + a heartbeat, with scheduling slack
