@@ -69,7 +69,7 @@ JOB_OPTIONS = frozenset(
 )
 """The keys of a ``[[jobs]]`` table that are job options; the others are trigger arguments."""
 
-_JOBS_HEADER = re.compile(r"^\s*\[\[\s*jobs\s*\]\]", re.MULTILINE)
+_JOBS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*jobs[ \t]*\]\]", re.MULTILINE)
 _QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
 
 
@@ -231,7 +231,7 @@ def validate_jobs(
         try:
             job = scheduler.add_job(replace_existing=True, **kwargs)
         except Exception as exc:
-            problem(_guess_field(exc, spec.table), _message(exc))
+            problem(_guess_field(exc, spec.table, _arguments_field(exc, spec.table)), _message(exc))
             continue
         try:
             dumps_args(job.args, job.kwargs)
@@ -369,10 +369,21 @@ def _guess_field(
 ) -> str | None:
     # Trigger and job errors name the bad argument in quotes ("cron field 'hour'", "unexpected
     # keyword argument 'foo'"); report the first quoted name that the table actually has.
-    for name in _QUOTED.findall(str(exc)):
+    text = str(exc)
+    for name in _QUOTED.findall(text):
         if name in table:
             return str(name)
+    # Some errors name the argument unquoted ("timedelta seconds component"); try whole words.
+    for name in table:
+        if name not in JOB_OPTIONS and re.search(rf"\b{re.escape(name)}\b", text):
+            return str(name)
     return default
+
+
+def _arguments_field(exc: BaseException, table: Mapping[str, Any]) -> str | None:
+    if "argument" not in str(exc):
+        return None
+    return "kwargs" if "kwargs" in table and "args" not in table else "args"
 
 
 def _message(exc: BaseException) -> str:

@@ -70,6 +70,8 @@ def _serving(parser: argparse.ArgumentParser, store_help: str, port_default: int
     http = parser.add_argument_group("metrics, status page and tracing")
     http.add_argument(
         "--metrics-addr",
+        "--metrics-host",
+        dest="metrics_addr",
         metavar="ADDR",
         default=None,
         help="address to serve /metrics, /healthz and the status page on (default 127.0.0.1)",

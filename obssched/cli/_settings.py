@@ -184,7 +184,7 @@ def resolve_settings(
     """
     resolver = _Resolver(args, os.environ if environ is None else environ, jobs_file)
     base = defaults or RunSettings()
-    settings = RunSettings()
+    settings = RunSettings(jobstores=dict(base.jobstores), executors=dict(base.executors))
     pick = resolver.pick
     settings.name, _ = pick("name", "scheduler", "name", base.name, _text)
     timezone, _ = pick("timezone", "scheduler", "timezone", base.timezone or "", _timezone)

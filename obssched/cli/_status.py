@@ -101,6 +101,18 @@ def status_data(
         jobs_error = None
     except Exception as exc:
         jobs, jobs_error = [], f"{type(exc).__name__}: {exc}"
+    rows = [
+        job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
+        for job in jobs
+    ]
+    # Jobs that ran and left the store (a date job, one removed by `obssched jobs remove`) keep
+    # their last outcome on the page; that is often the row someone came to look for.
+    listed = {job.id for job in jobs}
+    departed = [
+        {"id": job_id, "name": job_id, "state": "gone", "last_outcome": outcome, "running": 0}
+        for job_id, outcome in sorted(outcomes.items())
+        if job_id not in listed
+    ]
     woke = scheduler.last_wakeup_at
     return {
         "scheduler": {
@@ -112,10 +124,8 @@ def status_data(
             "jobstores": stores,
             "now": now.isoformat(),
         },
-        "jobs": [
-            job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
-            for job in jobs
-        ],
+        "jobs": rows,
+        "departed_jobs": departed,
         "jobs_error": jobs_error,
     }
 
@@ -124,19 +134,20 @@ def _render(data: dict[str, Any]) -> str:
     esc = html.escape
     info = data["scheduler"]
     rows = []
-    for job in data["jobs"]:
+    for job in [*data["jobs"], *data["departed_jobs"]]:
         outcome = job.get("last_outcome")
         kind = outcome["outcome"] if outcome else "none"
-        next_run = (
-            f"{esc(job['next_run_time'])} ({esc(job['next_run_in'])})"
-            if job["next_run_time"]
-            else "paused"
-        )
+        if job["state"] == "gone":
+            next_run = "no longer scheduled"
+        elif job["next_run_time"]:
+            next_run = f"{esc(job['next_run_time'])} ({esc(job['next_run_in'])})"
+        else:
+            next_run = "paused"
         counts = ", ".join(f"{k} {v}" for k, v in sorted((outcome or {}).get("counts", {}).items()))
         rows.append(
             "<tr>"
             f"<td>{esc(job['name'])}<br><small>{esc(job['id'])}</small></td>"
-            f"<td><code>{esc(job['trigger'])}</code></td>"
+            f"<td><code>{esc(job.get('trigger', '-'))}</code></td>"
             f"<td>{next_run}</td>"
             f'<td class="{esc(kind)}">{esc(describe_outcome(outcome))}</td>'
             f"<td>{esc(counts) or '-'}</td>"

@@ -1,0 +1,145 @@
+"""`obssched check` accepts good files and reports every problem of bad ones with its place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obssched.cli import ExitCode
+
+from .conftest import Workdir
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+GOOD = """
+[scheduler]
+timezone = "UTC"
+
+[[jobs]]
+id = "tick"
+func = "clitasks:record"
+trigger = "interval"
+seconds = 30
+args = ["ticks.txt"]
+
+[[jobs]]
+id = "nightly"
+func = "clitasks:record"
+trigger = "cron"
+hour = "3"
+kwargs = { path = "nightly.txt", text = "night" }
+"""
+
+JOB = """
+[[jobs]]
+id = "bad"
+func = "clitasks:record"
+trigger = "interval"
+seconds = 30
+args = ["x.txt"]
+"""
+
+
+def test_good_file_passes_and_lists_its_jobs(workdir: Workdir) -> None:
+    """A valid file exits 0 and lists each job with its trigger."""
+    workdir.write("jobs.toml", GOOD)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == 0, result.stderr
+    assert "OK, 2 job(s)" in result.stdout
+    assert "cron[hour='3']" in result.stdout
+
+
+def test_example_jobs_file_passes() -> None:
+    """examples/jobs.toml, the documented example, is valid."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "obssched", "check", str(EXAMPLES / "jobs.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK, 5 job(s)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ('func = "clitasks:record"', 'func = "clitasks:nothing"', "field 'func': unknown callable"),
+        ('func = "clitasks:record"', 'func = "nosuchmodule:f"', "No module named 'nosuchmodule'"),
+        ('trigger = "interval"\nseconds = 30', 'trigger = "cron"\nhour = "25"', "field 'hour'"),
+        ("seconds = 30", "seconds = 30\nmax_instances = 0", "field 'max_instances'"),
+        ("seconds = 30", "seconds = 30\ncolour = 'red'", "field 'colour'"),
+        ("seconds = 30", "seconds = 30\nexecutor = 'gpu'", "no executor named 'gpu'"),
+        ('trigger = "interval"', 'trigger = "weekly"', "unknown trigger 'weekly'"),
+        ('args = ["x.txt"]', "args = [1, 2, 3]", "field 'args'"),
+        ('id = "bad"', 'id = "bad"\nreplace_existing = false', "field 'replace_existing'"),
+    ],
+    ids=[
+        "unknown-function",
+        "unknown-module",
+        "cron-out-of-range",
+        "bad-option",
+        "unknown-trigger-argument",
+        "unknown-executor",
+        "unknown-trigger",
+        "wrong-arguments",
+        "replace-existing",
+    ],
+)
+def test_bad_job_is_reported_with_file_line_job_and_field(
+    workdir: Workdir, replace: str, by: str, expected: str
+) -> None:
+    """Each kind of bad job exits 3 naming the file, the line, the job and the field."""
+    assert replace in JOB
+    workdir.write("jobs.toml", "# header\n" + JOB.replace(replace, by))
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    assert "jobs.toml:3: job 1 ('bad')" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
+    """Problems in several jobs and in the settings are all listed in one run."""
+    first = JOB.replace("seconds = 30", "seconds = 'x'")
+    second = JOB.replace('id = "bad"', 'id = "worse"').replace('["x.txt"]', "[1, 2, 3]")
+    workdir.write("jobs.toml", "[scheduler]\nheartbeat = -1\n" + first + second)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    assert "3 problems" in result.stderr
+    assert "[scheduler], field 'heartbeat'" in result.stderr
+    assert "job 1 ('bad'), field 'seconds'" in result.stderr
+    assert "job 2 ('worse'), field 'args'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such jobs file"),
+        ("[[jobs]\nfunc = ", "not a valid TOML file"),
+        ("[schedule]\nname = 'x'", "unknown table or key"),
+    ],
+    ids=["missing", "malformed", "unknown-table"],
+)
+def test_unreadable_file_exits_with_the_jobs_file_code(
+    workdir: Workdir, content: str | None, expected: str
+) -> None:
+    """A missing, malformed or misnamed file gets one paragraph, code 3, no traceback."""
+    if content is not None:
+        workdir.write("jobs.toml", content)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(workdir: Workdir) -> None:
+    """--debug adds the traceback to the one-paragraph error."""
+    result = workdir.run("check", "missing.toml", "--debug")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    assert "Traceback" in result.stderr
