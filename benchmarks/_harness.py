@@ -74,11 +74,16 @@ class Metric:
 
 @dataclass(frozen=True)
 class Cell:
-    """One workload at one parameter; its metrics are what its worker reports."""
+    """One workload at one parameter; its metrics are what its worker reports.
+
+    ``max_repeats`` caps the repeats of a cell whose figures do not vary from run to run (heap
+    bytes), so that slow, deterministic measurements are not paid for five times.
+    """
 
     workload: str
     param: str
     metrics: tuple[Metric, ...]
+    max_repeats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,8 @@ def plan_runs(
     cells = list(cells)
     for repeat in range(repeats):
         for index, cell in enumerate(cells):
+            if cell.max_repeats is not None and repeat >= cell.max_repeats:
+                continue
             ordered = slots if (repeat + index) % 2 == 0 else list(reversed(slots))
             plan.extend((cell, slot, lib, repeat) for slot, lib in ordered)
     return plan
@@ -414,7 +421,7 @@ def run_parent(
     slot_names = (slots[0][0], slots[1][0])
     plan = plan_runs(cells, slots, repeats)
     print(
-        f"# {len(plan)} runs: {len(cells)} cells x {repeats} repeats x 2 "
+        f"# {len(plan)} runs: {len(cells)} cells x up to {repeats} repeats x 2 "
         f"({' vs '.join(slot_names)}){' [quick]' if args.quick else ''}",
         flush=True,
     )
