@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from functools import partial
+from functools import lru_cache, partial
 from importlib import import_module
 from typing import Any
 
@@ -33,6 +33,20 @@ def obj_to_ref(obj: Any) -> str:
         ValueError: ``obj`` has no importable reference (a lambda, a nested function, a partial,
             a bound method of an instance).
     """
+    try:
+        return _cached_ref(obj)
+    except TypeError:  # unhashable callables cannot be cached
+        return _find_ref(obj)
+
+
+@lru_cache(maxsize=4096)
+def _cached_ref(obj: Any) -> str:
+    # Resolving a reference imports and walks attributes; jobs of one function are added
+    # thousands of times, so the answer is remembered.
+    return _find_ref(obj)
+
+
+def _find_ref(obj: Any) -> str:
     if isinstance(obj, partial):
         raise ValueError(f"Cannot create a reference to a partial(): {obj!r}")
     module = getattr(obj, "__module__", None)

@@ -27,8 +27,8 @@ class RunInfo(NamedTuple):
     """The callable's ``module:qualname`` (or its best display name)."""
     jobstore: str
     executor: str
-    trigger: str
-    """The trigger's readable form (``str(trigger)``)."""
+    trigger: object
+    """The job's trigger; ``str()`` gives its readable form (formatted only where needed)."""
     scheduled_run_time: datetime
     submitted_at: datetime
     submitted_monotonic: float

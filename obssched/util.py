@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import date, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Final
 
 from obssched._refs import get_callable_name, maybe_ref, obj_to_ref, ref_to_obj
@@ -107,6 +107,16 @@ def iscoroutinefunction_partial(func: Any) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
+def _uncached_signature(func: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func, follow_wrapped=False)
+    except ValueError:
+        return None
+
+
+_signature = lru_cache(maxsize=4096)(_uncached_signature)
+
+
 def check_callable_args(func: Any, args: Any, kwargs: Any) -> None:
     """Check that ``func`` can be called with ``args`` and ``kwargs``.
 
@@ -114,8 +124,10 @@ def check_callable_args(func: Any, args: Any, kwargs: Any) -> None:
         ValueError: the arguments do not fit the callable's signature.
     """
     try:
-        sig = inspect.signature(func, follow_wrapped=False)
-    except ValueError:
+        sig = _signature(func)
+    except TypeError:  # unhashable callables cannot be cached
+        sig = _uncached_signature(func)
+    if sig is None:
         # Some builtins expose no signature; nothing can be checked for them.
         return
     try:

@@ -1,8 +1,9 @@
 """A lean thread pool for job bodies.
 
-``concurrent.futures.ThreadPoolExecutor`` creates a Future, a work item and a callback per task;
-at tens of thousands of runs per second that bookkeeping costs more than a no-op job. Workers here
-pull work items straight from a ``SimpleQueue`` and report through the executor.
+``concurrent.futures.ThreadPoolExecutor`` creates a Future, a work item and a callback per task
+and counts idle workers with a semaphore; at tens of thousands of runs per second that
+bookkeeping costs more than a no-op job. Here every worker is started with the first submission
+and pulls items straight from a ``SimpleQueue``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _STOP = object()
 
 
 class WorkerPool:
-    """Up to ``max_workers`` threads that call ``handler(item)`` for each submitted item."""
+    """``max_workers`` threads that call ``handler(item)`` for each submitted item."""
 
     def __init__(self, max_workers: int, handler: Callable[[Any], None], name_prefix: str) -> None:
         self._max_workers = max_workers
@@ -26,36 +27,48 @@ class WorkerPool:
         self._name_prefix = name_prefix
         self._queue: SimpleQueue[Any] = SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._shutdown = False
 
     @property
     def max_workers(self) -> int:
-        """The most threads this pool starts."""
+        """The number of worker threads."""
         return self._max_workers
 
     def submit(self, item: Any) -> None:
-        """Queue ``item`` for a worker, starting a new thread if none is idle.
+        """Queue ``item`` for a worker.
 
         Raises:
             RuntimeError: the pool has been shut down.
         """
         if self._shutdown:
             raise RuntimeError("cannot submit work to a pool that has been shut down")
+        if not self._threads:
+            self._start_workers()
         self._queue.put(item)
-        if self._idle.acquire(blocking=False):
-            return
-        if len(self._threads) < self._max_workers:
-            with self._lock:
-                if len(self._threads) < self._max_workers and not self._shutdown:
-                    thread = threading.Thread(
-                        target=self._work,
-                        name=f"{self._name_prefix}_{len(self._threads)}",
-                        daemon=True,
-                    )
-                    thread.start()
-                    self._threads.append(thread)
+
+    def submit_many(self, items: list[Any]) -> None:
+        """Queue several items at once (see :meth:`submit`)."""
+        if self._shutdown:
+            raise RuntimeError("cannot submit work to a pool that has been shut down")
+        if not self._threads:
+            self._start_workers()
+        put = self._queue.put
+        for item in items:
+            put(item)
+
+    def _start_workers(self) -> None:
+        # Idle workers blocked on the queue cost nothing, so all start at once; that spares
+        # each submission the idle-worker accounting a lazily growing pool needs.
+        with self._lock:
+            if self._threads or self._shutdown:
+                return
+            for index in range(self._max_workers):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name_prefix}_{index}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def shutdown(self, wait: bool) -> None:
         """Let the workers finish what is queued, then stop them; with ``wait``, join them."""
@@ -73,10 +86,8 @@ class WorkerPool:
     def _work(self) -> None:
         queue = self._queue
         handler = self._handler
-        idle = self._idle
         while True:
             item = queue.get()
             if item is _STOP:
                 return
             handler(item)
-            idle.release()

@@ -104,7 +104,6 @@ class BaseExecutor(ABC):
         submitted_at = clock.now()
         submitted_mono = clock.monotonic()
         func_name = job.func_ref or get_callable_name(job.func)
-        trigger_text = str(job.trigger)
         runs = [
             RunInfo(
                 scheduler._next_run_id(),
@@ -113,7 +112,7 @@ class BaseExecutor(ABC):
                 func_name,
                 jobstore,
                 self._alias,
-                trigger_text,
+                job.trigger,
                 run_time,
                 submitted_at,
                 submitted_mono,
@@ -157,6 +156,12 @@ class BaseExecutor(ABC):
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """APScheduler 3's submission hook; override :meth:`_do_submit_runs` instead."""
         raise NotImplementedError(f"{type(self).__name__} must implement _do_submit_runs")
+
+    def _begin_batch(self) -> None:
+        """A scheduler tick starts submitting; executors may hold submissions until its end."""
+
+    def _end_batch(self) -> None:
+        """The tick is done submitting: hand over whatever was held back."""
 
     def _mark_started(self, run_id: int, started_at: datetime) -> None:
         """Record that the body of run ``run_id`` started (called from the worker)."""

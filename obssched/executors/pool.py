@@ -66,7 +66,28 @@ class ThreadPoolExecutor(BasePoolExecutor):
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         if self._pool is None:
             raise RuntimeError(f"Executor {self!r} has not been started")
-        self._pool.submit((job, runs))
+        batch = self._batch
+        if batch is None:
+            self._pool.submit((job, runs))
+        else:
+            batch.append((job, runs))
+            if len(batch) >= 512:
+                self._flush_batch()
+
+    _batch: list[tuple[Job, list[RunInfo]]] | None = None
+
+    def _begin_batch(self) -> None:
+        self._batch = []
+
+    def _end_batch(self) -> None:
+        self._flush_batch()
+        self._batch = None
+
+    def _flush_batch(self) -> None:
+        batch = self._batch
+        if batch and self._pool is not None:
+            self._batch = []
+            self._pool.submit_many(batch)
 
     def _run_item(self, item: tuple[Job, list[RunInfo]]) -> None:
         job, runs = item

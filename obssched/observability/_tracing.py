@@ -153,7 +153,7 @@ class RunTracer:
         self._runs: dict[int, _Run] = {}
         # Trigger and callable name per job id, learnt from the run hook, so later run spans get
         # them at creation instead of through two more set_attribute calls per run.
-        self._job_details: dict[str, tuple[str, str]] = {}
+        self._job_details: dict[str, tuple[object, str, str]] = {}
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._root = Context()
@@ -234,7 +234,7 @@ class RunTracer:
             }
             known = self._job_details.get(job_id)
             if known is not None:
-                attributes["obssched.trigger"], attributes["code.function.name"] = known
+                attributes["obssched.trigger"], attributes["code.function.name"] = known[1:]
             link = self._links.get(job_id)
             span = self._otel.start_span(
                 f"run {job_name}",
@@ -349,12 +349,15 @@ class RunTracer:
             info.scheduled_run_time,
             info.submitted_at,
         )
-        details = (info.trigger, info.func_name)
-        if self._job_details.get(info.job_id) != details:
-            self._job_details[info.job_id] = details
+        known = self._job_details.get(info.job_id)
+        # The trigger's text is made once per trigger object: formatting it on every run would
+        # cost more than the rest of the attributes together.
+        if known is None or known[0] is not info.trigger or known[2] != info.func_name:
+            text = str(info.trigger)
+            self._job_details[info.job_id] = (info.trigger, text, info.func_name)
             if run.span.is_recording():
                 run.span.set_attributes(
-                    {"obssched.trigger": info.trigger, "code.function.name": info.func_name}
+                    {"obssched.trigger": text, "code.function.name": info.func_name}
                 )
         return run
 

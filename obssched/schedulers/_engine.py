@@ -59,32 +59,54 @@ def process_due_jobs(
     and a job with no next run time is removed.
     """
     next_wakeup: datetime | None = None
-    for alias, store in list(jobstores.items()):
-        try:
-            due_jobs = store.acquire_due_jobs(now)
-        except Exception:
-            logger.exception("Error getting due jobs from job store %r", alias)
-            retry_at = now + timedelta(seconds=retry_interval)
-            next_wakeup = retry_at if next_wakeup is None else min(next_wakeup, retry_at)
-            continue
-
-        for job in due_jobs:
-            try:
-                _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
-            except Exception:
-                logger.exception('Error processing job "%s"; pausing it', job)
-                _pause_broken_job(job, alias, store, dispatch, logger)
-        if due_jobs:
-            store.release_jobs(due_jobs)
-
-        try:
-            store_next = store.get_next_run_time()
-        except Exception:
-            logger.exception("Error getting the next run time from job store %r", alias)
-            store_next = now + timedelta(seconds=retry_interval)
-        if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
-            next_wakeup = store_next
+    # Submissions are handed to the workers in batches, so a burst of due runs does not have
+    # the loop thread and the worker threads trading the GIL on every run.
+    for executor in executors.values():
+        executor._begin_batch()
+    try:
+        for alias, store in list(jobstores.items()):
+            store_next = _process_store(
+                alias, store, executors, now, dispatch, next_run_id, logger, retry_interval
+            )
+            if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
+                next_wakeup = store_next
+    finally:
+        for executor in executors.values():
+            executor._end_batch()
     return next_wakeup
+
+
+def _process_store(
+    alias: str,
+    store: BaseJobStore,
+    executors: Mapping[str, BaseExecutor],
+    now: datetime,
+    dispatch: Callable[[SchedulerEvent], None],
+    next_run_id: Callable[[], int],
+    logger: logging.Logger,
+    retry_interval: float,
+) -> datetime | None:
+    """Process one store's due jobs; return its next run time (or when to retry it)."""
+    try:
+        due_jobs = store.acquire_due_jobs(now)
+    except Exception:
+        logger.exception("Error getting due jobs from job store %r", alias)
+        return now + timedelta(seconds=retry_interval)
+
+    for job in due_jobs:
+        try:
+            _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
+        except Exception:
+            logger.exception('Error processing job "%s"; pausing it', job)
+            _pause_broken_job(job, alias, store, dispatch, logger)
+    if due_jobs:
+        store.release_jobs(due_jobs)
+
+    try:
+        return store.get_next_run_time()
+    except Exception:
+        logger.exception("Error getting the next run time from job store %r", alias)
+        return now + timedelta(seconds=retry_interval)
 
 
 def _process_job(

@@ -624,14 +624,13 @@ class BaseScheduler(ABC):
     def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
         store = self._lookup_jobstore(jobstore_alias)
         self._lookup_executor(job.executor)
-        replacements = {
-            key: value
-            for key, value in self._settings.job_defaults.items()
-            if not hasattr(job, key)
-        }
+        # The defaults were validated when configured and the trigger returns aware datetimes,
+        # so they are set directly rather than through Job._modify (add_job is a hot path).
+        for key, value in self._settings.job_defaults.items():
+            if not hasattr(job, key):
+                setattr(job, key, value)
         if not hasattr(job, "next_run_time"):
-            replacements["next_run_time"] = job.trigger.get_next_fire_time(None, self.clock.now())
-        job._modify(**replacements)
+            job.next_run_time = job.trigger.get_next_fire_time(None, self.clock.now())
         try:
             store.add_job(job)
         except ConflictingIdError:
