@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--start")
     parser.add_argument("--end")
     parser.add_argument("--slow-job", type=float, default=0.0)
+    parser.add_argument("--grace", type=float, default=0.0, help="misfire grace; 0: none")
     args = parser.parse_args()
 
     table = results_table(args.schema)
@@ -123,7 +124,7 @@ def main() -> None:
                 start_date=start,
                 end_date=end,
                 id=f"job{index}",
-                misfire_grace_time=None,
+                misfire_grace_time=args.grace or None,
                 coalesce=False,
                 max_instances=5,
                 replace_existing=True,
