@@ -152,7 +152,9 @@ def single_node(jobs: int) -> None:
     for row in rows:
         print(f"{row['lib']:<22}{row['add']:>9.0f} {row['run']:>9.0f} {row['peak_mb']:>12.1f}")
     aps, obs = rows
-    print(f"ratio obssched/aps    {obs['add'] / aps['add']:>8.2f}x {obs['run'] / aps['run']:>8.2f}x")
+    print(
+        f"ratio obssched/aps    {obs['add'] / aps['add']:>8.2f}x {obs['run'] / aps['run']:>8.2f}x"
+    )
 
 
 def cluster(jobs: int) -> None:
@@ -171,12 +173,16 @@ def cluster(jobs: int) -> None:
             _run("cluster-seed", PG_URL, str(jobs), schema)
             started = time.perf_counter()
             procs = [_spawn("cluster", PG_URL, schema, f"n{i}") for i in range(nodes)]
-            results = [json.loads(p.communicate(timeout=900)[0].strip().splitlines()[-1]) for p in procs]
+            results = [
+                json.loads(p.communicate(timeout=900)[0].strip().splitlines()[-1]) for p in procs
+            ]
             wall = time.perf_counter() - started
             executed = sum(result["executed"] for result in results)
             busy = max(result["seconds"] for result in results)
             assert executed == jobs, f"{executed} runs for {jobs} jobs"
-            print(f"{'':<37}{nodes:>5}  {jobs / busy:>8.0f} (wall incl. start-up {jobs / wall:.0f})")
+            print(
+                f"{'':<37}{nodes:>5}  {jobs / busy:>8.0f} (wall incl. start-up {jobs / wall:.0f})"
+            )
         finally:
             with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
