@@ -172,3 +172,27 @@ def test_event_module_exports() -> None:
         "JobSubmissionEvent",
         "JobExecutionEvent",
     }
+
+
+def test_top_level_exports() -> None:
+    """obssched exports its version and the observability entry points, and nothing else."""
+    import obssched
+
+    assert set(obssched.__all__) == {
+        "__version__",
+        "instrument",
+        "start_http_server",
+        "make_wsgi_app",
+        "make_asgi_app",
+        "PortInUseError",
+    }
+    for name in obssched.__all__:
+        assert getattr(obssched, name) is not None
+
+
+def test_unknown_top_level_name_raises_attribute_error() -> None:
+    """A name obssched does not export raises AttributeError naming it."""
+    import obssched
+
+    with pytest.raises(AttributeError, match="nonesuch"):
+        obssched.nonesuch  # noqa: B018
