@@ -32,6 +32,7 @@ from _harness import (
     cpu_seconds,
     import_lib,
     percentile,
+    rss_bytes,
     run_parent,
     shutdown_bounded,
     worker_main,
@@ -242,8 +243,12 @@ def work_idle(lib: str, param: str, quick: bool) -> dict[str, Any]:
     counter = OutcomeCounter(events, job_count)
     scheduler.add_listener(counter, counter.mask)
     scheduler.start()
+    rss_before = rss_bytes()
+    add_started = time.perf_counter()
     for _ in range(job_count):
         scheduler.add_job(noop, "cron", hour=hour, minute=rng.randrange(60))
+    add_s = time.perf_counter() - add_started
+    rss_growth = rss_bytes() - rss_before
     time.sleep(1.0)
     cpu_started = cpu_seconds()
     time.sleep(window)
@@ -255,6 +260,8 @@ def work_idle(lib: str, param: str, quick: bool) -> dict[str, Any]:
         "cpu_pct": cpu_s / window * 100,
         "window_s": window,
         "runs": counter.total,
+        "cron_add_us": add_s / job_count * 1e6,
+        "rss_per_job": rss_growth / job_count,
         "threads": threads,
         "clean_shutdown": clean_shutdown,
     }
@@ -326,6 +333,8 @@ ADD_METRICS = (
 IDLE_METRICS = (
     Metric("cpu_ms", "CPU while idle", "ms", None, 2),
     Metric("runs", "runs (expect 0)", "runs", None, 0),
+    Metric("cron_add_us", "cron add_job mean", "us"),
+    Metric("rss_per_job", "RSS growth per cron job", "B", "lower", 0),
 )
 MEMORY_METRICS = (Metric("bytes_per_job", "heap per job", "B", "lower", 0),)
 
