@@ -294,7 +294,8 @@ def _shut_down(scheduler: BackgroundScheduler, stopper: _Stopper, timeout: float
 
     threading.Thread(target=shutdown, name="obssched-shutdown", daemon=True).start()
     if not done.wait(timeout):
-        names = sorted({run.info.job_name for run in scheduler.get_running_runs()})
+        # Not get_running_runs() now: the stuck shutdown holds the scheduler's executors lock.
+        names = sorted({run.info.job_name for run in running})
         _logger.error(
             "Shutdown timed out after %s s; abandoning running job(s): %s",
             timeout,
