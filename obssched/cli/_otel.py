@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,13 +30,29 @@ class TracingSetup:
         self.provider = provider
         self.exporters = exporters
 
-    def shutdown(self) -> None:
-        """Export what is buffered and stop the exporters."""
-        if self.provider is not None:
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Export what is buffered and stop the exporters, giving up after ``timeout`` s.
+
+        An unreachable collector makes the OTLP exporter retry with backoff for longer than
+        anyone waiting for Ctrl-C to work would accept.
+        """
+        provider = self.provider
+        if provider is None:
+            return
+
+        def flush() -> None:
             try:
-                self.provider.shutdown()
+                provider.shutdown()
             except Exception:
                 _logger.exception("Flushing the trace exporters failed")
+
+        thread = threading.Thread(target=flush, name="obssched-trace-flush", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            _logger.warning(
+                "Gave up exporting the last spans after %s s (is the collector reachable?)", timeout
+            )
 
 
 def _wanted_exporters(environ: Mapping[str, str], console: bool) -> list[str]:
