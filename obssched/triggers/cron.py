@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from datetime import timezone as fixed_offset_zone
 from typing import Any, Final
 
@@ -30,6 +30,7 @@ __all__ = ["CronTrigger"]
 
 _STATE_VERSION: Final = 1
 _CRONTAB_FIELDS: Final = ("minute", "hour", "day", "month", "day_of_week")
+_MAX_CACHED_DAYS: Final = 1024
 _MAX_DST_STEPS: Final = 8
 """Each step of the search crosses at most one DST change; a handful always suffices."""
 
@@ -65,11 +66,13 @@ class CronTrigger(BaseTrigger):
     """
 
     __slots__ = (
+        "_can_match",
         "_crontab",
         "_explicit",
         "_fixed_time",
         "_schedule",
         "_single_offset",
+        "_steady_days",
         "end_date",
         "fields",
         "start_date",
@@ -180,6 +183,26 @@ class CronTrigger(BaseTrigger):
         self._schedule = CronSchedule(parsed, days_or_weekdays=days_or_weekdays)
         self._fixed_time = not parsed["hour"].is_wildcard and not parsed["minute"].is_wildcard
         self._single_offset = isinstance(self.timezone, fixed_offset_zone)
+        self._can_match = self._schedule.can_ever_match()
+        self._steady_days: dict[date, bool] = {}
+
+    def _is_steady_day(self, day: date) -> bool:
+        """Tell whether the UTC offset stays the same all through ``day`` (cached)."""
+        steady = self._steady_days.get(day)
+        if steady is None:
+            tz = self.timezone
+            midnight = datetime.combine(day, time(), tz)
+            offsets = {
+                midnight.utcoffset(),
+                (midnight.astimezone(UTC) + timedelta(hours=12)).astimezone(tz).utcoffset(),
+                (midnight.astimezone(UTC) + timedelta(hours=24)).astimezone(tz).utcoffset(),
+                datetime.combine(day + timedelta(days=1), time(), tz).utcoffset(),
+            }
+            steady = len(offsets) == 1
+            if len(self._steady_days) >= _MAX_CACHED_DAYS:
+                self._steady_days.clear()
+            self._steady_days[day] = steady
+        return steady
 
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -197,13 +220,17 @@ class CronTrigger(BaseTrigger):
 
     def _first_match_at_or_after(self, bound: datetime, end: datetime | None) -> datetime | None:
         tz, schedule = self.timezone, self._schedule
-        if not schedule.can_ever_match():
+        if not self._can_match:
             return None
         last_date = None if end is None else end.date()
         cursor = bound.astimezone(tz)
-        if self._single_offset:
-            found = schedule.next_match(_ceil_to_second(cursor.replace(tzinfo=None)), last_date)
-            return None if found is None else found.replace(tzinfo=tz)
+        wall = cursor.replace(tzinfo=None)
+        if self._single_offset or self._is_steady_day(wall.date()):
+            found = schedule.next_match(_ceil_to_second(wall), last_date)
+            if found is None:
+                return None
+            if self._single_offset or self._is_steady_day(found.date()):
+                return found.replace(tzinfo=tz)
         for _ in range(_MAX_DST_STEPS):
             found = schedule.next_match(_ceil_to_second(cursor.replace(tzinfo=None)), last_date)
             if found is None:
