@@ -45,11 +45,13 @@ class CronSchedule:
         self._day = fields["day"]
         self._weeks = None if fields["week"].is_wildcard else frozenset(fields["week"].values)
         weekdays = fields["day_of_week"]
-        self._weekdays = None if len(weekdays.values) == 7 else frozenset(weekdays.values)
+        # Under crontab's OR rule even an all-days weekday list ("0-6") widens the days.
+        every_weekday = len(weekdays.values) == 7 and not days_or_weekdays
+        self._weekdays = None if every_weekday else frozenset(weekdays.values)
         self._hours = fields["hour"].values
         self._minutes = fields["minute"].values
         self._seconds = fields["second"].values
-        self._days_or_weekdays = days_or_weekdays and self._weekdays is not None
+        self._days_or_weekdays = days_or_weekdays
         self._day_cache: dict[tuple[int, int], tuple[int, ...]] = {}
 
     def can_ever_match(self) -> bool:
