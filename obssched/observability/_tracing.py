@@ -58,32 +58,79 @@ def _ns(moment: datetime) -> int:
 
 
 class _Run:
-    """The open span of one run and what its terminal event needs."""
+    """One traced run: what its run span is opened with, then the span and what ends it.
 
-    __slots__ = ("body_recorded", "exemplar", "name", "span")
+    The run span is opened lazily, with the submission time as its start: by the run hook when
+    the body starts (so the start delay and queue wait are known and go in with the other
+    attributes), by :meth:`RunTracer.remote` at submission (the worker process needs its context),
+    or by the terminal event when no hook ran. Every attribute passed to ``start_span`` saves a
+    lock and a validation pass over a mapping that ``set_attributes`` would cost later.
+    """
 
-    def __init__(self, span: Span, name: str, exemplar: dict[str, str] | None) -> None:
-        self.span = span
+    __slots__ = (
+        "body_recorded",
+        "context",
+        "executor",
+        "exemplar",
+        "job_id",
+        "jobstore",
+        "name",
+        "scheduled",
+        "span",
+        "start_ns",
+        "submitted_monotonic",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        name: str,
+        executor: str | None,
+        jobstore: str | None,
+        scheduled: datetime,
+        start_ns: int,
+    ) -> None:
+        self.job_id = job_id
         self.name = name
-        self.exemplar = exemplar
+        self.executor = executor
+        self.jobstore = jobstore
+        self.scheduled = scheduled
+        self.start_ns = start_ns
+        self.submitted_monotonic: float | None = None
+        self.span: Span | None = None
+        self.context: Context | None = None
+        self.exemplar: dict[str, str] | None = None
         self.body_recorded = False
 
 
 class _BodySpan:
-    """The context manager around a job body: opens the body span and makes it current."""
+    """The context manager around a job body: opens the body span and makes it current.
 
-    __slots__ = ("_run", "_span", "_token", "_tracer")
+    Times come from the monotonic clock relative to the submission, as the core derives the
+    execution event's start and end times, so the spans agree with the metrics even if the wall
+    clock steps during the run.
+    """
+
+    __slots__ = ("_run", "_span", "_start_ns", "_started", "_token", "_tracer")
 
     def __init__(self, tracer: RunTracer, run: _Run) -> None:
         self._tracer = tracer
         self._run = run
         self._span: Span | None = None
         self._token: object = None
+        self._started = 0.0
+        self._start_ns = 0
 
     def __enter__(self) -> Span:
         run = self._run
-        span = self._tracer.start_body(run, _ns(self._tracer.clock.now()))
-        self._span = span
+        tracer = self._tracer
+        started = self._started = tracer.clock.monotonic()
+        submitted = run.submitted_monotonic
+        wait = 0.0 if submitted is None else max(started - submitted, 0.0)
+        self._start_ns = run.start_ns + int(wait * 1e9)
+        if run.span is None:
+            tracer.open_run(run, wait)
+        span = self._span = tracer.start_body(run, self._start_ns)
         self._token = otel_context.attach(trace.set_span_in_context(span))
         return span
 
@@ -98,7 +145,8 @@ class _BodySpan:
         assert span is not None
         if exc is not None and span.is_recording():
             _record_error(span, exc)
-        span.end(_ns(self._tracer.clock.now()))
+        elapsed = self._tracer.clock.monotonic() - self._started
+        span.end(self._start_ns + int(max(elapsed, 0.0) * 1e9))
 
 
 def _record_error(span: Span, exception: BaseException | None) -> None:
@@ -151,12 +199,15 @@ class RunTracer:
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._runs: dict[int, _Run] = {}
-        # Trigger and callable name per job id, learnt from the run hook, so later run spans get
-        # them at creation instead of through two more set_attribute calls per run.
+        # Trigger object, its text and the callable's name per job id, learnt from the run hook:
+        # formatting a trigger costs more than the rest of the attributes together, so it is
+        # done once per trigger object.
         self._job_details: dict[str, tuple[object, str, str]] = {}
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._root = Context()
+        # Runs due together share their scheduled time: format it once for the whole burst.
+        self._last_scheduled: tuple[datetime, str] = (_EPOCH, _EPOCH.isoformat())
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -178,7 +229,8 @@ class RunTracer:
                     event.scheduled_run_times[0],
                     event.submitted_at,
                 )
-                self._coalesced(event)
+                if event.coalesced_run_times:
+                    self._coalesced(event)
         elif code == EVENT_JOB_MISSED:
             assert isinstance(event, JobExecutionEvent)
             self._missed(event)
@@ -221,39 +273,63 @@ class RunTracer:
         run = self._runs.get(run_id)
         if run is not None:
             return run
+        start_ns = _ns(submitted_at if submitted_at is not None else self.clock.now())
         with self._lock:
             run = self._runs.get(run_id)
-            if run is not None:
-                return run
+            if run is None:
+                run = _Run(job_id, job_name, executor, jobstore, scheduled, start_ns)
+                self._runs[run_id] = run
+            return run
+
+    def _scheduled_text(self, scheduled: datetime) -> str:
+        last = self._last_scheduled
+        if last[0] == scheduled:
+            return last[1]
+        text = scheduled.isoformat()
+        self._last_scheduled = (scheduled, text)
+        return text
+
+    def open_run(self, run: _Run, queue_wait: float | None, outcome: str | None = None) -> Span:
+        """Open the run span (if no other thread did), started at the run's submission."""
+        with self._lock:
+            if run.span is not None:
+                return run.span
             attributes: dict[str, Any] = {
-                "obssched.job.id": job_id,
-                "obssched.job.name": job_name,
-                "obssched.executor": executor or "",
-                "obssched.jobstore": jobstore or "",
-                "obssched.scheduled_time": scheduled.isoformat(),
+                "obssched.job.id": run.job_id,
+                "obssched.job.name": run.name,
+                "obssched.executor": run.executor or "",
+                "obssched.jobstore": run.jobstore or "",
+                "obssched.scheduled_time": self._scheduled_text(run.scheduled),
             }
-            known = self._job_details.get(job_id)
+            known = self._job_details.get(run.job_id)
             if known is not None:
-                attributes["obssched.trigger"], attributes["code.function.name"] = known[1:]
-            link = self._links.get(job_id)
+                attributes["obssched.trigger"] = known[1]
+                attributes["code.function.name"] = known[2]
+            if queue_wait is not None:
+                attributes["obssched.start_delay"] = (
+                    run.start_ns - _ns(run.scheduled)
+                ) / 1e9 + queue_wait
+                attributes["obssched.queue_wait"] = queue_wait
+            if outcome is not None:
+                attributes["obssched.outcome"] = outcome
+            link = self._links.get(run.job_id)
             span = self._otel.start_span(
-                f"run {job_name}",
+                f"run {run.name}",
                 context=self._root,
                 kind=SpanKind.INTERNAL,
                 attributes=attributes,
                 links=None if link is None else (link,),
-                start_time=_ns(submitted_at if submitted_at is not None else self.clock.now()),
+                start_time=run.start_ns,
             )
             span_context = span.get_span_context()
-            exemplar = None
             if span_context.trace_flags.sampled:
-                exemplar = {
+                run.exemplar = {
                     "trace_id": format(span_context.trace_id, "032x"),
                     "span_id": format(span_context.span_id, "016x"),
                 }
-            run = _Run(span, job_name, exemplar)
-            self._runs[run_id] = run
-            return run
+            run.context = trace.set_span_in_context(span, self._root)
+            run.span = span
+            return span
 
     def _ended(self, event: JobExecutionEvent) -> dict[str, str] | None:
         run_id = event.run_id
@@ -262,16 +338,24 @@ class RunTracer:
         run = self._runs.pop(run_id, None)
         if run is None:
             return None
-        span = run.span
         failed = event.code == EVENT_JOB_ERROR
-        if span.is_recording():
-            attributes: dict[str, Any] = {"obssched.outcome": "error" if failed else "success"}
-            delay = event.start_delay
-            if delay is not None:
-                attributes["obssched.start_delay"] = delay
-            if event.queue_wait is not None:
-                attributes["obssched.queue_wait"] = event.queue_wait
-            span.set_attributes(attributes)
+        outcome = "error" if failed else "success"
+        span = run.span
+        if span is None:  # no run hook saw the body: everything is known at once
+            span = self.open_run(run, event.queue_wait, outcome)
+            recording = span.is_recording()
+        else:
+            recording = span.is_recording()
+            if recording:
+                if run.body_recorded:
+                    span.set_attribute("obssched.outcome", outcome)
+                else:
+                    attributes: dict[str, Any] = {"obssched.outcome": outcome}
+                    if event.queue_wait is not None:
+                        attributes["obssched.queue_wait"] = event.queue_wait
+                        attributes["obssched.start_delay"] = event.start_delay
+                    span.set_attributes(attributes)
+        if recording:
             if not run.body_recorded and event.started_at is not None:
                 self._body_from_event(run, event, failed)
             if failed:
@@ -297,8 +381,12 @@ class RunTracer:
             return
         run = None if event.run_id is None else self._runs.pop(event.run_id, None)
         if run is not None:  # a submitted run that its executor found too late to start
-            run.span.set_attribute("obssched.outcome", "missed")
-            run.span.end(_ns(self.clock.now()))
+            if run.span is None:
+                span = self.open_run(run, None, "missed")
+            else:
+                span = run.span
+                span.set_attribute("obssched.outcome", "missed")
+            span.end(_ns(self.clock.now()))
         else:
             self._short_span(event, event.scheduled_run_time, "missed")
         for run_time in event.coalesced_run_times:
@@ -327,36 +415,38 @@ class RunTracer:
     # -- the run hook ---------------------------------------------------------------------------
 
     def start_body(self, run: _Run, start_ns: int) -> Span:
-        """Open the body span of a run as a child of its run span."""
+        """Open the body span of a run as a child of its (open) run span."""
         run.body_recorded = True
         return self._otel.start_span(
             f"execute {run.name}",
-            context=trace.set_span_in_context(run.span, self._root),
+            context=run.context,
             kind=SpanKind.INTERNAL,
             start_time=start_ns,
         )
 
     def annotate(self, info: RunInfo) -> _Run | None:
-        """Open (or find) the span of a submitted run and add what only the run info knows."""
+        """Find (or register) a submitted run and learn what only the run info knows."""
         if not self._traced(info.job_id, info.job_name):
             return None
-        run = self._run_for(
-            info.run_id,
-            info.job_id,
-            info.job_name,
-            info.executor,
-            info.jobstore,
-            info.scheduled_run_time,
-            info.submitted_at,
-        )
+        run = self._runs.get(info.run_id)
+        if run is None:
+            run = self._run_for(
+                info.run_id,
+                info.job_id,
+                info.job_name,
+                info.executor,
+                info.jobstore,
+                info.scheduled_run_time,
+                info.submitted_at,
+            )
+        run.submitted_monotonic = info.submitted_monotonic
         known = self._job_details.get(info.job_id)
-        # The trigger's text is made once per trigger object: formatting it on every run would
-        # cost more than the rest of the attributes together.
         if known is None or known[0] is not info.trigger or known[2] != info.func_name:
             text = str(info.trigger)
             self._job_details[info.job_id] = (info.trigger, text, info.func_name)
-            if run.span.is_recording():
-                run.span.set_attributes(
+            span = run.span
+            if span is not None and span.is_recording():
+                span.set_attributes(
                     {"obssched.trigger": text, "code.function.name": info.func_name}
                 )
         return run
@@ -373,12 +463,13 @@ class RunTracer:
         traced = self.annotate(run)
         if traced is None:
             return None
+        self.open_run(traced, None)
         carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(traced.span, self._root))
+        _PROPAGATOR.inject(carrier, context=traced.context)
         return functools.partial(remote_context, carrier)
 
     def open_runs(self) -> int:
-        """Return how many run spans are open (for tests and health checks)."""
+        """Return how many runs are submitted and not ended (for tests and health checks)."""
         return len(self._runs)
 
 
