@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from obssched.observability._collector import collector_for
+from obssched.observability._exposition import encode
 
 __all__ = ["health", "make_asgi_app", "make_wsgi_app", "respond"]
 
@@ -49,8 +49,8 @@ def respond(registry: CollectorRegistry | None, path: str, accept: str) -> tuple
         ok, reason = health(registry)
         return (200 if ok else 503), _TEXT, (reason + "\n").encode()
     if path in ("", "/", "/metrics", "/metrics/"):
-        encoder, content_type = choose_encoder(accept)
-        return 200, content_type, encoder(_registry(registry))
+        body, content_type = encode(_registry(registry), accept)
+        return 200, content_type, body
     return 404, _TEXT, b"not found: try /metrics or /healthz\n"
 
 

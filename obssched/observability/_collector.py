@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -20,30 +22,59 @@ from prometheus_client.samples import Sample
 
 from obssched._runs import RunningRun
 from obssched.clock import Clock, SystemClock
-from obssched.observability._metrics import DEFAULT_BUCKETS, MetricStore
+from obssched.observability._metrics import (
+    DEFAULT_BUCKETS,
+    MetricStore,
+    family_header,
+    format_value,
+    label_text,
+)
 from obssched.observability._names import JobNames
 
 __all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
+
+_rendering: ContextVar[RegistryCollector | None] = ContextVar("obssched_rendering", default=None)
+"""The collector whose families are being rendered directly in this context (see write())."""
 
 _STATES = ("stopped", "running", "paused")
 _JOB_STATES = ("scheduled", "paused", "pending")
 
 _LISTENER_ERRORS = "Exceptions raised by event listeners, by listener name."
-_GAUGES: dict[str, str] = {
-    "obssched_job_next_run_timestamp_seconds": "When the job runs next (absent while paused).",
-    "obssched_job_info": "The job's id, executor, job store and trigger (always 1).",
-    "obssched_jobs": "Jobs by job store and state.",
-    "obssched_job_running": "Runs of the job whose body is executing now.",
-    "obssched_job_running_since_timestamp_seconds": (
-        "When the oldest running run of the job started."
+_LISTENER_ERROR_LABELS = ("scheduler", "listener")
+_JOB = ("scheduler", "job_name")
+_EXECUTOR = ("scheduler", "executor")
+_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obssched_job_next_run_timestamp_seconds": (
+        "When the job runs next (absent while paused).",
+        _JOB,
     ),
-    "obssched_executor_running_jobs": "Job bodies the executor is running now.",
-    "obssched_executor_pending_jobs": "Runs submitted to the executor that have not started.",
-    "obssched_executor_max_workers": "The executor's worker limit.",
-    "obssched_scheduler_state": "1 for the scheduler's current state.",
-    "obssched_scheduler_last_wakeup_timestamp_seconds": "When the scheduling loop last ran.",
-    "obssched_build_info": "The obssched version (always 1).",
+    "obssched_job_info": (
+        "The job's id, executor, job store and trigger (always 1).",
+        ("scheduler", "job_name", "job_id", "executor", "jobstore", "trigger"),
+    ),
+    "obssched_jobs": ("Jobs by job store and state.", ("scheduler", "jobstore", "state")),
+    "obssched_job_running": ("Runs of the job whose body is executing now.", _JOB),
+    "obssched_job_running_since_timestamp_seconds": (
+        "When the oldest running run of the job started.",
+        _JOB,
+    ),
+    "obssched_executor_running_jobs": ("Job bodies the executor is running now.", _EXECUTOR),
+    "obssched_executor_pending_jobs": (
+        "Runs submitted to the executor that have not started.",
+        _EXECUTOR,
+    ),
+    "obssched_executor_max_workers": ("The executor's worker limit.", _EXECUTOR),
+    "obssched_scheduler_state": ("1 for the scheduler's current state.", ("scheduler", "state")),
+    "obssched_scheduler_last_wakeup_timestamp_seconds": (
+        "When the scheduling loop last ran.",
+        ("scheduler",),
+    ),
+    "obssched_build_info": ("The obssched version (always 1).", ("version",)),
 }
+"""Scrape-time gauge families: name -> (help, label names)."""
+
+Rows = dict[str, list[tuple[tuple[str, ...], float]]]
+"""Scrape-time samples by family: (label values in the family's label name order, value)."""
 
 
 class SchedulerSource:
@@ -72,6 +103,27 @@ class SchedulerSource:
         self.clock: Clock = clock or getattr(scheduler, "clock", None) or SystemClock()
         self._own_errors: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._trigger_texts: dict[int, tuple[object, str]] = {}
+
+    def trigger_texts(self) -> Callable[[object], str]:
+        """Return a function formatting triggers, reusing the last scrape's text per object.
+
+        Formatting a trigger costs more than the rest of its job's samples; triggers are replaced,
+        not changed, when a job is rescheduled. Only the triggers seen in this scrape are kept.
+        """
+        previous = self._trigger_texts
+        current: dict[int, tuple[object, str]] = {}
+        self._trigger_texts = current
+
+        def text(trigger: object) -> str:
+            key = id(trigger)
+            known = previous.get(key)
+            if known is None or known[0] is not trigger:
+                known = (trigger, str(trigger))
+            current[key] = known
+            return known[1]
+
+        return text
 
     def listener_failed(self, listener: str) -> None:
         """Count an exception that a built-in listener caught in itself."""
@@ -132,6 +184,7 @@ class RegistryCollector:
         self._version = version
         self._sources: dict[str, SchedulerSource] = {}
         self._lock = threading.Lock()
+        self._label_texts: dict[tuple[str, ...], str] = {}
 
     def add_source(self, source: SchedulerSource) -> None:
         """Start reading a scheduler; it replaces an earlier one of the same name."""
@@ -153,31 +206,85 @@ class RegistryCollector:
         """Yield every family without samples (for the registry's duplicate-name check)."""
         yield from self.store.describe()
         yield Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
-        for name, doc in _GAUGES.items():
+        for name, (doc, _) in _GAUGES.items():
             yield Metric(name, doc, "gauge")
 
-    def collect(self) -> Iterator[Metric]:
-        """Yield every family with its current samples."""
-        yield from self.store.collect()
-        families = {name: Metric(name, doc, "gauge") for name, doc in _GAUGES.items()}
-        errors = Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
+    def rows(self) -> tuple[Rows, list[tuple[tuple[str, ...], float]]]:
+        """Read the scrape-time gauges and listener errors of every attached scheduler."""
+        rows: Rows = {name: [] for name in _GAUGES}
+        errors: list[tuple[tuple[str, ...], float]] = []
         for source in self.sources():
             scheduler = source.scheduler
             if scheduler is not None:
-                _collect_scheduler(source, scheduler, families)
-                errors.samples.extend(
-                    Sample("obssched_listener_errors_total",
-                           {"scheduler": source.name, "listener": name}, float(count), None, None)
+                _collect_scheduler(source, scheduler, rows)
+                errors.extend(
+                    ((source.name, name), float(count))
                     for name, count in source.listener_errors().items()
-                )  # fmt: skip
-        yield errors
-        families["obssched_build_info"].samples.append(
-            Sample("obssched_build_info", {"version": self._version}, 1.0, None, None)
-        )
-        yield from families.values()
+                )
+        rows["obssched_build_info"].append(((self._version,), 1.0))
+        return rows, errors
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family with its current samples."""
+        if _rendering.get() is self:  # write() renders them itself
+            return
+        yield from self.store.collect()
+        rows, errors = self.rows()
+        listener_errors = Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
+        listener_errors.samples = [
+            Sample(
+                "obssched_listener_errors_total",
+                dict(zip(_LISTENER_ERROR_LABELS, labels, strict=True)),
+                value,
+                None,
+                None,
+            )
+            for labels, value in errors
+        ]
+        yield listener_errors
+        for name, (doc, labelnames) in _GAUGES.items():
+            metric = Metric(name, doc, "gauge")
+            metric.samples = [
+                Sample(name, dict(zip(labelnames, labels, strict=True)), value, None, None)
+                for labels, value in rows[name]
+            ]
+            yield metric
+
+    def write(self, out: list[str], openmetrics: bool) -> None:
+        """Append every obssched family, rendered in the text format or OpenMetrics, to ``out``."""
+        self.store.write(out, openmetrics)
+        rows, errors = self.rows()
+        write = out.append
+        write(family_header("obssched_listener_errors", _LISTENER_ERRORS, "counter", openmetrics))
+        for labels, value in errors:
+            text = label_text(_LISTENER_ERROR_LABELS, labels)
+            write(f"obssched_listener_errors_total{{{text}}} {format_value(value)}\n")
+        previous = self._label_texts
+        current: dict[tuple[str, ...], str] = {}
+        for name, (doc, labelnames) in _GAUGES.items():
+            write(family_header(name, doc, "gauge", openmetrics))
+            for labels, value in rows[name]:
+                # Rendered label text is kept from one scrape to the next (only for the series
+                # still present): a job's labels rarely change between scrapes.
+                key = (name, *labels)
+                known = previous.get(key)
+                text = label_text(labelnames, labels) if known is None else known
+                current[key] = text
+                write(f"{name}{{{text}}} {format_value(value)}\n")
+        self._label_texts = current
+
+    @contextmanager
+    def rendering(self) -> Iterator[None]:
+        """Within this block (in this context), :meth:`collect` leaves out what :meth:`write`
+        renders, so that prometheus-client can render the registry's other collectors."""
+        token = _rendering.set(self)
+        try:
+            yield
+        finally:
+            _rendering.reset(token)
 
 
-def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: dict[str, Metric]) -> None:
+def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> None:
     sched = source.name
     names = source.names
     next_runs: dict[str, float] = {}
@@ -185,7 +292,8 @@ def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: dict[str, M
         alias: [0, 0, 0] for alias in getattr(scheduler, "_jobstores", {})
     }
     job_labels: set[str] = set()
-    info = out["obssched_job_info"].samples
+    info = out["obssched_job_info"]
+    trigger_text = source.trigger_texts()
     for job in scheduler.get_jobs():
         label = names.label(job.name)
         job_labels.add(label)
@@ -202,52 +310,27 @@ def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: dict[str, M
             earlier = next_runs.get(label)
             if earlier is None or ts < earlier:
                 next_runs[label] = ts
-        info.append(
-            Sample(
-                "obssched_job_info",
-                {
-                    "scheduler": sched,
-                    "job_name": label,
-                    "job_id": job.id,
-                    "executor": job.executor,
-                    "jobstore": store,
-                    "trigger": str(job.trigger),
-                },
-                1.0,
-                None,
-                None,
-            )
-        )
-    out["obssched_job_next_run_timestamp_seconds"].samples.extend(
-        Sample("obssched_job_next_run_timestamp_seconds", {"scheduler": sched, "job_name": label},
-               ts, None, None)
-        for label, ts in next_runs.items()
-    )  # fmt: skip
-    out["obssched_jobs"].samples.extend(
-        Sample("obssched_jobs", {"scheduler": sched, "jobstore": store, "state": state},
-               float(count), None, None)
+        info.append(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
+    out["obssched_job_next_run_timestamp_seconds"].extend(
+        ((sched, label), ts) for label, ts in next_runs.items()
+    )
+    out["obssched_jobs"].extend(
+        ((sched, store, state), float(count))
         for store, counts in per_store.items()
         for state, count in zip(_JOB_STATES, counts, strict=True)
-    )  # fmt: skip
+    )
     _collect_running(source, sched, job_labels, out)
     _collect_executors(scheduler, sched, out)
     state = getattr(scheduler, "state", 0)
-    out["obssched_scheduler_state"].samples.extend(
-        Sample("obssched_scheduler_state", {"scheduler": sched, "state": name},
-               1.0 if index == state else 0.0, None, None)
-        for index, name in enumerate(_STATES)
-    )  # fmt: skip
+    out["obssched_scheduler_state"].extend(
+        ((sched, name), 1.0 if index == state else 0.0) for index, name in enumerate(_STATES)
+    )
     woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
     if woke is not None:
-        out["obssched_scheduler_last_wakeup_timestamp_seconds"].samples.append(
-            Sample("obssched_scheduler_last_wakeup_timestamp_seconds", {"scheduler": sched},
-                   woke.timestamp(), None, None)
-        )  # fmt: skip
+        out["obssched_scheduler_last_wakeup_timestamp_seconds"].append(((sched,), woke.timestamp()))
 
 
-def _collect_running(
-    source: SchedulerSource, sched: str, job_labels: set[str], out: dict[str, Metric]
-) -> None:
+def _collect_running(source: SchedulerSource, sched: str, job_labels: set[str], out: Rows) -> None:
     running: dict[str, int] = dict.fromkeys(job_labels, 0)
     since: dict[str, float] = {}
     for run in source.running_runs():
@@ -258,22 +341,17 @@ def _collect_running(
         ts = run.started_at.timestamp()
         if label not in since or ts < since[label]:
             since[label] = ts
-    out["obssched_job_running"].samples.extend(
-        Sample("obssched_job_running", {"scheduler": sched, "job_name": label}, float(count),
-               None, None)
-        for label, count in running.items()
-    )  # fmt: skip
-    out["obssched_job_running_since_timestamp_seconds"].samples.extend(
-        Sample("obssched_job_running_since_timestamp_seconds",
-               {"scheduler": sched, "job_name": label}, ts, None, None)
-        for label, ts in since.items()
-    )  # fmt: skip
+    out["obssched_job_running"].extend(
+        ((sched, label), float(count)) for label, count in running.items()
+    )
+    out["obssched_job_running_since_timestamp_seconds"].extend(
+        ((sched, label), ts) for label, ts in since.items()
+    )
 
 
-def _collect_executors(scheduler: Any, sched: str, out: dict[str, Metric]) -> None:
+def _collect_executors(scheduler: Any, sched: str, out: Rows) -> None:
     executors: dict[str, Any] = getattr(scheduler, "_executors", {})
     for alias, executor in list(executors.items()):
-        labels = {"scheduler": sched, "executor": alias}
         for family, attribute in (
             ("obssched_executor_running_jobs", "running_jobs"),
             ("obssched_executor_pending_jobs", "pending_jobs"),
@@ -283,7 +361,7 @@ def _collect_executors(scheduler: Any, sched: str, out: dict[str, Metric]) -> No
             if value is None and attribute == "max_workers":
                 value = getattr(getattr(executor, "_pool", None), "_max_workers", None)
             if isinstance(value, int | float):
-                out[family].samples.append(Sample(family, labels, float(value), None, None))
+                out[family].append(((sched, alias), float(value)))
 
 
 _collectors: weakref.WeakKeyDictionary[CollectorRegistry, RegistryCollector] = (

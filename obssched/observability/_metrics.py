@@ -93,26 +93,79 @@ EVENT_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 Labels = tuple[str, ...]
 
+_INF = math.inf
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a label value for both exposition formats (backslash, newline, double quote)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """Render ``name="value"`` pairs sorted by name, without braces (prometheus-client's order)."""
+    return ",".join(
+        f'{name}="{escape_label_value(value)}"'
+        for name, value in sorted(zip(names, values, strict=True))
+    )
+
+
+def format_value(value: float) -> str:
+    """Render a sample value: Python's shortest round-trip form, Go's spelling of the specials."""
+    if value != value:
+        return "NaN"
+    if value == _INF:
+        return "+Inf"
+    if value == -_INF:
+        return "-Inf"
+    return repr(float(value))
+
+
+def format_exemplar(exemplar: Exemplar) -> str:
+    """Render an OpenMetrics exemplar, from the space before its ``#``."""
+    labels = label_text(tuple(exemplar.labels), tuple(exemplar.labels.values()))
+    value = format_value(exemplar.value)
+    if exemplar.timestamp is None:
+        return f" # {{{labels}}} {value}"
+    return f" # {{{labels}}} {value} {exemplar.timestamp}"
+
+
+def family_header(name: str, doc: str, kind: str, openmetrics: bool) -> str:
+    """Return the ``# HELP`` and ``# TYPE`` lines of a family in either format.
+
+    The text format names a counter family after its ``_total`` sample, OpenMetrics without it,
+    and only OpenMetrics escapes double quotes in the help text.
+    """
+    doc = doc.replace("\\", "\\\\").replace("\n", "\\n")
+    if openmetrics:
+        doc = doc.replace('"', '\\"')
+    elif kind == "counter":
+        name += "_total"
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
 
 class CounterCell:
-    """The value of one counter series and its latest exemplar."""
+    """The value of one counter series, its latest exemplar and its rendered labels."""
 
-    __slots__ = ("exemplar", "value")
+    __slots__ = ("exemplar", "text", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, text: str = "") -> None:
         self.value = 0.0
         self.exemplar: Exemplar | None = None
+        self.text = text
 
 
 class HistogramCell:
-    """The per-bucket counts (not cumulative), sum and exemplars of one histogram series."""
+    """The per-bucket counts (not cumulative), sum, exemplars and rendered labels of a series."""
 
-    __slots__ = ("counts", "exemplars", "total")
+    __slots__ = ("counts", "exemplars", "text", "total")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, text: str = "") -> None:
         self.counts = [0] * size
         self.total = 0.0
         self.exemplars: list[Exemplar | None] = [None] * size
+        self.text = text
 
     def observe(self, bounds: Sequence[float], value: float, exemplar: Exemplar | None) -> None:
         """Add one observation; the caller holds the store's lock."""
@@ -137,6 +190,7 @@ class MetricStore:
         self.buckets: tuple[float, ...] = tuple(finite)
         self.bounds: tuple[float, ...] = (*finite, math.inf)
         self._bucket_labels: list[str] = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        self._bucket_texts = [f'le="{le}"' for le in self._bucket_labels]
         self.lock = threading.Lock()
         self._counters: dict[str, dict[Labels, CounterCell]] = {name: {} for name in COUNTERS}
         self._histograms: dict[str, dict[Labels, HistogramCell]] = {n: {} for n in HISTOGRAMS}
@@ -147,8 +201,9 @@ class MetricStore:
         series = self._counters[name]
         cell = series.get(labels)
         if cell is None:
+            text = label_text(COUNTERS[name][1], labels)
             with self.lock:
-                cell = series.setdefault(labels, CounterCell())
+                cell = series.setdefault(labels, CounterCell(text))
         return cell
 
     def histogram(self, name: str, labels: Labels) -> HistogramCell:
@@ -156,8 +211,9 @@ class MetricStore:
         series = self._histograms[name]
         cell = series.get(labels)
         if cell is None:
+            text = label_text(HISTOGRAMS[name][1], labels)
             with self.lock:
-                cell = series.setdefault(labels, HistogramCell(len(self.bounds)))
+                cell = series.setdefault(labels, HistogramCell(len(self.bounds), text))
         return cell
 
     def gauge_series(self, name: str) -> dict[Labels, float]:
@@ -178,6 +234,56 @@ class MetricStore:
             yield Metric(name, doc, "histogram")
         for name, (doc, _) in EVENT_GAUGES.items():
             yield Metric(name, doc, "gauge")
+
+    def write(self, out: list[str], openmetrics: bool) -> None:
+        """Append every family, rendered in the text format or OpenMetrics, to ``out``.
+
+        This is what a scrape runs instead of :meth:`collect`: series render their labels once,
+        when created, so a scrape formats numbers and joins strings, and builds no Sample objects
+        for prometheus-client to validate again.
+        """
+        with self.lock:
+            counters = [
+                [(cell.text, cell.value, cell.exemplar) for cell in series.values()]
+                for series in self._counters.values()
+            ]
+            histograms = [
+                [
+                    (cell.text, list(cell.counts), cell.total, list(cell.exemplars))
+                    for cell in series.values()
+                ]
+                for series in self._histograms.values()
+            ]
+            gauges = [list(series.items()) for series in self._gauges.values()]
+        write = out.append
+        for (name, (doc, _)), rows in zip(COUNTERS.items(), counters, strict=True):
+            write(family_header(name, doc, "counter", openmetrics))
+            sample = name + "_total{"
+            for text, value, exemplar in rows:
+                if openmetrics and exemplar is not None:
+                    write(f"{sample}{text}}} {format_value(value)}{format_exemplar(exemplar)}\n")
+                else:
+                    write(f"{sample}{text}}} {format_value(value)}\n")
+        bucket_texts = self._bucket_texts
+        for (name, (doc, _)), series in zip(HISTOGRAMS.items(), histograms, strict=True):
+            write(family_header(name, doc, "histogram", openmetrics))
+            bucket, count, total_name = name + "_bucket{", name + "_count{", name + "_sum{"
+            for text, counts, total, exemplars in series:
+                prefix = f"{bucket}{text}," if text else bucket
+                cumulative = 0
+                for le, observed, exemplar in zip(bucket_texts, counts, exemplars, strict=True):
+                    cumulative += observed
+                    if openmetrics and exemplar is not None:
+                        write(f"{prefix}{le}}} {cumulative}.0{format_exemplar(exemplar)}\n")
+                    else:
+                        write(f"{prefix}{le}}} {cumulative}.0\n")
+                write(
+                    f"{count}{text}}} {cumulative}.0\n{total_name}{text}}} {format_value(total)}\n"
+                )
+        for (name, (doc, labelnames)), values in zip(EVENT_GAUGES.items(), gauges, strict=True):
+            write(family_header(name, doc, "gauge", openmetrics))
+            for labels, value in values:
+                write(f"{name}{{{label_text(labelnames, labels)}}} {format_value(value)}\n")
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family with its current samples."""
