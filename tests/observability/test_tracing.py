@@ -6,7 +6,8 @@ import pickle
 from datetime import timedelta
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -236,3 +237,28 @@ def test_no_span_left_open(
     scheduler.run(job, exception=ValueError("x"))
     assert handle.tracer is not None
     assert handle.tracer.open_runs() == 0
+
+
+class _StartRecorder(SpanProcessor):
+    """Keeps the attributes each span had when it started."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, object]] = {}
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.started[span.name] = dict(span.attributes or {})
+
+
+def test_run_span_starts_with_timings(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The run span opens when the body starts, with delay, wait and trigger already set."""
+    recorder = _StartRecorder()
+    provider.add_span_processor(recorder)
+    attach(scheduler, provider)
+    scheduler.run(scheduler.add_job("id-1", "report"), late=0.5, wait=0.25)
+    started = recorder.started["run report"]
+    assert started["obssched.start_delay"] == 0.75
+    assert started["obssched.queue_wait"] == 0.25
+    assert started["obssched.trigger"] == "interval[0:01:00]"
+    assert "obssched.outcome" not in started
