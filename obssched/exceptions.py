@@ -7,10 +7,12 @@ which stay available as attributes.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 __all__ = [
     "ConflictingIdError",
+    "JobAbandonedError",
     "JobLookupError",
     "MaxInstancesReachedError",
     "ObsschedError",
@@ -104,3 +106,22 @@ class UnknownAliasError(ObsschedError, KeyError):
 
 class SerializationError(ObsschedError, ValueError):
     """Raised when a job's state cannot be turned into stored data or read back."""
+
+
+class JobAbandonedError(ObsschedError):
+    """A run was abandoned: the scheduler running it died before the run ended.
+
+    It is the ``exception`` of the :data:`~obssched.events.EVENT_JOB_ERROR` event reported, once
+    per run time, by the node that finds the run (another cluster node, or the same single-node
+    scheduler when it restarts).
+    """
+
+    def __init__(self, job_id: str, node_id: str, run_times: list[datetime]) -> None:
+        self.job_id = job_id
+        self.node_id = node_id
+        self.run_times = run_times
+        times = ", ".join(moment.isoformat() for moment in run_times)
+        super().__init__(
+            f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler node "
+            f"{node_id!r} died (or stopped heart-beating) before the run ended"
+        )

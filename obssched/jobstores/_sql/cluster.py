@@ -33,7 +33,7 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.exceptions import ObsschedError
+from obssched.exceptions import JobAbandonedError
 from obssched.jobstores._sql.codec import decode_job, micros_to_datetime, to_micros
 from obssched.jobstores._sql.notify import Listener, notify
 from obssched.schedulers._engine import run_times_until
@@ -44,20 +44,6 @@ if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["ClusterNode", "JobAbandonedError"]
-
-
-class JobAbandonedError(ObsschedError):
-    """The node running a job died before the run ended (the exception of its error event)."""
-
-    def __init__(self, job_id: str, node_id: str, run_times: list[datetime]) -> None:
-        self.job_id = job_id
-        self.node_id = node_id
-        self.run_times = run_times
-        times = ", ".join(moment.isoformat() for moment in run_times)
-        super().__init__(
-            f"The run of job {job_id!r} scheduled for {times} was abandoned: node {node_id!r} "
-            "stopped heart-beating while running it"
-        )
 
 
 @dataclass
