@@ -41,13 +41,20 @@ def create_plugin(kind: str, alias: str, kwargs: dict[str, Any]) -> Any:
     Raises:
         UnknownAliasError: no such alias exists for that kind.
     """
-    if kind == "trigger":
-        aliases = _trigger_aliases()
-    elif kind == "executor":
-        aliases = EXECUTOR_ALIASES
-    else:
-        aliases = JOBSTORE_ALIASES
-    ref = aliases.get(alias)
-    if ref is None:
-        raise UnknownAliasError(kind, alias, list(aliases))
-    return resolve_class(ref)(**kwargs)
+    cls = _RESOLVED.get((kind, alias))
+    if cls is None:
+        if kind == "trigger":
+            aliases = _trigger_aliases()
+        elif kind == "executor":
+            aliases = EXECUTOR_ALIASES
+        else:
+            aliases = JOBSTORE_ALIASES
+        ref = aliases.get(alias)
+        if ref is None:
+            raise UnknownAliasError(kind, alias, list(aliases))
+        cls = _RESOLVED[(kind, alias)] = resolve_class(ref)
+    return cls(**kwargs)
+
+
+# Resolving a reference imports and walks attributes; every add_job("...", "cron") needs one.
+_RESOLVED: dict[tuple[str, str], Any] = {}

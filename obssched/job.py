@@ -10,11 +10,11 @@ from uuid import uuid4
 
 from obssched._refs import get_callable_name, obj_to_ref, ref_to_obj
 from obssched._timeutil import convert_to_datetime, datetime_repr
+from obssched.triggers.base import BaseTrigger
 from obssched.util import check_callable_args
 
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
-    from obssched.triggers.base import BaseTrigger
 
 __all__ = ["Job"]
 
@@ -38,6 +38,8 @@ class Job:
         coalesce: run once instead of many times when several run times are due at once.
         max_instances: how many runs of this job may be in flight at once.
         next_run_time: the next scheduled run time; ``None`` while the job is paused.
+        recover: run again a run that was abandoned because the scheduler running it died
+            (Quartz's "requests recovery"); a store that can detect abandoned runs honours it.
     """
 
     __slots__ = (
@@ -56,6 +58,7 @@ class Job:
         "misfire_grace_time",
         "name",
         "next_run_time",
+        "recover",
         "trigger",
     )
 
@@ -71,13 +74,15 @@ class Job:
     coalesce: bool
     max_instances: int
     next_run_time: datetime | None
+    recover: bool
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
         # The context current where the job was defined; tracing links runs to its span.
         self._context: contextvars.Context | None = None
-        self._modify(id=id or uuid4().hex, **kwargs)
+        self.recover = False
+        self._apply(dict(kwargs, id=id or uuid4().hex), new=True)
 
     def modify(self, **changes: Any) -> Job:
         """Change the job's attributes and save it in its job store; returns the job."""
@@ -119,13 +124,18 @@ class Job:
 
     def _modify(self, **changes: Any) -> None:
         """Validate ``changes`` and apply them all, or none of them."""
+        self._apply(changes, new=False)
+
+    def _apply(self, changes: dict[str, Any], *, new: bool) -> None:
+        # ``new`` spares a job under construction the attribute probes: on a slotted object a
+        # missing attribute costs an exception each, and add_job is a hot path.
         approved: dict[str, Any] = {}
 
         if "id" in changes:
             value = changes.pop("id")
             if not isinstance(value, str):
                 raise TypeError(f"id must be a nonempty string, got {value!r}")
-            if hasattr(self, "id"):
+            if not new:
                 raise ValueError(f"The job ID may not be changed (job {self.id!r})")
             if not value:
                 raise ValueError("id must be a nonempty string, got ''")
@@ -156,14 +166,16 @@ class Job:
                     f"The reference {func_ref!r} does not point to a callable: {func!r}"
                 )
 
-            if not hasattr(self, "name") and changes.get("name") is None:
+            if new and changes.get("name") is None:
                 changes["name"] = get_callable_name(func)
-            if isinstance(args, str) or not isinstance(args, Iterable):
-                raise TypeError(f"args must be a non-string iterable, got {args!r}")
-            if isinstance(kwargs, str) or not isinstance(kwargs, Mapping):
-                raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
-            args = tuple(args)
-            kwargs = dict(kwargs)
+            if type(args) is not tuple:
+                if isinstance(args, str) or not isinstance(args, Iterable):
+                    raise TypeError(f"args must be a non-string iterable, got {args!r}")
+                args = tuple(args)
+            if type(kwargs) is not dict:
+                if not isinstance(kwargs, Mapping):
+                    raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
+                kwargs = dict(kwargs)
             check_callable_args(func, args, kwargs)
             approved.update(func=func, func_ref=func_ref, args=args, kwargs=kwargs)
 
@@ -192,9 +204,13 @@ class Job:
                 raise ValueError(f"max_instances must be a positive integer, got {value!r}")
             approved["max_instances"] = value
 
-        if "trigger" in changes:
-            from obssched.triggers.base import BaseTrigger
+        if "recover" in changes:
+            value = changes.pop("recover")
+            if not isinstance(value, bool):
+                raise TypeError(f"recover must be True or False, got {value!r}")
+            approved["recover"] = value
 
+        if "trigger" in changes:
             trigger = changes.pop("trigger")
             if not isinstance(trigger, BaseTrigger):
                 raise TypeError(
@@ -242,6 +258,7 @@ class Job:
             "coalesce": self.coalesce,
             "max_instances": self.max_instances,
             "next_run_time": self.next_run_time,
+            "recover": self.recover,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -263,6 +280,7 @@ class Job:
         self.coalesce = state["coalesce"]
         self.max_instances = state["max_instances"]
         self.next_run_time = state["next_run_time"]
+        self.recover = state.get("recover", False)  # absent from states saved before it existed
         self._context = None
         if not hasattr(self, "_jobstore_alias"):
             self._jobstore_alias = None

@@ -123,6 +123,23 @@ def check_callable_args(func: Any, args: Any, kwargs: Any) -> None:
     Raises:
         ValueError: the arguments do not fit the callable's signature.
     """
+    # Whether arguments fit depends only on their count and keyword names, so a shape that
+    # fitted once is remembered (thousands of jobs often share one function and shape).
+    try:
+        shape = (func, len(args), tuple(kwargs))
+        if shape in _FITTING_SHAPES:
+            return
+    except TypeError:  # an unhashable callable
+        shape = None
+    _check_callable_args(func, args, kwargs)
+    if shape is not None and len(_FITTING_SHAPES) < 4096:
+        _FITTING_SHAPES.add(shape)
+
+
+_FITTING_SHAPES: set[tuple[Any, int, tuple[str, ...]]] = set()
+
+
+def _check_callable_args(func: Any, args: Any, kwargs: Any) -> None:
     try:
         sig = _signature(func)
     except TypeError:  # unhashable callables cannot be cached

@@ -130,6 +130,20 @@ class BodyRun:
         mark_started(run.run_id, self._started_at)
         self._stack = HookStack(hooks, run, self._logger) if hooks else None
 
+    @staticmethod
+    def failed(
+        run: RunInfo,
+        clock: Clock,
+        logger: logging.Logger,
+        started: float,
+        started_at: datetime,
+        exc: BaseException,
+    ) -> JobExecutionEvent:
+        """Return the error event of a body that started at ``started`` and raised ``exc``."""
+        body = BodyRun(run, clock, logger)
+        body._started, body._started_at, body._stack = started, started_at, None
+        return body.end(None, exc)
+
     def end(self, retval: Any, exc: BaseException | None) -> JobExecutionEvent:
         """Exit the run hooks and return the terminal event of the run."""
         finished = self._clock.monotonic()
@@ -167,11 +181,44 @@ def run_body(
     logger: logging.Logger,
     mark_started: Callable[[int, datetime], None],
 ) -> JobExecutionEvent:
-    """Run the body of ``run`` in this thread and return its terminal event."""
-    body = BodyRun(run, clock, logger)
-    body.begin(hooks, mark_started)
+    """Run the body of ``run`` in this thread and return its terminal event.
+
+    The same steps as :class:`BodyRun`, written out: this is the per-run path of the thread
+    pool, where an object and two method calls per run show in the throughput.
+    """
+    if hooks or logger.isEnabledFor(logging.INFO):
+        body = BodyRun(run, clock, logger)
+        body.begin(hooks, mark_started)
+        try:
+            retval = func(*args, **kwargs)
+        except BaseException as exc:
+            return body.end(None, exc)
+        return body.end(retval, None)
+
+    submitted_at = run.submitted_at
+    base = run.submitted_monotonic
+    started = clock.monotonic()
+    started_at = submitted_at + timedelta(seconds=started - base)
+    mark_started(run.run_id, started_at)
     try:
         retval = func(*args, **kwargs)
     except BaseException as exc:
-        return body.end(None, exc)
-    return body.end(retval, None)
+        return BodyRun.failed(run, clock, logger, started, started_at, exc)
+    finished = clock.monotonic()
+    return JobExecutionEvent(
+        EVENT_JOB_EXECUTED,
+        run.job_id,
+        run.jobstore,
+        run.scheduled_run_time,
+        retval,
+        None,
+        None,
+        job_name=run.job_name,
+        executor=run.executor,
+        run_id=run.run_id,
+        submitted_at=submitted_at,
+        started_at=started_at,
+        finished_at=submitted_at + timedelta(seconds=finished - base),
+        queue_wait=started - base,
+        run_duration=finished - started,
+    )

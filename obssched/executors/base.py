@@ -92,50 +92,57 @@ class BaseExecutor(ABC):
         Raises:
             MaxInstancesReachedError: nothing was submitted.
         """
-        scheduler = self._scheduler
+        job_id = job.id
         with self._lock:
-            instances = self._instances.get(job.id, 0)
+            instances = self._instances.get(job_id, 0)
             if instances >= job.max_instances:
                 raise MaxInstancesReachedError(job)
-            self._instances[job.id] = instances + 1
+            self._instances[job_id] = instances + 1
             self._pending += len(run_times)
 
+        scheduler = self._scheduler
         clock = scheduler.clock
         submitted_at = clock.now()
         submitted_mono = clock.monotonic()
         func_name = job.func_ref or get_callable_name(job.func)
-        runs = [
-            RunInfo(
-                scheduler._next_run_id(),
-                job.id,
-                job.name,
+        job_name = job.name
+        alias = self._alias
+        trigger = job.trigger
+        next_run_id = scheduler._run_ids.__next__
+        inflight = self._inflight
+        events = scheduler._events
+        announce = events.mask & EVENT_JOB_SUBMITTED
+        runs: list[RunInfo] = []
+        for run_time in run_times:
+            run_id = next_run_id()
+            run = RunInfo(
+                run_id,
+                job_id,
+                job_name,
                 func_name,
                 jobstore,
-                self._alias,
-                job.trigger,
+                alias,
+                trigger,
                 run_time,
                 submitted_at,
                 submitted_mono,
             )
-            for run_time in run_times
-        ]
-        inflight = self._inflight
-        dispatch = scheduler._dispatch_event
-        for index, run in enumerate(runs):
-            inflight[run.run_id] = [run, None]
-            dispatch(
-                JobSubmissionEvent(
-                    EVENT_JOB_SUBMITTED,
-                    job.id,
-                    jobstore,
-                    [run.scheduled_run_time],
-                    job_name=job.name,
-                    executor=self._alias,
-                    run_id=run.run_id,
-                    submitted_at=submitted_at,
-                    coalesced_run_times=coalesced if index == 0 else (),
+            inflight[run_id] = [run, None]
+            if announce:
+                events.dispatch(
+                    JobSubmissionEvent(
+                        EVENT_JOB_SUBMITTED,
+                        job_id,
+                        jobstore,
+                        [run_time],
+                        job_name=job_name,
+                        executor=alias,
+                        run_id=run_id,
+                        submitted_at=submitted_at,
+                        coalesced_run_times=() if runs else coalesced,
+                    )
                 )
-            )
+            runs.append(run)
         try:
             self._do_submit_runs(job, runs)
         except BaseException as exc:

@@ -28,7 +28,8 @@ class MemoryJobStore(BaseJobStore):
         super().__init__()
         self._jobs: dict[str, Job] = {}
         self._heap: list[tuple[float, str]] = []
-        self._scheduled = 0
+        # Jobs taken off the heap by acquire_due_jobs and not yet updated, removed or released.
+        self._unreleased: set[str] = set()
 
     def lookup_job(self, job_id: str) -> Job | None:
         """Return the job with ``job_id``, or ``None``."""
@@ -50,6 +51,32 @@ class MemoryJobStore(BaseJobStore):
         jobs = self._jobs
         return [jobs[job_id] for _, job_id in live]
 
+    def acquire_due_jobs(self, now: datetime) -> list[Job]:
+        """Take the due jobs off the heap for this tick; :meth:`release_jobs` puts back any the
+        scheduler did not reschedule, so each due job costs one heap pop, not a pop and a push."""
+        limit = now.timestamp()
+        heap = self._heap
+        jobs = self._jobs
+        acquired: list[Job] = []
+        seen: set[str] = set()
+        while heap and heap[0][0] <= limit:
+            entry = heapq.heappop(heap)
+            if entry[1] not in seen and self._is_live(entry):
+                seen.add(entry[1])
+                acquired.append(jobs[entry[1]])
+        self._unreleased |= seen
+        return acquired
+
+    def release_jobs(self, jobs: list[Job]) -> None:
+        """Restore the heap entries of acquired jobs that were neither updated nor removed."""
+        unreleased = self._unreleased
+        for job in jobs:
+            if job.id in unreleased:
+                unreleased.discard(job.id)
+                stored = self._jobs.get(job.id)
+                if stored is not None and stored.next_run_time is not None:
+                    heapq.heappush(self._heap, (stored.next_run_time.timestamp(), job.id))
+
     def get_next_run_time(self) -> datetime | None:
         """Return the earliest next run time, or ``None`` when nothing is scheduled."""
         heap = self._heap
@@ -69,7 +96,8 @@ class MemoryJobStore(BaseJobStore):
 
     def count_jobs(self) -> tuple[int, int]:
         """Return ``(scheduled, paused)`` without copying the jobs."""
-        return self._scheduled, len(self._jobs) - self._scheduled
+        paused = sum(1 for job in self._jobs.values() if job.next_run_time is None)
+        return len(self._jobs) - paused, paused
 
     def add_job(self, job: Job) -> None:
         """Store ``job``; raises :class:`ConflictingIdError` if its id is taken."""
@@ -80,11 +108,9 @@ class MemoryJobStore(BaseJobStore):
 
     def update_job(self, job: Job) -> None:
         """Replace the stored job with ``job``; raises :class:`JobLookupError` if absent."""
-        old = self._jobs.get(job.id)
-        if old is None:
+        if job.id not in self._jobs:
             raise JobLookupError(job.id)
-        if old.next_run_time is not None:
-            self._scheduled -= 1
+        self._unreleased.discard(job.id)
         self._jobs[job.id] = job
         self._push(job)
         self._compact_if_stale()
@@ -94,15 +120,14 @@ class MemoryJobStore(BaseJobStore):
         old = self._jobs.pop(job_id, None)
         if old is None:
             raise JobLookupError(job_id)
-        if old.next_run_time is not None:
-            self._scheduled -= 1
+        self._unreleased.discard(job_id)
         self._compact_if_stale()
 
     def remove_all_jobs(self) -> None:
         """Remove every job."""
         self._jobs.clear()
         self._heap.clear()
-        self._scheduled = 0
+        self._unreleased.clear()
 
     def shutdown(self) -> None:
         """Drop every job: a memory store keeps nothing past its scheduler."""
@@ -111,7 +136,6 @@ class MemoryJobStore(BaseJobStore):
     def _push(self, job: Job) -> None:
         if job.next_run_time is not None:
             heapq.heappush(self._heap, (job.next_run_time.timestamp(), job.id))
-            self._scheduled += 1
 
     def _is_live(self, entry: tuple[float, str]) -> bool:
         job = self._jobs.get(entry[1])
@@ -122,10 +146,12 @@ class MemoryJobStore(BaseJobStore):
         )
 
     def _compact_if_stale(self) -> None:
-        # Rebuilding costs O(n); doing it only when the heap is twice the live size keeps the
-        # amortised cost of an update O(log n) and memory bounded.
+        # Rebuilding costs O(n); doing it only when the heap holds twice as many entries as
+        # there are jobs keeps the amortised cost of an update O(log n) and memory bounded.
+        # (Jobs are mutated in place by the scheduler, so the store cannot count the scheduled
+        # ones incrementally; the number of jobs is the bound.)
         heap = self._heap
-        if len(heap) > 64 and len(heap) > 2 * self._scheduled:
+        if len(heap) > 64 and len(heap) > 2 * len(self._jobs):
             self._heap = list({entry for entry in heap if self._is_live(entry)})
             heapq.heapify(self._heap)
 

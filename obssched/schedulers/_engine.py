@@ -93,14 +93,16 @@ def _process_store(
         logger.exception("Error getting due jobs from job store %r", alias)
         return now + timedelta(seconds=retry_interval)
 
-    for job in due_jobs:
-        try:
-            _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
-        except Exception:
-            logger.exception('Error processing job "%s"; pausing it', job)
-            _pause_broken_job(job, alias, store, dispatch, logger)
-    if due_jobs:
-        store.release_jobs(due_jobs)
+    try:
+        for job in due_jobs:
+            try:
+                _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
+            except Exception:
+                logger.exception('Error processing job "%s"; pausing it', job)
+                _pause_broken_job(job, alias, store, dispatch, logger)
+    finally:
+        if due_jobs:
+            store.release_jobs(due_jobs)
 
     try:
         return store.get_next_run_time()

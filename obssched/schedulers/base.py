@@ -387,6 +387,8 @@ class BaseScheduler(ABC):
         jobstore: str = "default",
         executor: str = "default",
         replace_existing: bool = False,
+        *,
+        recover: bool = False,
         **trigger_args: Any,
     ) -> Job:
         """Add a job and return it.
@@ -394,6 +396,8 @@ class BaseScheduler(ABC):
         ``func`` is a callable or a ``"module:qualname"`` reference; ``trigger`` a trigger
         instance or alias (``"date"``, ``"interval"``, ``"cron"``...) configured by
         ``trigger_args``. Options left ``undefined`` take the scheduler's ``job_defaults``.
+        ``recover`` asks for a run abandoned by a dead scheduler to be run again (stores that
+        detect abandoned runs, such as ``SQLAlchemyJobStore``, honour it).
 
         Raises:
             ConflictingIdError: ``id`` is taken and ``replace_existing`` is false.
@@ -411,7 +415,14 @@ class BaseScheduler(ABC):
             "coalesce": coalesce,
             "max_instances": max_instances,
             "next_run_time": next_run_time,
+            "recover": recover,
         }
+        if self.state != STATE_STOPPED:
+            # Jobs of a running scheduler take the defaults now; pending ones take them at start,
+            # so that configure() before start() still applies to them.
+            for key, value in self._settings.job_defaults.items():
+                if job_kwargs[key] is undefined:
+                    job_kwargs[key] = value
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
         job = Job(self, **job_kwargs)
         context = contextvars.copy_context()
