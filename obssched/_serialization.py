@@ -152,6 +152,7 @@ def job_to_data(job: Job) -> dict[str, Any]:
         "coalesce": job.coalesce,
         "max_instances": job.max_instances,
         "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
+        "recover": job.recover,
     }
 
 
@@ -187,6 +188,8 @@ def job_from_data(scheduler: BaseScheduler, data: dict[str, Any]) -> Job:
             coalesce=data["coalesce"],
             max_instances=data["max_instances"],
             next_run_time=datetime.fromisoformat(next_run_time) if next_run_time else None,
+            # Absent from data written before jobs could ask for recovery.
+            recover=data.get("recover", False),
         )
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}: {data!r}") from exc
