@@ -1,9 +1,11 @@
 """``obssched demo``: a bundled job set that produces every outcome the dashboards show.
 
 Within about 10 seconds of the start: successful runs (``ping``), an error (``flaky_sync``, on
-its 2nd run, then every 3rd), a slow run of several seconds (``build_report``), runs refused for
-``max_instances`` (``export_snapshot``), a missed run (``late_reminder``, re-added in the past
-every 10 seconds); and at the next minute, a cron run (``rotate_logs``).
+its 2nd run, then every 3rd), a job that fails on every run (``fetch_rates``), a slow run of
+several seconds (``build_report``), runs refused for ``max_instances`` (``export_snapshot``), a
+missed run (``late_reminder``, re-added in the past every 10 seconds) and an error in an event
+listener (``notify_on_call``, on missed runs); and at the next minute, a cron run
+(``rotate_logs``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from obssched.cli._demo_jobs import notify_on_call
 from obssched.cli._errors import CliError, ExitCode
 from obssched.cli._logs import setup_logging
 from obssched.cli._runner import Running, RunPlan, run_scheduler
 from obssched.cli._settings import RunSettings, resolve_settings
 from obssched.cli._stores import create_store, describe_store, is_memory
+from obssched.events import EVENT_JOB_MISSED
 
 __all__ = ["LATE_JOB_ID", "MISS_EVERY", "default_demo_store", "demo_command", "demo_jobs"]
 
@@ -70,6 +74,18 @@ def demo_jobs(now_offset: Callable[[float], Any]) -> list[dict[str, Any]]:
             "name": "flaky_sync",
             "kwargs": {"source": "inventory"},
             "next_run_time": now_offset(1.0),
+            # A slow start (a cold disk, a busy CI machine) must not turn first runs into misses;
+            # late_reminder is the one job meant to miss.
+            "misfire_grace_time": 30,
+        },
+        {
+            "func": _REF + "fetch_rates",
+            "trigger": "interval",
+            "seconds": 5,
+            "id": "fetch_rates",
+            "name": "fetch_rates",
+            "kwargs": {"currency": "EUR"},
+            "next_run_time": now_offset(2.0),
             # A slow start (a cold disk, a busy CI machine) must not turn first runs into misses;
             # late_reminder is the one job meant to miss.
             "misfire_grace_time": 30,
@@ -179,9 +195,10 @@ def _banner(running: Running, store: str) -> str:
             f'        - targets: ["{target}"]',
         ]
     lines += [
-        "Within about 10 s: runs that succeed (ping), fail (flaky_sync), take seconds",
-        "(build_report), overlap and hit max_instances (export_snapshot), miss their start",
-        "(late_reminder, every 10 s); rotate_logs is a cron job at every minute.",
+        "Within about 10 s: runs that succeed (ping), fail now and then (flaky_sync) or every",
+        "time (fetch_rates), take seconds (build_report), overlap and hit max_instances",
+        "(export_snapshot) and miss their start (late_reminder, every 10 s), and a listener",
+        "that fails (notify_on_call, once a minute); rotate_logs is a cron job at every minute.",
     ]
     if not is_memory(store):
         lines.append(f"Administer it from another terminal: obssched jobs list --store {store}")
@@ -208,6 +225,7 @@ def demo_command(args: argparse.Namespace) -> ExitCode:
 
     def on_started(running: Running) -> Callable[[], None]:
         print(_banner(running, shown), flush=True)
+        running.scheduler.add_listener(notify_on_call, EVENT_JOB_MISSED)
         return _LateRuns(running, MISS_EVERY).start()
 
     clock_now = _now_offset_factory()

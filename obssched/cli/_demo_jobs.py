@@ -11,11 +11,14 @@ import logging
 import random
 import threading
 import time
+from typing import NoReturn
 
 __all__ = [
     "build_report",
     "export_snapshot",
+    "fetch_rates",
     "flaky_sync",
+    "notify_on_call",
     "ping",
     "rotate_logs",
     "send_reminder",
@@ -26,6 +29,14 @@ _logger = logging.getLogger("obssched.demo")
 
 class DemoSyncError(RuntimeError):
     """The failure ``flaky_sync`` raises on purpose."""
+
+
+class DemoUpstreamDownError(ConnectionError):
+    """The failure ``fetch_rates`` raises on every run, on purpose."""
+
+
+class DemoPagerError(RuntimeError):
+    """The failure the demo's ``notify_on_call`` listener raises now and then, on purpose."""
 
 
 class _Every:
@@ -44,6 +55,7 @@ class _Every:
 
 
 _sync_failures = _Every(3, first=2)
+_pager_failures = _Every(6, first=1)
 
 
 def ping() -> str:
@@ -59,6 +71,16 @@ def flaky_sync(source: str = "inventory") -> int:
     if fail:
         raise DemoSyncError(f"upstream {source} service timed out (demo failure, run {call})")
     return call * 10
+
+
+def fetch_rates(currency: str = "EUR") -> NoReturn:
+    """Fails on every run: its upstream is down for the whole demo, so the job stays failing.
+
+    ``flaky_sync`` recovers at its next run, 3 s later; an alert on a failing job waits longer
+    than that (``ObsschedJobFailing``: 1 minute) before it fires.
+    """
+    time.sleep(random.uniform(0.02, 0.1))
+    raise DemoUpstreamDownError(f"rates service for {currency} unreachable (demo failure)")
 
 
 def build_report(seconds: float = 6.0) -> str:
@@ -80,3 +102,10 @@ def send_reminder() -> None:
 def rotate_logs() -> None:
     """A cron job, every minute at second 0."""
     time.sleep(random.uniform(0.01, 0.1))
+
+
+def notify_on_call(event: object) -> None:
+    """A listener on missed runs that fails on the first and then every 6th: a listener error."""
+    call, fail = _pager_failures.hit()
+    if fail:
+        raise DemoPagerError(f"pager service refused missed-run notice {call} (demo failure)")
