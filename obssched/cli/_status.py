@@ -140,7 +140,8 @@ def _render(data: dict[str, Any]) -> str:
         if job["state"] == "gone":
             next_run = "no longer scheduled"
         elif job["next_run_time"]:
-            next_run = f"{esc(job['next_run_time'])} ({esc(job['next_run_in'])})"
+            readable = datetime.fromisoformat(job["next_run_time"]).strftime("%Y-%m-%d %H:%M:%S %Z")
+            next_run = f"{esc(readable)} ({esc(job['next_run_in'])})"
         else:
             next_run = "paused"
         counts = ", ".join(f"{k} {v}" for k, v in sorted((outcome or {}).get("counts", {}).items()))
