@@ -36,6 +36,9 @@ __all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
 _rendering: ContextVar[RegistryCollector | None] = ContextVar("obssched_rendering", default=None)
 """The collector whose families are being rendered directly in this context (see write())."""
 
+_COMMON_VALUES = {0.0: "0.0", 1.0: "1.0"}
+"""Values most scrape-time samples take (info gauges, idle jobs), formatted once."""
+
 _STATES = ("stopped", "running", "paused")
 _JOB_STATES = ("scheduled", "paused", "pending")
 
@@ -184,7 +187,7 @@ class RegistryCollector:
         self._version = version
         self._sources: dict[str, SchedulerSource] = {}
         self._lock = threading.Lock()
-        self._label_texts: dict[tuple[str, ...], str] = {}
+        self._label_texts: dict[str, dict[tuple[str, ...], str]] = {}
 
     def add_source(self, source: SchedulerSource) -> None:
         """Start reading a scheduler; it replaces an earlier one of the same name."""
@@ -259,19 +262,20 @@ class RegistryCollector:
         for labels, value in errors:
             text = label_text(_LISTENER_ERROR_LABELS, labels)
             write(f"obssched_listener_errors_total{{{text}}} {format_value(value)}\n")
-        previous = self._label_texts
-        current: dict[tuple[str, ...], str] = {}
+        # Rendered label text is kept from one scrape to the next, for the series still present:
+        # a job's labels rarely change between scrapes, and escaping is most of the rendering.
+        caches = self._label_texts
         for name, (doc, labelnames) in _GAUGES.items():
             write(family_header(name, doc, "gauge", openmetrics))
+            previous = caches.get(name, {})
+            current: dict[tuple[str, ...], str] = {}
             for labels, value in rows[name]:
-                # Rendered label text is kept from one scrape to the next (only for the series
-                # still present): a job's labels rarely change between scrapes.
-                key = (name, *labels)
-                known = previous.get(key)
+                known = previous.get(labels)
                 text = label_text(labelnames, labels) if known is None else known
-                current[key] = text
-                write(f"{name}{{{text}}} {format_value(value)}\n")
-        self._label_texts = current
+                current[labels] = text
+                shown = _COMMON_VALUES.get(value)
+                write(f"{name}{{{text}}} {format_value(value) if shown is None else shown}\n")
+            caches[name] = current
 
     @contextmanager
     def rendering(self) -> Iterator[None]:
@@ -286,19 +290,21 @@ class RegistryCollector:
 
 def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> None:
     sched = source.name
-    names = source.names
-    next_runs: dict[str, float] = {}
+    label_of = source.names.label
+    next_runs: dict[str, datetime] = {}
     per_store: dict[str, list[int]] = {
         alias: [0, 0, 0] for alias in getattr(scheduler, "_jobstores", {})
     }
     job_labels: set[str] = set()
-    info = out["obssched_job_info"]
+    info = out["obssched_job_info"].append
     trigger_text = source.trigger_texts()
     for job in scheduler.get_jobs():
-        label = names.label(job.name)
+        label = label_of(job.name)
         job_labels.add(label)
         store = getattr(job, "_jobstore_alias", None) or "default"
-        counts = per_store.setdefault(store, [0, 0, 0])
+        counts = per_store.get(store)
+        if counts is None:
+            counts = per_store[store] = [0, 0, 0]
         next_run: datetime | None = job.next_run_time
         if getattr(job, "pending", False):
             counts[2] += 1
@@ -306,13 +312,12 @@ def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> No
             counts[1] += 1
         else:
             counts[0] += 1
-            ts = next_run.timestamp()
             earlier = next_runs.get(label)
-            if earlier is None or ts < earlier:
-                next_runs[label] = ts
-        info.append(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
+            if earlier is None or next_run < earlier:
+                next_runs[label] = next_run
+        info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
     out["obssched_job_next_run_timestamp_seconds"].extend(
-        ((sched, label), ts) for label, ts in next_runs.items()
+        ((sched, label), next_run.timestamp()) for label, next_run in next_runs.items()
     )
     out["obssched_jobs"].extend(
         ((sched, store, state), float(count))

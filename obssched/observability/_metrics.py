@@ -271,11 +271,14 @@ class MetricStore:
             for text, counts, total, exemplars in series:
                 prefix = f"{bucket}{text}," if text else bucket
                 cumulative = 0
-                for le, observed, exemplar in zip(bucket_texts, counts, exemplars, strict=True):
-                    cumulative += observed
-                    if openmetrics and exemplar is not None:
-                        write(f"{prefix}{le}}} {cumulative}.0{format_exemplar(exemplar)}\n")
-                    else:
+                if openmetrics:
+                    for le, observed, exemplar in zip(bucket_texts, counts, exemplars, strict=True):
+                        cumulative += observed
+                        shown = "" if exemplar is None else format_exemplar(exemplar)
+                        write(f"{prefix}{le}}} {cumulative}.0{shown}\n")
+                else:
+                    for le, observed in zip(bucket_texts, counts, strict=True):
+                        cumulative += observed
                         write(f"{prefix}{le}}} {cumulative}.0\n")
                 write(
                     f"{count}{text}}} {cumulative}.0\n{total_name}{text}}} {format_value(total)}\n"
