@@ -6,7 +6,6 @@ import contextvars
 import itertools
 import logging
 import sys
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -43,7 +42,8 @@ from obssched.exceptions import (
 from obssched.executors.base import BaseExecutor
 from obssched.job import Job
 from obssched.jobstores.base import BaseJobStore
-from obssched.schedulers import _engine, _transfer
+from obssched.schedulers import _engine, _jobs, _transfer
+from obssched.schedulers._components import Registry
 from obssched.schedulers._config import SchedulerSettings, create_component, flatten_config
 from obssched.triggers.base import BaseTrigger
 from obssched.util import undefined
@@ -74,13 +74,20 @@ class BaseScheduler(ABC):
 
     def __init__(self, gconfig: Mapping[str, Any] | None = None, **options: Any) -> None:
         self._settings = SchedulerSettings()
-        self._executors: dict[str, BaseExecutor] = {}
-        self._executors_lock = threading.RLock()
-        self._jobstores: dict[str, BaseJobStore] = {}
-        self._jobstores_lock = threading.RLock()
+        self._executor_registry: Registry[BaseExecutor] = Registry(
+            "executor", "executor", BaseExecutor
+        )
+        self._jobstore_registry: Registry[BaseJobStore] = Registry(
+            "job store", "jobstore", BaseJobStore
+        )
+        # The dicts and locks themselves, under the names the loop and observers read.
+        self._executors = self._executor_registry.items
+        self._executors_lock = self._executor_registry.lock
+        self._jobstores = self._jobstore_registry.items
+        self._jobstores_lock = self._jobstore_registry.lock
         self._events = EventBus(self._settings.logger)
         self._run_hooks: tuple[RunHook, ...] = ()
-        self._pending_jobs: list[tuple[Job, str, bool]] = []
+        self._pending_jobs: list[_jobs.PendingJob] = []
         self._run_ids = itertools.count(1)
         self._observability: Any = None
         self.state = STATE_STOPPED
@@ -268,22 +275,7 @@ class BaseScheduler(ABC):
             ValueError: an executor with ``alias`` exists already.
             UnknownAliasError: ``executor`` is an unknown plugin alias.
         """
-        with self._executors_lock:
-            if alias in self._executors:
-                raise ValueError(
-                    f'This scheduler already has an executor by the alias of "{alias}"'
-                )
-            if isinstance(executor, str):
-                instance = create_plugin("executor", executor, executor_opts)
-            elif isinstance(executor, BaseExecutor):
-                instance = executor
-            else:
-                raise TypeError(
-                    f"Expected an executor instance or a string, got {type(executor).__name__}"
-                )
-            if self.state != STATE_STOPPED:
-                instance.start(self, alias)
-            self._executors[alias] = instance
+        self._executor_registry.add(executor, alias, executor_opts, self._starter(alias))
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, alias))
 
     def remove_executor(self, alias: str, shutdown: bool = True) -> None:
@@ -292,9 +284,7 @@ class BaseScheduler(ABC):
         Raises:
             KeyError: no such executor.
         """
-        with self._executors_lock:
-            executor = self._lookup_executor(alias)
-            del self._executors[alias]
+        executor = self._executor_registry.remove(alias)
         if shutdown:
             executor.shutdown()
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_REMOVED, alias))
@@ -308,22 +298,7 @@ class BaseScheduler(ABC):
             ValueError: a job store with ``alias`` exists already.
             UnknownAliasError: ``jobstore`` is an unknown plugin alias.
         """
-        with self._jobstores_lock:
-            if alias in self._jobstores:
-                raise ValueError(
-                    f'This scheduler already has a job store by the alias of "{alias}"'
-                )
-            if isinstance(jobstore, str):
-                store = create_plugin("jobstore", jobstore, jobstore_opts)
-            elif isinstance(jobstore, BaseJobStore):
-                store = jobstore
-            else:
-                raise TypeError(
-                    f"Expected a job store instance or a string, got {type(jobstore).__name__}"
-                )
-            if self.state != STATE_STOPPED:
-                store.start(self, alias)
-            self._jobstores[alias] = store
+        self._jobstore_registry.add(jobstore, alias, jobstore_opts, self._starter(alias))
         self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, alias))
         if self.state != STATE_STOPPED:
             self.wakeup()
@@ -334,12 +309,16 @@ class BaseScheduler(ABC):
         Raises:
             KeyError: no such job store.
         """
-        with self._jobstores_lock:
-            store = self._lookup_jobstore(alias)
-            del self._jobstores[alias]
+        store = self._jobstore_registry.remove(alias)
         if shutdown:
             store.shutdown()
         self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_REMOVED, alias))
+
+    def _starter(self, alias: str) -> Callable[[Any], None] | None:
+        """Return what starts a component added now: nothing while stopped."""
+        if self.state == STATE_STOPPED:
+            return None
+        return lambda component: component.start(self, alias)
 
     def add_listener(self, callback: Listener, mask: int = EVENT_ALL) -> None:
         """Call ``callback(event)`` for every event whose code is in ``mask``."""
@@ -526,13 +505,7 @@ class BaseScheduler(ABC):
         """
         del pending
         with self._jobstores_lock:
-            jobs = [
-                job for job, alias, _ in self._pending_jobs if jobstore is None or alias == jobstore
-            ]
-            for alias, store in self._jobstores.items():
-                if jobstore is None or alias == jobstore:
-                    jobs.extend(store.get_all_jobs())
-            return jobs
+            return _jobs.list_jobs(self._pending_jobs, self._jobstores, jobstore)
 
     def get_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
         """Return the job with ``job_id``, or ``None``."""
@@ -548,28 +521,10 @@ class BaseScheduler(ABC):
         Raises:
             JobLookupError: no such job.
         """
-        removed: Job | None = None
-        store_alias: str | None = None
         with self._jobstores_lock:
-            for index, (job, alias, _) in enumerate(self._pending_jobs):
-                if job.id == job_id and jobstore in (None, alias):
-                    del self._pending_jobs[index]
-                    removed, store_alias = job, alias
-                    break
-            else:
-                for alias, store in self._jobstores.items():
-                    if jobstore in (None, alias):
-                        found = store.lookup_job(job_id)
-                        if found is None:
-                            continue
-                        try:
-                            store.remove_job(job_id)
-                        except JobLookupError:
-                            continue
-                        removed, store_alias = found, alias
-                        break
-        if removed is None:
-            raise JobLookupError(job_id, jobstore)
+            removed, store_alias = _jobs.take_job(
+                self._pending_jobs, self._jobstores, job_id, jobstore
+            )
         self._dispatch_event(self._job_event(EVENT_JOB_REMOVED, removed, store_alias))
         self._logger.info("Removed job %s", job_id)
 
@@ -611,28 +566,13 @@ class BaseScheduler(ABC):
         self._events.dispatch(event)
 
     def _lookup_executor(self, alias: str) -> BaseExecutor:
-        try:
-            return self._executors[alias]
-        except KeyError:
-            raise UnknownAliasError("executor", alias, list(self._executors)) from None
+        return self._executor_registry.lookup(alias)
 
     def _lookup_jobstore(self, alias: str) -> BaseJobStore:
-        try:
-            return self._jobstores[alias]
-        except KeyError:
-            raise UnknownAliasError("job store", alias, list(self._jobstores)) from None
+        return self._jobstore_registry.lookup(alias)
 
     def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str | None]:
-        if self.state == STATE_STOPPED:
-            for job, alias, _ in self._pending_jobs:
-                if job.id == job_id and jobstore_alias in (None, alias):
-                    return job, None
-        for alias, store in self._jobstores.items():
-            if jobstore_alias in (None, alias):
-                found = store.lookup_job(job_id)
-                if found is not None:
-                    return found, alias
-        raise JobLookupError(job_id, jobstore_alias)
+        return _jobs.find_job(self._pending_jobs, self._jobstores, job_id, jobstore_alias)
 
     def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
         store = self._lookup_jobstore(jobstore_alias)
