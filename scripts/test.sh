@@ -40,16 +40,23 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
+failed=()
 log "ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+.venv/bin/ruff check . || failed+=("ruff check")
+.venv/bin/ruff format --check . || failed+=("ruff format")
 log "mypy"
-.venv/bin/mypy
+.venv/bin/mypy || failed+=(mypy)
 log "pytest"
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" = 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
+    failed+=("pytest (no tests)")
+elif [ "$status" != 0 ]; then
+    failed+=(pytest)
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}" >&2
     exit 1
 fi
-exit "$status"
+echo "all checks passed" >&2
