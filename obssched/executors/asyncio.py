@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from obssched.executors._runner import BodyRun, error_event, run_body
+from obssched.executors._runner import BodyRun, error_event
 from obssched.executors.base import BaseExecutor
 from obssched.util import iscoroutinefunction_partial
 
@@ -61,26 +61,10 @@ class AsyncIOExecutor(BaseExecutor):
         if iscoroutinefunction_partial(job.func):
             future = self._eventloop.create_task(self._run_coroutines(job, runs))
         else:
-            future = self._eventloop.run_in_executor(None, self._run_in_thread, job, runs)
+            future = self._eventloop.run_in_executor(None, self._run_in_this_thread, job, runs)
             future.add_done_callback(lambda done: self._end_unfinished(done, runs))
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
-
-    def _run_in_thread(self, job: Job, runs: list[RunInfo]) -> None:
-        scheduler = self._scheduler
-        last = runs[-1]
-        for run in runs:
-            event = run_body(
-                job.func,
-                job.args,
-                job.kwargs,
-                run,
-                scheduler._run_hooks,
-                scheduler.clock,
-                self._logger,
-                self._mark_started,
-            )
-            self._run_ended(run, event, last=run is last)
 
     def _end_unfinished(self, future: asyncio.Future[Any], runs: list[RunInfo]) -> None:
         # A run_in_executor future cancelled before its thread picked it up never ran.

@@ -20,7 +20,7 @@ from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
 from obssched.events import EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
 from obssched.exceptions import MaxInstancesReachedError
-from obssched.executors._runner import error_event
+from obssched.executors._runner import error_event, run_body
 
 if TYPE_CHECKING:
     from obssched.job import Job
@@ -163,6 +163,18 @@ class BaseExecutor(ABC):
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """APScheduler 3's submission hook; override :meth:`_do_submit_runs` instead."""
         raise NotImplementedError(f"{type(self).__name__} must implement _do_submit_runs")
+
+    def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
+        """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
+        scheduler = self._scheduler
+        hooks = scheduler._run_hooks
+        clock = scheduler.clock
+        last = runs[-1]
+        for run in runs:
+            event = run_body(
+                job.func, job.args, job.kwargs, run, hooks, clock, self._logger, self._mark_started
+            )
+            self._run_ended(run, event, last=run is last)
 
     def _begin_batch(self) -> None:
         """A scheduler tick starts submitting; executors may hold submissions until its end."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obssched.executors._runner import run_body
 from obssched.executors.base import BaseExecutor
 
 if TYPE_CHECKING:
@@ -27,17 +26,4 @@ class DebugExecutor(BaseExecutor):
         return 1
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
-        scheduler = self._scheduler
-        last = runs[-1]
-        for run in runs:
-            event = run_body(
-                job.func,
-                job.args,
-                job.kwargs,
-                run,
-                scheduler._run_hooks,
-                scheduler.clock,
-                self._logger,
-                self._mark_started,
-            )
-            self._run_ended(run, event, last=run is last)
+        self._run_in_this_thread(job, runs)

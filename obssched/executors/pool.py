@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from obssched.executors._process import ProcessPoolRunner
-from obssched.executors._runner import run_body
 from obssched.executors._threads import WorkerPool
 from obssched.executors.base import BaseExecutor
 
@@ -90,23 +89,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
             self._pool.submit_many(batch)
 
     def _run_item(self, item: tuple[Job, list[RunInfo]]) -> None:
-        job, runs = item
-        scheduler = self._scheduler
-        hooks = scheduler._run_hooks
-        clock = scheduler.clock
-        last = runs[-1]
-        for run in runs:
-            event = run_body(
-                job.func,
-                job.args,
-                job.kwargs,
-                run,
-                hooks,
-                clock,
-                self._logger,
-                self._mark_started,
-            )
-            self._run_ended(run, event, last=run is last)
+        self._run_in_this_thread(*item)
 
 
 class ProcessPoolExecutor(BasePoolExecutor):
