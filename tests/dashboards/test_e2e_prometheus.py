@@ -78,11 +78,23 @@ def get_json(url: str, timeout: float = 10) -> Any:
         return json.load(response)
 
 
-def wait_until(what: str, check: Callable[[], Any], timeout: float, poll: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    poll: float = 0.5,
+    watching: dict[str, subprocess.Popen[bytes]] | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    Fails at once, rather than at the timeout, when a process in ``watching`` has exited.
+    """
     deadline = CLOCK.monotonic() + timeout
     last_error: Exception | None = None
     while CLOCK.monotonic() < deadline:
+        for name, process in (watching or {}).items():
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with status {process.returncode} before {what}")
         try:
             result = check()
         except (OSError, ValueError) as error:  # not up yet: refused, reset, or half an answer
@@ -181,18 +193,17 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
 
     demo_log_path, prometheus_log_path = directory / "demo.log", directory / "prometheus.log"
     demo_log, prometheus_log = demo_log_path.open("wb"), prometheus_log_path.open("wb")
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         try:
-            processes.append(
-                subprocess.Popen(
-                    demo_command(directory, demo_port), stdout=demo_log, stderr=subprocess.STDOUT
-                )
+            processes["the demo"] = subprocess.Popen(
+                demo_command(directory, demo_port), stdout=demo_log, stderr=subprocess.STDOUT
             )
             wait_until(
                 "the demo's metrics endpoint",
                 lambda: get_text(f"http://127.0.0.1:{demo_port}/metrics"),
                 timeout=60,
+                watching=processes,
             )
             server_command = [
                 prometheus_binary,
@@ -201,11 +212,16 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
                 f"--web.listen-address=127.0.0.1:{prometheus_port}",
                 "--enable-feature=exemplar-storage",
             ]
-            processes.append(
-                subprocess.Popen(server_command, stdout=prometheus_log, stderr=subprocess.STDOUT)
+            processes["Prometheus"] = subprocess.Popen(
+                server_command, stdout=prometheus_log, stderr=subprocess.STDOUT
             )
             server = Prometheus(f"http://127.0.0.1:{prometheus_port}", started_at=0)
-            wait_until("Prometheus to be ready", lambda: get_json_ready(server.url), timeout=60)
+            wait_until(
+                "Prometheus to be ready",
+                lambda: get_json_ready(server.url),
+                timeout=60,
+                watching=processes,
+            )
             server.started_at = server.now()
             # Counted in successful scrapes, not seconds, so that a starved machine waits longer.
             scrapes = f"count_over_time(obssched_build_info[1h]) >= {DATA_SCRAPES}"
@@ -217,6 +233,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
                 ),
                 timeout=WAIT_FOR_DATA_SECONDS,
                 poll=2,
+                watching=processes,
             )
         except (Exception, pytest.fail.Exception) as error:
             logs = "\n".join(
@@ -225,7 +242,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             pytest.fail(f"{type(error).__name__}: {error}\n{logs}")
         yield server
     finally:
-        for process in reversed(processes):
+        for process in reversed(processes.values()):
             stop(process)
         demo_log.close()
         prometheus_log.close()
