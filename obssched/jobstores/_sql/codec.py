@@ -102,6 +102,7 @@ def encode_job(job: Job, serializer: Serializer, pickle_protocol: int) -> bytes:
         "coalesce": job.coalesce,
         "max_instances": job.max_instances,
         "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
+        "recover": job.recover,
     }
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -158,6 +159,7 @@ def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle:
             "coalesce": data["coalesce"],
             "max_instances": data["max_instances"],
             "next_run_time": datetime.fromisoformat(next_run_time) if next_run_time else None,
+            "recover": data.get("recover", False),  # absent from rows written before it existed
         }
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}") from exc
