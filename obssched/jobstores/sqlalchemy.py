@@ -38,6 +38,7 @@ from obssched.jobstores._sql.codec import (
     to_micros,
 )
 from obssched.jobstores._sql.engine import ErrorCounter, make_engine, with_retries
+from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
 from obssched.jobstores._sql.schema import SchemaVersionError, define_tables, ensure_schema
 from obssched.jobstores.base import BaseJobStore
 
@@ -71,8 +72,11 @@ class SQLAlchemyJobStore(BaseJobStore):
         node_id: this scheduler's identity in the cluster (default ``<host>-<pid>``).
         lease_seconds: how long a node may stay silent before its jobs and runs are taken
             over; nodes heartbeat every third of it.
-        recover: re-run a run abandoned by a dead node: ``True`` for every job, or a collection
-            of job ids (Quartz's "requests recovery"); abandoned runs are reported either way.
+        recover: re-run a run abandoned by a dead scheduler: ``True`` for every job, or a
+            collection of job ids, besides the jobs added with ``recover=True`` (Quartz's
+            "requests recovery"); abandoned runs are reported either way. Alone, the store
+            finds the runs a killed process left in flight at its first scheduling step after
+            the restart; it assumes it is the only scheduler using its tables.
         batch_size: the most due jobs one scheduling step takes from the store.
     """
 
@@ -124,10 +128,13 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._unloadable: dict[str, UnloadableJob] = {}
-        # Writes of the jobs being processed in the current step, flushed by release_jobs().
-        self._acquired: set[str] | None = None
+        # The jobs being processed in the current step; their saves (in _pending) and the runs
+        # they submitted (in _ledger) are written together by release_jobs().
+        self._acquired: dict[str, Job] | None = None
         self._pending: dict[str, Any] = {}
         self._node: ClusterNode | None = None
+        self._ledger: RunLedger | None = None
+        self._abandoned: dict[str, int] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -146,6 +153,9 @@ class SQLAlchemyJobStore(BaseJobStore):
 
             self._node = ClusterNode(self, scheduler, alias)
             self._node.start()
+        else:
+            self._ledger = RunLedger(self)
+            scheduler.add_listener(self._ledger.on_event, RUN_EVENTS)
 
     def shutdown(self) -> None:
         """Stop the cluster threads, leave the cluster and close the engine if the store made it."""
@@ -158,6 +168,9 @@ class SQLAlchemyJobStore(BaseJobStore):
                 self._flush()
             except Exception:
                 self._logger.exception("Could not save the last job changes on shutdown")
+        if self._ledger is not None and self._scheduler is not None:
+            self._scheduler.remove_listener(self._ledger.on_event)
+            self._ledger = None
         if self._owns_engine:
             self.engine.dispose()
 
@@ -182,8 +195,13 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     @property
     def abandoned_counts(self) -> dict[str, int]:
-        """Runs abandoned by dead nodes that this node reported, by job name."""
-        return dict(self._node.abandoned) if self._node is not None else {}
+        """Abandoned runs this store reported, by job name (``obssched_job_abandoned_total``)."""
+        with self._lock:
+            return dict(self._abandoned)
+
+    def _count_abandoned(self, job_name: str) -> None:
+        with self._lock:
+            self._abandoned[job_name] = self._abandoned.get(job_name, 0) + 1
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -316,10 +334,12 @@ class SQLAlchemyJobStore(BaseJobStore):
         """
         if self._node is not None:
             return self._node.claim_due(now)
+        if self._ledger is not None and not self._ledger.taken_over:
+            self._ledger.take_over()
         with self._lock:
             self._flush()
             jobs = self.get_due_jobs(now)
-            self._acquired = {job.id for job in jobs}
+            self._acquired = {job.id: job for job in jobs}
             return jobs
 
     def release_jobs(self, jobs: list[Job]) -> None:
@@ -363,8 +383,10 @@ class SQLAlchemyJobStore(BaseJobStore):
             raise JobLookupError(job.id)
 
     def _flush(self) -> None:
-        """Write the deferred saves in one transaction; they stay queued if it fails."""
-        if not self._pending:
+        """Write the deferred saves, with the runs in flight, in one transaction; they stay
+        queued if it fails."""
+        ledger = self._ledger
+        if not self._pending and (ledger is None or not ledger.pending()):
             return
         jobs = self.tables.jobs
         updates = []
@@ -384,14 +406,28 @@ class SQLAlchemyJobStore(BaseJobStore):
             )
         )
 
+        batch = ledger.take(self._scheduler.clock.now()) if ledger and self._scheduler else None
+
         def write(conn: Connection) -> None:
             if updates:
                 conn.execute(update, updates)
             if removals:
                 conn.execute(jobs.delete().where(jobs.c.id.in_(removals)))
+            if batch is not None:
+                assert ledger is not None
+                ledger.write(conn, batch)
 
-        self._retry(lambda: self._in_transaction(write))
+        try:
+            self._retry(lambda: self._in_transaction(write))
+        except BaseException:
+            if batch is not None:
+                assert ledger is not None
+                ledger.not_written(batch)
+            raise
         self._pending.clear()
+        if batch is not None:
+            assert ledger is not None
+            ledger.written(batch)
 
     def _read(self, operation: Callable[[Connection], _T]) -> _T:
         with self._lock:

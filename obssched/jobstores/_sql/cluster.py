@@ -34,8 +34,9 @@ from obssched.events import (
     SchedulerEvent,
 )
 from obssched.exceptions import JobAbandonedError
-from obssched.jobstores._sql.codec import decode_job, micros_to_datetime, to_micros
+from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 from obssched.jobstores._sql.notify import Listener, notify
+from obssched.jobstores._sql.runs import recoverable_job, report_abandoned
 from obssched.schedulers._engine import run_times_until
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ class ClusterNode:
         self.alias = alias
         self.node_id = store.node_id
         self.lease_micros = int(store.lease_seconds * 1_000_000)
-        self.abandoned: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._settled: dict[str, int | None] = {}  # job id -> next run written by the claim
@@ -468,43 +468,22 @@ class ClusterNode:
         return len(rows)
 
     def _abandoned(self, row: Any) -> None:
-        run_times = [datetime.fromisoformat(text) for text in json.loads(row.run_times)]
-        error = JobAbandonedError(row.job_id, row.node_id, run_times)
-        self.store._logger.error("%s", error)
-        with self._lock:
-            self.abandoned[row.job_name] = self.abandoned.get(row.job_name, 0) + 1
-        for moment in run_times:
-            self.scheduler._dispatch_event(
-                JobExecutionEvent(
-                    EVENT_JOB_ERROR,
-                    row.job_id,
-                    self.alias,
-                    moment,
-                    exception=error,
-                    job_name=row.job_name,
-                )
-            )
-        if self._wants_recovery(row.job_id):
-            self._recover(row, run_times)
+        run_times = report_abandoned(self.store, row)
+        job = recoverable_job(self.store, row)
+        if job is not None:
+            self._recover(job, run_times)
 
-    def _wants_recovery(self, job_id: str) -> bool:
-        recover = self.store.recover
-        if isinstance(recover, bool):
-            return recover
-        return job_id in recover
-
-    def _recover(self, row: Any, run_times: list[datetime]) -> None:
+    def _recover(self, job: Job, run_times: list[datetime]) -> None:
         store = self.store
         try:
-            job = decode_job(row.state, self.scheduler, self.alias, store.serializer == "pickle")
             executor = self.scheduler._lookup_executor(job.executor)
             now = self.scheduler.clock.now()
             claim = store._write(lambda conn: self._record_claim(conn, job, run_times, now))
             claim.submitted = True
-            self.store._logger.info("Recovering the abandoned run of job %r", job.id)
+            store._logger.info("Recovering the abandoned run of job %r", job.id)
             executor._submit(job, self.alias, run_times, [])
         except Exception:
-            store._logger.exception("Could not recover the abandoned run of job %r", row.job_id)
+            store._logger.exception("Could not recover the abandoned run of job %r", job.id)
 
     def notify(self, conn: Connection) -> None:
         """Wake the other nodes once ``conn``'s transaction commits."""
