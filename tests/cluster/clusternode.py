@@ -2,7 +2,8 @@
 
 It runs a BackgroundScheduler on a shared SQLAlchemyJobStore and records, in a ``results``
 table of the same database, every run executed, missed or abandoned as
-``(job_id, run_time, node, kind)``. With ``--seed`` it first adds the interval jobs.
+``(job_id, run_time, node, kind)``. With ``--seed`` it first adds the interval jobs, which ask for
+recovery of abandoned runs (``recover=True``) and first run at ``--start`` even if it has passed.
 """
 
 from __future__ import annotations
@@ -63,13 +64,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--start")
-    parser.add_argument("--end")
+    parser.add_argument("--end", help="the jobs' end date; default: none")
+    parser.add_argument("--work", type=float, default=0.0, help="seconds each run takes")
     parser.add_argument("--slow-job", type=float, default=0.0)
     parser.add_argument("--grace", type=float, default=0.0, help="misfire grace; 0: none")
     args = parser.parse_args()
 
     table = results_table(args.schema)
-    results = create_engine(args.url)
+    # SQLite: wait out the scheduler's own writes to the same file, however loaded the host.
+    connect_args = {"timeout": 60} if args.url.startswith("sqlite") else {}
+    results = create_engine(args.url, connect_args=connect_args)
     METADATA.create_all(results)
     node = args.node
     store = SQLAlchemyJobStore(
@@ -78,7 +82,6 @@ def main() -> None:
         cluster=args.cluster,
         node_id=node if args.cluster else None,
         lease_seconds=args.lease,
-        recover=True,
     )
     scheduler = BackgroundScheduler(
         metrics=False,
@@ -115,11 +118,12 @@ def main() -> None:
     scheduler.start(paused=bool(args.seed))
     if args.seed:
         start = datetime.fromisoformat(args.start)
-        end = datetime.fromisoformat(args.end)
+        end = datetime.fromisoformat(args.end) if args.end else None
         for index in range(args.seed):
             scheduler.add_job(
                 "clusternode:work",
                 "interval",
+                args=[args.work] if args.work else None,
                 seconds=args.interval,
                 start_date=start,
                 end_date=end,
@@ -127,7 +131,11 @@ def main() -> None:
                 misfire_grace_time=args.grace or None,
                 coalesce=False,
                 max_instances=5,
+                # A loaded host may start this process after ``start``: the first run time is
+                # still ``start``, late, not the next one after now.
+                next_run_time=start,
                 replace_existing=True,
+                recover=True,
             )
         if args.slow_job:
             scheduler.add_job(
@@ -137,6 +145,7 @@ def main() -> None:
                 args=[args.slow_job],
                 id="slow",
                 misfire_grace_time=None,
+                recover=True,
             )
         scheduler.resume()
     print("ready", flush=True)
