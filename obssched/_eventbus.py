@@ -18,8 +18,8 @@ Listener = Callable[[Any], Any]
 class EventBus:
     """Holds ``(callback, mask)`` pairs and calls the matching callbacks for each event.
 
-    A callback that raises is logged and counted (``error_counts``, keyed by its name); the other
-    callbacks still get the event.
+    A callback that raises is logged and counted (``error_counts``, keyed by its name, from zero
+    when it is added); the other callbacks still get the event.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
@@ -39,6 +39,8 @@ class EventBus:
         with self._lock:
             self._listeners = (*self._listeners, (callback, mask))
             self._recompute_mask()
+            # Counted from zero, so the first failure shows as an increase on the dashboards.
+            self.error_counts.setdefault(get_callable_name(callback), 0)
 
     def remove(self, callback: Listener) -> None:
         """Stop delivering events to ``callback`` (every registration of it)."""

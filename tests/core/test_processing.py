@@ -304,3 +304,9 @@ def test_listener_that_raises_does_not_stop_others(
         ]
         >= 3
     )
+
+
+def test_listener_errors_are_counted_from_zero(scheduler: ManualScheduler) -> None:
+    """Every listener appears in the error counts at zero as soon as it is added."""
+    recorder = EventRecorder(scheduler)
+    assert scheduler.get_listener_errors()[type(recorder).__qualname__] == 0
