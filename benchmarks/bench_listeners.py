@@ -1,38 +1,41 @@
-"""Per-run cost of the built-in metrics and tracing, before against after, in fresh processes.
+"""Per-run cost of the built-in metrics and tracing, before against after, paired in one process.
 
-Each *cell* is measured by a worker process that imports obssched from a given source tree, so two
-versions of ``obssched/observability`` can be compared on the same core: ``--base REV`` builds a
-tree in a temporary directory from the working tree's ``obssched/`` with ``observability/`` taken
-from git revision ``REV``. Without ``--base`` (or with ``--aa``) the working tree is compared with
-itself, which shows the noise. Rounds are interleaved (before and after back to back, alternating
-which goes first) and every figure is CPU time (``time.process_time``: all threads of the worker,
-so a BatchSpanProcessor's export thread is counted) per run, in microseconds.
+``--base REV`` extracts ``obssched/observability`` from git revision ``REV`` into a temporary
+directory as the top-level package ``obssched_observability_before`` (its imports of itself
+rewritten; everything else it imports is the working tree's core). Each worker, a fresh
+interpreter, attaches *both* versions (each to its own scheduler, registry and listener) and
+alternates batches of runs between them, so load from other processes on this shared machine hits
+both alike; the figure that matters is the per-batch paired ratio. Without ``--base`` (or with
+``--aa``) the working tree's package is paired with itself, which shows the noise. Every figure is
+CPU time (``time.process_time``: all threads of the worker, so a BatchSpanProcessor's export
+thread is counted) per run, in microseconds; medians and [min..max] over workers.
 
 Cells:
 
-* ``metrics``: a run's submission and terminal events fed straight to the built-in listener, with
-  tracing off; what the metrics add per run.
-* ``tracing-batch`` / ``tracing-simple``: the same plus the run hook around the (empty) body, with
-  tracing on: a sampling SDK TracerProvider whose spans go to a no-op exporter through a
-  BatchSpanProcessor (the production setup; queue large enough that nothing is dropped) or a
-  SimpleSpanProcessor.
-* ``scheduler``: a ManualScheduler with the inline executor running 1,000 due jobs per tick; the
-  cost per run with metrics on, and with metrics and tracing (batch) on, minus that with both off,
-  measured alternately in one process.
-* Every ``listener`` cell also times one bare span start and end on the same provider between
-  its batches, and reports the per-run cost scaled to the issue's machine (where that span cost
-  16 us): ``us_per_run / span_us * 16``. Load on a shared machine inflates both alike, so the
-  scaled figure is the steadier one to hold against the targets.
-* ``primitives``: the building blocks the issue quotes (a cached prometheus-client counter child
-  ``inc``, a histogram ``observe``, an SDK span start and end) so figures can be scaled to another
-  machine or load.
+* ``listener/metrics``: a run's submission and terminal events fed straight to the built-in
+  listener, tracing off: what the metrics add per run.
+* ``listener/tracing-batch`` and ``listener/tracing-simple``: the same plus the run hook around the
+  (empty) body with tracing on: a sampling SDK TracerProvider whose spans go to a no-op exporter
+  through a BatchSpanProcessor (the production setup; queue large enough that nothing is dropped)
+  or a SimpleSpanProcessor. Between batches the worker also times one bare span start and end on
+  the same provider, and reports the per-run cost scaled to the issue's machine, where that span
+  cost 16 us (``us_per_run / span_us * 16``): load inflates both alike, so the scaled figure is
+  the steadier one to hold against the 50 us target.
+* ``scheduler/1000``: ManualSchedulers with the inline executor running 1,000 due jobs (50 names)
+  per tick, one with nothing attached and one per version with metrics (and one per version with
+  metrics and batch tracing) attached through ``attach_builtin``; the extra CPU per run over the
+  bare scheduler. This includes building and dispatching the events, as an APScheduler listener's
+  cost does.
+* ``primitives/-``: the building blocks the issue quotes (a cached prometheus-client counter child
+  ``inc``, a histogram ``observe``, an SDK span start and end).
 
-Run: ``.venv/bin/python benchmarks/bench_listeners.py --base a7dc28e --rounds 7``.
+Run: ``.venv/bin/python benchmarks/bench_listeners.py --base a7dc28e --rounds 5``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import statistics
@@ -43,42 +46,47 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from _harness import run_worker_process, worker_main
 
 REPO = Path(__file__).resolve().parent.parent
+BEFORE = "obssched_observability_before"
 RUNS = 4000
-BATCHES = 5
+BATCHES = 6
 JOBS_PER_TICK = 1000
 ISSUE_SPAN_US = 16.0
 """What one SDK span start and end cost on the machine the issue's targets were set on."""
 
 
-# --- source trees -------------------------------------------------------------------------------
+# --- versions -----------------------------------------------------------------------------------
 
 
-def base_tree(rev: str) -> Path:
-    """Return a temporary tree: the working tree's obssched/ with observability/ from ``rev``."""
+def before_package(rev: str) -> Path:
+    """Extract ``obssched/observability`` at ``rev`` as the package BEFORE; return its parent."""
     root = Path(tempfile.mkdtemp(prefix=f"obssched-{rev[:12]}-"))
-    shutil.copytree(REPO / "obssched", root / "obssched", ignore=shutil.ignore_patterns("*.pyc"))
-    shutil.rmtree(root / "obssched" / "observability")
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev, "obssched/observability"],
         capture_output=True,
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    (root / "obssched" / "observability").rename(root / BEFORE)
+    (root / "obssched").rmdir()
+    for module in (root / BEFORE).glob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        module.write_text(text.replace("obssched.observability", BEFORE), encoding="utf-8")
     return root
 
 
-def use_tree(tree: str) -> None:
-    """Import obssched from ``tree`` in this worker (before anything imports it)."""
-    assert "obssched" not in sys.modules
-    sys.path.insert(0, tree)
-    import obssched
-
-    assert Path(obssched.__file__).resolve().is_relative_to(Path(tree).resolve()), obssched.__file__
+def versions(before_dir: str) -> dict[str, ModuleType]:
+    """Import the two versions to pair: ``{"before": ..., "after": ...}`` (or A against A)."""
+    after = importlib.import_module("obssched.observability")
+    if before_dir == "-":
+        return {"A#1": after, "A#2": after}
+    sys.path.insert(0, before_dir)
+    return {"before": importlib.import_module(BEFORE), "after": after}
 
 
 # --- workers ------------------------------------------------------------------------------------
@@ -136,9 +144,35 @@ class _FakeScheduler:
         return []
 
 
-def listener_worker(tree: str, param: str, quick: bool) -> dict[str, Any]:
-    """Per-run CPU of the listener (and run hook) fed a run's events directly."""
-    use_tree(tree)
+def _paired(
+    batches: dict[str, Callable[[], float]], runs: int, after_each: Callable[[], float] | None
+) -> dict[str, Any]:
+    """Alternate the versions' batches; return per-version medians and the paired ratio."""
+    for batch in batches.values():
+        batch()  # warm-up: creates every series, cached child and trigger text
+    names = list(batches)
+    per_run: dict[str, list[float]] = {name: [] for name in names}
+    yardstick: list[float] = []
+    for index in range(BATCHES):
+        for name in names if index % 2 == 0 else reversed(names):
+            per_run[name].append(batches[name]() / runs * 1e6)
+        if after_each is not None:
+            yardstick.append(after_each())
+    first, second = names
+    pairs = zip(per_run[first], per_run[second], strict=True)
+    result: dict[str, Any] = {"ratio": statistics.median(b / a for a, b in pairs)}
+    for name, values in per_run.items():
+        result[f"{name}_us"] = statistics.median(values)
+        if yardstick:
+            scaled = [v / s * ISSUE_SPAN_US for v, s in zip(values, yardstick, strict=True)]
+            result[f"{name}_scaled_us"] = statistics.median(scaled)
+    if yardstick:
+        result["span_us"] = statistics.median(yardstick)
+    return result
+
+
+def listener_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
+    """Per-run CPU of each version's listener (and run hook) fed a run's events directly."""
     from opentelemetry.context import Context
     from prometheus_client import CollectorRegistry
 
@@ -149,123 +183,128 @@ def listener_worker(tree: str, param: str, quick: bool) -> dict[str, Any]:
         JobExecutionEvent,
         JobSubmissionEvent,
     )
-    from obssched.observability import attach_builtin
     from obssched.triggers.interval import IntervalTrigger
 
     tracing = param != "metrics"
     provider = provider_with(param.removeprefix("tracing-")) if tracing else None
-    scheduler = _FakeScheduler()
-    attach_builtin(
-        scheduler, metrics=True, tracing=tracing, registry=CollectorRegistry(),
-        tracer_provider=provider,
-    )  # fmt: skip
-    listener, hook = scheduler.listener, scheduler.hook
+    runs = 1000 if quick else RUNS
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     jobs = [(f"id-{i}", f"job-{i}", IntervalTrigger(seconds=60 + i)) for i in range(50)]
     next_id = iter(range(1 << 62))
 
-    def batch(runs: int) -> float:
-        """Feed ``runs`` fresh runs; return the CPU seconds of the feeding only."""
-        prepared = []
-        for index in range(runs):
-            run_id = next(next_id)
-            job_id, name, trigger = jobs[index % len(jobs)]
-            scheduled = t0 + timedelta(seconds=run_id)
-            submitted = scheduled + timedelta(milliseconds=1)
-            started = submitted + timedelta(milliseconds=1)
-            finished = started + timedelta(milliseconds=3)
-            info = RunInfo(
-                run_id, job_id, name, "bench:noop", "default", "default", trigger, scheduled,
-                submitted, 0.0,
-            )  # fmt: skip
-            submission = JobSubmissionEvent(
-                EVENT_JOB_SUBMITTED, job_id, "default", [scheduled], job_name=name,
-                executor="default", run_id=run_id, submitted_at=submitted,
-            )  # fmt: skip
-            execution = JobExecutionEvent(
-                EVENT_JOB_EXECUTED, job_id, "default", scheduled, job_name=name,
-                executor="default", run_id=run_id, submitted_at=submitted, started_at=started,
-                finished_at=finished, queue_wait=0.001, run_duration=0.003,
-            )  # fmt: skip
-            prepared.append((info, submission, execution))
-        start = time.process_time()
-        for info, submission, execution in prepared:
-            listener(submission)
-            if hook is not None:
-                with hook.wrap(info):
-                    pass
-            listener(execution)
-        if provider is not None:
-            provider.force_flush()  # count the export thread's share of this batch
-        return time.process_time() - start
+    def batch_for(module: ModuleType) -> Callable[[], float]:
+        scheduler = _FakeScheduler()
+        module.attach_builtin(
+            scheduler, metrics=True, tracing=tracing, registry=CollectorRegistry(),
+            tracer_provider=provider,
+        )  # fmt: skip
+        listener, hook = scheduler.listener, scheduler.hook
 
-    # The yardstick the issue quotes its figures against, measured between batches on the same
-    # provider: one span started and ended (16 us on the issue's machine).
-    yardstick = (provider or provider_with("none")).get_tracer("yardstick")
-    root = Context()
+        def batch() -> float:
+            """Feed ``runs`` fresh runs; return the CPU seconds of the feeding only."""
+            prepared = []
+            for index in range(runs):
+                run_id = next(next_id)
+                job_id, name, trigger = jobs[index % len(jobs)]
+                scheduled = t0 + timedelta(seconds=run_id)
+                submitted = scheduled + timedelta(milliseconds=1)
+                started = submitted + timedelta(milliseconds=1)
+                finished = started + timedelta(milliseconds=3)
+                info = RunInfo(
+                    run_id, job_id, name, "bench:noop", "default", "default", trigger, scheduled,
+                    submitted, 0.0,
+                )  # fmt: skip
+                submission = JobSubmissionEvent(
+                    EVENT_JOB_SUBMITTED, job_id, "default", [scheduled], job_name=name,
+                    executor="default", run_id=run_id, submitted_at=submitted,
+                )  # fmt: skip
+                execution = JobExecutionEvent(
+                    EVENT_JOB_EXECUTED, job_id, "default", scheduled, job_name=name,
+                    executor="default", run_id=run_id, submitted_at=submitted, started_at=started,
+                    finished_at=finished, queue_wait=0.001, run_duration=0.003,
+                )  # fmt: skip
+                prepared.append((info, submission, execution))
+            start = time.process_time()
+            for info, submission, execution in prepared:
+                listener(submission)
+                if hook is not None:
+                    with hook.wrap(info):
+                        pass
+                listener(execution)
+            if provider is not None:
+                provider.force_flush()  # count the export thread's share of this batch
+            return time.process_time() - start
 
-    def span_us(spans: int = 2000) -> float:
-        start = time.process_time()
-        for _ in range(spans):
-            yardstick.start_span("s", context=root).end()
-        if provider is not None:
+        return batch
+
+    span_us = None
+    if provider is not None:
+        yardstick = provider.get_tracer("yardstick")
+        root = Context()
+
+        def span_us() -> float:
+            start = time.process_time()
+            for _ in range(2000):
+                yardstick.start_span("s", context=root).end()
             provider.force_flush()
-        return (time.process_time() - start) / spans * 1e6
+            return (time.process_time() - start) / 2000 * 1e6
 
-    runs = 1000 if quick else RUNS
-    batch(runs // 2)  # warm-up: creates every series, cached child and trigger text
-    per_run, spans = [], []
-    for _ in range(BATCHES):
-        per_run.append(batch(runs) / runs * 1e6)
-        spans.append(span_us())
+    batches = {name: batch_for(module) for name, module in versions(before_dir).items()}
+    result = _paired(batches, runs, span_us)
     if provider is not None:
         provider.shutdown()
-    units = statistics.median(p / s for p, s in zip(per_run, spans, strict=True))
-    return {
-        "us_per_run": statistics.median(per_run),
-        "span_us": statistics.median(spans),
-        "issue_scaled_us": units * ISSUE_SPAN_US,
-    }
+    return result
 
 
-def scheduler_worker(tree: str, param: str, quick: bool) -> dict[str, Any]:
-    """Per-run CPU that metrics, and metrics plus tracing, add to a ManualScheduler's runs."""
-    use_tree(tree)
+def scheduler_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
+    """Per-run CPU that each version's metrics (and metrics plus tracing) add to a scheduler."""
     from prometheus_client import CollectorRegistry
 
     from obssched.testing import ManualClock, ManualScheduler
 
     jobs = 200 if quick else JOBS_PER_TICK
-    configs = {"off": (False, False), "metrics": (True, False), "tracing": (True, True)}
-    setups = {}
-    for name, (metrics, tracing) in configs.items():
+    tracing = param == "tracing"
+    provider = provider_with("batch") if tracing else None
+
+    def ticker(module: ModuleType | None) -> Callable[[], float]:
         clock = ManualClock()
-        scheduler = ManualScheduler(
-            clock=clock, metrics=metrics, tracing=tracing, metrics_registry=CollectorRegistry(),
-            tracer_provider=provider_with("batch"),
-        )  # fmt: skip
+        scheduler = ManualScheduler(clock=clock, metrics=False, tracing=False)
         for index in range(jobs):
             scheduler.add_job(noop, "interval", seconds=1, name=f"job-{index % 50}")
+        if module is not None:
+            module.attach_builtin(
+                scheduler, metrics=True, tracing=tracing, registry=CollectorRegistry(),
+                tracer_provider=provider,
+            )  # fmt: skip
         scheduler.start()
-        clock.advance(1)
-        scheduler.tick()  # warm-up: creates every series and cached child
-        setups[name] = (scheduler, clock)
-    samples: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(BATCHES):
-        for name, (scheduler, clock) in setups.items():
+
+        def tick() -> float:
             clock.advance(1)
             start = time.process_time()
             scheduler.tick()
-            samples[name].append((time.process_time() - start) / jobs * 1e6)
-    off = statistics.median(samples["off"])
-    return {
-        "off_us_per_run": off,
-        "metrics_extra_us": statistics.median(samples["metrics"]) - off,
-        "tracing_extra_us": statistics.median(samples["tracing"]) - off,
-    }
+            if provider is not None:
+                provider.force_flush()
+            return time.process_time() - start
+
+        return tick
+
+    bare = ticker(None)
+    bare_us: list[float] = []
+    ticks = {name: ticker(module) for name, module in versions(before_dir).items()}
+
+    def extra(tick: Callable[[], float]) -> Callable[[], float]:
+        def both() -> float:
+            bare_us.append(bare())
+            return tick() - bare_us[-1]
+
+        return both
+
+    result = _paired({name: extra(tick) for name, tick in ticks.items()}, jobs, None)
+    result["bare_us"] = statistics.median(bare_us) / jobs * 1e6
+    return result
 
 
-def primitives_worker(tree: str, param: str, quick: bool) -> dict[str, Any]:
+def primitives_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
     """CPU of the primitives the issue's figures are quoted in."""
     from opentelemetry.context import Context
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -307,32 +346,28 @@ WORKERS = {
     "primitives": primitives_worker,
 }
 
-# (workload, param, figure key, label, target in us or None)
+# (workload, param, [(figure suffix, label, target us or None)])
 CELLS: list[tuple[str, str, list[tuple[str, str, float | None]]]] = [
-    ("listener", "metrics", [
-        ("us_per_run", "metrics per run", 5.0),
-    ]),
+    ("listener", "metrics", [("us", "listener: metrics", 5.0)]),
     ("listener", "tracing-batch", [
-        ("us_per_run", "metrics+tracing (batch)", 50.0),
-        ("issue_scaled_us", "  scaled to a 16 us span", 50.0),
-        ("span_us", "  one SDK span, batch", None),
+        ("us", "listener: metrics+tracing, batch", None),
+        ("scaled_us", "  scaled to a 16 us span", 50.0),
     ]),
     ("listener", "tracing-simple", [
-        ("us_per_run", "metrics+tracing (simple)", None),
-        ("issue_scaled_us", "  scaled to a 16 us span", 50.0),
+        ("us", "listener: metrics+tracing, simple", None),
+        ("scaled_us", "  scaled to a 16 us span", 50.0),
     ]),
-    ("scheduler", "1000", [
-        ("metrics_extra_us", "scheduler: metrics extra", 5.0),
-        ("tracing_extra_us", "scheduler: metrics+tracing extra", 50.0),
-        ("off_us_per_run", "scheduler: run, all off", None),
-    ]),
-    ("primitives", "-", [
-        ("counter_inc_us", "counter child inc", None),
-        ("histogram_observe_us", "histogram observe", None),
-        ("span_us", "SDK span, no processor", None),
-        ("span_batch_us", "SDK span, batch", None),
-    ]),
+    ("scheduler", "metrics", [("us", "scheduler: metrics extra", 5.0)]),
+    ("scheduler", "tracing", [("us", "scheduler: metrics+tracing extra", None)]),
 ]  # fmt: skip
+SHARED = [
+    ("listener", "tracing-batch", "span_us", "one SDK span, batch processor"),
+    ("scheduler", "metrics", "bare_us", "scheduler: bare run"),
+    ("primitives", "-", "counter_inc_us", "counter child inc"),
+    ("primitives", "-", "histogram_observe_us", "histogram observe"),
+    ("primitives", "-", "span_us", "SDK span, no processor"),
+    ("primitives", "-", "span_batch_us", "SDK span, batch processor"),
+]
 
 
 # --- parent -------------------------------------------------------------------------------------
@@ -340,64 +375,65 @@ CELLS: list[tuple[str, str, list[tuple[str, str, float | None]]]] = [
 
 def _spread(values: list[float]) -> str:
     if not values:
-        return "ERR"
+        return "-"
     return f"{statistics.median(values):7.2f} [{min(values):6.2f}..{max(values):6.2f}]"
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run the cells before/after (or A/A), interleaved, and print medians and spreads."""
+    """Run every cell in fresh workers, rounds interleaved; print medians, spreads, targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--base", help="git revision whose observability/ is 'before'")
-    parser.add_argument("--aa", action="store_true", help="compare the working tree with itself")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--aa", action="store_true", help="pair the working tree with itself")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cells", default=None, help="comma-separated workloads to run")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    after = str(REPO)
-    before = str(base_tree(args.base)) if args.base and not args.aa else after
-    names = ("before", "after") if before != after else ("A#1", "A#2")
-    cells = [c for c in CELLS if args.cells is None or c[0] in args.cells.split(",")]
-    values: dict[tuple[str, str, str, str], list[float]] = {}
-    ratios: dict[tuple[str, str, str], list[float]] = {}
-    print(f"# {names[0]}: {before}\n# {names[1]}: {after}\n# load {os.getloadavg()}", flush=True)
+    before_dir = str(before_package(args.base)) if args.base and not args.aa else "-"
+    slots = ("before", "after") if before_dir != "-" else ("A#1", "A#2")
+    wanted = None if args.cells is None else set(args.cells.split(","))
+    cells = [cell for cell in CELLS if wanted is None or cell[0] in wanted]
+    print(f"# {' vs '.join(slots)}; before from {args.base or '-'}; load {os.getloadavg()}")
+    data: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    plan = [(workload, param) for workload, param, _ in cells]
+    if wanted is None or "primitives" in wanted:
+        plan.append(("primitives", "-"))
     for round_index in range(args.rounds):
-        for cell_index, (workload, param, figures) in enumerate(cells):
-            slots = list(zip(names, (before, after), strict=True))
-            if (round_index + cell_index) % 2:
-                slots.reverse()
-            got: dict[str, dict[str, Any]] = {}
-            for slot, tree in slots:
-                data, error, _ = run_worker_process(
-                    __file__, workload, tree, param, args.quick, timeout=600
-                )
-                if error:
-                    print(f"  {workload}/{param} {slot}: ERROR {error}", flush=True)
-                    continue
-                got[slot] = data
-                for key, _, _ in figures:
-                    values.setdefault((workload, param, key, slot), []).append(float(data[key]))
-            if len(got) == 2:
-                for key, _, _ in figures:
-                    a, b = got[names[0]][key], got[names[1]][key]
-                    if a > 0:
-                        ratios.setdefault((workload, param, key), []).append(b / a)
+        for workload, param in plan:
+            got, error, _ = run_worker_process(
+                __file__, workload, before_dir, param, args.quick, timeout=900
+            )
+            if error:
+                print(f"  {workload}/{param}: ERROR {error}", flush=True)
+                continue
+            data.setdefault((workload, param), []).append(got)
         print(f"  round {round_index + 1}/{args.rounds} done", flush=True)
-    print(f"\nCPU us per run: median [min..max] over {args.rounds} rounds; ratio = "
-          f"{names[1]}/{names[0]} per round, median [min..max]")  # fmt: skip
-    header = f"{'figure':34s} {names[0]:>26s} {names[1]:>26s} {'ratio':>20s}  target"
+    print(
+        f"\nCPU us per run: median [min..max] over {args.rounds} workers; ratio = "
+        f"{slots[1]}/{slots[0]}, median of each worker's paired batches, then over workers"
+    )
+    header = f"{'figure':36s} {slots[0]:>24s} {slots[1]:>24s} {'ratio':>20s}  target"
     print(header + "\n" + "-" * len(header))
     for workload, param, figures in cells:
-        for key, label, target in figures:
-            a = values.get((workload, param, key, names[0]), [])
-            b = values.get((workload, param, key, names[1]), [])
-            r = ratios.get((workload, param, key), [])
-            ratio = f"{statistics.median(r):5.2f} [{min(r):4.2f}..{max(r):4.2f}]" if r else "-"
+        runs = data.get((workload, param), [])
+        for suffix, label, target in figures:
+            a = [r[f"{slots[0]}_{suffix}"] for r in runs]
+            b = [r[f"{slots[1]}_{suffix}"] for r in runs]
+            ratios = [r["ratio"] for r in runs]
+            ratio = (
+                f"{statistics.median(ratios):5.2f} [{min(ratios):4.2f}..{max(ratios):4.2f}]"
+                if ratios
+                else "-"
+            )
             verdict = ""
             if target is not None and b:
                 verdict = f"< {target:g}: {'PASS' if statistics.median(b) < target else 'MISS'}"
-            print(f"{label:34s} {_spread(a):>26s} {_spread(b):>26s} {ratio:>20s}  {verdict}")
-    if before != after:
-        shutil.rmtree(Path(before), ignore_errors=True)
+            print(f"{label:36s} {_spread(a):>24s} {_spread(b):>24s} {ratio:>20s}  {verdict}")
+    for workload, param, key, label in SHARED:
+        values = [r[key] for r in data.get((workload, param), []) if key in r]
+        if values:
+            print(f"{label:36s} {_spread(values):>24s}")
+    if before_dir != "-":
+        shutil.rmtree(before_dir, ignore_errors=True)
     return 0
 
 

@@ -7,6 +7,8 @@ its series up in a dict keyed by the event's job name and executor and updates t
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from prometheus_client.samples import Exemplar
 
 from obssched.events import (
@@ -135,7 +137,9 @@ class MetricsListener:
             self._ended(event, exemplar, cell)
         elif code == EVENT_JOB_SUBMITTED:
             assert isinstance(event, JobSubmissionEvent)
-            series = self._series_of(event)
+            series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
+            if series is None:
+                series = self._series_of(event)
             coalesced = len(event.coalesced_run_times)
             with self._lock:
                 cell.value += 1
@@ -175,16 +179,20 @@ class MetricsListener:
     def _ended(
         self, event: JobExecutionEvent, exemplar: dict[str, str] | None, cell: CounterCell
     ) -> None:
-        series = self._series_of(event)
+        # The hot path of every run: one lock, no Python-level calls for the three histogram
+        # observations, and the end time kept as a datetime until a scrape reads it.
+        series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
+        if series is None:
+            series = self._series_of(event)
         failed = event.code == EVENT_JOB_ERROR
         duration = event.run_duration
         queue_wait = event.queue_wait
         started = event.started_at
         delay = None if started is None else (started - event.scheduled_run_time).total_seconds()
         finished = event.finished_at
-        ended_ts = None if finished is None else finished.timestamp()
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
+            ended_ts = None if finished is None else finished.timestamp()
             count_ex = Exemplar(exemplar, 1.0, ended_ts)
             if duration is not None:
                 duration_ex = Exemplar(exemplar, duration, ended_ts)
@@ -204,11 +212,10 @@ class MetricsListener:
             counter = series.executed
             histogram = series.run_success or series.outcome_histogram(self._store, False)
             last = self._last_success
-        start_delay, queue_wait_cell = (
-            (series.start_delay, series.queue_wait)
-            if series.start_delay is not None and series.queue_wait is not None
-            else series.timing_histograms(self._store)
-        )
+        start_delay = series.start_delay
+        queue_wait_cell = series.queue_wait
+        if start_delay is None or queue_wait_cell is None:
+            start_delay, queue_wait_cell = series.timing_histograms(self._store)
         bounds = self._bounds
         with self._lock:
             cell.value += 1
@@ -216,13 +223,25 @@ class MetricsListener:
             if count_ex is not None:
                 counter.exemplar = count_ex
             if duration is not None:
-                histogram.observe(bounds, duration, duration_ex)
+                index = bisect_left(bounds, duration)
+                histogram.counts[index] += 1
+                histogram.total += duration
+                if duration_ex is not None:
+                    histogram.exemplars[index] = duration_ex
             if delay is not None:
-                start_delay.observe(bounds, delay if delay > 0.0 else 0.0, delay_ex)
+                if delay < 0.0:
+                    delay = 0.0
+                index = bisect_left(bounds, delay)
+                start_delay.counts[index] += 1
+                start_delay.total += delay
+                if delay_ex is not None:
+                    start_delay.exemplars[index] = delay_ex
             if queue_wait is not None:
-                queue_wait_cell.observe(bounds, queue_wait, None)
-            if ended_ts is not None:
-                last[series.name_labels] = ended_ts
+                index = bisect_left(bounds, queue_wait)
+                queue_wait_cell.counts[index] += 1
+                queue_wait_cell.total += queue_wait
+            if finished is not None:
+                last[series.name_labels] = finished
 
     def _series_of(self, event: JobEvent) -> _JobSeries:
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))

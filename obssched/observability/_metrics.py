@@ -14,6 +14,7 @@ import math
 import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar, Sample
@@ -194,7 +195,7 @@ class MetricStore:
         self.lock = threading.Lock()
         self._counters: dict[str, dict[Labels, CounterCell]] = {name: {} for name in COUNTERS}
         self._histograms: dict[str, dict[Labels, HistogramCell]] = {n: {} for n in HISTOGRAMS}
-        self._gauges: dict[str, dict[Labels, float]] = {name: {} for name in EVENT_GAUGES}
+        self._gauges: dict[str, dict[Labels, datetime]] = {name: {} for name in EVENT_GAUGES}
 
     def counter(self, name: str, labels: Labels) -> CounterCell:
         """Return the cell of a counter series, creating it at 0."""
@@ -216,8 +217,12 @@ class MetricStore:
                 cell = series.setdefault(labels, HistogramCell(len(self.bounds), text))
         return cell
 
-    def gauge_series(self, name: str) -> dict[Labels, float]:
-        """Return the series of an event-updated gauge, to be changed under :attr:`lock`."""
+    def gauge_series(self, name: str) -> dict[Labels, datetime]:
+        """Return the series of an event-updated timestamp gauge, to be changed under :attr:`lock`.
+
+        Values are kept as datetimes and turned into Unix time when scraped, once per scrape
+        rather than once per run.
+        """
         return self._gauges[name]
 
     def forget_gauges(self, labels: Labels) -> None:
@@ -285,8 +290,9 @@ class MetricStore:
                 )
         for (name, (doc, labelnames)), values in zip(EVENT_GAUGES.items(), gauges, strict=True):
             write(family_header(name, doc, "gauge", openmetrics))
-            for labels, value in values:
-                write(f"{name}{{{label_text(labelnames, labels)}}} {format_value(value)}\n")
+            for labels, moment in values:
+                text = label_text(labelnames, labels)
+                write(f"{name}{{{text}}} {format_value(moment.timestamp())}\n")
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family with its current samples."""
@@ -330,7 +336,9 @@ class MetricStore:
         for name, (doc, labelnames) in EVENT_GAUGES.items():
             metric = Metric(name, doc, "gauge")
             metric.samples = [
-                Sample(name, dict(zip(labelnames, labels, strict=True)), value, None, None)
-                for labels, value in gauges[name]
+                Sample(
+                    name, dict(zip(labelnames, labels, strict=True)), moment.timestamp(), None, None
+                )
+                for labels, moment in gauges[name]
             ]
             yield metric
