@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 __all__ = [
@@ -172,9 +173,23 @@ def parse_field(name: str, expression: object, *, crontab: bool = False) -> Pars
     With ``crontab=True`` the ``day_of_week`` field follows crontab: 0 and 7 are Sunday (the
     values are still returned with 0 meaning Monday).
 
+    Parsed fields are immutable and shared: ten thousand jobs with ``year='*'`` hold one tuple
+    of allowed years between them, not ten thousand (each would be some 8,000 integers).
+
     Raises:
         ValueError: the expression is malformed; the message names the field and the text.
     """
+    if isinstance(expression, int | str) and not isinstance(expression, bool):
+        return _parse_field_cached(name, expression, crontab)
+    return _parse_field(name, expression, crontab=crontab)
+
+
+@lru_cache(maxsize=2048)
+def _parse_field_cached(name: str, expression: int | str, crontab: bool) -> ParsedField:
+    return _parse_field(name, expression, crontab=crontab)
+
+
+def _parse_field(name: str, expression: object, *, crontab: bool = False) -> ParsedField:
     if name not in FIELD_RANGES:
         raise ValueError(f"Unknown cron field {name!r}")
     if isinstance(expression, bool) or not isinstance(expression, int | str):

@@ -352,3 +352,10 @@ def test_results_satisfy_every_field(
         assert time.weekday() in fields["day_of_week"].values
         assert time.hour in fields["hour"].values
         assert time.minute in fields["minute"].values
+
+
+def test_cron_triggers_share_parsed_fields() -> None:
+    """Triggers with the same field expression share one parsed field (and its value tuple)."""
+    first = CronTrigger(hour=3, timezone="UTC")
+    second = CronTrigger(hour=3, minute=5, timezone="UTC")
+    assert first.fields[0] is second.fields[0]
