@@ -31,6 +31,9 @@ def make_engine(url: str, options: dict[str, Any]) -> Engine:
         connect_args = options.setdefault("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", 30.0)
+        # How long a statement waits for another connection's lock before failing (and being
+        # retried): the driver's ``timeout``, so engine_options can shorten it.
+        busy_millis = int(float(connect_args["timeout"]) * 1000)
         if in_memory:
             # One shared connection: each new connection to :memory: would be another database.
             options.setdefault("poolclass", StaticPool)
@@ -42,7 +45,7 @@ def make_engine(url: str, options: dict[str, Any]) -> Engine:
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_millis}")
             cursor.close()
 
         return engine

@@ -28,12 +28,14 @@ from sqlalchemy import Connection, delete, insert, select, update
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
     JobExecutionEvent,
+    JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.exceptions import JobAbandonedError
+from obssched.exceptions import JobAbandonedError, MaxInstancesReachedError
 from obssched.jobstores._sql.codec import decode_job, encode_job, to_micros
 
 if TYPE_CHECKING:
@@ -255,10 +257,31 @@ class RunLedger:
         key = (job.id, _micros(run.run_time))
         with self._lock:
             self._runs[key] = run
+        alias = store._alias or "default"
         try:
             executor = scheduler._lookup_executor(job.executor)
             store._logger.info("Recovering the abandoned run of job %r", job.id)
-            executor._submit(job, store._alias or "default", run_times, [])
+            executor._submit(job, alias, run_times, [])
+        except MaxInstancesReachedError:
+            store._logger.warning(
+                "Recovery of job %r skipped: maximum number of running instances reached (%d)",
+                job.id,
+                job.max_instances,
+            )
+            scheduler._dispatch_event(
+                JobSubmissionEvent(
+                    EVENT_JOB_MAX_INSTANCES,
+                    job.id,
+                    alias,
+                    run_times,
+                    job_name=job.name,
+                    executor=job.executor,
+                    run_id=scheduler._next_run_id(),
+                )
+            )
+            with self._lock:
+                self._runs.pop(key, None)
+            self.delete_rows([run.run_key])
         except Exception:
             store._logger.exception("Could not recover the abandoned run of job %r", job.id)
             with self._lock:
