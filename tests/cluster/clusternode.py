@@ -9,6 +9,7 @@ recovery of abandoned runs (``recover=True``) and first run at ``--start`` even 
 from __future__ import annotations
 
 import argparse
+import importlib
 import threading
 import time
 from datetime import datetime
@@ -16,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
 
+from obssched.clock import SystemClock
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
     JobExecutionEvent,
@@ -28,6 +31,8 @@ from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.schedulers.background import BackgroundScheduler
 
 METADATA = MetaData()
+CLOCK = SystemClock()
+SINK: dict[str, Any] = {}  # where exclusive() records its spans: set by main()
 
 
 def results_table(schema: str | None) -> Table:
@@ -43,6 +48,33 @@ def results_table(schema: str | None) -> Table:
         schema=schema,
         extend_existing=True,
     )
+
+
+def spans_table(schema: str | None) -> Table:
+    """The table exclusive() writes the (node, began, ended) of each of its runs to."""
+    return Table(
+        "spans",
+        METADATA,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("node", String(100), nullable=False),
+        Column("began", String(40), nullable=False),
+        Column("ended", String(40), nullable=False),
+        schema=schema,
+        extend_existing=True,
+    )
+
+
+def exclusive(seconds: float) -> None:
+    """A job body that records when it ran and where (for the max_instances test)."""
+    began = CLOCK.now()
+    time.sleep(seconds)
+    ended = CLOCK.now()
+    with SINK["engine"].begin() as conn:
+        conn.execute(
+            insert(SINK["spans"]).values(
+                node=SINK["node"], began=began.isoformat(), ended=ended.isoformat()
+            )
+        )
 
 
 def work(seconds: float = 0.0) -> None:
@@ -66,6 +98,7 @@ def main() -> None:
     parser.add_argument("--start")
     parser.add_argument("--end", help="the jobs' end date; default: none")
     parser.add_argument("--work", type=float, default=0.0, help="seconds each run takes")
+    parser.add_argument("--exclusive", type=float, default=0.0, help="add a max_instances=1 job")
     parser.add_argument("--slow-job", type=float, default=0.0)
     parser.add_argument("--grace", type=float, default=0.0, help="misfire grace; 0: none")
     args = parser.parse_args()
@@ -74,6 +107,9 @@ def main() -> None:
     # SQLite: wait out the scheduler's own writes to the same file, however loaded the host.
     connect_args = {"timeout": 60} if args.url.startswith("sqlite") else {}
     results = create_engine(args.url, connect_args=connect_args)
+    # Jobs import this file as "clusternode", a module apart from the running __main__.
+    sink = importlib.import_module("clusternode").SINK
+    sink.update(engine=results, spans=spans_table(args.schema), node=args.node)
     METADATA.create_all(results)
     node = args.node
     store = SQLAlchemyJobStore(
@@ -93,6 +129,10 @@ def main() -> None:
     lock = threading.Lock()
 
     def listener(event: SchedulerEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            for moment in event.scheduled_run_times:  # type: ignore[attr-defined]
+                record(event.job_id, moment, "skipped")  # type: ignore[attr-defined]
+            return
         if event.code == EVENT_JOB_SUBMITTED and getattr(event, "job_id", "") == "slow":
             kind = "started"
             run_time = event.scheduled_run_times[0]  # type: ignore[attr-defined]
@@ -105,18 +145,17 @@ def main() -> None:
             run_time = event.scheduled_run_time
         else:
             return
-        row: dict[str, Any] = {
-            "job_id": event.job_id,  # type: ignore[attr-defined]
-            "run_time": run_time.isoformat(),
-            "node": node,
-            "kind": kind,
-        }
+        record(event.job_id, run_time, kind)  # type: ignore[attr-defined]
+
+    def record(job_id: str, run_time: datetime, kind: str) -> None:
+        row = {"job_id": job_id, "run_time": run_time.isoformat(), "node": node, "kind": kind}
         with lock, results.begin() as conn:
             conn.execute(insert(table).values(**row))
 
     scheduler.add_listener(listener)
-    scheduler.start(paused=bool(args.seed))
-    if args.seed:
+    seeding = bool(args.seed or args.exclusive)
+    scheduler.start(paused=seeding)
+    if seeding:
         start = datetime.fromisoformat(args.start)
         end = datetime.fromisoformat(args.end) if args.end else None
         for index in range(args.seed):
@@ -137,6 +176,20 @@ def main() -> None:
                 replace_existing=True,
                 recover=True,
             )
+        if args.exclusive:
+            scheduler.add_job(
+                "clusternode:exclusive",
+                "interval",
+                args=[args.exclusive],
+                seconds=args.interval,
+                start_date=start,
+                end_date=end,
+                id="exclusive",
+                max_instances=1,
+                misfire_grace_time=None,
+                next_run_time=start,
+                replace_existing=True,
+            )
         if args.slow_job:
             scheduler.add_job(
                 "clusternode:work",
@@ -150,6 +203,12 @@ def main() -> None:
         scheduler.resume()
     print("ready", flush=True)
     threading.Event().wait(args.duration)
+    # shutdown() does not wait for a scheduling step in progress, and runs that step submits
+    # after the executors stopped are dropped; on a loaded host the first step (reporting the
+    # backlog) can outlast --duration. Pausing and waiting for the step keeps every run.
+    scheduler.pause()
+    with scheduler._jobstores_lock:
+        pass
     scheduler.shutdown(wait=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import time
@@ -131,3 +132,37 @@ def test_a_killed_node_is_taken_over_and_its_run_reported(
     )
     expected[("slow", start.isoformat())] = 1
     assert executed == expected
+
+
+def test_max_instances_holds_across_the_cluster(
+    postgres_url: str, pg_schema: str, spawn_node: Spawn
+) -> None:
+    """A slow job with max_instances=1 on two nodes: its runs never overlap, whichever node."""
+    start = CLOCK.now().replace(microsecond=0) + timedelta(seconds=1)
+    # Long enough for node-b, which sleeps until node-a's lease ends, to try several times.
+    end = start + timedelta(seconds=7)
+    duration = (end - CLOCK.now()).total_seconds() + 2
+    seed = ["--exclusive", "0.8", "--interval", "0.2", "--start", start.isoformat()]
+    seed += ["--end", end.isoformat()]
+    first = spawn_node(*node_args(postgres_url, pg_schema, "node-a", duration, *seed))
+    wait_ready(first)
+    second = spawn_node(*node_args(postgres_url, pg_schema, "node-b", duration))
+    for process in (first, second):
+        process.wait(timeout=duration + 30)
+        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+
+    engine = create_engine(postgres_url)
+    with engine.connect() as conn:
+        spans = conn.execute(
+            text(f'SELECT node, began, ended FROM "{pg_schema}".spans ORDER BY began')
+        ).all()
+    engine.dispose()
+    assert len(spans) >= 3, spans
+    overlaps = [
+        (before, after)
+        for before, after in itertools.pairwise(spans)
+        if datetime.fromisoformat(after.began) < datetime.fromisoformat(before.ended)
+    ]
+    assert overlaps == []
+    skipped = [row for row in read_results(postgres_url, pg_schema) if row[3] == "skipped"]
+    assert skipped, "the job was never refused while it ran"
