@@ -24,6 +24,11 @@ class BaseJobStore(ABC):
     default implementations suit a store that only one scheduler uses.
     """
 
+    due_batch_size: int | None = None
+    """The most jobs :meth:`acquire_due_jobs` returns at once (``None``: no limit). The scheduler
+    asks again within the same tick while it gets full batches, so the first runs of a large
+    burst start before the last ones are even looked at."""
+
     _scheduler: BaseScheduler | None = None
     _alias: str | None = None
     _logger: logging.Logger = logging.getLogger("obssched.jobstores")

@@ -24,6 +24,8 @@ class MemoryJobStore(BaseJobStore):
     Nothing else is kept per job, so a stored job costs little more than the job itself.
     """
 
+    due_batch_size = 512
+
     def __init__(self) -> None:
         super().__init__()
         self._jobs: dict[str, Job] = {}
@@ -59,7 +61,8 @@ class MemoryJobStore(BaseJobStore):
         jobs = self._jobs
         acquired: list[Job] = []
         seen: set[str] = set()
-        while heap and heap[0][0] <= limit:
+        batch = self.due_batch_size
+        while heap and heap[0][0] <= limit and len(acquired) < batch:
             entry = heapq.heappop(heap)
             if entry[1] not in seen and self._is_live(entry):
                 seen.add(entry[1])

@@ -87,22 +87,35 @@ def _process_store(
     retry_interval: float,
 ) -> datetime | None:
     """Process one store's due jobs; return its next run time (or when to retry it)."""
-    try:
-        due_jobs = store.acquire_due_jobs(now)
-    except Exception:
-        logger.exception("Error getting due jobs from job store %r", alias)
-        return now + timedelta(seconds=retry_interval)
-
-    try:
-        for job in due_jobs:
-            try:
-                _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
-            except Exception:
-                logger.exception('Error processing job "%s"; pausing it', job)
-                _pause_broken_job(job, alias, store, dispatch, logger)
-    finally:
-        if due_jobs:
-            store.release_jobs(due_jobs)
+    batch = store.due_batch_size
+    processed: set[str] = set()
+    while True:
+        try:
+            due_jobs = store.acquire_due_jobs(now)
+        except Exception:
+            logger.exception("Error getting due jobs from job store %r", alias)
+            return now + timedelta(seconds=retry_interval)
+        repeated = False
+        try:
+            for job in due_jobs:
+                if job.id in processed:
+                    # Still due after being processed: its store could not save it. Leave it
+                    # to the next tick rather than spin on it.
+                    repeated = True
+                    continue
+                processed.add(job.id)
+                try:
+                    _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
+                except Exception:
+                    logger.exception('Error processing job "%s"; pausing it', job)
+                    _pause_broken_job(job, alias, store, dispatch, logger)
+        finally:
+            if due_jobs:
+                store.release_jobs(due_jobs)
+        # Every job processed here now runs after ``now`` or not at all, so a full batch means
+        # more jobs may be due.
+        if batch is None or len(due_jobs) < batch or repeated:
+            break
 
     try:
         return store.get_next_run_time()

@@ -310,3 +310,30 @@ def test_listener_errors_are_counted_from_zero(scheduler: ManualScheduler) -> No
     """Every listener appears in the error counts at zero as soon as it is added."""
     recorder = EventRecorder(scheduler)
     assert scheduler.get_listener_errors()[type(recorder).__qualname__] == 0
+
+
+def test_adding_a_job_due_after_the_planned_wakeup_does_not_wake_the_loop(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """The loop is woken only for jobs due before it would wake anyway."""
+    scheduler.add_job(core_jobs.record, "interval", seconds=5)
+    scheduler.start()
+    scheduler.tick()
+    before = scheduler.wakeups
+    scheduler.add_job(core_jobs.record, "interval", seconds=8)
+    assert scheduler.wakeups == before
+    scheduler.add_job(core_jobs.record, "interval", seconds=2)
+    assert scheduler.wakeups == before + 1
+
+
+def test_a_burst_larger_than_a_store_batch_runs_in_one_tick(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """Due jobs beyond the store's batch size are taken in further batches of the same tick."""
+    for index in range(1300):
+        scheduler.add_job(core_jobs.record, "date", run_date=at(1), id=f"j{index}")
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1300
+    assert scheduler.get_jobs() == []
