@@ -156,7 +156,7 @@ def build(
     tracer = None
     if tracing:
         clock = clock or getattr(scheduler, "clock", None)
-        tracer = RunTracer(tracer_provider, trace_filter, clock)
+        tracer = RunTracer(tracer_provider, trace_filter, clock, exemplars=metrics)
     return Instrumentation(
         scheduler, metrics=metrics_listener, tracer=tracer, source=source, registry=registry
     )

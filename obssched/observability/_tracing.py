@@ -184,6 +184,8 @@ class RunTracer:
         tracer_provider: the provider to trace with; the global one when ``None``.
         trace_filter: called with each job's id and name; runs of jobs it refuses are not traced.
         clock: the clock the body span's times are read from (the scheduler's).
+        exemplars: return each sampled run's trace and span ids from its terminal event (for the
+            metrics' exemplars); without metrics there is no need to format them.
     """
 
     def __init__(
@@ -191,11 +193,13 @@ class RunTracer:
         tracer_provider: TracerProvider | None = None,
         trace_filter: TraceFilter | None = None,
         clock: Clock | None = None,
+        exemplars: bool = True,
     ) -> None:
         from obssched import __version__
 
         self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
         self._filter = trace_filter
+        self._exemplars = exemplars
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._runs: dict[int, _Run] = {}
@@ -322,7 +326,7 @@ class RunTracer:
                 start_time=run.start_ns,
             )
             span_context = span.get_span_context()
-            if span_context.trace_flags.sampled:
+            if self._exemplars and span_context.trace_flags.sampled:
                 run.exemplar = {
                     "trace_id": format(span_context.trace_id, "032x"),
                     "span_id": format(span_context.span_id, "016x"),
