@@ -45,15 +45,16 @@ class RunHook(Protocol):
 
     ``wrap`` is called in the thread or asyncio task that runs the job, right before the body; the
     returned context manager is entered around the body and sees its exception, if any. The run's
-    terminal event is dispatched after the context manager has exited.
+    terminal event is dispatched after the context manager has exited. A hook with nothing to do
+    for a run returns ``None``, which spares the body the context manager.
 
     For executors that run the body in another process, ``remote`` is called in the scheduler's
     process at submission instead; what it returns (or ``None``) is sent to the worker process and
     called there around the body.
     """
 
-    def wrap(self, run: RunInfo) -> AbstractContextManager[object]:
-        """Return the context manager to run the job body of ``run`` in."""
+    def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
+        """Return the context manager to run the job body of ``run`` in (``None``: none)."""
         ...
 
     def remote(self, run: RunInfo) -> RemoteWrapper | None:

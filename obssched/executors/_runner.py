@@ -84,11 +84,18 @@ class HookStack:
         for hook in hooks:
             try:
                 manager = hook.wrap(run)
+                if manager is None:
+                    continue
                 manager.__enter__()
             except Exception:
                 logger.exception("Run hook %r failed to enter for job %r", hook, run.job_id)
             else:
                 self._managers.append(manager)
+
+    @property
+    def active(self) -> bool:
+        """Whether any hook wraps this body."""
+        return bool(self._managers)
 
     def close(self, exc: BaseException | None) -> None:
         """Exit the entered hooks in reverse order, showing them the body's exception."""
@@ -137,11 +144,12 @@ class BodyRun:
         logger: logging.Logger,
         started: float,
         started_at: datetime,
+        stack: HookStack | None,
         exc: BaseException,
     ) -> JobExecutionEvent:
         """Return the error event of a body that started at ``started`` and raised ``exc``."""
         body = BodyRun(run, clock, logger)
-        body._started, body._started_at, body._stack = started, started_at, None
+        body._started, body._started_at, body._stack = started, started_at, stack
         return body.end(None, exc)
 
     def end(self, retval: Any, exc: BaseException | None) -> JobExecutionEvent:
@@ -184,27 +192,29 @@ def run_body(
     """Run the body of ``run`` in this thread and return its terminal event.
 
     The same steps as :class:`BodyRun`, written out: this is the per-run path of the thread
-    pool, where an object and two method calls per run show in the throughput.
+    pool and the debug executor, where an object and two method calls per run show in the
+    throughput.
     """
-    if hooks or logger.isEnabledFor(logging.INFO):
-        body = BodyRun(run, clock, logger)
-        body.begin(hooks, mark_started)
-        try:
-            retval = func(*args, **kwargs)
-        except BaseException as exc:
-            return body.end(None, exc)
-        return body.end(retval, None)
-
+    info = logger.isEnabledFor(logging.INFO)
+    if info:
+        logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
     submitted_at = run.submitted_at
     base = run.submitted_monotonic
     started = clock.monotonic()
     started_at = submitted_at + timedelta(seconds=started - base)
     mark_started(run.run_id, started_at)
+    stack = HookStack(hooks, run, logger) if hooks else None
+    if stack is not None and not stack.active:
+        stack = None
     try:
         retval = func(*args, **kwargs)
     except BaseException as exc:
-        return BodyRun.failed(run, clock, logger, started, started_at, exc)
+        return BodyRun.failed(run, clock, logger, started, started_at, stack, exc)
     finished = clock.monotonic()
+    if stack is not None:
+        stack.close(None)
+    if info:
+        logger.info('Job "%s" executed successfully', run.job_name)
     return JobExecutionEvent(
         EVENT_JOB_EXECUTED,
         run.job_id,

@@ -198,6 +198,7 @@ class RunTracer:
         from obssched import __version__
 
         self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
+        self._provider = tracer_provider
         self._filter = trace_filter
         self._exemplars = exemplars
         self._filtered: dict[tuple[str, str], bool] = {}
@@ -215,8 +216,20 @@ class RunTracer:
 
     # -- events ---------------------------------------------------------------------------------
 
+    def _inert(self) -> bool:
+        """Whether spans would go nowhere: no SDK provider is set (globally, or as given).
+
+        Checked per event rather than once, because an application may install its SDK after
+        the scheduler started; until then tracing costs one check per event instead of the
+        API's no-op spans.
+        """
+        provider = self._provider if self._provider is not None else trace.get_tracer_provider()
+        return isinstance(provider, _INERT_PROVIDERS)
+
     def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
         """Account for one event; for a run's terminal event return its exemplar labels."""
+        if self._inert() and not self._runs:
+            return None
         code = event.code
         if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
             assert isinstance(event, JobExecutionEvent)
@@ -455,15 +468,19 @@ class RunTracer:
                 )
         return run
 
-    def wrap(self, run: RunInfo) -> AbstractContextManager[object]:
+    def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
         """Return the context manager that makes the run's body span current around the body."""
+        if run.run_id not in self._runs and self._inert():
+            return None
         traced = self.annotate(run)
         if traced is None:
-            return _NOTHING
+            return None
         return _BodySpan(self, traced)
 
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
         """Return a picklable factory that attaches the run span's context in a worker process."""
+        if run.run_id not in self._runs and self._inert():
+            return None
         traced = self.annotate(run)
         if traced is None:
             return None
@@ -483,3 +500,4 @@ class _Nothing(AbstractContextManager[object]):
 
 
 _NOTHING = _Nothing()
+_INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
