@@ -92,6 +92,27 @@ class BaseJobStore(ABC):
         paused = sum(1 for job in jobs if job.next_run_time is None)
         return len(jobs) - paused, paused
 
+    # -- what observability reads at scrape time (stores that track these override them) --
+
+    @property
+    def error_count(self) -> int:
+        """Failed store operations so far (``obssched_jobstore_errors_total``)."""
+        return 0
+
+    def unloadable_count(self) -> int:
+        """Stored jobs that cannot be loaded (``obssched_jobstore_unloadable_jobs``)."""
+        return 0
+
+    def cluster_nodes(self) -> int | None:
+        """Live scheduler nodes sharing the store (``obssched_cluster_nodes``); ``None`` when
+        the store is not shared."""
+        return None
+
+    @property
+    def abandoned_counts(self) -> dict[str, int]:
+        """Runs abandoned by dead nodes, by job name (``obssched_job_abandoned_total``)."""
+        return {}
+
     def acquire_due_jobs(self, now: datetime) -> list[Job]:
         """Return the due jobs this scheduler may process now, leasing them where shared."""
         return self.get_due_jobs(now)

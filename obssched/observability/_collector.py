@@ -39,6 +39,18 @@ _rendering: ContextVar[RegistryCollector | None] = ContextVar("obssched_renderin
 _COMMON_VALUES = {0.0: "0.0", 1.0: "1.0"}
 """Values most scrape-time samples take (info gauges, idle jobs), formatted once."""
 
+_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obssched_jobstore_errors": (
+        "Job store operations that failed (they are retried).",
+        ("scheduler", "jobstore"),
+    ),
+    "obssched_job_abandoned": (
+        "Runs abandoned by a scheduler node that died while running them.",
+        ("scheduler", "job_name"),
+    ),
+}
+"""Counters read from the job stores at scrape time."""
+
 _STATES = ("stopped", "running", "paused")
 _JOB_STATES = ("scheduled", "paused", "pending")
 
@@ -73,6 +85,14 @@ _GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scheduler",),
     ),
     "obssched_build_info": ("The obssched version (always 1).", ("version",)),
+    "obssched_jobstore_unloadable_jobs": (
+        "Stored jobs that cannot be loaded (their callable is gone); they are kept, not deleted.",
+        ("scheduler", "jobstore"),
+    ),
+    "obssched_cluster_nodes": (
+        "Live scheduler nodes sharing the job store (cluster mode).",
+        ("scheduler", "jobstore"),
+    ),
 }
 """Scrape-time gauge families: name -> (help, label names)."""
 
@@ -211,10 +231,12 @@ class RegistryCollector:
         yield Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
         for name, (doc, _) in _GAUGES.items():
             yield Metric(name, doc, "gauge")
+        for name, (doc, _) in _COUNTERS.items():
+            yield Metric(name, doc, "counter")
 
     def rows(self) -> tuple[Rows, list[tuple[tuple[str, ...], float]]]:
         """Read the scrape-time gauges and listener errors of every attached scheduler."""
-        rows: Rows = {name: [] for name in _GAUGES}
+        rows: Rows = {name: [] for name in (*_GAUGES, *_COUNTERS)}
         errors: list[tuple[tuple[str, ...], float]] = []
         for source in self.sources():
             scheduler = source.scheduler
@@ -252,6 +274,15 @@ class RegistryCollector:
                 for labels, value in rows[name]
             ]
             yield metric
+        for name, (doc, labelnames) in _COUNTERS.items():
+            metric = Metric(name, doc, "counter")
+            metric.samples = [
+                Sample(
+                    f"{name}_total", dict(zip(labelnames, labels, strict=True)), value, None, None
+                )
+                for labels, value in rows[name]
+            ]
+            yield metric
 
     def write(self, out: list[str], openmetrics: bool) -> None:
         """Append every obssched family, rendered in the text format or OpenMetrics, to ``out``."""
@@ -276,6 +307,11 @@ class RegistryCollector:
                 shown = _COMMON_VALUES.get(value)
                 write(f"{name}{{{text}}} {format_value(value) if shown is None else shown}\n")
             caches[name] = current
+        for name, (doc, labelnames) in _COUNTERS.items():
+            write(family_header(name, doc, "counter", openmetrics))
+            for labels, value in rows[name]:
+                text = label_text(labelnames, labels)
+                write(f"{name}_total{{{text}}} {format_value(value)}\n")
 
     @contextmanager
     def rendering(self) -> Iterator[None]:
@@ -326,6 +362,7 @@ def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> No
     )
     _collect_running(source, sched, job_labels, out)
     _collect_executors(scheduler, sched, out)
+    _collect_stores(scheduler, sched, label_of, out)
     state = getattr(scheduler, "state", 0)
     out["obssched_scheduler_state"].extend(
         ((sched, name), 1.0 if index == state else 0.0) for index, name in enumerate(_STATES)
@@ -352,6 +389,32 @@ def _collect_running(source: SchedulerSource, sched: str, job_labels: set[str], 
     out["obssched_job_running_since_timestamp_seconds"].extend(
         ((sched, label), ts) for label, ts in since.items()
     )
+
+
+def _collect_stores(scheduler: Any, sched: str, label_of: Callable[[str], str], out: Rows) -> None:
+    stores: dict[str, Any] = getattr(scheduler, "_jobstores", {})
+    for alias, store in list(stores.items()):
+        if not hasattr(store, "unloadable_count"):
+            continue  # a store written for APScheduler 3
+        try:
+            out["obssched_jobstore_unloadable_jobs"].append(
+                ((sched, alias), float(store.unloadable_count()))
+            )
+            out["obssched_jobstore_errors"].append(((sched, alias), float(store.error_count)))
+            nodes = store.cluster_nodes()
+            if nodes is not None:
+                out["obssched_cluster_nodes"].append(((sched, alias), float(nodes)))
+            abandoned: dict[str, float] = {}
+            for name, count in store.abandoned_counts.items():
+                label = label_of(name)
+                abandoned[label] = abandoned.get(label, 0.0) + count
+            out["obssched_job_abandoned"].extend(
+                ((sched, label), count) for label, count in abandoned.items()
+            )
+        except Exception:
+            # A store that cannot answer (its database is down) must not break the scrape;
+            # its error counter tells the story.
+            continue
 
 
 def _collect_executors(scheduler: Any, sched: str, out: Rows) -> None:

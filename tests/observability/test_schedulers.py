@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from obssched.executors.asyncio import AsyncIOExecutor
 from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
+from obssched.jobstores.memory import MemoryJobStore
 from obssched.schedulers.asyncio import AsyncIOScheduler
 from obssched.schedulers.background import BackgroundScheduler
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
@@ -258,3 +259,41 @@ def test_process_pool_unpicklable_ends(
     assert sample(registry, "obssched_executor_running_jobs", executor="default") == 0.0
     process_scheduler.shutdown()
     assert "run unpicklable" in {span.name for span in exporter.get_finished_spans()}
+
+
+class _TroubledStore(MemoryJobStore):
+    """A memory store reporting what a shared SQL store reports."""
+
+    @property
+    def error_count(self) -> int:
+        return 3
+
+    def unloadable_count(self) -> int:
+        return 2
+
+    def cluster_nodes(self) -> int | None:
+        return 4
+
+    @property
+    def abandoned_counts(self) -> dict[str, int]:
+        return {"nightly": 1}
+
+
+def test_job_store_health_is_exported(clock: ManualClock, registry: CollectorRegistry) -> None:
+    """Store errors, unloadable rows, cluster nodes and abandoned runs appear at scrape time."""
+    scheduler = ManualScheduler(
+        clock=clock,
+        metrics_registry=registry,
+        tracing=False,
+        jobstores={"shared": _TroubledStore()},
+    )
+    scheduler.start()
+    try:
+        assert sample(registry, "obssched_jobstore_errors_total", jobstore="shared") == 3
+        assert sample(registry, "obssched_jobstore_unloadable_jobs", jobstore="shared") == 2
+        assert sample(registry, "obssched_cluster_nodes", jobstore="shared") == 4
+        assert sample(registry, "obssched_job_abandoned_total", job_name="nightly") == 1
+        assert sample(registry, "obssched_jobstore_unloadable_jobs", jobstore="default") == 0
+        assert sample(registry, "obssched_cluster_nodes", jobstore="default") is None
+    finally:
+        scheduler.shutdown()
