@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from obssched.exceptions import ConflictingIdError, JobLookupError
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from obssched.job import Job
 
 __all__ = ["MemoryJobStore"]
+
+_next_run_time = attrgetter("next_run_time")
 
 
 class MemoryJobStore(BaseJobStore):
@@ -93,7 +96,7 @@ class MemoryJobStore(BaseJobStore):
     def get_all_jobs(self) -> list[Job]:
         """Return every job by next run time, paused jobs last."""
         scheduled = [job for job in self._jobs.values() if job.next_run_time is not None]
-        scheduled.sort(key=_sort_key)
+        scheduled.sort(key=_next_run_time)
         scheduled.extend(job for job in self._jobs.values() if job.next_run_time is None)
         return scheduled
 
@@ -157,8 +160,3 @@ class MemoryJobStore(BaseJobStore):
         if len(heap) > 64 and len(heap) > 2 * len(self._jobs):
             self._heap = list({entry for entry in heap if self._is_live(entry)})
             heapq.heapify(self._heap)
-
-
-def _sort_key(job: Job) -> float:
-    assert job.next_run_time is not None
-    return job.next_run_time.timestamp()
