@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from obssched.executors._process import ProcessPoolRunner
+from obssched.executors._runner import error_event
 from obssched.executors._threads import WorkerPool
 from obssched.executors.base import BaseExecutor
 
@@ -84,9 +85,20 @@ class ThreadPoolExecutor(BasePoolExecutor):
 
     def _flush_batch(self) -> None:
         batch = self._batch
-        if batch and self._pool is not None:
-            self._batch = []
+        if not batch:
+            return
+        self._batch = []
+        try:
+            if self._pool is None:
+                raise RuntimeError(f"Executor {self!r} has not been started")
             self._pool.submit_many(batch)
+        except Exception as exc:
+            # The runs were announced as submitted; each must still end, here with the reason.
+            self._logger.exception("Error handing %d runs to executor %r", len(batch), self._alias)
+            clock = self._scheduler.clock
+            for _job, runs in batch:
+                for run in runs:
+                    self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
 
     def _run_item(self, item: tuple[Job, list[RunInfo]]) -> None:
         self._run_in_this_thread(*item)

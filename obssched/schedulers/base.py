@@ -202,6 +202,10 @@ class BaseScheduler(ABC):
         if self.state == STATE_STOPPED:
             raise SchedulerNotRunningError
         self.state = STATE_STOPPED
+        # A tick holds the job stores' lock while it submits; taking it here lets a tick in
+        # progress hand its runs over before the executors stop taking them.
+        with self._jobstores_lock:
+            pass
         with self._executors_lock:
             for executor in self._executors.values():
                 executor.shutdown(wait)

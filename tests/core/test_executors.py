@@ -186,3 +186,21 @@ def test_shutdown_without_wait_returns_while_the_job_runs(
     assert recorder.of(TERMINAL) == []
     core_jobs.gate.set()
     recorder.wait_for_count(TERMINAL, 1)
+
+
+def test_runs_held_for_a_pool_that_shut_down_still_end(background: BackgroundScheduler) -> None:
+    """Runs announced to a thread pool that stopped before taking them end with an error."""
+    from obssched.executors.pool import ThreadPoolExecutor as Pool
+
+    pool = Pool(1)
+    background.add_executor(pool, "late")
+    recorder = EventRecorder(background)
+    background.start(paused=True)
+    job = background.add_job(core_jobs.record, executor="late")
+    pool._begin_batch()
+    pool._submit(job, "default", [background.clock.now()], ())
+    pool.shutdown()
+    pool._end_batch()
+    (event,) = recorder.of(TERMINAL)
+    assert event.code == EVENT_JOB_ERROR
+    assert "shut down" in str(event.exception)
