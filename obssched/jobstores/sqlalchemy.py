@@ -123,6 +123,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
         self.batch_size = batch_size
+        # The scheduler asks again within a tick while it gets full batches.
+        self.due_batch_size = batch_size
         self.tables = define_tables(metadata or MetaData(), tablename, tableschema)
         self._errors = ErrorCounter()
         self._lock = threading.RLock()
