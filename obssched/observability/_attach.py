@@ -156,7 +156,9 @@ def build(
     tracer = None
     if tracing:
         clock = clock or getattr(scheduler, "clock", None)
-        tracer = RunTracer(tracer_provider, trace_filter, clock, exemplars=metrics)
+        tracer = RunTracer(
+            tracer_provider, trace_filter, clock, exemplars=metrics, node_of=_node_finder(scheduler)
+        )
     return Instrumentation(
         scheduler, metrics=metrics_listener, tracer=tracer, source=source, registry=registry
     )
@@ -224,3 +226,16 @@ def attach_builtin(
             )
     instrumentation.attach()
     return instrumentation
+
+
+def _node_finder(scheduler: Any) -> Callable[[str | None], str | None]:
+    """Return what tells the cluster node behind a job store alias of ``scheduler``."""
+
+    def node_of(alias: str | None) -> str | None:
+        store = getattr(scheduler, "_jobstores", {}).get(alias)
+        if store is None or not getattr(store, "cluster", False):
+            return None
+        node = getattr(store, "node_id", None)
+        return node if isinstance(node, str) else None
+
+    return node_of

@@ -186,6 +186,8 @@ class RunTracer:
         clock: the clock the body span's times are read from (the scheduler's).
         exemplars: return each sampled run's trace and span ids from its terminal event (for the
             metrics' exemplars); without metrics there is no need to format them.
+        node_of: gives the cluster node identity behind a job store alias (``None`` for stores
+            that are not shared); it becomes the run span's ``obssched.node`` attribute.
     """
 
     def __init__(
@@ -194,9 +196,11 @@ class RunTracer:
         trace_filter: TraceFilter | None = None,
         clock: Clock | None = None,
         exemplars: bool = True,
+        node_of: Callable[[str | None], str | None] | None = None,
     ) -> None:
         from obssched import __version__
 
+        self._node_of = node_of
         self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
         self._provider = tracer_provider
         self._filter = trace_filter
@@ -329,6 +333,10 @@ class RunTracer:
                 attributes["obssched.queue_wait"] = queue_wait
             if outcome is not None:
                 attributes["obssched.outcome"] = outcome
+            if self._node_of is not None:
+                node = self._node_of(run.jobstore)
+                if node is not None:
+                    attributes["obssched.node"] = node
             link = self._links.get(run.job_id)
             span = self._otel.start_span(
                 f"run {run.name}",

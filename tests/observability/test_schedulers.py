@@ -297,3 +297,32 @@ def test_job_store_health_is_exported(clock: ManualClock, registry: CollectorReg
         assert sample(registry, "obssched_cluster_nodes", jobstore="default") is None
     finally:
         scheduler.shutdown()
+
+
+class _ClusterStore(MemoryJobStore):
+    """A memory store posing as one node of a shared store."""
+
+    cluster = True
+    node_id = "node-a"
+
+
+def test_run_span_names_the_cluster_node(
+    clock: ManualClock,
+    registry: CollectorRegistry,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A run from a clustered job store carries the node that ran it as obssched.node."""
+    scheduler = ManualScheduler(
+        clock=clock,
+        metrics_registry=registry,
+        tracer_provider=provider,
+        jobstores={"default": _ClusterStore()},
+    )
+    scheduler.add_job(jobs.current_trace, "interval", seconds=1)
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    scheduler.shutdown()
+    (run_span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("run ")]
+    assert (run_span.attributes or {})["obssched.node"] == "node-a"
