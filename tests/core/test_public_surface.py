@@ -27,10 +27,14 @@ APSCHEDULER_NAMES = {
     "executors.debug": ["DebugExecutor"],
     "jobstores.base": ["BaseJobStore", "JobLookupError", "ConflictingIdError", "TransientJobError"],
     "jobstores.memory": ["MemoryJobStore"],
+    "jobstores.sqlalchemy": ["SQLAlchemyJobStore"],
     "job": ["Job"],
     "triggers.base": ["BaseTrigger"],
     "triggers.date": ["DateTrigger"],
     "triggers.interval": ["IntervalTrigger"],
+    "triggers.cron": ["CronTrigger"],
+    "triggers.calendarinterval": ["CalendarIntervalTrigger"],
+    "triggers.combining": ["AndTrigger", "OrTrigger", "BaseCombiningTrigger"],
     "util": [
         "undefined",
         "asint",
@@ -151,6 +155,34 @@ def test_scheduler_method_signature_matches_apscheduler(method: str) -> None:
     from obssched.schedulers.base import BaseScheduler as Ours
 
     assert _positional_names(getattr(Ours, method)) == _positional_names(getattr(Theirs, method))
+
+
+TRIGGERS = [
+    ("date", "DateTrigger"),
+    ("interval", "IntervalTrigger"),
+    ("cron", "CronTrigger"),
+    ("calendarinterval", "CalendarIntervalTrigger"),
+    ("combining", "AndTrigger"),
+    ("combining", "OrTrigger"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), TRIGGERS, ids=[name for _, name in TRIGGERS])
+def test_trigger_signature_matches_apscheduler(module: str, name: str) -> None:
+    """Each trigger takes APScheduler 3.11's constructor parameters, in order."""
+    theirs = getattr(importlib.import_module(f"apscheduler.triggers.{module}"), name)
+    ours = getattr(importlib.import_module(f"obssched.triggers.{module}"), name)
+    assert _all_names(ours.__init__)[: len(_all_names(theirs.__init__))] == _all_names(
+        theirs.__init__
+    )
+
+
+def _all_names(func: object) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(func).parameters.values()  # type: ignore[arg-type]
+        if p.kind is not p.VAR_KEYWORD
+    ]
 
 
 @pytest.mark.parametrize("method", ["modify", "reschedule", "pause", "resume", "remove"])
