@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,6 @@ class Job:
 
     __slots__ = (
         "__weakref__",
-        "_context",
         "_jobstore_alias",
         "_scheduler",
         "args",
@@ -79,8 +77,6 @@ class Job:
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
-        # The context current where the job was defined; tracing links runs to its span.
-        self._context: contextvars.Context | None = None
         self.recover = False
         self._apply(dict(kwargs, id=id or uuid4().hex), new=True)
 
@@ -281,7 +277,6 @@ class Job:
         self.max_instances = state["max_instances"]
         self.next_run_time = state["next_run_time"]
         self.recover = state.get("recover", False)  # absent from states saved before it existed
-        self._context = None
         if not hasattr(self, "_jobstore_alias"):
             self._jobstore_alias = None
 

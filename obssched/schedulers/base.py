@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import logging
 import sys
@@ -410,9 +409,6 @@ class BaseScheduler(ABC):
                     job_kwargs[key] = value
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
         job = Job(self, **job_kwargs)
-        context = contextvars.copy_context()
-        # An empty context carries nothing to link to; not keeping it saves memory per job.
-        job._context = context if len(context) else None
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 self._pending_jobs.append((job, jobstore, replace_existing))

@@ -348,17 +348,6 @@ def test_scheduled_job_decorator(scheduler: ManualScheduler) -> None:
     assert scheduler.get_job("deco") is not None
 
 
-def test_add_job_remembers_the_calling_context(scheduler: ManualScheduler) -> None:
-    """add_job keeps the context it was called in, for tracing to link runs to it."""
-    import contextvars
-
-    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
-    marker.set("request-42")
-    job = scheduler.add_job(core_jobs.record, "interval", seconds=5)
-    assert job._context is not None
-    assert job._context.run(marker.get) == "request-42"
-
-
 # -- changing jobs -----------------------------------------------------------------------------
 
 
