@@ -5,7 +5,7 @@ transaction, advances each job's next run time, sets its lease (``lease_owner``,
 ``lease_until``) and records the runs it will submit in the ``_running`` table. A run time is
 therefore handed to exactly one node. The ``_running`` rows make ``max_instances`` hold across
 the cluster and outlive a node killed mid-run: once the node stops heart-beating for
-``lease_seconds``, another node deletes them, reports each as abandoned and, for jobs that ask
+``lease_seconds``, another node reports each as abandoned, deletes them and, for jobs that ask
 for recovery, runs them again.
 
 Leases compare the nodes' own clocks (as Quartz does): keep them synchronised (NTP) well within
@@ -442,15 +442,18 @@ class ClusterNode:
         return int(self.store._read(lambda conn: conn.execute(query).scalar_one()))
 
     def _take_over(self, condition: Any) -> int:
-        """Delete the running rows matching ``condition``, report them abandoned, recover some."""
+        """Report the running rows matching ``condition`` abandoned, delete them, recover some."""
         running = self.store.tables.running
         nodes = self.store.tables.nodes
         cutoff = self._now() - self.lease_micros
 
-        def grab(conn: Connection) -> list[Any]:
+        def grab(conn: Connection) -> list[tuple[Any, list[datetime]]]:
             rows = conn.execute(
                 select(running).where(condition).with_for_update(skip_locked=True)
             ).all()
+            # Reported while the rows are still locked and before they are deleted: a node that
+            # dies in between leaves them for another node to report again, never unreported.
+            reported = [(row, report_abandoned(self.store, row)) for row in rows]
             if rows:
                 conn.execute(
                     delete(running).where(running.c.run_key.in_([row.run_key for row in rows]))
@@ -460,18 +463,14 @@ class ClusterNode:
                     and_(nodes.c.last_seen < cutoff, nodes.c.node_id != self.node_id)
                 )
             )
-            return list(rows)
+            return reported
 
-        rows = self.store._write(grab)
-        for row in rows:
-            self._abandoned(row)
-        return len(rows)
-
-    def _abandoned(self, row: Any) -> None:
-        run_times = report_abandoned(self.store, row)
-        job = recoverable_job(self.store, row)
-        if job is not None:
-            self._recover(job, run_times)
+        reported = self.store._write(grab)
+        for row, run_times in reported:
+            job = recoverable_job(self.store, row)
+            if job is not None:
+                self._recover(job, run_times)
+        return len(reported)
 
     def _recover(self, job: Job, run_times: list[datetime]) -> None:
         store = self.store
