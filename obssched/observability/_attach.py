@@ -12,19 +12,11 @@ from prometheus_client.registry import CollectorRegistry
 from obssched._runs import RunningRun
 from obssched.clock import Clock
 from obssched.events import (
-    EVENT_ALL_JOBS_REMOVED,
-    EVENT_JOB_ADDED,
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    EVENT_JOB_MODIFIED,
-    EVENT_JOB_REMOVED,
-    EVENT_JOB_SUBMITTED,
-    EVENT_SCHEDULER_PAUSED,
-    EVENT_SCHEDULER_RESUMED,
-    EVENT_SCHEDULER_SHUTDOWN,
-    EVENT_SCHEDULER_STARTED,
+    EVENT_ALL,
+    EVENT_EXECUTOR_ADDED,
+    EVENT_EXECUTOR_REMOVED,
+    EVENT_JOBSTORE_ADDED,
+    EVENT_JOBSTORE_REMOVED,
     SchedulerEvent,
 )
 from obssched.observability._collector import SchedulerSource, collector_for
@@ -36,20 +28,8 @@ __all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
 
 _logger = logging.getLogger("obssched.observability")
 
-LISTENER_MASK = (
-    EVENT_SCHEDULER_STARTED
-    | EVENT_SCHEDULER_SHUTDOWN
-    | EVENT_SCHEDULER_PAUSED
-    | EVENT_SCHEDULER_RESUMED
-    | EVENT_ALL_JOBS_REMOVED
-    | EVENT_JOB_ADDED
-    | EVENT_JOB_REMOVED
-    | EVENT_JOB_MODIFIED
-    | EVENT_JOB_EXECUTED
-    | EVENT_JOB_ERROR
-    | EVENT_JOB_MISSED
-    | EVENT_JOB_SUBMITTED
-    | EVENT_JOB_MAX_INSTANCES
+LISTENER_MASK = EVENT_ALL & ~(
+    EVENT_EXECUTOR_ADDED | EVENT_EXECUTOR_REMOVED | EVENT_JOBSTORE_ADDED | EVENT_JOBSTORE_REMOVED
 )
 """The events the built-in listeners subscribe to."""
 
@@ -102,6 +82,12 @@ class Instrumentation:
     def attach(self, listener: Callable[[SchedulerEvent], None] | None = None) -> None:
         """Subscribe to the scheduler (``listener`` replaces this object as the callback)."""
         self._listener = listener or self
+        if self.metrics is not None:
+            # Jobs already stored get their counters at 0 now, as later ones do when added.
+            for job in self.scheduler.get_jobs():
+                self.metrics.job_added(
+                    job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
+                )
         if self.metrics is not None or self.tracer is not None:
             self.scheduler.add_listener(self._listener, LISTENER_MASK)
         if self.tracer is not None and hasattr(self.scheduler, "add_run_hook"):
@@ -219,11 +205,6 @@ def attach_builtin(
         buckets=buckets,
         clock=getattr(scheduler, "clock", None),
     )
-    if instrumentation.metrics is not None:
-        for job in scheduler.get_jobs():
-            instrumentation.metrics.job_added(
-                job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
-            )
     instrumentation.attach()
     return instrumentation
 

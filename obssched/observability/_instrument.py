@@ -302,10 +302,5 @@ def instrument(
         running_runs=running_runs,
     )
     adapter = StockAdapter(scheduler, instrumentation, clock)
-    if instrumentation.metrics is not None:
-        for job in scheduler.get_jobs():
-            instrumentation.metrics.job_added(
-                job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
-            )
     instrumentation.attach(adapter)
     return instrumentation

@@ -502,10 +502,4 @@ class RunTracer:
         return len(self._runs)
 
 
-class _Nothing(AbstractContextManager[object]):
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-_NOTHING = _Nothing()
 _INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
