@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+POSTGRES_URL = os.environ.get(
+    "OBSSCHED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def require_services() -> bool:
@@ -17,3 +25,30 @@ def skip_or_fail(reason: str) -> None:
     if require_services():
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test server's URL; skips (fails under CI) when no PostgreSQL answers."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        skip_or_fail(f"PostgreSQL at {POSTGRES_URL} does not answer: {exc.orig}")
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh database schema for one test, dropped afterwards."""
+    name = f"obssched_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    yield name
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    engine.dispose()
