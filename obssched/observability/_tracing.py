@@ -203,6 +203,7 @@ class RunTracer:
         self._node_of = node_of
         self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
         self._provider = tracer_provider
+        self._live = False
         self._filter = trace_filter
         self._exemplars = exemplars
         self._filtered: dict[tuple[str, str], bool] = {}
@@ -225,10 +226,19 @@ class RunTracer:
 
         Checked per event rather than once, because an application may install its SDK after
         the scheduler started; until then tracing costs one check per event instead of the
-        API's no-op spans.
+        API's no-op spans. A real provider, once seen, stays: the global one can be set only once.
         """
-        provider = self._provider if self._provider is not None else trace.get_tracer_provider()
-        return isinstance(provider, _INERT_PROVIDERS)
+        if self._live:
+            return False
+        provider = self._provider
+        if provider is None:
+            provider = _global_provider()
+            if provider is None:
+                return True
+        if isinstance(provider, _INERT_PROVIDERS):
+            return True
+        self._live = True
+        return False
 
     def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
         """Account for one event; for a run's terminal event return its exemplar labels."""
@@ -503,3 +513,21 @@ class RunTracer:
 
 
 _INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def _global_provider() -> TracerProvider | None:
+    """Return the global tracer provider, or ``None`` while none is set.
+
+    ``trace.get_tracer_provider()`` looks the environment up on every call until a provider is
+    set, which cost more than the rest of a run's tracing, so the API module's global is read
+    instead. A provider named by ``OTEL_PYTHON_TRACER_PROVIDER`` is loaded (and becomes that
+    global) by the ``get_tracer`` call in :class:`RunTracer`'s constructor. Should the module
+    ever lose that global, the public call is used.
+    """
+    provider: TracerProvider | object | None = getattr(trace, "_TRACER_PROVIDER", _NO_GLOBAL)
+    if provider is None or isinstance(provider, TracerProvider):
+        return provider
+    return trace.get_tracer_provider()
+
+
+_NO_GLOBAL = object()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -326,3 +329,43 @@ def test_run_span_names_the_cluster_node(
     scheduler.shutdown()
     (run_span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("run ")]
     assert (run_span.attributes or {})["obssched.node"] == "node-a"
+
+
+_LATE_GLOBAL_PROVIDER = """
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+from obssched.testing import ManualClock, ManualScheduler
+
+clock = ManualClock()
+scheduler = ManualScheduler(clock=clock, metrics_registry=CollectorRegistry())
+scheduler.start()
+scheduler.add_job(print, "interval", seconds=10, args=["-"], name="before")
+clock.advance(10)
+scheduler.tick()
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+scheduler.remove_all_jobs()
+scheduler.add_job(print, "interval", seconds=10, args=["-"], name="after")
+clock.advance(10)
+scheduler.tick()
+print(json.dumps(sorted(span.name for span in exporter.get_finished_spans())))
+"""
+
+
+def test_global_provider_set_after_start_is_used() -> None:
+    """Runs go untraced until the application sets a global provider, and are traced after."""
+    # The global provider can be set once per process, so this runs in a fresh interpreter.
+    result = subprocess.run(
+        [sys.executable, "-c", _LATE_GLOBAL_PROVIDER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == ["execute after", "run after"]
