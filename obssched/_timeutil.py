@@ -27,15 +27,30 @@ _DATE_RE = re.compile(
 )
 
 
+# Zone names that mean UTC itself. They are read as ``datetime.UTC``: datetimes that share that
+# one tzinfo object compare, subtract and convert without calling ``utcoffset`` (which the
+# scheduler's loop would otherwise do several times per run on the many machines set to UTC).
+_UTC_NAMES = frozenset(
+    {
+        "UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu",
+        "GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0",
+        "Etc/Greenwich", "Greenwich",
+    }
+)  # fmt: skip
+
+
 def get_localzone() -> tzinfo:
-    """Return the local time zone as a ``zoneinfo`` object (UTC when it cannot be determined)."""
+    """Return the local time zone as a ``zoneinfo`` object (UTC when it cannot be determined).
+
+    A local zone that is UTC under another name (``Etc/UTC``...) is returned as ``datetime.UTC``.
+    """
     try:
         import tzlocal
 
         zone = tzlocal.get_localzone()
     except Exception:
         return UTC
-    return zone if isinstance(zone, tzinfo) else UTC
+    return (astimezone(zone) or UTC) if isinstance(zone, tzinfo) else UTC
 
 
 def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
@@ -48,14 +63,14 @@ def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
     if obj is None:
         return None
     if isinstance(obj, str):
-        if obj.upper() == "UTC":
+        if obj.upper() == "UTC" or obj in _UTC_NAMES:
             return UTC
         try:
             return ZoneInfo(obj)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"Unknown time zone: {obj!r}") from exc
     if isinstance(obj, tzinfo):
-        if obj is UTC or obj == UTC:
+        if obj is UTC or obj == UTC or getattr(obj, "key", None) in _UTC_NAMES:
             return UTC
         return obj
     raise TypeError(f"Expected a time zone name or a tzinfo instance, got {obj!r}")

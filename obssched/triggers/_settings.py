@@ -20,7 +20,7 @@ def choose_zone(timezone: str | tzinfo | None, *dates: object) -> tzinfo:
         return zone
     for value in dates:
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.tzinfo
+            return astimezone(value.tzinfo) or value.tzinfo
     return get_localzone()
 
 

@@ -71,6 +71,28 @@ def test_options_override_gconfig() -> None:
     assert sched.timezone == ZoneInfo("Asia/Tokyo")
 
 
+@pytest.mark.parametrize(
+    "zone",
+    ["Etc/UTC", "UTC", "Etc/Zulu", ZoneInfo("Etc/UTC"), ZoneInfo("UTC")],
+    ids=["Etc/UTC", "UTC", "Etc/Zulu", "ZoneInfo-Etc/UTC", "ZoneInfo-UTC"],
+)
+def test_utc_under_any_name_is_datetime_utc(zone: str | ZoneInfo) -> None:
+    """A zone that is UTC by another name becomes datetime.UTC, for the scheduler and triggers."""
+    sched = ManualScheduler(timezone=zone, **QUIET)
+    sched.start()
+    job = sched.add_job(print, "interval", minutes=1)
+    assert sched.timezone is UTC
+    assert job.trigger.timezone is UTC  # type: ignore[attr-defined]
+    assert job.next_run_time is not None
+    assert job.next_run_time.tzinfo is UTC
+
+
+def test_zones_with_offsets_stay_zoneinfo() -> None:
+    """Only UTC itself is renamed: zones with their own offsets keep their zoneinfo object."""
+    sched = ManualScheduler(timezone="Etc/GMT+5", **QUIET)
+    assert sched.timezone == ZoneInfo("Etc/GMT+5")
+
+
 def test_obssched_options() -> None:
     """clock, name and heartbeat_interval are obssched's own options."""
     clock = ManualClock()
