@@ -15,8 +15,11 @@ after the submission event. Run times that the scheduler reached later than the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from obssched._runs import RunInfo
 
 __all__ = [
     "EVENT_ALL",
@@ -208,15 +211,18 @@ class JobExecutionEvent(JobEvent):
     """
 
     __slots__ = (
+        "_finished",
+        "_finished_at",
+        "_started",
+        "_started_at",
+        "_submitted",
         "coalesced_run_times",
         "exception",
-        "finished_at",
         "queue_wait",
         "retval",
         "run_duration",
         "run_id",
         "scheduled_run_time",
-        "started_at",
         "submitted_at",
         "traceback",
     )
@@ -253,15 +259,140 @@ class JobExecutionEvent(JobEvent):
         self.traceback = traceback
         self.run_id = run_id
         self.submitted_at = submitted_at
-        self.started_at = started_at
-        self.finished_at = finished_at
-        self.queue_wait = queue_wait
-        self.run_duration = run_duration
+        self._started_at = started_at
+        self._finished_at = finished_at
+        self._submitted: float | None = None
+        self._started: float | None = None
+        self._finished: float | None = None
+        self.queue_wait: float | None = queue_wait
+        self.run_duration: float | None = run_duration
         self.coalesced_run_times = coalesced_run_times
+
+    # The start and end times of a run are kept as monotonic readings, next to the submission's
+    # wall time and monotonic reading, and become datetimes only when read: building two
+    # datetimes per run cost more than any other step of a fast job's run.
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the job body started (``None``: it never started)."""
+        started_at = self._started_at
+        if started_at is None and self._started is not None:
+            started_at = self._started_at = self._wall(self._started)
+        return started_at
+
+    @started_at.setter
+    def started_at(self, value: datetime | None) -> None:
+        self._started_at = value
+        self._started = None
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the job body ended (or the run was given up)."""
+        finished_at = self._finished_at
+        if finished_at is None and self._finished is not None:
+            finished_at = self._finished_at = self._wall(self._finished)
+        return finished_at
+
+    @finished_at.setter
+    def finished_at(self, value: datetime | None) -> None:
+        self._finished_at = value
+        self._finished = None
+
+    def _wall(self, monotonic: float) -> datetime:
+        assert self.submitted_at is not None
+        assert self._submitted is not None
+        return self.submitted_at + timedelta(seconds=monotonic - self._submitted)
 
     @property
     def start_delay(self) -> float | None:
         """Seconds from the scheduled run time to the actual start (``None``: never started)."""
+        if self._started is not None and self.queue_wait is not None:
+            assert self.submitted_at is not None
+            lateness = (self.submitted_at - self.scheduled_run_time).total_seconds()
+            return lateness + self.queue_wait
         if self.started_at is None:
             return None
         return (self.started_at - self.scheduled_run_time).total_seconds()
+
+
+_new_event = object.__new__
+
+
+def _job_event(
+    code: int, job_id: str, jobstore: str | None, job_name: str | None, executor: str | None
+) -> JobEvent:
+    """Build a :class:`JobEvent` without a keyword-argument call (for the scheduler's loop)."""
+    event: JobEvent = _new_event(JobEvent)
+    event.code = code
+    event.alias = None
+    event.job_id = job_id
+    event.jobstore = jobstore
+    event.job_name = job_name
+    event.executor = executor
+    return event
+
+
+def _submission_event(
+    code: int,
+    job_id: str,
+    jobstore: str | None,
+    scheduled_run_times: Sequence[datetime],
+    job_name: str | None,
+    executor: str | None,
+    run_id: int | None,
+    submitted_at: datetime | None,
+    coalesced_run_times: Sequence[datetime],
+) -> JobSubmissionEvent:
+    """Build a :class:`JobSubmissionEvent` without a keyword-argument call."""
+    event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
+    event.code = code
+    event.alias = None
+    event.job_id = job_id
+    event.jobstore = jobstore
+    event.job_name = job_name
+    event.executor = executor
+    event.scheduled_run_times = scheduled_run_times
+    event.run_id = run_id
+    event.submitted_at = submitted_at
+    event.coalesced_run_times = coalesced_run_times
+    return event
+
+
+def _timed_execution_event(
+    code: int,
+    run: RunInfo,
+    retval: Any,
+    exception: BaseException | None,
+    traceback: str | None,
+    started: float | None,
+    finished: float,
+    coalesced_run_times: Sequence[datetime] = (),
+) -> JobExecutionEvent:
+    """Build the terminal event of a submitted run from monotonic start and end readings.
+
+    ``started`` is ``None`` for a run whose body never started.
+    """
+    event: JobExecutionEvent = _new_event(JobExecutionEvent)
+    event.code = code
+    event.alias = None
+    event.job_id = run.job_id
+    event.jobstore = run.jobstore
+    event.job_name = run.job_name
+    event.executor = run.executor
+    event.scheduled_run_time = run.scheduled_run_time
+    event.retval = retval
+    event.exception = exception
+    event.traceback = traceback
+    event.run_id = run.run_id
+    event.submitted_at = run.submitted_at
+    event._started_at = event._finished_at = None
+    submitted = event._submitted = run.submitted_monotonic
+    event._started = started
+    event._finished = finished
+    if started is None:
+        event.queue_wait = event.run_duration = None
+    else:
+        event.queue_wait = started - submitted
+        event.run_duration = finished - started
+    event.coalesced_run_times = coalesced_run_times
+    return event

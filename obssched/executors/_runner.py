@@ -11,9 +11,23 @@ from typing import Any
 
 from obssched._runs import RunHook, RunInfo
 from obssched.clock import Clock
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    JobExecutionEvent,
+    _timed_execution_event,
+)
 
-__all__ = ["BodyRun", "HookStack", "error_event", "execution_event", "run_body", "wall_time"]
+__all__ = [
+    "BodyRun",
+    "enter_hooks",
+    "error_event",
+    "execution_event",
+    "exit_hooks",
+    "failed_body_event",
+    "run_body",
+    "wall_time",
+]
 
 
 def wall_time(run: RunInfo, monotonic: float) -> datetime:
@@ -61,52 +75,62 @@ def execution_event(
 
 def error_event(run: RunInfo, exc: BaseException, clock: Clock) -> JobExecutionEvent:
     """Build the error event of a run whose body never started (the executor itself failed)."""
-    finished_at = wall_time(run, clock.monotonic())
     formatted = "".join(traceback.format_exception(exc))
-    return execution_event(
-        run,
-        exception=exc,
-        formatted_tb=formatted,
-        started_at=None,
-        finished_at=finished_at,
-        run_duration=None,
+    return _timed_execution_event(
+        EVENT_JOB_ERROR, run, None, exc, formatted, None, clock.monotonic()
     )
 
 
-class HookStack:
-    """Enters every run hook around a job body; a hook that fails is logged, never fatal."""
+def enter_hooks(
+    hooks: tuple[RunHook, ...], run: RunInfo, logger: logging.Logger
+) -> list[AbstractContextManager[object]] | None:
+    """Enter every run hook around a job body; return those entered (``None``: none).
 
-    __slots__ = ("_logger", "_managers")
-
-    def __init__(self, hooks: tuple[RunHook, ...], run: RunInfo, logger: logging.Logger) -> None:
-        self._logger = logger
-        self._managers: list[AbstractContextManager[object]] = []
-        for hook in hooks:
-            try:
-                manager = hook.wrap(run)
-                if manager is None:
-                    continue
-                manager.__enter__()
-            except Exception:
-                logger.exception("Run hook %r failed to enter for job %r", hook, run.job_id)
+    A hook that fails is logged, never fatal.
+    """
+    managers: list[AbstractContextManager[object]] | None = None
+    for hook in hooks:
+        try:
+            manager = hook.wrap(run)
+            if manager is None:
+                continue
+            manager.__enter__()
+        except Exception:
+            logger.exception("Run hook %r failed to enter for job %r", hook, run.job_id)
+        else:
+            if managers is None:
+                managers = [manager]
             else:
-                self._managers.append(manager)
+                managers.append(manager)
+    return managers
 
-    @property
-    def active(self) -> bool:
-        """Whether any hook wraps this body."""
-        return bool(self._managers)
 
-    def close(self, exc: BaseException | None) -> None:
-        """Exit the entered hooks in reverse order, showing them the body's exception."""
-        for manager in reversed(self._managers):
-            try:
-                if exc is None:
-                    manager.__exit__(None, None, None)
-                else:
-                    manager.__exit__(type(exc), exc, exc.__traceback__)
-            except Exception:
-                self._logger.exception("Run hook %r failed to exit", manager)
+def exit_hooks(
+    managers: list[AbstractContextManager[object]],
+    exc: BaseException | None,
+    logger: logging.Logger,
+) -> None:
+    """Exit the entered hooks in reverse order, showing them the body's exception."""
+    for manager in reversed(managers):
+        try:
+            if exc is None:
+                manager.__exit__(None, None, None)
+            else:
+                manager.__exit__(type(exc), exc, exc.__traceback__)
+        except Exception:
+            logger.exception("Run hook %r failed to exit", manager)
+
+
+def failed_body_event(
+    run: RunInfo, exc: BaseException, started: float, finished: float, logger: logging.Logger
+) -> JobExecutionEvent:
+    """Log a body that raised ``exc`` and return its error event."""
+    formatted = "".join(traceback.format_exception(exc))
+    logger.error('Job "%s" raised an exception', run.job_name, exc_info=exc)
+    # Clearing the frames breaks the exception -> traceback -> frame cycle that would keep the
+    # job's locals alive for as long as a listener holds the event.
+    traceback.clear_frames(exc.__traceback__)
+    return _timed_execution_event(EVENT_JOB_ERROR, run, None, exc, formatted, started, finished)
 
 
 class BodyRun:
@@ -116,16 +140,14 @@ class BodyRun:
     thread or task that runs it.
     """
 
-    __slots__ = ("_clock", "_logger", "_run", "_stack", "_started", "_started_at")
+    __slots__ = ("_clock", "_logger", "_managers", "_run", "_started")
 
     def __init__(self, run: RunInfo, clock: Clock, logger: logging.Logger) -> None:
         self._run = run
         self._clock = clock
         self._logger = logger
 
-    def begin(
-        self, hooks: tuple[RunHook, ...], mark_started: Callable[[int, datetime], None]
-    ) -> None:
+    def begin(self, hooks: tuple[RunHook, ...], mark_started: Callable[[int, float], None]) -> None:
         """Note the start time, tell the executor, and enter the run hooks."""
         run = self._run
         if self._logger.isEnabledFor(logging.INFO):
@@ -133,49 +155,21 @@ class BodyRun:
                 'Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time
             )
         self._started = self._clock.monotonic()
-        self._started_at = wall_time(run, self._started)
-        mark_started(run.run_id, self._started_at)
-        self._stack = HookStack(hooks, run, self._logger) if hooks else None
-
-    @staticmethod
-    def failed(
-        run: RunInfo,
-        clock: Clock,
-        logger: logging.Logger,
-        started: float,
-        started_at: datetime,
-        stack: HookStack | None,
-        exc: BaseException,
-    ) -> JobExecutionEvent:
-        """Return the error event of a body that started at ``started`` and raised ``exc``."""
-        body = BodyRun(run, clock, logger)
-        body._started, body._started_at, body._stack = started, started_at, stack
-        return body.end(None, exc)
+        mark_started(run.run_id, self._started)
+        self._managers = enter_hooks(hooks, run, self._logger) if hooks else None
 
     def end(self, retval: Any, exc: BaseException | None) -> JobExecutionEvent:
         """Exit the run hooks and return the terminal event of the run."""
         finished = self._clock.monotonic()
         run = self._run
-        if self._stack is not None:
-            self._stack.close(exc)
+        if self._managers is not None:
+            exit_hooks(self._managers, exc, self._logger)
         if exc is not None:
-            formatted = "".join(traceback.format_exception(exc))
-            self._logger.error('Job "%s" raised an exception', run.job_name, exc_info=exc)
-            # Clearing the frames breaks the exception -> traceback -> frame cycle that would
-            # keep the job's locals alive for as long as a listener holds the event.
-            traceback.clear_frames(exc.__traceback__)
-        else:
-            formatted = None
-            if self._logger.isEnabledFor(logging.INFO):
-                self._logger.info('Job "%s" executed successfully', run.job_name)
-        return execution_event(
-            run,
-            retval=retval,
-            exception=exc,
-            formatted_tb=formatted,
-            started_at=self._started_at,
-            finished_at=wall_time(run, finished),
-            run_duration=finished - self._started,
+            return failed_body_event(run, exc, self._started, finished, self._logger)
+        if self._logger.isEnabledFor(logging.INFO):
+            self._logger.info('Job "%s" executed successfully', run.job_name)
+        return _timed_execution_event(
+            EVENT_JOB_EXECUTED, run, retval, None, None, self._started, finished
         )
 
 
@@ -187,7 +181,7 @@ def run_body(
     hooks: tuple[RunHook, ...],
     clock: Clock,
     logger: logging.Logger,
-    mark_started: Callable[[int, datetime], None],
+    mark_started: Callable[[int, float], None],
 ) -> JobExecutionEvent:
     """Run the body of ``run`` in this thread and return its terminal event.
 
@@ -198,37 +192,19 @@ def run_body(
     info = logger.isEnabledFor(logging.INFO)
     if info:
         logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
-    submitted_at = run.submitted_at
-    base = run.submitted_monotonic
     started = clock.monotonic()
-    started_at = submitted_at + timedelta(seconds=started - base)
-    mark_started(run.run_id, started_at)
-    stack = HookStack(hooks, run, logger) if hooks else None
-    if stack is not None and not stack.active:
-        stack = None
+    mark_started(run.run_id, started)
+    managers = enter_hooks(hooks, run, logger) if hooks else None
     try:
         retval = func(*args, **kwargs)
     except BaseException as exc:
-        return BodyRun.failed(run, clock, logger, started, started_at, stack, exc)
+        finished = clock.monotonic()
+        if managers is not None:
+            exit_hooks(managers, exc, logger)
+        return failed_body_event(run, exc, started, finished, logger)
     finished = clock.monotonic()
-    if stack is not None:
-        stack.close(None)
+    if managers is not None:
+        exit_hooks(managers, None, logger)
     if info:
         logger.info('Job "%s" executed successfully', run.job_name)
-    return JobExecutionEvent(
-        EVENT_JOB_EXECUTED,
-        run.job_id,
-        run.jobstore,
-        run.scheduled_run_time,
-        retval,
-        None,
-        None,
-        job_name=run.job_name,
-        executor=run.executor,
-        run_id=run.run_id,
-        submitted_at=submitted_at,
-        started_at=started_at,
-        finished_at=submitted_at + timedelta(seconds=finished - base),
-        queue_wait=started - base,
-        run_duration=finished - started,
-    )
+    return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)

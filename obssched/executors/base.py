@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
-from obssched.events import EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
+from obssched.events import EVENT_JOB_SUBMITTED, JobExecutionEvent, _submission_event
 from obssched.exceptions import MaxInstancesReachedError
-from obssched.executors._runner import error_event, run_body
+from obssched.executors._runner import error_event, run_body, wall_time
 
 if TYPE_CHECKING:
+    from obssched.clock import Clock
     from obssched.job import Job
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_job"]
+
+_new_tuple = tuple.__new__
 
 
 class BaseExecutor(ABC):
@@ -34,14 +37,16 @@ class BaseExecutor(ABC):
 
     _scheduler: BaseScheduler
     _alias: str
+    _clock: Clock
 
     def __init__(self) -> None:
         self._instances: dict[str, int] = {}
-        self._inflight: dict[int, list[Any]] = {}  # run id -> [RunInfo, started_at or None]
+        # run id -> [RunInfo, monotonic start of its body, or None while it waits]. Only the
+        # thread running a body writes its start, so that needs no lock; the running and
+        # pending counts are read off this registry instead of being kept beside it.
+        self._inflight: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self._logger = logging.getLogger("obssched.executors")
-        self._running = 0
-        self._pending = 0
         self._compat_runs: dict[str, list[RunInfo]] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
@@ -49,6 +54,7 @@ class BaseExecutor(ABC):
         self._scheduler = scheduler
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.executors.{alias}")
+        self._clock = scheduler.clock
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""
@@ -61,16 +67,19 @@ class BaseExecutor(ABC):
     @property
     def running_jobs(self) -> int:
         """How many job bodies are running right now."""
-        return self._running
+        return sum(1 for _, started in list(self._inflight.values()) if started is not None)
 
     @property
     def pending_jobs(self) -> int:
         """How many submitted runs wait for a worker."""
-        return self._pending
+        return sum(1 for _, started in list(self._inflight.values()) if started is None)
 
     def get_running_runs(self) -> list[RunningRun]:
         """Return the runs submitted to this executor that have not ended yet."""
-        return [RunningRun(info, started) for info, started in list(self._inflight.values())]
+        return [
+            RunningRun(info, None if started is None else wall_time(info, started))
+            for info, started in list(self._inflight.values())
+        ]
 
     def submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
         """Submit ``job`` for each of ``run_times`` (APScheduler 3's entry point).
@@ -93,15 +102,18 @@ class BaseExecutor(ABC):
             MaxInstancesReachedError: nothing was submitted.
         """
         job_id = job.id
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             instances = self._instances.get(job_id, 0)
             if instances >= job.max_instances:
                 raise MaxInstancesReachedError(job)
             self._instances[job_id] = instances + 1
-            self._pending += len(run_times)
+        finally:
+            lock.release()
 
         scheduler = self._scheduler
-        clock = scheduler.clock
+        clock = self._clock
         submitted_at = clock.now()
         submitted_mono = clock.monotonic()
         func_name = job.func_ref or get_callable_name(job.func)
@@ -115,31 +127,35 @@ class BaseExecutor(ABC):
         runs: list[RunInfo] = []
         for run_time in run_times:
             run_id = next_run_id()
-            run = RunInfo(
-                run_id,
-                job_id,
-                job_name,
-                func_name,
-                jobstore,
-                alias,
-                trigger,
-                run_time,
-                submitted_at,
-                submitted_mono,
+            # tuple.__new__ is what the named tuple's own constructor calls, minus a Python frame
+            run: RunInfo = _new_tuple(
+                RunInfo,
+                (
+                    run_id,
+                    job_id,
+                    job_name,
+                    func_name,
+                    jobstore,
+                    alias,
+                    trigger,
+                    run_time,
+                    submitted_at,
+                    submitted_mono,
+                ),
             )
             inflight[run_id] = [run, None]
             if announce:
                 events.dispatch(
-                    JobSubmissionEvent(
+                    _submission_event(
                         EVENT_JOB_SUBMITTED,
                         job_id,
                         jobstore,
                         [run_time],
-                        job_name=job_name,
-                        executor=alias,
-                        run_id=run_id,
-                        submitted_at=submitted_at,
-                        coalesced_run_times=() if runs else coalesced,
+                        job_name,
+                        alias,
+                        run_id,
+                        submitted_at,
+                        () if runs else coalesced,
                     )
                 )
             runs.append(run)
@@ -166,14 +182,14 @@ class BaseExecutor(ABC):
 
     def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
         """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
-        scheduler = self._scheduler
-        hooks = scheduler._run_hooks
-        clock = scheduler.clock
+        hooks = self._scheduler._run_hooks
+        clock = self._clock
+        logger = self._logger
+        mark_started = self._mark_started
+        func, args, kwargs = job.func, job.args, job.kwargs
         last = runs[-1]
         for run in runs:
-            event = run_body(
-                job.func, job.args, job.kwargs, run, hooks, clock, self._logger, self._mark_started
-            )
+            event = run_body(func, args, kwargs, run, hooks, clock, logger, mark_started)
             self._run_ended(run, event, last=run is last)
 
     def _begin_batch(self) -> None:
@@ -182,29 +198,29 @@ class BaseExecutor(ABC):
     def _end_batch(self) -> None:
         """The tick is done submitting: hand over whatever was held back."""
 
-    def _mark_started(self, run_id: int, started_at: datetime) -> None:
-        """Record that the body of run ``run_id`` started (called from the worker)."""
+    def _mark_started(self, run_id: int, started: float) -> None:
+        """Record that the body of run ``run_id`` started at monotonic time ``started``.
+
+        Called from the thread running the body, the only writer of that entry.
+        """
         entry = self._inflight.get(run_id)
         if entry is not None:
-            entry[1] = started_at
-        with self._lock:
-            self._pending -= 1
-            self._running += 1
+            entry[1] = started
 
     def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
         """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run."""
-        entry = self._inflight.pop(run.run_id, None)
-        with self._lock:
-            if entry is not None and entry[1] is not None:
-                self._running -= 1
-            else:
-                self._pending -= 1
-            if last:
+        self._inflight.pop(run.run_id, None)
+        if last:
+            lock = self._lock
+            lock.acquire()
+            try:
                 remaining = self._instances.get(run.job_id, 1) - 1
                 if remaining > 0:
                     self._instances[run.job_id] = remaining
                 else:
                     self._instances.pop(run.job_id, None)
+            finally:
+                lock.release()
         self._scheduler._dispatch_event(event)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
