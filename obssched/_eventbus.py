@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from obssched._refs import get_callable_name
-from obssched.events import EVENT_ALL, SchedulerEvent
+from obssched.events import EVENT_ALL, EVENT_NAMES, SchedulerEvent
 
 __all__ = ["EventBus", "Listener"]
 
@@ -27,6 +27,9 @@ class EventBus:
         self._lock = threading.Lock()
         # Replaced, never mutated, so dispatch can iterate without taking the lock.
         self._listeners: tuple[tuple[Listener, int], ...] = ()
+        # The callbacks of each event code seen so far, in registration order: dispatch looks
+        # the code up once instead of testing every listener's mask.
+        self._by_code: dict[int, tuple[Listener, ...]] = {}
         self.mask = 0
         self.error_counts: dict[str, int] = {}
 
@@ -38,7 +41,7 @@ class EventBus:
             raise TypeError(f"Listener mask must be an integer of EVENT_* bits, got {mask!r}")
         with self._lock:
             self._listeners = (*self._listeners, (callback, mask))
-            self._recompute_mask()
+            self._recompute()
             # Counted from zero, so the first failure shows as an increase on the dashboards.
             self.error_counts.setdefault(get_callable_name(callback), 0)
 
@@ -48,23 +51,31 @@ class EventBus:
             self._listeners = tuple(
                 (cb, mask) for cb, mask in self._listeners if cb is not callback
             )
-            self._recompute_mask()
+            self._recompute()
 
-    def _recompute_mask(self) -> None:
+    def _recompute(self) -> None:
         mask = 0
         for _, listener_mask in self._listeners:
             mask |= listener_mask
         self.mask = mask
+        self._by_code = {code: self._matching(code) for code in EVENT_NAMES}
+
+    def _matching(self, code: int) -> tuple[Listener, ...]:
+        return tuple(callback for callback, mask in self._listeners if code & mask)
 
     def dispatch(self, event: SchedulerEvent) -> None:
         """Call every listener whose mask includes ``event.code``."""
-        code = event.code
-        for callback, mask in self._listeners:
-            if code & mask:
-                try:
-                    callback(event)
-                except Exception:
-                    name = get_callable_name(callback)
-                    with self._lock:
-                        self.error_counts[name] = self.error_counts.get(name, 0) + 1
-                    self._logger.exception("Error notifying listener %s", name)
+        callbacks = self._by_code.get(event.code)
+        if callbacks is None:  # a code outside the event table
+            callbacks = self._matching(event.code)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                self._failed(callback)
+
+    def _failed(self, callback: Listener) -> None:
+        name = get_callable_name(callback)
+        with self._lock:
+            self.error_counts[name] = self.error_counts.get(name, 0) + 1
+        self._logger.exception("Error notifying listener %s", name)

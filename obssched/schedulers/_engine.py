@@ -17,6 +17,7 @@ from obssched.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
     SchedulerEvent,
+    _job_event,
 )
 from obssched.exceptions import JobLookupError, MaxInstancesReachedError
 
@@ -89,6 +90,8 @@ def _process_store(
     """Process one store's due jobs; return its next run time (or when to retry it)."""
     batch = store.due_batch_size
     processed: set[str] = set()
+    # The latest run time still within each misfire grace time in use, computed once a tick.
+    limits: dict[float, datetime] = {}
     while True:
         try:
             due_jobs = store.acquire_due_jobs(now)
@@ -98,14 +101,17 @@ def _process_store(
         repeated = False
         try:
             for job in due_jobs:
-                if job.id in processed:
+                job_id = job.id
+                if job_id in processed:
                     # Still due after being processed: its store could not save it. Leave it
                     # to the next tick rather than spin on it.
                     repeated = True
                     continue
-                processed.add(job.id)
+                processed.add(job_id)
                 try:
-                    _process_job(job, alias, store, executors, now, dispatch, next_run_id, logger)
+                    _process_job(
+                        job, alias, store, executors, now, dispatch, next_run_id, logger, limits
+                    )
                 except Exception:
                     logger.exception('Error processing job "%s"; pausing it', job)
                     _pause_broken_job(job, alias, store, dispatch, logger)
@@ -133,6 +139,7 @@ def _process_job(
     dispatch: Callable[[SchedulerEvent], Any],
     next_run_id: Callable[[], int],
     logger: logging.Logger,
+    limits: dict[float, datetime],
 ) -> None:
     executor = executors.get(job.executor)
     if executor is None:
@@ -144,22 +151,31 @@ def _process_job(
         _pause_broken_job(job, alias, store, dispatch, logger)
         return
 
-    run_times, next_run_time = run_times_until(job, now)
-    if run_times:
-        if job.coalesce:
-            coalesced, candidates = run_times[:-1], run_times[-1:]
-        else:
-            coalesced, candidates = [], run_times
+    # run_times_until, written out for the usual case of one run time.
+    next_run_time = job.next_run_time
+    if next_run_time is not None and next_run_time <= now:
+        trigger = job.trigger
+        run_times = [next_run_time]
+        next_run_time = trigger.get_next_fire_time(next_run_time, now)
+        while next_run_time is not None and next_run_time <= now:
+            run_times.append(next_run_time)
+            next_run_time = trigger.get_next_fire_time(next_run_time, now)
+        coalesced: list[datetime] = []
+        if len(run_times) > 1 and job.coalesce:
+            coalesced, run_times = run_times[:-1], run_times[-1:]
         grace = job.misfire_grace_time
         if grace is not None:
-            limit = now - timedelta(seconds=grace)
-            missed = [run_time for run_time in candidates if run_time < limit]
-            if missed:
-                candidates = [run_time for run_time in candidates if run_time >= limit]
+            limit = limits.get(grace)
+            if limit is None:
+                limit = limits[grace] = now - timedelta(seconds=grace)
+            # Run times ascend, so none is missed unless the first one is.
+            if run_times[0] < limit:
+                missed = [run_time for run_time in run_times if run_time < limit]
+                run_times = [run_time for run_time in run_times if run_time >= limit]
                 _report_missed(job, alias, missed, coalesced, now, dispatch, logger)
-        if candidates:
+        if run_times:
             try:
-                executor._submit(job, alias, candidates, coalesced)
+                executor._submit(job, alias, run_times, coalesced)
             except MaxInstancesReachedError:
                 logger.warning(
                     'Execution of job "%s" skipped: maximum number of running instances reached '
@@ -172,7 +188,7 @@ def _process_job(
                         EVENT_JOB_MAX_INSTANCES,
                         job.id,
                         alias,
-                        candidates,
+                        run_times,
                         job_name=job.name,
                         executor=job.executor,
                         run_id=next_run_id(),
@@ -181,16 +197,18 @@ def _process_job(
                 )
 
     if next_run_time is not None:
-        job._modify(next_run_time=next_run_time)
+        if next_run_time.tzinfo is not None:
+            # Triggers return aware datetimes; the validation of Job._modify is for users.
+            job.next_run_time = next_run_time
+        else:
+            job._modify(next_run_time=next_run_time)
         store.update_job(job)
     else:
         try:
             store.remove_job(job.id)
         except JobLookupError:
             return
-        dispatch(
-            JobEvent(EVENT_JOB_REMOVED, job.id, alias, job_name=job.name, executor=job.executor)
-        )
+        dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
 
 
 def _report_missed(
