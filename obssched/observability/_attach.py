@@ -12,15 +12,13 @@ from prometheus_client.registry import CollectorRegistry
 from obssched._runs import RunningRun
 from obssched.clock import Clock
 from obssched.events import (
-    EVENT_ALL,
-    EVENT_EXECUTOR_ADDED,
-    EVENT_EXECUTOR_REMOVED,
-    EVENT_JOBSTORE_ADDED,
-    EVENT_JOBSTORE_REMOVED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_REMOVED,
     SchedulerEvent,
 )
 from obssched.observability._collector import SchedulerSource, collector_for
-from obssched.observability._listener import MetricsListener
+from obssched.observability._listener import LISTENER_MASK, MetricsListener
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
 from obssched.observability._tracing import RunTracer, TraceFilter
 
@@ -28,10 +26,9 @@ __all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
 
 _logger = logging.getLogger("obssched.observability")
 
-LISTENER_MASK = EVENT_ALL & ~(
-    EVENT_EXECUTOR_ADDED | EVENT_EXECUTOR_REMOVED | EVENT_JOBSTORE_ADDED | EVENT_JOBSTORE_REMOVED
-)
-"""The events the built-in listeners subscribe to."""
+# Events that end or forget what the tracer recorded when it saw the run's submission or the
+# job's addition: with nothing recorded (no run open, never active) there is nothing to do.
+_AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
 
 
 class _Unset:
@@ -66,14 +63,27 @@ class Instrumentation:
         self.registry = registry
         self._listener: Callable[[SchedulerEvent], None] = self
         self._attached = False
+        self._routes = None if metrics is None else metrics.routes
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
+            code = event.code
             exemplar = None
-            if self.tracer is not None:
-                exemplar = self.tracer.handle(event)
-            if self.metrics is not None:
-                self.metrics.handle(event, exemplar)
+            tracer = self.tracer
+            # RunTracer.active(), written out (this runs for every event), and not asked for
+            # events that only concern what the tracer recorded while it was active.
+            if tracer is not None and (
+                tracer._live or tracer._runs or (code not in _AFTER_RUN and not tracer._inert())
+            ):
+                exemplar = tracer.handle(event)
+            routes = self._routes
+            if routes is not None:
+                route = routes.get(code)
+                if route is not None:
+                    route(event, exemplar)
+                else:
+                    assert self.metrics is not None
+                    self.metrics.count(event)
         except Exception:
             _logger.exception("The built-in observability listener failed on %r", event)
             if self.source is not None:
@@ -136,7 +146,7 @@ def build(
             registry = REGISTRY
         collector = collector_for(registry, buckets)
         assert collector is not None
-        names = JobNames(job_name_limit)
+        names = JobNames(job_name_limit, lock=collector.store.lock)
         metrics_listener = MetricsListener(collector.store, scheduler_name, names)
         source = SchedulerSource(scheduler, scheduler_name, names, running_runs, clock)
     tracer = None

@@ -8,11 +8,16 @@ its series up in a dict keyed by the event's job name and executor and updates t
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client.samples import Exemplar
 
 from obssched.events import (
+    EVENT_ALL,
     EVENT_ALL_JOBS_REMOVED,
+    EVENT_EXECUTOR_ADDED,
+    EVENT_EXECUTOR_REMOVED,
     EVENT_JOB_ADDED,
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -21,16 +26,32 @@ from obssched.events import (
     EVENT_JOB_MODIFIED,
     EVENT_JOB_REMOVED,
     EVENT_JOB_SUBMITTED,
+    EVENT_JOBSTORE_ADDED,
+    EVENT_JOBSTORE_REMOVED,
     EVENT_NAMES,
     JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.observability._metrics import CounterCell, HistogramCell, MetricStore
+from obssched.observability._metrics import (
+    CounterCell,
+    HistogramCell,
+    MetricStore,
+    Moment,
+    unix_time,
+)
 from obssched.observability._names import JobNames
 
-__all__ = ["MetricsListener", "error_type_name"]
+__all__ = ["LISTENER_MASK", "MetricsListener", "error_type_name"]
+
+LISTENER_MASK = EVENT_ALL & ~(
+    EVENT_EXECUTOR_ADDED | EVENT_EXECUTOR_REMOVED | EVENT_JOBSTORE_ADDED | EVENT_JOBSTORE_REMOVED
+)
+"""The events the built-in listeners subscribe to."""
+
+Route = Callable[[Any, "dict[str, str] | None"], None]
+"""Accounts for one kind of event: called with the event and its run span's exemplar labels."""
 
 _UNKNOWN = "__unknown__"
 _error_type_names: dict[type[BaseException], str] = {}
@@ -65,6 +86,7 @@ class _JobSeries:
         "run_success",
         "start_delay",
         "submitted",
+        "succeeded",
     )
 
     def __init__(self, store: MetricStore, scheduler: str, label: str, executor: str) -> None:
@@ -83,6 +105,8 @@ class _JobSeries:
         self.run_error: HistogramCell | None = None
         self.start_delay: HistogramCell | None = None
         self.queue_wait: HistogramCell | None = None
+        # (run duration, start delay, queue wait) of a successful run, once all three exist.
+        self.succeeded: tuple[HistogramCell, HistogramCell, HistogramCell] | None = None
 
     def outcome_histogram(self, store: MetricStore, failed: bool) -> HistogramCell:
         """Return the run-duration cell of an outcome, creating it on first use."""
@@ -92,7 +116,12 @@ class _JobSeries:
             self.run_error = cell
         else:
             self.run_success = cell
+        self._bundle()
         return cell
+
+    def _bundle(self) -> None:
+        if self.run_success and self.start_delay and self.queue_wait:
+            self.succeeded = (self.run_success, self.start_delay, self.queue_wait)
 
     def timing_histograms(self, store: MetricStore) -> tuple[HistogramCell, HistogramCell]:
         """Return the start-delay and queue-wait cells, creating them on first use."""
@@ -101,13 +130,15 @@ class _JobSeries:
             "obssched_executor_queue_wait_seconds", (scheduler, executor)
         )
         self.start_delay = store.histogram("obssched_job_start_delay_seconds", self.errored_labels)
+        self._bundle()
         return self.start_delay, self.queue_wait
 
 
 class MetricsListener:
     """Updates one registry's :class:`MetricStore` from the events of one scheduler.
 
-    Thread-safe: execution events may arrive from worker threads concurrently.
+    Thread-safe: execution events may arrive from worker threads concurrently. Each event is
+    accounted for under one acquisition of the store's lock.
     """
 
     def __init__(self, store: MetricStore, scheduler_name: str, names: JobNames) -> None:
@@ -115,11 +146,35 @@ class MetricsListener:
         self._scheduler = scheduler_name
         self._names = names
         self._lock = store.lock
+        # A name registry that shares the store's lock lets a removal update both at once.
+        self._names_locked = names.lock is store.lock
         self._bounds = store.bounds
         self._series: dict[tuple[str, str], _JobSeries] = {}
-        self._event_cells: dict[int, CounterCell] = {}
+        # Every event counter exists at 0 from the start, so rates exist before the first event.
+        self._event_cells: dict[int, CounterCell] = {
+            code: store.counter("obssched_events", (scheduler_name, name))
+            for code, name in EVENT_NAMES.items()
+            if code & LISTENER_MASK
+        }
+        cells = self._event_cells
+        self._executed_cell = cells[EVENT_JOB_EXECUTED]
+        self._error_cell = cells[EVENT_JOB_ERROR]
+        self._submitted_cell = cells[EVENT_JOB_SUBMITTED]
+        self._removed_cell = cells[EVENT_JOB_REMOVED]
         self._last_success = store.gauge_series("obssched_job_last_success_timestamp_seconds")
         self._last_error = store.gauge_series("obssched_job_last_error_timestamp_seconds")
+        self.routes: dict[int, Route] = {
+            EVENT_JOB_EXECUTED: self._ended,
+            EVENT_JOB_ERROR: self._ended,
+            EVENT_JOB_SUBMITTED: self._submitted,
+            EVENT_JOB_MISSED: self._missed,
+            EVENT_JOB_MAX_INSTANCES: self._max_instances,
+            EVENT_JOB_ADDED: self._added,
+            EVENT_JOB_MODIFIED: self._added,
+            EVENT_JOB_REMOVED: self._removed,
+            EVENT_ALL_JOBS_REMOVED: self._all_removed,
+        }
+        """What :meth:`handle` calls for each event code (others are only counted)."""
 
     def job_added(self, job_id: str, job_name: str, executor: str, jobstore: str | None) -> None:
         """Start counting a job: its counters exist at 0 before its first run."""
@@ -128,71 +183,142 @@ class MetricsListener:
 
     def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
-        code = event.code
+        route = self.routes.get(event.code)
+        if route is not None:
+            route(event, exemplar)
+        else:
+            self.count(event)
+
+    def count(self, event: SchedulerEvent) -> None:
+        """Count an event that needs nothing more (``obssched_events_total``)."""
+        cell = self._cell(event.code)
+        with self._lock:
+            cell.value += 1
+
+    def _cell(self, code: int) -> CounterCell:
         cell = self._event_cells.get(code)
         if cell is None:
-            cell = self._event_cell(code)
-        if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
-            assert isinstance(event, JobExecutionEvent)
-            self._ended(event, exemplar, cell)
-        elif code == EVENT_JOB_SUBMITTED:
-            assert isinstance(event, JobSubmissionEvent)
-            series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
-            if series is None:
-                series = self._series_of(event)
-            coalesced = len(event.coalesced_run_times)
-            with self._lock:
-                cell.value += 1
-                series.submitted.value += 1
-                if coalesced:
-                    series.coalesced.value += coalesced
-        else:
-            with self._lock:
-                cell.value += 1
-            if code == EVENT_JOB_MISSED:
-                assert isinstance(event, JobExecutionEvent)
-                series = self._series_of(event)
-                coalesced = len(event.coalesced_run_times)
-                with self._lock:
-                    series.missed.value += 1
-                    series.coalesced.value += coalesced
-            elif code == EVENT_JOB_MAX_INSTANCES:
-                assert isinstance(event, JobSubmissionEvent)
-                series = self._series_of(event)
-                with self._lock:
-                    series.max_instances.value += 1
-            elif code in (EVENT_JOB_ADDED, EVENT_JOB_MODIFIED):
-                assert isinstance(event, JobEvent)
-                if event.job_name is not None:
-                    self.job_added(
-                        event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore
-                    )
-            elif code == EVENT_JOB_REMOVED:
-                assert isinstance(event, JobEvent)
-                freed = self._names.job_removed(event.job_id)
-                if freed is not None:
-                    self._store.forget_gauges((self._scheduler, freed))
-            elif code == EVENT_ALL_JOBS_REMOVED:
-                for freed in self._names.jobstore_cleared(event.alias):
-                    self._store.forget_gauges((self._scheduler, freed))
+            name = EVENT_NAMES.get(code, str(code))
+            cell = self._store.counter("obssched_events", (self._scheduler, name))
+            self._event_cells[code] = cell
+        return cell
 
-    def _ended(
-        self, event: JobExecutionEvent, exemplar: dict[str, str] | None, cell: CounterCell
-    ) -> None:
-        # The hot path of every run: one lock, no Python-level calls for the three histogram
-        # observations, and the end time kept as a datetime until a scrape reads it.
+    def _submitted(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._submitted_cell
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
         if series is None:
             series = self._series_of(event)
-        failed = event.code == EVENT_JOB_ERROR
+        coalesced = len(event.coalesced_run_times)
+        lock = self._lock
+        lock.acquire()
+        cell.value += 1
+        series.submitted.value += 1
+        if coalesced:
+            series.coalesced.value += coalesced
+        lock.release()
+
+    def _missed(self, event: JobExecutionEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._cell(event.code)
+        series = self._series_of(event)
+        coalesced = len(event.coalesced_run_times)
+        with self._lock:
+            cell.value += 1
+            series.missed.value += 1
+            series.coalesced.value += coalesced
+
+    def _max_instances(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._cell(event.code)
+        series = self._series_of(event)
+        with self._lock:
+            cell.value += 1
+            series.max_instances.value += 1
+
+    def _added(self, event: JobEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._cell(event.code)
+        with self._lock:
+            cell.value += 1
+        if event.job_name is not None:
+            self.job_added(event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore)
+
+    def _removed(self, event: JobEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._removed_cell
+        if not self._names_locked:
+            with self._lock:
+                cell.value += 1
+            freed = self._names.job_removed(event.job_id)
+            if freed is not None:
+                self._store.forget_gauges((self._scheduler, freed))
+            return
+        lock = self._lock
+        lock.acquire()
+        try:
+            cell.value += 1
+            freed = self._names.forget(event.job_id)
+            if freed is not None:
+                self._store.forget_gauges_locked((self._scheduler, freed))
+        finally:
+            lock.release()
+
+    def _all_removed(self, event: SchedulerEvent, exemplar: dict[str, str] | None) -> None:
+        cell = self._cell(event.code)
+        with self._lock:
+            cell.value += 1
+        for freed in self._names.jobstore_cleared(event.alias):
+            self._store.forget_gauges((self._scheduler, freed))
+
+    def _ended(self, event: JobExecutionEvent, exemplar: dict[str, str] | None) -> None:
+        # The hot path of every run: one lock, no Python-level calls for the three histogram
+        # observations, and the end time kept as a (submission time, offset) pair until a scrape
+        # reads it, so no datetime is built per run.
+        series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
+        if series is None:
+            series = self._series_of(event)
         duration = event.run_duration
         queue_wait = event.queue_wait
-        started = event.started_at
-        delay = None if started is None else (started - event.scheduled_run_time).total_seconds()
-        finished = event.finished_at
+        delay = event.start_delay
+        submitted_at = event.submitted_at
+        succeeded = series.succeeded
+        if (
+            succeeded is not None
+            and exemplar is None
+            and event.code == EVENT_JOB_EXECUTED
+            and duration is not None
+            and queue_wait is not None
+            and delay is not None
+            and submitted_at is not None
+        ):
+            # The usual run, written out: it succeeded, every timing is known, no exemplar.
+            run_cell, delay_cell, wait_cell = succeeded
+            cell = self._executed_cell
+            bounds = self._bounds
+            lock = self._lock
+            lock.acquire()
+            try:
+                cell.value += 1
+                series.executed.value += 1
+                run_cell.counts[bisect_left(bounds, duration)] += 1
+                run_cell.total += duration
+                if delay < 0.0:
+                    delay = 0.0
+                delay_cell.counts[bisect_left(bounds, delay)] += 1
+                delay_cell.total += delay
+                wait_cell.counts[bisect_left(bounds, queue_wait)] += 1
+                wait_cell.total += queue_wait
+                self._last_success[series.name_labels] = (submitted_at, queue_wait + duration)
+            finally:
+                lock.release()
+            return
+        failed = event.code == EVENT_JOB_ERROR
+        cell = self._error_cell if failed else self._executed_cell
+        moment: Moment | None
+        if submitted_at is not None and queue_wait is not None and duration is not None:
+            moment = (submitted_at, queue_wait + duration)
+        else:
+            finished_at = event.finished_at
+            moment = None if finished_at is None else (finished_at, 0.0)
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
-            ended_ts = None if finished is None else finished.timestamp()
+            ended_ts = None if moment is None else unix_time(moment)
             count_ex = Exemplar(exemplar, 1.0, ended_ts)
             if duration is not None:
                 duration_ex = Exemplar(exemplar, duration, ended_ts)
@@ -217,7 +343,9 @@ class MetricsListener:
         if start_delay is None or queue_wait_cell is None:
             start_delay, queue_wait_cell = series.timing_histograms(self._store)
         bounds = self._bounds
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             cell.value += 1
             counter.value += 1
             if count_ex is not None:
@@ -240,8 +368,10 @@ class MetricsListener:
                 index = bisect_left(bounds, queue_wait)
                 queue_wait_cell.counts[index] += 1
                 queue_wait_cell.total += queue_wait
-            if finished is not None:
-                last[series.name_labels] = finished
+            if moment is not None:
+                last[series.name_labels] = moment
+        finally:
+            lock.release()
 
     def _series_of(self, event: JobEvent) -> _JobSeries:
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
@@ -256,9 +386,3 @@ class MetricsListener:
             series = _JobSeries(self._store, self._scheduler, label, executor)
             self._series[(label, executor)] = series
         return series
-
-    def _event_cell(self, code: int) -> CounterCell:
-        name = EVENT_NAMES.get(code, str(code))
-        cell = self._store.counter("obssched_events", (self._scheduler, name))
-        self._event_cells[code] = cell
-        return cell

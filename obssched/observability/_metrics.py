@@ -28,6 +28,8 @@ __all__ = [
     "CounterCell",
     "HistogramCell",
     "MetricStore",
+    "Moment",
+    "unix_time",
 ]
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
@@ -93,6 +95,16 @@ EVENT_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 Labels = tuple[str, ...]
+
+Moment = tuple[datetime, float]
+"""A point in time as a wall-clock anchor plus seconds after it (see :func:`unix_time`)."""
+
+
+def unix_time(moment: Moment) -> float:
+    """Return the Unix time of a :data:`Moment`."""
+    anchor, offset = moment
+    return anchor.timestamp() + offset
+
 
 _INF = math.inf
 
@@ -195,7 +207,7 @@ class MetricStore:
         self.lock = threading.Lock()
         self._counters: dict[str, dict[Labels, CounterCell]] = {name: {} for name in COUNTERS}
         self._histograms: dict[str, dict[Labels, HistogramCell]] = {n: {} for n in HISTOGRAMS}
-        self._gauges: dict[str, dict[Labels, datetime]] = {name: {} for name in EVENT_GAUGES}
+        self._gauges: dict[str, dict[Labels, Moment]] = {name: {} for name in EVENT_GAUGES}
 
     def counter(self, name: str, labels: Labels) -> CounterCell:
         """Return the cell of a counter series, creating it at 0."""
@@ -217,19 +229,23 @@ class MetricStore:
                 cell = series.setdefault(labels, HistogramCell(len(self.bounds), text))
         return cell
 
-    def gauge_series(self, name: str) -> dict[Labels, datetime]:
+    def gauge_series(self, name: str) -> dict[Labels, Moment]:
         """Return the series of an event-updated timestamp gauge, to be changed under :attr:`lock`.
 
-        Values are kept as datetimes and turned into Unix time when scraped, once per scrape
-        rather than once per run.
+        Values are kept as :data:`Moment` pairs and turned into Unix time when scraped, once per
+        scrape rather than once per run.
         """
         return self._gauges[name]
 
     def forget_gauges(self, labels: Labels) -> None:
         """Drop the event-updated gauge series with these labels (a removed job's)."""
         with self.lock:
-            for series in self._gauges.values():
-                series.pop(labels, None)
+            self.forget_gauges_locked(labels)
+
+    def forget_gauges_locked(self, labels: Labels) -> None:
+        """:meth:`forget_gauges` for a caller that holds :attr:`lock`."""
+        for series in self._gauges.values():
+            series.pop(labels, None)
 
     def describe(self) -> Iterator[Metric]:
         """Yield the families without samples, for the registry's duplicate-name check."""
@@ -292,7 +308,7 @@ class MetricStore:
             write(family_header(name, doc, "gauge", openmetrics))
             for labels, moment in values:
                 text = label_text(labelnames, labels)
-                write(f"{name}{{{text}}} {format_value(moment.timestamp())}\n")
+                write(f"{name}{{{text}}} {format_value(unix_time(moment))}\n")
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family with its current samples."""
@@ -337,7 +353,7 @@ class MetricStore:
             metric = Metric(name, doc, "gauge")
             metric.samples = [
                 Sample(
-                    name, dict(zip(labelnames, labels, strict=True)), moment.timestamp(), None, None
+                    name, dict(zip(labelnames, labels, strict=True)), unix_time(moment), None, None
                 )
                 for labels, moment in gauges[name]
             ]

@@ -232,7 +232,11 @@ class RunTracer:
             return False
         provider = self._provider
         if provider is None:
-            provider = _global_provider()
+            # The API module's global, read directly: trace.get_tracer_provider() looks the
+            # environment up on every call until a provider is set, which cost more than the
+            # rest of a run's tracing. A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded
+            # into that global by the get_tracer call in the constructor.
+            provider = trace._TRACER_PROVIDER if _HAS_GLOBAL else trace.get_tracer_provider()
             if provider is None:
                 return True
         if isinstance(provider, _INERT_PROVIDERS):
@@ -240,10 +244,15 @@ class RunTracer:
         self._live = True
         return False
 
+    def active(self) -> bool:
+        """Whether events need handling: spans can be recorded, or runs are still open."""
+        return self._live or bool(self._runs) or not self._inert()
+
     def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
-        """Account for one event; for a run's terminal event return its exemplar labels."""
-        if self._inert() and not self._runs:
-            return None
+        """Account for one event; for a run's terminal event return its exemplar labels.
+
+        Callers skip events while :meth:`active` is false.
+        """
         code = event.code
         if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
             assert isinstance(event, JobExecutionEvent)
@@ -515,19 +524,5 @@ class RunTracer:
 _INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
-def _global_provider() -> TracerProvider | None:
-    """Return the global tracer provider, or ``None`` while none is set.
-
-    ``trace.get_tracer_provider()`` looks the environment up on every call until a provider is
-    set, which cost more than the rest of a run's tracing, so the API module's global is read
-    instead. A provider named by ``OTEL_PYTHON_TRACER_PROVIDER`` is loaded (and becomes that
-    global) by the ``get_tracer`` call in :class:`RunTracer`'s constructor. Should the module
-    ever lose that global, the public call is used.
-    """
-    provider: TracerProvider | object | None = getattr(trace, "_TRACER_PROVIDER", _NO_GLOBAL)
-    if provider is None or isinstance(provider, TracerProvider):
-        return provider
-    return trace.get_tracer_provider()
-
-
-_NO_GLOBAL = object()
+# Should the API module ever lose that global, its public getter is asked instead.
+_HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")
