@@ -14,8 +14,9 @@ from obssched.events import (
     EVENT_JOB_MISSED,
     EVENT_JOB_REMOVED,
     EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
 )
-from obssched.testing import EventRecorder, ManualClock, ManualScheduler
+from obssched.testing import EventRecorder, InlineExecutor, ManualClock, ManualScheduler
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -100,6 +101,49 @@ def test_execution_event_carries_timing(
     assert (event.job_name, event.executor, event.jobstore) == ("tick", "default", "default")
     assert event.submitted_at == event.started_at == event.finished_at == at(1.5)
     assert (event.queue_wait, event.run_duration, event.start_delay) == (0.0, 0.0, 0.5)
+
+
+def test_start_and_end_times_follow_the_monotonic_clock(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """A body's start and end are the submission time plus the monotonic time that passed."""
+    scheduler.add_job(clock.advance, "interval", seconds=1, args=(2.25,), id="j")
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    (event,) = recorder.of(EVENT_JOB_EXECUTED)
+    assert (event.submitted_at, event.started_at, event.finished_at) == (at(1), at(1), at(3.25))
+    assert (event.queue_wait, event.run_duration, event.start_delay) == (0.0, 2.25, 0.0)
+
+
+def test_times_given_to_an_execution_event_are_kept() -> None:
+    """An execution event built by hand reports the start and end times it was given."""
+    event = JobExecutionEvent(
+        EVENT_JOB_EXECUTED, "j", "default", at(0), started_at=at(1), finished_at=at(4)
+    )
+    assert (event.started_at, event.finished_at, event.start_delay) == (at(1), at(4), 1.0)
+    event.started_at = at(2)
+    assert (event.started_at, event.start_delay) == (at(2), 2.0)
+
+
+def test_a_running_body_is_counted_as_running(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """While a body runs its executor counts it running, not pending; afterwards neither."""
+    seen: list[tuple[int, int, int]] = []
+    executor = scheduler._executors.setdefault("default", InlineExecutor())
+
+    def look() -> None:
+        seen.append(
+            (executor.running_jobs, executor.pending_jobs, len(scheduler.get_running_runs()))
+        )
+
+    scheduler.add_job(look, "interval", seconds=1)
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    assert seen == [(1, 0, 1)]
+    assert (executor.running_jobs, executor.pending_jobs) == (0, 0)
 
 
 def test_a_failing_job_emits_one_error_event(

@@ -154,6 +154,16 @@ def test_events_counted_by_name(scheduler: FakeScheduler, registry: CollectorReg
     assert value(registry, "obssched_events_total", event="job_executed") == 2.0
 
 
+def test_event_counters_start_at_zero(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """Each event the listener subscribes to is counted from 0 before it first happens."""
+    attach(scheduler, registry)
+    assert value(registry, "obssched_events_total", event="job_error") == 0.0
+    assert value(registry, "obssched_events_total", event="scheduler_paused") == 0.0
+    assert value(registry, "obssched_events_total", event="executor_added") is None
+
+
 def test_last_success_and_error(scheduler: FakeScheduler, registry: CollectorRegistry) -> None:
     """The last success and last error gauges hold the end times of those runs."""
     attach(scheduler, registry)
