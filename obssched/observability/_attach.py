@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -64,6 +65,8 @@ class Instrumentation:
         self._listener: Callable[[SchedulerEvent], None] = self
         self._attached = False
         self._routes = None if metrics is None else metrics.routes
+        self._hooked = False
+        self._hook_lock = threading.Lock()
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
@@ -101,12 +104,23 @@ class Instrumentation:
         if self.metrics is not None or self.tracer is not None:
             self.scheduler.add_listener(self._listener, LISTENER_MASK)
         if self.tracer is not None and hasattr(self.scheduler, "add_run_hook"):
-            self.scheduler.add_run_hook(self.tracer)
+            # Without an SDK the hook would only ever say "nothing to wrap", at a cost to every
+            # run; it is added when the tracer first sees a provider that records spans (before
+            # the submission that found it reaches a worker).
+            self.tracer.on_live = self._hook
+            if not self.tracer._inert():
+                self._hook()
         if self.source is not None and self.registry is not None:
             collector = collector_for(self.registry)
             assert collector is not None
             collector.add_source(self.source)
         self._attached = True
+
+    def _hook(self) -> None:
+        with self._hook_lock:
+            if not self._hooked:
+                self.scheduler.add_run_hook(self.tracer)
+                self._hooked = True
 
     def detach(self) -> None:
         """Remove the listeners, the run hook and the scrape-time gauges from the scheduler."""
@@ -115,8 +129,12 @@ class Instrumentation:
         self._attached = False
         if self.metrics is not None or self.tracer is not None:
             self.scheduler.remove_listener(self._listener)
-        if self.tracer is not None and hasattr(self.scheduler, "remove_run_hook"):
-            self.scheduler.remove_run_hook(self.tracer)
+        if self.tracer is not None:
+            self.tracer.on_live = None
+            with self._hook_lock:
+                if self._hooked:
+                    self.scheduler.remove_run_hook(self.tracer)
+                    self._hooked = False
         if self.source is not None and self.registry is not None:
             collector = collector_for(self.registry, create=False)
             if collector is not None:

@@ -204,6 +204,8 @@ class RunTracer:
         self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
         self._provider = tracer_provider
         self._live = False
+        self.on_live: Callable[[], None] | None = None
+        """Called once, when the tracer first finds a provider that records spans."""
         self._filter = trace_filter
         self._exemplars = exemplars
         self._filtered: dict[tuple[str, str], bool] = {}
@@ -242,6 +244,8 @@ class RunTracer:
         if isinstance(provider, _INERT_PROVIDERS):
             return True
         self._live = True
+        if self.on_live is not None:
+            self.on_live()
         return False
 
     def active(self) -> bool:
