@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from obssched.schedulers.blocking import BlockingScheduler
+from obssched.schedulers.blocking import BlockingScheduler, _Alarm
 from obssched.util import asbool
 
 __all__ = ["BackgroundScheduler"]
@@ -28,8 +28,7 @@ class BackgroundScheduler(BlockingScheduler):
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Start the scheduler and its loop thread."""
-        if self._event is None or self._event.is_set():
-            self._event = threading.Event()
+        self._alarm = _Alarm()
         super(BlockingScheduler, self).start(*args, **kwargs)
         self._thread = threading.Thread(
             target=self._main_loop, name="obssched-scheduler", daemon=self._daemon

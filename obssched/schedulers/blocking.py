@@ -10,36 +10,59 @@ from obssched.schedulers.base import STATE_STOPPED, BaseScheduler
 __all__ = ["BlockingScheduler"]
 
 
+class _Alarm:
+    """What the loop sleeps on: rung from any thread, and remembered until slept on.
+
+    A bare lock, held while no wakeup is pending. ``threading.Event.wait`` would build a
+    Condition waiter on every sleep, and the loop sleeps once per tick.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def ring(self) -> None:
+        """End the current (or next) sleep."""
+        try:
+            self._lock.release()
+        except RuntimeError:
+            pass  # already rung, and not slept on since
+
+    def sleep(self, seconds: float | None) -> None:
+        """Sleep until rung or until ``seconds`` have passed (``None``: until rung)."""
+        self._lock.acquire(timeout=-1 if seconds is None else seconds)
+
+
 class BlockingScheduler(BaseScheduler):
     """A scheduler whose :meth:`start` runs the scheduling loop and returns at shutdown."""
 
-    _event: threading.Event | None = None
+    _alarm: _Alarm | None = None
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Start the scheduler and run its loop in this thread until :meth:`shutdown`."""
-        if self._event is None or self._event.is_set():
-            self._event = threading.Event()
+        self._alarm = _Alarm()
         super().start(*args, **kwargs)
         self._main_loop()
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the scheduler; :meth:`start` returns in the thread that called it."""
         super().shutdown(wait)
-        if self._event is not None:
-            self._event.set()
+        if self._alarm is not None:
+            self._alarm.ring()
 
     def _main_loop(self) -> None:
-        event = self._event
-        assert event is not None
+        alarm = self._alarm
+        assert alarm is not None
         wait_seconds: float | None = self._process_jobs() if self.running else None
         while self.state != STATE_STOPPED:
-            event.wait(wait_seconds)
-            event.clear()
+            alarm.sleep(wait_seconds)
             if self.state == STATE_STOPPED:
                 break
             wait_seconds = self._process_jobs()
 
     def wakeup(self) -> None:
         """Make the loop run a tick now."""
-        if self._event is not None:
-            self._event.set()
+        if self._alarm is not None:
+            self._alarm.ring()
