@@ -619,13 +619,15 @@ class BaseScheduler(ABC):
 
     def _process_jobs(self) -> float:
         """Run one tick of the scheduling loop; return the seconds to sleep until the next."""
-        clock = self.clock
+        settings = self._settings
+        clock = settings.clock
         now = clock.now()
         self.last_wakeup_at = now
-        heartbeat: float = self._settings.heartbeat_interval
+        heartbeat: float = settings.heartbeat_interval
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
             return heartbeat
+        started = clock.monotonic()
         with self._jobstores_lock:
             next_wakeup = _engine.process_due_jobs(
                 self._jobstores,
@@ -633,14 +635,18 @@ class BaseScheduler(ABC):
                 now,
                 self._dispatch_event,
                 self._next_run_id,
-                self._logger,
-                self._settings.jobstore_retry_interval,
+                settings.logger,
+                settings.jobstore_retry_interval,
             )
-            latest = clock.now() + timedelta(seconds=heartbeat)
-            if next_wakeup is None or next_wakeup > latest:
-                next_wakeup = latest
+            # The time spent in the tick is read off the monotonic clock: one reading instead of
+            # two wall-clock datetimes and the timedelta arithmetic between them.
+            elapsed = clock.monotonic() - started
+            wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
+            wait -= elapsed
+            if wait >= heartbeat:
+                wait = heartbeat
+                next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
             # Set under the lock that add_job takes, so a job added right after this tick is
             # compared with the wakeup this tick really planned.
             self._planned_wakeup = next_wakeup
-        wait = (next_wakeup - clock.now()).total_seconds()
-        return min(max(wait, 0.0), heartbeat)
+        return wait if wait > 0.0 else 0.0
