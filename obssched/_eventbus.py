@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from obssched._refs import get_callable_name
 from obssched.events import EVENT_ALL, EVENT_NAMES, SchedulerEvent
@@ -13,6 +13,14 @@ from obssched.events import EVENT_ALL, EVENT_NAMES, SchedulerEvent
 __all__ = ["EventBus", "Listener"]
 
 Listener = Callable[[Any], Any]
+
+
+class _Registration(NamedTuple):
+    callback: Listener
+    mask: int
+    name: str
+    routes: Mapping[int, Listener]
+    """Callables that take the callback's place for particular event codes."""
 
 
 class EventBus:
@@ -26,42 +34,72 @@ class EventBus:
         self._logger = logger
         self._lock = threading.Lock()
         # Replaced, never mutated, so dispatch can iterate without taking the lock.
-        self._listeners: tuple[tuple[Listener, int], ...] = ()
-        # The callbacks of each event code seen so far, in registration order: dispatch looks
-        # the code up once instead of testing every listener's mask.
+        self._registrations: tuple[_Registration, ...] = ()
+        # The callables of each event code, in registration order: dispatch looks the code up
+        # once instead of testing every listener's mask.
         self._by_code: dict[int, tuple[Listener, ...]] = {}
+        # Listener names by id() of each callable dispatch may call (for counting failures).
+        self._names: dict[int, str] = {}
         self.mask = 0
         self.error_counts: dict[str, int] = {}
 
-    def add(self, callback: Listener, mask: int = EVENT_ALL) -> None:
-        """Deliver events whose code is in ``mask`` to ``callback``."""
+    def add(
+        self,
+        callback: Listener,
+        mask: int = EVENT_ALL,
+        *,
+        name: str | None = None,
+        routes: Mapping[int, Listener] | None = None,
+    ) -> None:
+        """Deliver events whose code is in ``mask`` to ``callback``.
+
+        ``routes`` maps event codes to callables called instead of ``callback`` for those codes
+        (a listener that already knows what it does with each event spares itself the lookup);
+        ``name`` is what its failures are counted under (default: the callback's name).
+        """
         if not callable(callback):
             raise TypeError(f"Listener must be callable, got {callback!r}")
         if isinstance(mask, bool) or not isinstance(mask, int):
             raise TypeError(f"Listener mask must be an integer of EVENT_* bits, got {mask!r}")
+        name = name or get_callable_name(callback)
         with self._lock:
-            self._listeners = (*self._listeners, (callback, mask))
+            registration = _Registration(callback, mask, name, dict(routes or {}))
+            self._registrations = (*self._registrations, registration)
             self._recompute()
             # Counted from zero, so the first failure shows as an increase on the dashboards.
-            self.error_counts.setdefault(get_callable_name(callback), 0)
+            self.error_counts.setdefault(name, 0)
+
+    def reroute(self, callback: Listener, routes: Mapping[int, Listener] | None) -> None:
+        """Replace the routes of ``callback``'s registrations, atomically for dispatch."""
+        with self._lock:
+            self._registrations = tuple(
+                r._replace(routes=dict(routes or {})) if r.callback is callback else r
+                for r in self._registrations
+            )
+            self._recompute()
 
     def remove(self, callback: Listener) -> None:
         """Stop delivering events to ``callback`` (every registration of it)."""
         with self._lock:
-            self._listeners = tuple(
-                (cb, mask) for cb, mask in self._listeners if cb is not callback
+            self._registrations = tuple(
+                r for r in self._registrations if r.callback is not callback
             )
             self._recompute()
 
     def _recompute(self) -> None:
         mask = 0
-        for _, listener_mask in self._listeners:
-            mask |= listener_mask
+        names: dict[int, str] = {}
+        for registration in self._registrations:
+            mask |= registration.mask
+            names[id(registration.callback)] = registration.name
+            for route in registration.routes.values():
+                names[id(route)] = registration.name
         self.mask = mask
+        self._names = names
         self._by_code = {code: self._matching(code) for code in EVENT_NAMES}
 
     def _matching(self, code: int) -> tuple[Listener, ...]:
-        return tuple(callback for callback, mask in self._listeners if code & mask)
+        return tuple(r.routes.get(code, r.callback) for r in self._registrations if code & r.mask)
 
     def dispatch(self, event: SchedulerEvent) -> None:
         """Call every listener whose mask includes ``event.code``."""
@@ -75,7 +113,7 @@ class EventBus:
                 self._failed(callback)
 
     def _failed(self, callback: Listener) -> None:
-        name = get_callable_name(callback)
+        name = self._names.get(id(callback)) or get_callable_name(callback)
         with self._lock:
             self.error_counts[name] = self.error_counts.get(name, 0) + 1
         self._logger.exception("Error notifying listener %s", name)

@@ -10,12 +10,14 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 from prometheus_client.registry import CollectorRegistry
 
+from obssched._eventbus import EventBus
 from obssched._runs import RunningRun
 from obssched.clock import Clock
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
     EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
     SchedulerEvent,
 )
 from obssched.observability._collector import SchedulerSource, collector_for
@@ -67,6 +69,7 @@ class Instrumentation:
         self._routes = None if metrics is None else metrics.routes
         self._hooked = False
         self._hook_lock = threading.Lock()
+        self._bus: EventBus | None = None
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
@@ -101,33 +104,67 @@ class Instrumentation:
                 self.metrics.job_added(
                     job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
                 )
-        if self.metrics is not None or self.tracer is not None:
+        tracing_off = self.tracer is None or self.tracer._inert()
+        bus = getattr(self.scheduler, "_events", None)
+        if self._listener is self and isinstance(bus, EventBus):
+            # An obssched scheduler's bus calls the metrics handlers directly for the frequent
+            # events while no span is recorded, instead of this object deciding each time.
+            bus.add(self, LISTENER_MASK, name=self.LISTENER_NAME, routes=self._untraced_routes())
+            self._bus = bus
+        elif self.metrics is not None or self.tracer is not None:
             self.scheduler.add_listener(self._listener, LISTENER_MASK)
         if self.tracer is not None and hasattr(self.scheduler, "add_run_hook"):
             # Without an SDK the hook would only ever say "nothing to wrap", at a cost to every
             # run; it is added when the tracer first sees a provider that records spans (before
             # the submission that found it reaches a worker).
-            self.tracer.on_live = self._hook
-            if not self.tracer._inert():
-                self._hook()
+            self.tracer.on_live = self._tracing_started
+            if not tracing_off:
+                self._tracing_started()
         if self.source is not None and self.registry is not None:
             collector = collector_for(self.registry)
             assert collector is not None
             collector.add_source(self.source)
         self._attached = True
 
-    def _hook(self) -> None:
+    def _untraced_routes(self) -> dict[int, Callable[[Any], None]]:
+        """The handlers the bus calls directly while no span is recorded."""
+        metrics = self.metrics
+        if metrics is None:
+            return {}
+        routes = metrics.run_routes()
+        if self.tracer is not None:
+            routes[EVENT_JOB_SUBMITTED] = self._submitted_untraced
+        return routes
+
+    def _submitted_untraced(self, event: SchedulerEvent) -> None:
+        # Each run starts with its submission, so that is where an SDK installed after the
+        # scheduler started is noticed; the tracer's on_live switches the routes back to this
+        # object, which then handles this event too.
+        tracer = self.tracer
+        if tracer is not None and not tracer._inert():
+            self(event)
+            return
+        assert self.metrics is not None
+        self.metrics.routes[EVENT_JOB_SUBMITTED](event, None)
+
+    def _tracing_started(self) -> None:
         with self._hook_lock:
-            if not self._hooked:
-                self.scheduler.add_run_hook(self.tracer)
-                self._hooked = True
+            if self._hooked:
+                return
+            self._hooked = True
+            if self._bus is not None:
+                self._bus.reroute(self, None)
+            self.scheduler.add_run_hook(self.tracer)
 
     def detach(self) -> None:
         """Remove the listeners, the run hook and the scrape-time gauges from the scheduler."""
         if not self._attached:
             return
         self._attached = False
-        if self.metrics is not None or self.tracer is not None:
+        if self._bus is not None:
+            self._bus.remove(self)
+            self._bus = None
+        elif self.metrics is not None or self.tracer is not None:
             self.scheduler.remove_listener(self._listener)
         if self.tracer is not None:
             self.tracer.on_live = None

@@ -181,6 +181,16 @@ class MetricsListener:
         label = self._names.job_added(job_id, job_name, jobstore)
         self._series_for_label(label, executor)
 
+    def run_routes(self) -> dict[int, Callable[[Any], None]]:
+        """The handlers of the events every run sends, for a dispatcher to call directly
+        (without exemplars): submission, execution, error and a finished job's removal."""
+        return {
+            EVENT_JOB_SUBMITTED: self._submitted,
+            EVENT_JOB_EXECUTED: self._ended,
+            EVENT_JOB_ERROR: self._ended,
+            EVENT_JOB_REMOVED: self._removed,
+        }
+
     def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
         route = self.routes.get(event.code)
@@ -203,7 +213,7 @@ class MetricsListener:
             self._event_cells[code] = cell
         return cell
 
-    def _submitted(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None) -> None:
+    def _submitted(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._submitted_cell
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
         if series is None:
@@ -217,7 +227,7 @@ class MetricsListener:
             series.coalesced.value += coalesced
         lock.release()
 
-    def _missed(self, event: JobExecutionEvent, exemplar: dict[str, str] | None) -> None:
+    def _missed(self, event: JobExecutionEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)
         series = self._series_of(event)
         coalesced = len(event.coalesced_run_times)
@@ -226,21 +236,23 @@ class MetricsListener:
             series.missed.value += 1
             series.coalesced.value += coalesced
 
-    def _max_instances(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None) -> None:
+    def _max_instances(
+        self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None
+    ) -> None:
         cell = self._cell(event.code)
         series = self._series_of(event)
         with self._lock:
             cell.value += 1
             series.max_instances.value += 1
 
-    def _added(self, event: JobEvent, exemplar: dict[str, str] | None) -> None:
+    def _added(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
             cell.value += 1
         if event.job_name is not None:
             self.job_added(event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore)
 
-    def _removed(self, event: JobEvent, exemplar: dict[str, str] | None) -> None:
+    def _removed(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._removed_cell
         if not self._names_locked:
             with self._lock:
@@ -259,14 +271,14 @@ class MetricsListener:
         finally:
             lock.release()
 
-    def _all_removed(self, event: SchedulerEvent, exemplar: dict[str, str] | None) -> None:
+    def _all_removed(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
             cell.value += 1
         for freed in self._names.jobstore_cleared(event.alias):
             self._store.forget_gauges((self._scheduler, freed))
 
-    def _ended(self, event: JobExecutionEvent, exemplar: dict[str, str] | None) -> None:
+    def _ended(self, event: JobExecutionEvent, exemplar: dict[str, str] | None = None) -> None:
         # The hot path of every run: one lock, no Python-level calls for the three histogram
         # observations, and the end time kept as a (submission time, offset) pair until a scrape
         # reads it, so no datetime is built per run.

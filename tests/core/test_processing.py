@@ -15,6 +15,7 @@ from obssched.events import (
     EVENT_JOB_REMOVED,
     EVENT_JOB_SUBMITTED,
     JobExecutionEvent,
+    SchedulerEvent,
 )
 from obssched.testing import EventRecorder, InlineExecutor, ManualClock, ManualScheduler
 
@@ -354,6 +355,56 @@ def test_listener_errors_are_counted_from_zero(scheduler: ManualScheduler) -> No
     """Every listener appears in the error counts at zero as soon as it is added."""
     recorder = EventRecorder(scheduler)
     assert scheduler.get_listener_errors()[type(recorder).__qualname__] == 0
+
+
+def test_routed_listener_gets_each_code_at_its_route(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """A listener registered with routes has those codes delivered to the routes instead, and
+    rerouting takes effect for the next event."""
+    seen: list[tuple[str, int]] = []
+
+    def general(event: SchedulerEvent) -> None:
+        seen.append(("general", event.code))
+
+    def executed(event: SchedulerEvent) -> None:
+        seen.append(("route", event.code))
+
+    bus = scheduler._events
+    bus.add(
+        general, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED, routes={EVENT_JOB_EXECUTED: executed}
+    )
+    scheduler.add_job(core_jobs.record, "interval", seconds=1)
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    bus.reroute(general, None)
+    clock.advance(1)
+    scheduler.tick()
+    assert seen == [
+        ("general", EVENT_JOB_SUBMITTED),
+        ("route", EVENT_JOB_EXECUTED),
+        ("general", EVENT_JOB_SUBMITTED),
+        ("general", EVENT_JOB_EXECUTED),
+    ]
+
+
+def test_a_failing_route_counts_under_its_listener_name(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """A route that raises is counted under the name its listener was registered with."""
+
+    def failing(event: SchedulerEvent) -> None:
+        raise RuntimeError("route bug")
+
+    scheduler._events.add(
+        print, EVENT_JOB_EXECUTED, name="mine", routes={EVENT_JOB_EXECUTED: failing}
+    )
+    scheduler.add_job(core_jobs.record, "interval", seconds=1)
+    scheduler.start()
+    clock.advance(1)
+    scheduler.tick()
+    assert scheduler.get_listener_errors()["mine"] == 1
 
 
 def test_adding_a_job_due_after_the_planned_wakeup_does_not_wake_the_loop(

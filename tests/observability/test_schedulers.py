@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from obssched.executors.asyncio import AsyncIOExecutor
 from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from obssched.jobstores.memory import MemoryJobStore
@@ -369,3 +369,21 @@ def test_global_provider_set_after_start_is_used() -> None:
         check=True,
     )
     assert json.loads(result.stdout.splitlines()[-1]) == ["execute after", "run after"]
+
+
+@pytest.mark.parametrize("tracing", [False, True], ids=["untraced", "traced"])
+def test_builtin_failure_on_a_run_event_is_counted(
+    clock: ManualClock, registry: CollectorRegistry, provider: TracerProvider, tracing: bool
+) -> None:
+    """A run event the built-in metrics cannot read is counted under obssched.builtin, and the
+    scheduler's other listeners still get it."""
+    options = {"tracer_provider": provider} if tracing else {"tracing": False}
+    scheduler = ManualScheduler(clock=clock, metrics_registry=registry, **options)
+    scheduler.start()
+    recorder = EventRecorder(scheduler, EVENT_JOB_EXECUTED)
+    broken = JobExecutionEvent(EVENT_JOB_EXECUTED, "j", "default", None)  # type: ignore[arg-type]
+    broken.run_duration = "long"  # type: ignore[assignment]
+    scheduler._dispatch_event(broken)
+    assert recorder.events == [broken]
+    assert sample(registry, "obssched_listener_errors_total", listener="obssched.builtin") == 1.0
+    scheduler.shutdown()
