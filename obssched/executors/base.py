@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,9 @@ from obssched.exceptions import MaxInstancesReachedError
 from obssched.executors._runner import error_event, run_body, wall_time
 
 if TYPE_CHECKING:
+    from obssched._eventbus import EventBus
     from obssched.clock import Clock
+    from obssched.events import SchedulerEvent
     from obssched.job import Job
     from obssched.schedulers.base import BaseScheduler
 
@@ -32,12 +34,21 @@ __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_job"]
 _new_tuple = tuple.__new__
 
 
+def _base_dispatch() -> object:
+    from obssched.schedulers.base import BaseScheduler
+
+    return BaseScheduler._dispatch_event
+
+
 class BaseExecutor(ABC):
     """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
 
     _scheduler: BaseScheduler
     _alias: str
     _clock: Clock
+    _events: EventBus
+    _next_run_id: Callable[[], int]
+    _dispatch: Callable[[SchedulerEvent], None]
 
     def __init__(self) -> None:
         self._instances: dict[str, int] = {}
@@ -55,6 +66,11 @@ class BaseExecutor(ABC):
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.executors.{alias}")
         self._clock = scheduler.clock
+        # Looked up once: every run's events go through these.
+        self._events = scheduler._events
+        self._next_run_id = scheduler._run_ids.__next__
+        overridden = type(scheduler)._dispatch_event is not _base_dispatch()
+        self._dispatch = scheduler._dispatch_event if overridden else scheduler._events.dispatch
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""
@@ -102,17 +118,20 @@ class BaseExecutor(ABC):
             MaxInstancesReachedError: nothing was submitted.
         """
         job_id = job.id
+        limit = job.max_instances
+        counts = self._instances
         lock = self._lock
+        # No calls while the lock is held (see MetricsListener._ended): subscripts only.
         lock.acquire()
         try:
-            instances = self._instances.get(job_id, 0)
-            if instances >= job.max_instances:
-                raise MaxInstancesReachedError(job)
-            self._instances[job_id] = instances + 1
+            instances = counts[job_id] if job_id in counts else 0  # noqa: SIM401 (no call under the lock)
+            if instances < limit:
+                counts[job_id] = instances + 1
         finally:
             lock.release()
+        if instances >= limit:
+            raise MaxInstancesReachedError(job)
 
-        scheduler = self._scheduler
         clock = self._clock
         submitted_at = clock.now()
         submitted_mono = clock.monotonic()
@@ -120,9 +139,9 @@ class BaseExecutor(ABC):
         job_name = job.name
         alias = self._alias
         trigger = job.trigger
-        next_run_id = scheduler._run_ids.__next__
+        next_run_id = self._next_run_id
         inflight = self._inflight
-        events = scheduler._events
+        events = self._events
         announce = events.mask & EVENT_JOB_SUBMITTED
         runs: list[RunInfo] = []
         for run_time in run_times:
@@ -198,6 +217,12 @@ class BaseExecutor(ABC):
     def _end_batch(self) -> None:
         """The tick is done submitting: hand over whatever was held back."""
 
+    @property
+    def _backlog(self) -> bool:
+        """Whether submitted runs wait that another look soon could start (see
+        ``BaseScheduler._process_jobs``); the thread pool's workers may all be blocked."""
+        return False
+
     def _mark_started(self, run_id: int, started: float) -> None:
         """Record that the body of run ``run_id`` started at monotonic time ``started``.
 
@@ -211,17 +236,20 @@ class BaseExecutor(ABC):
         """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run."""
         self._inflight.pop(run.run_id, None)
         if last:
+            job_id = run.job_id
+            counts = self._instances
             lock = self._lock
             lock.acquire()
             try:
-                remaining = self._instances.get(run.job_id, 1) - 1
-                if remaining > 0:
-                    self._instances[run.job_id] = remaining
-                else:
-                    self._instances.pop(run.job_id, None)
+                if job_id in counts:
+                    remaining = counts[job_id] - 1
+                    if remaining > 0:
+                        counts[job_id] = remaining
+                    else:
+                        del counts[job_id]
             finally:
                 lock.release()
-        self._scheduler._dispatch_event(event)
+        self._dispatch(event)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """APScheduler 3's completion callback, for executors written against it."""

@@ -201,7 +201,7 @@ def build(
             registry = REGISTRY
         collector = collector_for(registry, buckets)
         assert collector is not None
-        names = JobNames(job_name_limit, lock=collector.store.lock)
+        names = JobNames(job_name_limit)
         metrics_listener = MetricsListener(collector.store, scheduler_name, names)
         source = SchedulerSource(scheduler, scheduler_name, names, running_runs, clock)
     tracer = None

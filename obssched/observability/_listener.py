@@ -146,8 +146,6 @@ class MetricsListener:
         self._scheduler = scheduler_name
         self._names = names
         self._lock = store.lock
-        # A name registry that shares the store's lock lets a removal update both at once.
-        self._names_locked = names.lock is store.lock
         self._bounds = store.bounds
         self._series: dict[tuple[str, str], _JobSeries] = {}
         # Every event counter exists at 0 from the start, so rates exist before the first event.
@@ -254,22 +252,13 @@ class MetricsListener:
 
     def _removed(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._removed_cell
-        if not self._names_locked:
-            with self._lock:
-                cell.value += 1
-            freed = self._names.job_removed(event.job_id)
-            if freed is not None:
-                self._store.forget_gauges((self._scheduler, freed))
-            return
         lock = self._lock
         lock.acquire()
-        try:
-            cell.value += 1
-            freed = self._names.forget(event.job_id)
-            if freed is not None:
-                self._store.forget_gauges_locked((self._scheduler, freed))
-        finally:
-            lock.release()
+        cell.value += 1
+        lock.release()
+        freed = self._names.job_removed(event.job_id)
+        if freed is not None:
+            self._store.forget_gauges((self._scheduler, freed))
 
     def _all_removed(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)
@@ -304,19 +293,29 @@ class MetricsListener:
             cell = self._executed_cell
             bounds = self._bounds
             lock = self._lock
+            if delay < 0.0:
+                delay = 0.0
+            # The buckets are found before taking the lock: a section without calls gives the
+            # interpreter no point to hand the GIL to another thread while the lock is held, the
+            # start of a convoy of worker threads queueing on it.
+            run_index = bisect_left(bounds, duration)
+            delay_index = bisect_left(bounds, delay)
+            wait_index = bisect_left(bounds, queue_wait)
+            ended = (submitted_at, queue_wait + duration)
+            labels = series.name_labels
+            executed = series.executed
+            last = self._last_success
             lock.acquire()
             try:
                 cell.value += 1
-                series.executed.value += 1
-                run_cell.counts[bisect_left(bounds, duration)] += 1
+                executed.value += 1
+                run_cell.counts[run_index] += 1
                 run_cell.total += duration
-                if delay < 0.0:
-                    delay = 0.0
-                delay_cell.counts[bisect_left(bounds, delay)] += 1
+                delay_cell.counts[delay_index] += 1
                 delay_cell.total += delay
-                wait_cell.counts[bisect_left(bounds, queue_wait)] += 1
+                wait_cell.counts[wait_index] += 1
                 wait_cell.total += queue_wait
-                self._last_success[series.name_labels] = (submitted_at, queue_wait + duration)
+                last[labels] = ended
             finally:
                 lock.release()
             return

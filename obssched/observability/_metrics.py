@@ -240,12 +240,8 @@ class MetricStore:
     def forget_gauges(self, labels: Labels) -> None:
         """Drop the event-updated gauge series with these labels (a removed job's)."""
         with self.lock:
-            self.forget_gauges_locked(labels)
-
-    def forget_gauges_locked(self, labels: Labels) -> None:
-        """:meth:`forget_gauges` for a caller that holds :attr:`lock`."""
-        for series in self._gauges.values():
-            series.pop(labels, None)
+            for series in self._gauges.values():
+                series.pop(labels, None)
 
     def describe(self) -> Iterator[Metric]:
         """Yield the families without samples, for the registry's duplicate-name check."""

@@ -20,18 +20,14 @@ class JobNames:
     (its counters live on), so removing jobs does not free room under the cap.
     """
 
-    def __init__(
-        self, limit: int | None = DEFAULT_JOB_NAME_LIMIT, lock: threading.Lock | None = None
-    ) -> None:
+    def __init__(self, limit: int | None = DEFAULT_JOB_NAME_LIMIT) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"the job name limit must be None or >= 0, got {limit}")
         self.limit = limit
         self._admitted: dict[str, str] = {}
         self._job_labels: dict[str, tuple[str, str | None]] = {}
         self._users: dict[str, int] = {}
-        self.lock = lock if lock is not None else threading.Lock()
-        """Guards the job-to-label map; may be shared with the metric store, so that a listener
-        updates both under one acquisition (:meth:`forget` expects it held)."""
+        self._lock = threading.Lock()
 
     def label(self, name: str) -> str:
         """Return the label value for a job name, admitting it if the cap allows."""
@@ -40,7 +36,7 @@ class JobNames:
             return label
         if self.limit is not None and len(self._admitted) >= self.limit:
             return OTHER_JOB_NAME
-        with self.lock:
+        with self._lock:
             if self.limit is not None and len(self._admitted) >= self.limit:
                 return self._admitted.get(name, OTHER_JOB_NAME)
             return self._admitted.setdefault(name, name)
@@ -48,7 +44,7 @@ class JobNames:
     def job_added(self, job_id: str, name: str, jobstore: str | None = None) -> str:
         """Record that a job (new or modified) uses ``name``; return its label value."""
         label = self.label(name)
-        with self.lock:
+        with self._lock:
             previous = self._job_labels.get(job_id)
             if previous is not None and previous[0] == label:
                 return label
@@ -60,19 +56,15 @@ class JobNames:
 
     def job_removed(self, job_id: str) -> str | None:
         """Forget a job; return its label value if no other job uses it any more."""
-        with self.lock:
-            return self.forget(job_id)
-
-    def forget(self, job_id: str) -> str | None:
-        """:meth:`job_removed` for a caller that holds :attr:`lock`."""
-        previous = self._job_labels.pop(job_id, None)
-        if previous is None:
-            return None
-        return previous[0] if self._release(previous[0]) else None
+        with self._lock:
+            previous = self._job_labels.pop(job_id, None)
+            if previous is None:
+                return None
+            return previous[0] if self._release(previous[0]) else None
 
     def jobstore_cleared(self, jobstore: str | None) -> list[str]:
         """Forget the jobs of one job store (or all, for ``None``); return the labels now unused."""
-        with self.lock:
+        with self._lock:
             gone = [
                 job_id
                 for job_id, (_, store) in self._job_labels.items()
