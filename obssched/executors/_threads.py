@@ -18,6 +18,7 @@ from typing import Any
 __all__ = ["WorkerPool"]
 
 _STOP = object()
+_EAGER_WAKEUPS = 2
 
 
 class _Worker:
@@ -43,6 +44,10 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shutdown = False
+        # Items taken by workers so far (updated without a lock: only compared for change).
+        self._taken = 0
+        self._taken_at_nudge = 0
+        self._stalled_since: float | None = None
 
     @property
     def max_workers(self) -> int:
@@ -63,14 +68,44 @@ class WorkerPool:
         self._wake_one()
 
     def submit_many(self, items: list[Any]) -> None:
-        """Queue several items at once (see :meth:`submit`)."""
+        """Queue several items at once (see :meth:`submit`).
+
+        At most two idle workers are woken for them. Under the GIL more threads do not run
+        fast jobs sooner, they only queue for it (and for every lock a job or listener takes);
+        when the woken workers block instead, :meth:`nudge` wakes the rest.
+        """
         if self._shutdown:
             raise RuntimeError("cannot submit work to a pool that has been shut down")
         if not self._threads:
             self._start_workers()
         self._items.extend(items)
-        for _ in range(min(len(items), len(self._idle))):
+        for _ in range(min(len(items), len(self._idle), _EAGER_WAKEUPS)):
             self._wake_one()
+
+    @property
+    def backlog(self) -> bool:
+        """Whether items wait while some worker is idle."""
+        return bool(self._items) and bool(self._idle)
+
+    def nudge(self, now: float, patience: float) -> None:
+        """Wake idle workers for the queued items if none was taken for ``patience`` seconds.
+
+        Items that wait while nothing is taken mean the awake workers are all blocked in job
+        bodies (sleeping, waiting for I/O), so more workers are needed; items being taken mean
+        the awake ones keep up. ``now`` is a monotonic reading; the first nudge that finds a
+        backlog only notes when it saw it.
+        """
+        if not self.backlog:
+            self._stalled_since = None
+            return
+        taken = self._taken
+        if self._stalled_since is None or taken != self._taken_at_nudge:
+            self._stalled_since = now
+            self._taken_at_nudge = taken
+        elif now - self._stalled_since >= patience:
+            for _ in range(min(len(self._items), len(self._idle))):
+                self._wake_one()
+            self._stalled_since = None
 
     def _wake_one(self) -> None:
         try:
@@ -133,4 +168,5 @@ class WorkerPool:
                 continue
             if item is _STOP:
                 return
+            self._taken += 1
             handler(item)

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BasePoolExecutor", "ProcessPoolExecutor", "ThreadPoolExecutor"]
 
+_PATIENCE = 0.002
+"""Seconds queued runs may see no worker take any of them before idle workers are woken."""
+
 
 class BasePoolExecutor(BaseExecutor):
     """Common base of the pool executors."""
@@ -71,17 +74,28 @@ class ThreadPoolExecutor(BasePoolExecutor):
             self._pool.submit((job, runs))
         else:
             batch.append((job, runs))
-            if len(batch) >= 512:
+            if len(batch) >= self._flush_at:
                 self._flush_batch()
+                # The first runs of a burst go to the workers almost at once; later hand-overs
+                # grow to 512 runs, each a round of waking workers and trading the GIL with them.
+                self._flush_at = min(self._flush_at * 4, 512)
 
     _batch: list[tuple[Job, list[RunInfo]]] | None = None
+    _flush_at = 8
 
     def _begin_batch(self) -> None:
         self._batch = []
+        self._flush_at = 8
 
     def _end_batch(self) -> None:
         self._flush_batch()
         self._batch = None
+        if self._pool is not None:
+            self._pool.nudge(self._clock.monotonic(), _PATIENCE)
+
+    @property
+    def _backlog(self) -> bool:
+        return self._pool is not None and self._pool.backlog
 
     def _flush_batch(self) -> None:
         batch = self._batch

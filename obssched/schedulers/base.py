@@ -58,6 +58,9 @@ STATE_PAUSED = 2
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+_BACKLOG_RECHECK = 0.001
+"""Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
+
 
 class BaseScheduler(ABC):
     """Keeps job stores, executors and listeners, and offers the APScheduler 3 scheduler API.
@@ -643,6 +646,11 @@ class BaseScheduler(ABC):
             elapsed = clock.monotonic() - started
             wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
             wait -= elapsed
+            if wait > _BACKLOG_RECHECK and any(e._backlog for e in self._executors.values()):
+                # Runs wait for a pool whose awake workers may all be blocked; the next tick
+                # looks again and wakes more of them (see WorkerPool.nudge).
+                wait = _BACKLOG_RECHECK
+                next_wakeup = now + timedelta(seconds=elapsed + wait)
             if wait >= heartbeat:
                 wait = heartbeat
                 next_wakeup = now + timedelta(seconds=elapsed + heartbeat)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator
 
 import core_jobs
@@ -55,6 +56,22 @@ def test_thread_pool_reports_a_failing_job(background: BackgroundScheduler) -> N
     event = run_once(background, core_jobs.fail, "threads", args=("in a thread",))
     assert event.code == EVENT_JOB_ERROR
     assert str(event.exception) == "in a thread"
+
+
+@pytest.mark.parametrize("jobs", [3, 10], ids=["few", "pool-size"])
+def test_thread_pool_runs_blocking_jobs_side_by_side(
+    background: BackgroundScheduler, jobs: int
+) -> None:
+    """Runs due together whose bodies block all get a worker: none waits for another to end."""
+    background.add_executor(ThreadPoolExecutor(10), "threads")
+    barrier = threading.Barrier(jobs, timeout=20)
+    recorder = EventRecorder(background)
+    background.start(paused=True)
+    for _ in range(jobs):
+        background.add_job(barrier.wait, executor="threads")
+    background.resume()
+    ended = recorder.wait_for_count(TERMINAL, jobs, timeout=30)
+    assert [event.code for event in ended] == [EVENT_JOB_EXECUTED] * jobs
 
 
 def test_thread_pool_max_workers_is_reported() -> None:
