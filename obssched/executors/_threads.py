@@ -22,12 +22,15 @@ _EAGER_WAKEUPS = 2
 
 
 class _Worker:
-    __slots__ = ("wake",)
+    __slots__ = ("wake", "woken")
 
     def __init__(self) -> None:
         # Held while the worker sleeps; whoever hands it work releases it.
         self.wake = threading.Lock()
         self.wake.acquire()
+        # Set by the waker, cleared by the worker once it takes an item: it is on its way to
+        # one of the queued items.
+        self.woken = False
 
 
 class WorkerPool:
@@ -48,6 +51,7 @@ class WorkerPool:
         self._taken = 0
         self._taken_at_nudge = 0
         self._stalled_since: float | None = None
+        self._workers: list[_Worker] = []
 
     @property
     def max_workers(self) -> int:
@@ -84,8 +88,12 @@ class WorkerPool:
 
     @property
     def backlog(self) -> bool:
-        """Whether items wait while some worker is idle."""
-        return bool(self._items) and bool(self._idle)
+        """Whether more items wait than there are woken workers on their way to them, while
+        some worker is idle."""
+        if not self._idle:
+            return False
+        on_their_way = sum(1 for worker in self._workers if worker.woken)
+        return len(self._items) > on_their_way
 
     def nudge(self, now: float, patience: float) -> None:
         """Wake idle workers for the queued items if none was taken for ``patience`` seconds.
@@ -112,6 +120,7 @@ class WorkerPool:
             worker = self._idle.pop()
         except IndexError:
             return  # every worker is busy and will look at the deque before sleeping
+        worker.woken = True
         worker.wake.release()
 
     def _start_workers(self) -> None:
@@ -121,9 +130,11 @@ class WorkerPool:
             if self._threads or self._shutdown:
                 return
             for index in range(self._max_workers):
+                worker = _Worker()
+                self._workers.append(worker)
                 thread = threading.Thread(
                     target=self._work,
-                    args=(_Worker(),),
+                    args=(worker,),
                     name=f"{self._name_prefix}_{index}",
                     daemon=True,
                 )
@@ -154,6 +165,7 @@ class WorkerPool:
             try:
                 item = items.popleft()
             except IndexError:
+                worker.woken = False
                 idle.append(worker)
                 # An item queued after the popleft above and before the append found no idle
                 # worker to wake: look again, and if so leave the idle list, unless a submitter
@@ -166,6 +178,7 @@ class WorkerPool:
                     continue
                 worker.wake.acquire()
                 continue
+            worker.woken = False
             if item is _STOP:
                 return
             self._taken += 1
