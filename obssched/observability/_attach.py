@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 from prometheus_client.registry import CollectorRegistry
 
@@ -23,7 +24,7 @@ from obssched.events import (
 from obssched.observability._collector import SchedulerSource, collector_for
 from obssched.observability._listener import LISTENER_MASK, MetricsListener
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
-from obssched.observability._tracing import RunTracer, TraceFilter
+from obssched.observability._tracing import _HAS_GLOBAL, RunTracer, TraceFilter
 
 __all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
 
@@ -141,7 +142,11 @@ class Instrumentation:
         # scheduler started is noticed; the tracer's on_live switches the routes back to this
         # object, which then handles this event too.
         tracer = self.tracer
-        if tracer is not None and not tracer._inert():
+        # RunTracer._inert()'s common case spelt out first: no provider given, no global yet.
+        unset = tracer is None or (
+            tracer._provider is None and _HAS_GLOBAL and trace._TRACER_PROVIDER is None
+        )
+        if not unset and tracer is not None and not tracer._inert():
             self(event)
             return
         assert self.metrics is not None

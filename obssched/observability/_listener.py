@@ -276,30 +276,30 @@ class MetricsListener:
             series = self._series_of(event)
         duration = event.run_duration
         queue_wait = event.queue_wait
-        delay = event.start_delay
         submitted_at = event.submitted_at
         succeeded = series.succeeded
         if (
             succeeded is not None
             and exemplar is None
-            and event.code == EVENT_JOB_EXECUTED
-            and duration is not None
             and queue_wait is not None
-            and delay is not None
+            and duration is not None
             and submitted_at is not None
+            and event.code == EVENT_JOB_EXECUTED
         ):
             # The usual run, written out: it succeeded, every timing is known, no exemplar.
+            # (Its start delay as JobExecutionEvent.start_delay computes it, without the call.)
+            late_by = (submitted_at - event.scheduled_run_time).total_seconds() + queue_wait
             run_cell, delay_cell, wait_cell = succeeded
             cell = self._executed_cell
             bounds = self._bounds
             lock = self._lock
-            if delay < 0.0:
-                delay = 0.0
+            if late_by < 0.0:
+                late_by = 0.0
             # The buckets are found before taking the lock: a section without calls gives the
             # interpreter no point to hand the GIL to another thread while the lock is held, the
             # start of a convoy of worker threads queueing on it.
             run_index = bisect_left(bounds, duration)
-            delay_index = bisect_left(bounds, delay)
+            delay_index = bisect_left(bounds, late_by)
             wait_index = bisect_left(bounds, queue_wait)
             ended = (submitted_at, queue_wait + duration)
             labels = series.name_labels
@@ -312,13 +312,14 @@ class MetricsListener:
                 run_cell.counts[run_index] += 1
                 run_cell.total += duration
                 delay_cell.counts[delay_index] += 1
-                delay_cell.total += delay
+                delay_cell.total += late_by
                 wait_cell.counts[wait_index] += 1
                 wait_cell.total += queue_wait
                 last[labels] = ended
             finally:
                 lock.release()
             return
+        delay = event.start_delay
         failed = event.code == EVENT_JOB_ERROR
         cell = self._error_cell if failed else self._executed_cell
         moment: Moment | None
