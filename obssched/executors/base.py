@@ -34,12 +34,6 @@ __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_job"]
 _new_tuple = tuple.__new__
 
 
-def _base_dispatch() -> object:
-    from obssched.schedulers.base import BaseScheduler
-
-    return BaseScheduler._dispatch_event
-
-
 class BaseExecutor(ABC):
     """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
 
@@ -69,8 +63,7 @@ class BaseExecutor(ABC):
         # Looked up once: every run's events go through these.
         self._events = scheduler._events
         self._next_run_id = scheduler._run_ids.__next__
-        overridden = type(scheduler)._dispatch_event is not _base_dispatch()
-        self._dispatch = scheduler._dispatch_event if overridden else scheduler._events.dispatch
+        self._dispatch = scheduler._event_dispatcher()
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""

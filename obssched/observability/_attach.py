@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 from prometheus_client.registry import CollectorRegistry
 
@@ -24,14 +23,13 @@ from obssched.events import (
 from obssched.observability._collector import SchedulerSource, collector_for
 from obssched.observability._listener import LISTENER_MASK, MetricsListener
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
-from obssched.observability._tracing import _HAS_GLOBAL, RunTracer, TraceFilter
+from obssched.observability._tracing import RunTracer, TraceFilter
 
 __all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
 
 _logger = logging.getLogger("obssched.observability")
 
-# Events that end or forget what the tracer recorded when it saw the run's submission or the
-# job's addition: with nothing recorded (no run open, never active) there is nothing to do.
+# Events that end or forget what the tracer recorded at a run's submission or a job's addition.
 _AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
 
 
@@ -67,7 +65,6 @@ class Instrumentation:
         self.registry = registry
         self._listener: Callable[[SchedulerEvent], None] = self
         self._attached = False
-        self._routes = None if metrics is None else metrics.routes
         self._hooked = False
         self._hook_lock = threading.Lock()
         self._bus: EventBus | None = None
@@ -77,20 +74,14 @@ class Instrumentation:
             code = event.code
             exemplar = None
             tracer = self.tracer
-            # RunTracer.active(), written out (this runs for every event), and not asked for
-            # events that only concern what the tracer recorded while it was active.
+            # The tracer is not asked about events that only end or forget what it recorded
+            # while it was active: with no run open and never active there is nothing to do.
             if tracer is not None and (
                 tracer._live or tracer._runs or (code not in _AFTER_RUN and not tracer._inert())
             ):
                 exemplar = tracer.handle(event)
-            routes = self._routes
-            if routes is not None:
-                route = routes.get(code)
-                if route is not None:
-                    route(event, exemplar)
-                else:
-                    assert self.metrics is not None
-                    self.metrics.count(event)
+            if self.metrics is not None:
+                self.metrics.handle(event, exemplar)
         except Exception:
             _logger.exception("The built-in observability listener failed on %r", event)
             if self.source is not None:
@@ -141,16 +132,11 @@ class Instrumentation:
         # Each run starts with its submission, so that is where an SDK installed after the
         # scheduler started is noticed; the tracer's on_live switches the routes back to this
         # object, which then handles this event too.
-        tracer = self.tracer
-        # RunTracer._inert()'s common case spelt out first: no provider given, no global yet.
-        unset = tracer is None or (
-            tracer._provider is None and _HAS_GLOBAL and trace._TRACER_PROVIDER is None
-        )
-        if not unset and tracer is not None and not tracer._inert():
+        if self.tracer is not None and not self.tracer._inert():
             self(event)
             return
         assert self.metrics is not None
-        self.metrics.routes[EVENT_JOB_SUBMITTED](event, None)
+        self.metrics.handle(event)
 
     def _tracing_started(self) -> None:
         with self._hook_lock:

@@ -161,7 +161,7 @@ class MetricsListener:
         self._removed_cell = cells[EVENT_JOB_REMOVED]
         self._last_success = store.gauge_series("obssched_job_last_success_timestamp_seconds")
         self._last_error = store.gauge_series("obssched_job_last_error_timestamp_seconds")
-        self.routes: dict[int, Route] = {
+        self._routes: dict[int, Route] = {
             EVENT_JOB_EXECUTED: self._ended,
             EVENT_JOB_ERROR: self._ended,
             EVENT_JOB_SUBMITTED: self._submitted,
@@ -191,13 +191,13 @@ class MetricsListener:
 
     def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
         """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
-        route = self.routes.get(event.code)
+        route = self._routes.get(event.code)
         if route is not None:
             route(event, exemplar)
         else:
-            self.count(event)
+            self._count(event)
 
-    def count(self, event: SchedulerEvent) -> None:
+    def _count(self, event: SchedulerEvent) -> None:
         """Count an event that needs nothing more (``obssched_events_total``)."""
         cell = self._cell(event.code)
         with self._lock:

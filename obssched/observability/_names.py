@@ -62,13 +62,7 @@ class JobNames:
             previous = self._job_labels.pop(job_id, None)
             if previous is None:
                 return None
-            label = previous[0]
-            remaining = self._users[label] - 1
-            if remaining:
-                self._users[label] = remaining
-                return None
-            del self._users[label]
-            return label
+            return previous[0] if self._release(previous[0]) else None
         finally:
             lock.release()
 

@@ -248,14 +248,10 @@ class RunTracer:
             self.on_live()
         return False
 
-    def active(self) -> bool:
-        """Whether events need handling: spans can be recorded, or runs are still open."""
-        return self._live or bool(self._runs) or not self._inert()
-
     def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
         """Account for one event; for a run's terminal event return its exemplar labels.
 
-        Callers skip events while :meth:`active` is false.
+        Callers may skip events while no provider records spans and no run is open.
         """
         code = event.code
         if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):

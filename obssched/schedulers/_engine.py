@@ -151,15 +151,8 @@ def _process_job(
         _pause_broken_job(job, alias, store, dispatch, logger)
         return
 
-    # run_times_until, written out for the usual case of one run time.
-    next_run_time = job.next_run_time
-    if next_run_time is not None and next_run_time <= now:
-        trigger = job.trigger
-        run_times = [next_run_time]
-        next_run_time = trigger.get_next_fire_time(next_run_time, now)
-        while next_run_time is not None and next_run_time <= now:
-            run_times.append(next_run_time)
-            next_run_time = trigger.get_next_fire_time(next_run_time, now)
+    run_times, next_run_time = run_times_until(job, now)
+    if run_times:
         coalesced: list[datetime] = []
         if len(run_times) > 1 and job.coalesce:
             coalesced, run_times = run_times[:-1], run_times[-1:]

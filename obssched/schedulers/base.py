@@ -569,6 +569,13 @@ class BaseScheduler(ABC):
     def _dispatch_event(self, event: SchedulerEvent) -> None:
         self._events.dispatch(event)
 
+    def _event_dispatcher(self) -> Callable[[SchedulerEvent], None]:
+        """Return what delivers events: the bus itself, unless a subclass overrides
+        :meth:`_dispatch_event` (the per-run paths then spare the indirection)."""
+        if type(self)._dispatch_event is BaseScheduler._dispatch_event:
+            return self._events.dispatch
+        return self._dispatch_event
+
     def _lookup_executor(self, alias: str) -> BaseExecutor:
         return self._executor_registry.lookup(alias)
 
@@ -636,7 +643,7 @@ class BaseScheduler(ABC):
                 self._jobstores,
                 self._executors,
                 now,
-                self._dispatch_event,
+                self._event_dispatcher(),
                 self._next_run_id,
                 settings.logger,
                 settings.jobstore_retry_interval,
