@@ -76,3 +76,84 @@ def test_heap_stays_bounded_under_repeated_updates() -> None:
         job.next_run_time = START + timedelta(minutes=step)
         store.update_job(job)
     assert len(store._heap) <= 2 * 3 + 64
+
+
+def burst_store(due: int, later: int) -> tuple[MemoryJobStore, ManualScheduler]:
+    """A store holding ``due`` jobs due at START and ``later`` jobs due an hour after it."""
+    sched = ManualScheduler(timezone="UTC", metrics=False, tracing=False)
+    store = MemoryJobStore()
+    sched.add_jobstore(store, "mem")
+    sched.start()
+    for index in range(due + later):
+        sched.add_job(
+            core_jobs.record,
+            "date",
+            run_date=START if index < due else START + timedelta(hours=1),
+            id=f"j{index}",
+            jobstore="mem",
+        )
+    return store, sched
+
+
+def drain(store: MemoryJobStore, now: datetime) -> list[list[str]]:
+    """Acquire batches at ``now`` as a tick does, removing each job as its run is submitted."""
+    batches = []
+    while True:
+        acquired = store.acquire_due_jobs(now)
+        batches.append([job.id for job in acquired])
+        for job in acquired:
+            store.remove_job(job.id)
+        store.release_jobs(acquired)
+        if len(acquired) < store.due_batch_size:
+            return batches
+
+
+def test_a_burst_is_handed_out_in_batches_each_due_job_once() -> None:
+    """When most of the store is due at once, every due job still comes out exactly once, in
+    batches no larger than due_batch_size, and the jobs due later stay where they were."""
+    store, _ = burst_store(due=5000, later=300)
+    batches = drain(store, START)
+    taken = [job_id for batch in batches for job_id in batch]
+    assert sorted(taken) == sorted(f"j{index}" for index in range(5000))
+    assert max(len(batch) for batch in batches) == store.due_batch_size
+    assert store.count_jobs() == (300, 0)
+    assert store.get_next_run_time() == START + timedelta(hours=1)
+    assert store.get_due_jobs(START + timedelta(minutes=59)) == []
+
+
+def test_a_burst_cut_short_leaves_the_untaken_jobs_due() -> None:
+    """A tick that stops asking part-way through a burst loses nothing: the jobs it did not take
+    are due at the next tick, and the next run time says so."""
+    store, _ = burst_store(due=3000, later=10)
+    taken = []
+    for _ in range(2):  # the second batch is served from the burst's one-pass sort
+        acquired = store.acquire_due_jobs(START)
+        taken += [job.id for job in acquired]
+        for job in acquired:
+            store.remove_job(job.id)
+        store.release_jobs(acquired)
+    assert store.get_next_run_time() == START
+    rest = drain(store, START + timedelta(seconds=1))
+    assert sorted(taken + [job_id for batch in rest for job_id in batch]) == sorted(
+        f"j{index}" for index in range(3000)
+    )
+
+
+def test_a_burst_serves_earlier_run_times_first() -> None:
+    """Jobs overdue by different amounts come out of a burst earliest run time first."""
+    sched = ManualScheduler(timezone="UTC", metrics=False, tracing=False)
+    store = MemoryJobStore()
+    sched.add_jobstore(store, "mem")
+    sched.start()
+    for index in range(2000):
+        sched.add_job(
+            core_jobs.record,
+            "date",
+            run_date=START + timedelta(seconds=index % 7),
+            id=f"j{index}",
+            jobstore="mem",
+        )
+    batches = drain(store, START + timedelta(seconds=10))
+    run_times = [index % 7 for batch in batches for index in (int(job_id[1:]) for job_id in batch)]
+    assert len(run_times) == 2000
+    assert run_times == sorted(run_times)
