@@ -12,7 +12,6 @@ Only the OpenTelemetry API is used; the provider is the one given, or the global
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -58,17 +57,26 @@ def _ns(moment: datetime) -> int:
 
 
 class _Run:
-    """One traced run: what its run span is opened with, then the span and what ends it.
+    """One traced run: what its run span is opened with, the span, and the body's span.
 
-    The run span is opened lazily, with the submission time as its start: by the run hook when
-    the body starts (so the start delay and queue wait are known and go in with the other
-    attributes), by :meth:`RunTracer.remote` at submission (the worker process needs its context),
-    or by the terminal event when no hook ran. Every attribute passed to ``start_span`` saves a
-    lock and a validation pass over a mapping that ``set_attributes`` would cost later.
+    Made when the run's body starts (it is then also the context manager the run hook returns
+    around the body), when :meth:`RunTracer.remote` carries its context to a worker process, or
+    by its terminal event when neither happened (a run that failed before its body started). The
+    run span is opened lazily, with the submission time as its start: when the body starts (so
+    the start delay and queue wait are known and go in with the other attributes), at submission
+    for a process pool, or at the end. Every attribute passed to ``start_span`` saves a lock and
+    a validation pass over a mapping that ``set_attributes`` would cost later.
+
+    As a context manager it opens the body span and makes it current. Times come from the
+    monotonic clock relative to the submission, as the core derives the execution event's start
+    and end times, so the spans agree with the metrics even if the wall clock steps during the
+    run.
     """
 
     __slots__ = (
+        "body",
         "body_recorded",
+        "body_start_ns",
         "context",
         "executor",
         "exemplar",
@@ -78,61 +86,57 @@ class _Run:
         "scheduled",
         "span",
         "start_ns",
+        "started",
         "submitted_monotonic",
+        "token",
+        "tracer",
     )
 
     def __init__(
         self,
+        tracer: RunTracer,
         job_id: str,
         name: str,
         executor: str | None,
         jobstore: str | None,
         scheduled: datetime,
         start_ns: int,
+        submitted_monotonic: float | None,
     ) -> None:
+        self.tracer = tracer
         self.job_id = job_id
         self.name = name
         self.executor = executor
         self.jobstore = jobstore
         self.scheduled = scheduled
         self.start_ns = start_ns
-        self.submitted_monotonic: float | None = None
+        self.submitted_monotonic = submitted_monotonic
         self.span: Span | None = None
         self.context: Context | None = None
         self.exemplar: dict[str, str] | None = None
         self.body_recorded = False
-
-
-class _BodySpan:
-    """The context manager around a job body: opens the body span and makes it current.
-
-    Times come from the monotonic clock relative to the submission, as the core derives the
-    execution event's start and end times, so the spans agree with the metrics even if the wall
-    clock steps during the run.
-    """
-
-    __slots__ = ("_run", "_span", "_start_ns", "_started", "_token", "_tracer")
-
-    def __init__(self, tracer: RunTracer, run: _Run) -> None:
-        self._tracer = tracer
-        self._run = run
-        self._span: Span | None = None
-        self._token: object = None
-        self._started = 0.0
-        self._start_ns = 0
+        self.body: Span | None = None
+        self.token: object = None
+        self.started = 0.0
+        self.body_start_ns = 0
 
     def __enter__(self) -> Span:
-        run = self._run
-        tracer = self._tracer
-        started = self._started = tracer.clock.monotonic()
-        submitted = run.submitted_monotonic
-        wait = 0.0 if submitted is None else max(started - submitted, 0.0)
-        self._start_ns = run.start_ns + int(wait * 1e9)
-        if run.span is None:
-            tracer.open_run(run, wait)
-        span = self._span = tracer.start_body(run, self._start_ns)
-        self._token = otel_context.attach(trace.set_span_in_context(span))
-        return span
+        tracer = self.tracer
+        started = self.started = tracer.clock.monotonic()
+        submitted = self.submitted_monotonic
+        wait = 0.0 if submitted is None or started < submitted else started - submitted
+        start_ns = self.body_start_ns = self.start_ns + int(wait * 1e9)
+        if self.span is None:
+            tracer.open_run(self, wait)
+        self.body_recorded = True
+        body = self.body = tracer._otel.start_span(
+            f"execute {self.name}",
+            context=self.context,
+            kind=SpanKind.INTERNAL,
+            start_time=start_ns,
+        )
+        self.token = otel_context.attach(trace.set_span_in_context(body))
+        return body
 
     def __exit__(
         self,
@@ -140,13 +144,13 @@ class _BodySpan:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        otel_context.detach(self._token)  # type: ignore[arg-type]
-        span = self._span
-        assert span is not None
-        if exc is not None and span.is_recording():
-            _record_error(span, exc)
-        elapsed = self._tracer.clock.monotonic() - self._started
-        span.end(self._start_ns + int(max(elapsed, 0.0) * 1e9))
+        otel_context.detach(self.token)  # type: ignore[arg-type]
+        body = self.body
+        assert body is not None
+        if exc is not None and body.is_recording():
+            _record_error(body, exc)
+        elapsed = self.tracer.clock.monotonic() - self.started
+        body.end(self.body_start_ns + (int(elapsed * 1e9) if elapsed > 0.0 else 0))
 
 
 def _record_error(span: Span, exception: BaseException | None) -> None:
@@ -216,7 +220,6 @@ class RunTracer:
         # done once per trigger object.
         self._job_details: dict[str, tuple[object, str, str]] = {}
         self._links: dict[str, Link] = {}
-        self._lock = threading.Lock()
         self._root = Context()
         # Runs due together share their scheduled time: format it once for the whole burst.
         self._last_scheduled: tuple[datetime, str] = (_EPOCH, _EPOCH.isoformat())
@@ -258,19 +261,11 @@ class RunTracer:
             assert isinstance(event, JobExecutionEvent)
             return self._ended(event)
         if code == EVENT_JOB_SUBMITTED:
+            # The run itself is traced from its body's start (or its end): the submission only
+            # says which run times coalescing dropped.
             assert isinstance(event, JobSubmissionEvent)
-            if event.run_id is not None and self._traced(event.job_id, event.job_name):
-                self._run_for(
-                    event.run_id,
-                    event.job_id,
-                    event.job_name or event.job_id,
-                    event.executor,
-                    event.jobstore,
-                    event.scheduled_run_times[0],
-                    event.submitted_at,
-                )
-                if event.coalesced_run_times:
-                    self._coalesced(event)
+            if event.coalesced_run_times and self._traced(event.job_id, event.job_name):
+                self._coalesced(event)
         elif code == EVENT_JOB_MISSED:
             assert isinstance(event, JobExecutionEvent)
             self._missed(event)
@@ -300,27 +295,6 @@ class RunTracer:
             traced = self._filtered[key] = bool(self._filter(*key))
         return traced
 
-    def _run_for(
-        self,
-        run_id: int,
-        job_id: str,
-        job_name: str,
-        executor: str | None,
-        jobstore: str | None,
-        scheduled: datetime,
-        submitted_at: datetime | None,
-    ) -> _Run:
-        run = self._runs.get(run_id)
-        if run is not None:
-            return run
-        start_ns = _ns(submitted_at if submitted_at is not None else self.clock.now())
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                run = _Run(job_id, job_name, executor, jobstore, scheduled, start_ns)
-                self._runs[run_id] = run
-            return run
-
     def _scheduled_text(self, scheduled: datetime) -> str:
         last = self._last_scheduled
         if last[0] == scheduled:
@@ -330,50 +304,53 @@ class RunTracer:
         return text
 
     def open_run(self, run: _Run, queue_wait: float | None, outcome: str | None = None) -> Span:
-        """Open the run span (if no other thread did), started at the run's submission."""
-        with self._lock:
-            if run.span is not None:
-                return run.span
-            attributes: dict[str, Any] = {
-                "obssched.job.id": run.job_id,
-                "obssched.job.name": run.name,
-                "obssched.executor": run.executor or "",
-                "obssched.jobstore": run.jobstore or "",
-                "obssched.scheduled_time": self._scheduled_text(run.scheduled),
+        """Open the run span, started at the run's submission.
+
+        Called by the first of the run's body start, its hand-over to a worker process and its
+        terminal event, which happen one after another for one run: no lock is needed.
+        """
+        if run.span is not None:
+            return run.span
+        attributes: dict[str, Any] = {
+            "obssched.job.id": run.job_id,
+            "obssched.job.name": run.name,
+            "obssched.executor": run.executor or "",
+            "obssched.jobstore": run.jobstore or "",
+            "obssched.scheduled_time": self._scheduled_text(run.scheduled),
+        }
+        known = self._job_details.get(run.job_id)
+        if known is not None:
+            attributes["obssched.trigger"] = known[1]
+            attributes["code.function.name"] = known[2]
+        if queue_wait is not None:
+            attributes["obssched.start_delay"] = (
+                run.start_ns - _ns(run.scheduled)
+            ) / 1e9 + queue_wait
+            attributes["obssched.queue_wait"] = queue_wait
+        if outcome is not None:
+            attributes["obssched.outcome"] = outcome
+        if self._node_of is not None:
+            node = self._node_of(run.jobstore)
+            if node is not None:
+                attributes["obssched.node"] = node
+        link = self._links.get(run.job_id)
+        span = self._otel.start_span(
+            f"run {run.name}",
+            context=self._root,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=None if link is None else (link,),
+            start_time=run.start_ns,
+        )
+        span_context = span.get_span_context()
+        if self._exemplars and span_context.trace_flags.sampled:
+            run.exemplar = {
+                "trace_id": format(span_context.trace_id, "032x"),
+                "span_id": format(span_context.span_id, "016x"),
             }
-            known = self._job_details.get(run.job_id)
-            if known is not None:
-                attributes["obssched.trigger"] = known[1]
-                attributes["code.function.name"] = known[2]
-            if queue_wait is not None:
-                attributes["obssched.start_delay"] = (
-                    run.start_ns - _ns(run.scheduled)
-                ) / 1e9 + queue_wait
-                attributes["obssched.queue_wait"] = queue_wait
-            if outcome is not None:
-                attributes["obssched.outcome"] = outcome
-            if self._node_of is not None:
-                node = self._node_of(run.jobstore)
-                if node is not None:
-                    attributes["obssched.node"] = node
-            link = self._links.get(run.job_id)
-            span = self._otel.start_span(
-                f"run {run.name}",
-                context=self._root,
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-                links=None if link is None else (link,),
-                start_time=run.start_ns,
-            )
-            span_context = span.get_span_context()
-            if self._exemplars and span_context.trace_flags.sampled:
-                run.exemplar = {
-                    "trace_id": format(span_context.trace_id, "032x"),
-                    "span_id": format(span_context.span_id, "016x"),
-                }
-            run.context = trace.set_span_in_context(span, self._root)
-            run.span = span
-            return span
+        run.context = trace.set_span_in_context(span, self._root)
+        run.span = span
+        return span
 
     def _ended(self, event: JobExecutionEvent) -> dict[str, str] | None:
         run_id = event.run_id
@@ -381,7 +358,21 @@ class RunTracer:
             return None
         run = self._runs.pop(run_id, None)
         if run is None:
-            return None
+            # No body started and nothing went to a worker process: the run failed on its way
+            # to the executor. Its span still covers it, from the submission to now.
+            if not self._traced(event.job_id, event.job_name):
+                return None
+            submitted = event.submitted_at
+            run = _Run(
+                self,
+                event.job_id,
+                event.job_name or event.job_id,
+                event.executor,
+                event.jobstore,
+                event.scheduled_run_time,
+                _ns(submitted if submitted is not None else self.clock.now()),
+                None,
+            )
         failed = event.code == EVENT_JOB_ERROR
         outcome = "error" if failed else "success"
         span = run.span
@@ -415,7 +406,13 @@ class RunTracer:
 
     def _body_from_event(self, run: _Run, event: JobExecutionEvent, failed: bool) -> None:
         assert event.started_at is not None
-        body = self.start_body(run, _ns(event.started_at))
+        run.body_recorded = True
+        body = self._otel.start_span(
+            f"execute {run.name}",
+            context=run.context,
+            kind=SpanKind.INTERNAL,
+            start_time=_ns(event.started_at),
+        )
         if failed:
             _record_error(body, event.exception)
         finished = event.finished_at if event.finished_at is not None else self.clock.now()
@@ -463,32 +460,27 @@ class RunTracer:
 
     # -- the run hook ---------------------------------------------------------------------------
 
-    def start_body(self, run: _Run, start_ns: int) -> Span:
-        """Open the body span of a run as a child of its (open) run span."""
-        run.body_recorded = True
-        return self._otel.start_span(
-            f"execute {run.name}",
-            context=run.context,
-            kind=SpanKind.INTERNAL,
-            start_time=start_ns,
-        )
-
     def annotate(self, info: RunInfo) -> _Run | None:
-        """Find (or register) a submitted run and learn what only the run info knows."""
+        """Register a run whose body is about to start (or go to a worker process)."""
         if not self._traced(info.job_id, info.job_name):
             return None
-        run = self._runs.get(info.run_id)
+        runs = self._runs
+        run = runs.get(info.run_id)
         if run is None:
-            run = self._run_for(
+            submitted = info.submitted_at
+            run = runs.setdefault(
                 info.run_id,
-                info.job_id,
-                info.job_name,
-                info.executor,
-                info.jobstore,
-                info.scheduled_run_time,
-                info.submitted_at,
+                _Run(
+                    self,
+                    info.job_id,
+                    info.job_name,
+                    info.executor,
+                    info.jobstore,
+                    info.scheduled_run_time,
+                    _ns(submitted if submitted is not None else self.clock.now()),
+                    info.submitted_monotonic,
+                ),
             )
-        run.submitted_monotonic = info.submitted_monotonic
         known = self._job_details.get(info.job_id)
         if known is None or known[0] is not info.trigger or known[2] != info.func_name:
             text = str(info.trigger)
@@ -502,16 +494,13 @@ class RunTracer:
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
         """Return the context manager that makes the run's body span current around the body."""
-        if run.run_id not in self._runs and self._inert():
+        if self._inert():
             return None
-        traced = self.annotate(run)
-        if traced is None:
-            return None
-        return _BodySpan(self, traced)
+        return self.annotate(run)
 
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
         """Return a picklable factory that attaches the run span's context in a worker process."""
-        if run.run_id not in self._runs and self._inert():
+        if self._inert():
             return None
         traced = self.annotate(run)
         if traced is None:
@@ -522,7 +511,8 @@ class RunTracer:
         return functools.partial(remote_context, carrier)
 
     def open_runs(self) -> int:
-        """Return how many runs are submitted and not ended (for tests and health checks)."""
+        """Return how many runs have started (or gone to a worker process) and not ended (for
+        tests and health checks)."""
         return len(self._runs)
 
 
