@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import sys
 from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
@@ -84,9 +85,9 @@ class MemoryJobStore(BaseJobStore):
         jobs = self._jobs
         acquired: list[Job] = []
         seen: set[str] = set()
-        batch = self.due_batch_size
+        batch = self.due_batch_size or sys.maxsize
         while len(acquired) < batch:
-            if ready:
+            if ready and ready[-1][0] <= limit:
                 entry = ready.pop()
             elif heap and heap[0][0] <= limit:
                 entry = heapq.heappop(heap)

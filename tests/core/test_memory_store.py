@@ -157,3 +157,14 @@ def test_a_burst_serves_earlier_run_times_first() -> None:
     run_times = [index % 7 for batch in batches for index in (int(job_id[1:]) for job_id in batch)]
     assert len(run_times) == 2000
     assert run_times == sorted(run_times)
+
+
+def test_a_store_without_a_batch_limit_hands_out_every_due_job_at_once() -> None:
+    """A memory store whose due_batch_size is None (no limit) returns all due jobs in one call,
+    and an empty one returns none."""
+    unlimited = MemoryJobStore()
+    unlimited.due_batch_size = None
+    assert unlimited.acquire_due_jobs(START) == []
+    store, _ = burst_store(due=600, later=1)
+    store.due_batch_size = None
+    assert len(store.acquire_due_jobs(START)) == 600
