@@ -49,7 +49,10 @@ class DateTrigger(BaseTrigger):
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        run_date = self.run_date if self.run_date is not None else now.astimezone(self.timezone)
+        run_date = self.run_date
+        if run_date is None:
+            # "Run once, now": the first time asked, whenever that is; never again.
+            return now.astimezone(self.timezone) if previous_fire_time is None else None
         if previous_fire_time is None or run_date.astimezone(UTC) > previous_fire_time.astimezone(
             UTC
         ):

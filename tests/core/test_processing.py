@@ -38,6 +38,19 @@ def test_a_due_job_runs_once_per_tick(
     assert [(e.job_id, e.retval, e.scheduled_run_time) for e in executed] == [("j", 3, at(10))]
 
 
+def test_a_job_added_without_trigger_runs_once_even_without_coalescing(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """add_job(func) means "run once, now": reached late, it still runs once, not once for
+    the time it was added and again for the time the loop got to it."""
+    scheduler.start()
+    scheduler.add_job(core_jobs.record, coalesce=False, id="now")
+    clock.advance(0.5)
+    scheduler.tick()
+    assert [e.job_id for e in recorder.of(EVENT_JOB_EXECUTED)] == ["now"]
+    assert [e.job_id for e in recorder.of(EVENT_JOB_REMOVED)] == ["now"]
+
+
 def test_nothing_runs_before_its_time(
     scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
 ) -> None:

@@ -37,6 +37,12 @@ def test_date_trigger_without_run_date_fires_now() -> None:
     assert DateTrigger(timezone="UTC").get_next_fire_time(None, NOW) == NOW
 
 
+def test_date_trigger_without_run_date_fires_only_once() -> None:
+    """Once it has fired, a trigger without a run date has no next time, however late asked."""
+    trigger = DateTrigger(timezone="UTC")
+    assert trigger.get_next_fire_time(NOW, NOW + timedelta(seconds=5)) is None
+
+
 def test_interval_fires_every_real_hour_across_dst() -> None:
     """An hourly interval fires every real hour through the autumn change."""
     trigger = IntervalTrigger(hours=1, start_date="2024-10-27 01:00:00", timezone=BERLIN)
