@@ -86,7 +86,9 @@ class AsyncIOExecutor(BaseExecutor):
             try:
                 retval = await job.func(*job.args, **job.kwargs)
             except asyncio.CancelledError as exc:
-                self._run_ended(run, body.end(None, exc), last=True)
+                # This run ends with its own timings; the rest of the work item never starts.
+                # The work item's instance is given back once, by whichever run is its last.
+                self._run_ended(run, body.end(None, exc), last=run is last)
                 self._end_with_error(runs, exc)
                 raise
             except BaseException as exc:

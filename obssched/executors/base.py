@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
-from obssched.events import EVENT_JOB_SUBMITTED, JobExecutionEvent, _submission_event
+from obssched.events import (
+    EVENT_JOB_SUBMITTED,
+    EVENT_NAMES,
+    JobExecutionEvent,
+    _submission_event,
+)
 from obssched.exceptions import MaxInstancesReachedError
 from obssched.executors._runner import error_event, run_body, wall_time
 
@@ -200,7 +205,10 @@ class BaseExecutor(ABC):
         mark_started = self._mark_started
         func, args, kwargs = job.func, job.args, job.kwargs
         last = runs[-1]
+        inflight = self._inflight
         for run in runs:
+            if run.run_id not in inflight:
+                continue  # ended before its body started (its work item was cancelled)
             event = run_body(func, args, kwargs, run, hooks, clock, logger, mark_started)
             self._run_ended(run, event, last=run is last)
 
@@ -226,8 +234,19 @@ class BaseExecutor(ABC):
             entry[1] = started
 
     def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
-        """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run."""
-        self._inflight.pop(run.run_id, None)
+        """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run.
+
+        A run ends once: a second end (a body that finished after its executor had already
+        ended the run, as an asyncio executor shutting down does) is logged and dropped.
+        """
+        if self._inflight.pop(run.run_id, None) is None:
+            self._logger.warning(
+                'Run %d of job "%s" had already ended; dropping its later %s event',
+                run.run_id,
+                run.job_name,
+                EVENT_NAMES.get(event.code, event.code),
+            )
+            return
         if last:
             job_id = run.job_id
             counts = self._instances

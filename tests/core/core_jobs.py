@@ -28,6 +28,19 @@ def wait_for_gate(timeout: float = 10.0) -> bool:
     return gate.wait(timeout)
 
 
+started = threading.Event()
+finished = threading.Event()
+
+
+def signal_and_wait_for_gate(timeout: float = 10.0) -> bool:
+    """Set ``started``, wait for ``gate``, then set ``finished``."""
+    started.set()
+    try:
+        return gate.wait(timeout)
+    finally:
+        finished.set()
+
+
 def pid() -> int:
     return os.getpid()
 

@@ -169,6 +169,36 @@ def test_asyncio_executor_runs_coroutines_and_functions() -> None:
     assert outcomes["coro-fail"][0] == EVENT_JOB_ERROR
 
 
+def test_asyncio_shutdown_ends_a_running_function_job_once() -> None:
+    """A plain function job still running in the loop's thread pool when the scheduler shuts
+    down ends once, as cancelled; the body finishing afterwards adds no second end, and the job's
+    instance is given back once."""
+    for flag in (core_jobs.gate, core_jobs.started, core_jobs.finished):
+        flag.clear()
+
+    async def main() -> tuple[list[object], dict[str, int]]:
+        sched = AsyncIOScheduler(timezone="UTC", metrics=False, tracing=False)
+        recorder = EventRecorder(sched)
+        sched.start()
+        sched.add_job(core_jobs.signal_and_wait_for_gate, id="slow")
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, core_jobs.started.wait, 10)
+        executor = sched._executors["default"]
+        sched.shutdown(wait=False)
+        for _ in range(3):  # the cancelled future's callbacks run before the body returns
+            await asyncio.sleep(0)
+        core_jobs.gate.set()
+        await loop.shutdown_default_executor()  # the body and whatever follows it are done
+        return recorder.of(TERMINAL), dict(executor._instances)
+
+    ends, instances = asyncio.run(main())
+    assert core_jobs.finished.is_set()
+    assert [(e.job_id, e.code, type(e.exception).__name__) for e in ends] == [
+        ("slow", EVENT_JOB_ERROR, "CancelledError")
+    ]
+    assert instances == {}
+
+
 def test_asyncio_executor_needs_an_asyncio_scheduler(background: BackgroundScheduler) -> None:
     """Adding an AsyncIOExecutor to a thread-based scheduler fails clearly."""
     background.start()
