@@ -174,6 +174,11 @@ class StockAdapter:
             submitted_at=now,
             submitted_monotonic=self._clock.monotonic(),
         )
+        # The tracer learns of the run before its flight is published: from then on a worker
+        # thread may end it, and the end needs the tracer's record of the run.
+        tracer = self._downstream.tracer
+        if tracer is not None and not tracer._inert():
+            tracer.annotate(info)
         flight = _Flight(info, job)
         with self._lock:
             self._flights[(job_id, run_time)] = flight
@@ -189,8 +194,6 @@ class StockAdapter:
                 submitted_at=now,
             )
         )
-        if self._downstream.tracer is not None:
-            self._downstream.tracer.annotate(info)
         return flight
 
     def _ended(self, event: Any) -> None:

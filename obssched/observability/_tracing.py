@@ -359,8 +359,10 @@ class RunTracer:
         run = self._runs.pop(run_id, None)
         if run is None:
             # No body started and nothing went to a worker process: the run failed on its way
-            # to the executor. Its span still covers it, from the submission to now.
-            if not self._traced(event.job_id, event.job_name):
+            # to the executor. Its span still covers it, from the submission to now. (A run
+            # whose body did start without a record was not traced: filtered, or submitted
+            # before a provider was seen.)
+            if event.started_at is not None or not self._traced(event.job_id, event.job_name):
                 return None
             submitted = event.submitted_at
             run = _Run(

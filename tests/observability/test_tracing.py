@@ -100,6 +100,37 @@ def test_error_recorded(
     assert (spans(exporter)["run report"].attributes or {})["obssched.outcome"] == "error"
 
 
+def test_run_that_fails_before_its_body_gets_a_run_span_only(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A run whose executor failed before the body started still leaves its run span, from
+    submission to the end, with the error and no body span."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    scheduler.clock.advance(1.5)
+    scheduler.finish(info, started_at=None, exception=RuntimeError("pool is gone"))
+    assert set(spans(exporter)) == {"run report"}
+    run = spans(exporter)["run report"]
+    assert run.status.status_code is StatusCode.ERROR
+    assert (run.attributes or {})["obssched.outcome"] == "error"
+    assert run.end_time is not None
+    assert run.start_time is not None
+    assert run.end_time - run.start_time == 1_500_000_000
+
+
+def test_end_of_a_body_the_tracer_never_saw_makes_no_span(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """An end that reports a started body the tracer has no record of (a run ended twice, or one
+    that started before tracing did) opens no span of its own."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    scheduler.finish(info, started_at=T0)
+    assert exporter.get_finished_spans() == ()
+
+
 def test_hook_before_submission_event(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
