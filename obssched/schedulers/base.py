@@ -45,6 +45,7 @@ from obssched.schedulers import _engine, _jobs, _transfer
 from obssched.schedulers._components import Registry
 from obssched.schedulers._config import SchedulerSettings, create_component, flatten_config
 from obssched.triggers.base import BaseTrigger
+from obssched.triggers.date import DateTrigger
 from obssched.util import undefined
 
 __all__ = ["STATE_PAUSED", "STATE_RUNNING", "STATE_STOPPED", "BaseScheduler"]
@@ -623,8 +624,13 @@ class BaseScheduler(ABC):
         elif not isinstance(trigger, str):
             raise TypeError(f"Expected a trigger instance or string, got {trigger!r} instead")
         trigger_args.setdefault("timezone", self.timezone)
-        created = create_plugin("trigger", trigger, trigger_args)
-        assert isinstance(created, BaseTrigger)
+        plugin = create_plugin("trigger", trigger, trigger_args)
+        assert isinstance(plugin, BaseTrigger)
+        created: BaseTrigger = plugin
+        if isinstance(created, DateTrigger) and created.run_date is None:
+            # "Run once, now", fixed when the job is made, as APScheduler's date trigger does:
+            # the job's trigger then shows (and stores) the time it runs at.
+            created.run_date = self._settings.clock.now().astimezone(created.timezone)
         return created
 
     def _process_jobs(self) -> float:

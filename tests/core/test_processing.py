@@ -51,6 +51,17 @@ def test_a_job_added_without_trigger_runs_once_even_without_coalescing(
     assert [e.job_id for e in recorder.of(EVENT_JOB_REMOVED)] == ["now"]
 
 
+def test_a_job_added_without_trigger_shows_when_it_runs(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """Without a trigger a job gets a date trigger fixed at the scheduler clock's now, which its
+    readable form shows, as APScheduler's does."""
+    clock.advance(42)
+    job = scheduler.add_job(core_jobs.record, id="now")
+    assert job.trigger.run_date == at(42)
+    assert str(job.trigger) == "date[2024-01-01 00:00:42 UTC]"
+
+
 def test_nothing_runs_before_its_time(
     scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
 ) -> None:
