@@ -18,7 +18,13 @@ be read against what the machine charges for the wakeups themselves:
 Every figure is process CPU (``time.process_time``, all threads) per run started in the window,
 with the start lag p99 for reference. The ratio column divides by APScheduler's median.
 
-Run: ``.venv/bin/python benchmarks/bench_wakeups.py [--rounds 3] [--quick]``.
+``--idle`` does the same for ``bench_core.py``'s ``idle/10000`` cell (process CPU over a 10 s
+window of a started scheduler holding 10,000 daily cron jobs): ``asleep`` is a process whose
+only thread sleeps through the window, ``heartbeat`` one with a second thread that wakes once in
+the window from a 10 s timed lock wait (what obssched's loop does for its heartbeat; APScheduler's
+sleeps until its next job), beside both libraries' idle workers.
+
+Run: ``.venv/bin/python benchmarks/bench_wakeups.py [--rounds 3] [--quick] [--idle]``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from _harness import cpu_seconds, percentile, run_worker_process, worker_main
-from bench_core import SEED, work_steady
+from bench_core import SEED, work_idle, work_steady
 
 JOBS = 200
 WORKERS = 10
@@ -139,11 +145,58 @@ def _bare(mode: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def _idle_floor(mode: str, quick: bool) -> dict[str, Any]:
+    """Process CPU over the idle window with no scheduler: asleep, or woken once by a timer."""
+    window = 2.0 if quick else 10.0
+    if mode == "heartbeat":
+        alarm = threading.Lock()
+        alarm.acquire()
+
+        def beat() -> None:
+            while True:
+                alarm.acquire(timeout=window)
+
+        threading.Thread(target=beat, daemon=True).start()
+        time.sleep(window / 2)  # the beat falls inside the window
+    else:
+        time.sleep(1.0)
+    cpu_started = cpu_seconds()
+    time.sleep(window)
+    return {"cpu_ms": (cpu_seconds() - cpu_started) * 1e3}
+
+
 def work(lib: str, param: str, quick: bool) -> dict[str, Any]:
-    """One measurement: a bare variant, or a library's steady workload."""
+    """One measurement: a bare variant, or a library's steady (or idle) workload."""
     if lib in ("threads", "inline"):
         return _bare(lib, quick)
+    if lib in ("asleep", "heartbeat"):
+        return _idle_floor(lib, quick)
+    if param == "idle":
+        return work_idle(lib, "10000", quick)
     return work_steady(lib, param, quick)
+
+
+def idle_main(rounds: int, quick: bool) -> int:
+    """The ``--idle`` comparison: CPU over the idle window, floors beside both libraries."""
+    variants = ("asleep", "heartbeat", "apscheduler", "obssched")
+    results: dict[str, list[float]] = {variant: [] for variant in variants}
+    for round_index in range(rounds):
+        order = variants if round_index % 2 == 0 else tuple(reversed(variants))
+        for variant in order:
+            data, error, _ = run_worker_process(__file__, "steady", variant, "idle", quick, 120.0)
+            if error is not None:
+                print(f"  {variant}: {error}", file=sys.stderr)
+                continue
+            results[variant].append(data["cpu_ms"])
+        print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr)
+    print(f"\nidle: process CPU over the window (ms), median [min..max] over {rounds} rounds")
+    for variant in variants:
+        cpu = results[variant]
+        if cpu:
+            print(f"{variant:12} {statistics.median(cpu):8.2f} [{min(cpu):6.2f}..{max(cpu):6.2f}]")
+        else:
+            print(f"{variant:12} N/A")
+    return 0
 
 
 def main(argv: Sequence[str]) -> int:
@@ -151,7 +204,10 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--idle", action="store_true", help="compare the idle cell instead")
     args = parser.parse_args(argv)
+    if args.idle:
+        return idle_main(args.rounds, args.quick)
     results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     for round_index in range(args.rounds):
         order = VARIANTS if round_index % 2 == 0 else tuple(reversed(VARIANTS))
