@@ -90,12 +90,8 @@ class Instrumentation:
     def attach(self, listener: Callable[[SchedulerEvent], None] | None = None) -> None:
         """Subscribe to the scheduler (``listener`` replaces this object as the callback)."""
         self._listener = listener or self
-        if self.metrics is not None:
-            # Jobs already stored get their counters at 0 now, as later ones do when added.
-            for job in self.scheduler.get_jobs():
-                self.metrics.job_added(
-                    job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
-                )
+        if getattr(self.scheduler, "running", True):
+            self.count_stored_jobs()
         tracing_off = self.tracer is None or self.tracer._inert()
         bus = getattr(self.scheduler, "_events", None)
         if self._listener is self and isinstance(bus, EventBus):
@@ -117,6 +113,26 @@ class Instrumentation:
             assert collector is not None
             collector.add_source(self.source)
         self._attached = True
+
+    def count_stored_jobs(self) -> None:
+        """Give the jobs already in the scheduler's stores their counters at 0, as later jobs
+        get them when added. An obssched scheduler calls this once its stores have started (a
+        store that is not started cannot be read); attaching to a running scheduler does it.
+        A store that cannot be read is logged: its jobs get their counters at their first run.
+        """
+        if self.metrics is None:
+            return
+        try:
+            jobs = self.scheduler.get_jobs()
+        except Exception:
+            _logger.exception(
+                "Could not list the jobs of %r to start their counters", self.scheduler
+            )
+            return
+        for job in jobs:
+            self.metrics.job_added(
+                job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
+            )
 
     def _untraced_routes(self) -> dict[int, Callable[[Any], None]]:
         """The handlers the bus calls directly while no span is recorded."""

@@ -8,6 +8,7 @@ detached simply disappears from the output.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +31,8 @@ from obssched.observability._metrics import (
     label_text,
 )
 from obssched.observability._names import JobNames
+
+_logger = logging.getLogger("obssched.observability")
 
 __all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
 
@@ -210,9 +213,23 @@ class RegistryCollector:
         self._label_texts: dict[str, dict[tuple[str, ...], str]] = {}
 
     def add_source(self, source: SchedulerSource) -> None:
-        """Start reading a scheduler; it replaces an earlier one of the same name."""
+        """Start reading a scheduler; it replaces an earlier one of the same name.
+
+        Replacing a scheduler that is still running (two schedulers given the same name, or both
+        left at the default) is logged: their series would merge under one ``scheduler`` label.
+        """
         with self._lock:
+            earlier = self._sources.get(source.name)
             self._sources[source.name] = source
+        if earlier is not None and earlier is not source:
+            other = earlier._scheduler()
+            still_running = other is not None and getattr(other, "running", False)
+            if still_running and other is not source._scheduler():
+                _logger.warning(
+                    "Two schedulers named %r report to one metrics registry; the earlier one's "
+                    "gauges are no longer read. Give each scheduler its own name= option.",
+                    source.name,
+                )
 
     def remove_source(self, source: SchedulerSource) -> None:
         """Stop reading a scheduler (unless another of its name has replaced it)."""

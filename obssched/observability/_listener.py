@@ -176,7 +176,9 @@ class MetricsListener:
 
     def job_added(self, job_id: str, job_name: str, executor: str, jobstore: str | None) -> None:
         """Start counting a job: its counters exist at 0 before its first run."""
-        label = self._names.job_added(job_id, job_name, jobstore)
+        label, freed = self._names.job_added(job_id, job_name, jobstore)
+        if freed is not None:
+            self._store.forget_gauges((self._scheduler, freed))
         self._series_for_label(label, executor)
 
     def run_routes(self) -> dict[int, Callable[[Any], None]]:
@@ -239,9 +241,11 @@ class MetricsListener:
     ) -> None:
         cell = self._cell(event.code)
         series = self._series_of(event)
+        coalesced = len(event.coalesced_run_times)
         with self._lock:
             cell.value += 1
             series.max_instances.value += 1
+            series.coalesced.value += coalesced
 
     def _added(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)
@@ -305,6 +309,7 @@ class MetricsListener:
             labels = series.name_labels
             executed = series.executed
             last = self._last_success
+            users = self._names._users
             lock.acquire()
             try:
                 cell.value += 1
@@ -315,7 +320,10 @@ class MetricsListener:
                 delay_cell.total += late_by
                 wait_cell.counts[wait_index] += 1
                 wait_cell.total += queue_wait
-                last[labels] = ended
+                # A date job is removed once submitted: its end must not bring back the series
+                # its removal dropped (a dict lookup, no call).
+                if labels[1] in users:
+                    last[labels] = ended
             finally:
                 lock.release()
             return
@@ -356,6 +364,7 @@ class MetricsListener:
             start_delay, queue_wait_cell = series.timing_histograms(self._store)
         bounds = self._bounds
         lock = self._lock
+        users = self._names._users
         lock.acquire()
         try:
             cell.value += 1
@@ -380,7 +389,7 @@ class MetricsListener:
                 index = bisect_left(bounds, queue_wait)
                 queue_wait_cell.counts[index] += 1
                 queue_wait_cell.total += queue_wait
-            if moment is not None:
+            if moment is not None and series.name_labels[1] in users:
                 last[series.name_labels] = moment
         finally:
             lock.release()

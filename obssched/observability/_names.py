@@ -41,18 +41,30 @@ class JobNames:
                 return self._admitted.get(name, OTHER_JOB_NAME)
             return self._admitted.setdefault(name, name)
 
-    def job_added(self, job_id: str, name: str, jobstore: str | None = None) -> str:
-        """Record that a job (new or modified) uses ``name``; return its label value."""
+    def job_added(
+        self, job_id: str, name: str, jobstore: str | None = None
+    ) -> tuple[str, str | None]:
+        """Record that a job (new or modified) uses ``name`` in ``jobstore``.
+
+        Returns its label value, and the label it used before if no job uses that any more (a
+        renamed job's old name, whose series are to go).
+        """
         label = self.label(name)
         with self._lock:
             previous = self._job_labels.get(job_id)
-            if previous is not None and previous[0] == label:
-                return label
+            if previous == (label, jobstore):
+                return label, None
             self._job_labels[job_id] = (label, jobstore)
+            if previous is not None and previous[0] == label:
+                return label, None  # the same name, now known in its store
             self._users[label] = self._users.get(label, 0) + 1
-            if previous is not None:
-                self._release(previous[0])
-        return label
+            if previous is not None and self._release(previous[0]):
+                return label, previous[0]
+        return label, None
+
+    def in_use(self, label: str) -> bool:
+        """Whether some job still uses this label value."""
+        return label in self._users
 
     def job_removed(self, job_id: str) -> str | None:
         """Forget a job; return its label value if no other job uses it any more."""

@@ -179,6 +179,9 @@ class BaseScheduler(ABC):
                 store.start(self, alias)
             self._check_pending_jobs()
             pending, self._pending_jobs = self._pending_jobs, []
+            if self._observability is not None:
+                # The stores can be read now; the pending jobs get theirs by their added events.
+                self._observability.count_stored_jobs()
             for job, jobstore, replace_existing in pending:
                 self._real_add_job(job, jobstore, replace_existing)
         self._planned_wakeup = None

@@ -387,3 +387,125 @@ def test_builtin_failure_on_a_run_event_is_counted(
     assert recorder.events == [broken]
     assert sample(registry, "obssched_listener_errors_total", listener="obssched.builtin") == 1.0
     scheduler.shutdown()
+
+
+def test_sql_store_scheduler_starts_with_metrics_and_counts_its_stored_jobs(
+    tmp_path: pytest.TempPathFactory, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """A scheduler on a SQLAlchemy store starts with the built-in metrics on, whether its
+    database is new or already holds jobs, and the stored jobs' counters start at 0."""
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    url = f"sqlite:///{tmp_path}/jobs.sqlite"  # type: ignore[operator]
+    first = ManualScheduler(clock=clock, metrics_registry=CollectorRegistry(), tracing=False)
+    first.add_jobstore(SQLAlchemyJobStore(url=url), "default")
+    first.add_job(jobs.current_trace, "interval", seconds=10, name="stored", id="kept")
+    first.start()
+    first.shutdown()
+    second = ManualScheduler(clock=clock, metrics_registry=registry, tracing=False)
+    second.add_jobstore(SQLAlchemyJobStore(url=url), "default")
+    second.start()
+    try:
+        labels = {"job_name": "stored", "executor": "default"}
+        assert sample(registry, "obssched_job_executed_total", **labels) == 0.0
+    finally:
+        second.shutdown()
+
+
+def test_a_date_job_removed_before_its_run_ends_leaves_no_gauge(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """A one-shot job is removed when its run is submitted; the run's end does not bring back
+    the last-success series its removal dropped, while the counters keep the run."""
+    pool = ThreadPoolExecutor(2)
+    manual.add_executor(pool, "threads")
+    recorder = EventRecorder(manual)
+    manual.add_job(
+        jobs.current_trace, "date", run_date=clock.now(), name="oneshot", executor="threads"
+    )
+    manual.tick()
+    recorder.wait_for_count(ENDED, 1)
+    assert (
+        sample(registry, "obssched_job_last_success_timestamp_seconds", job_name="oneshot") is None
+    )
+    labels = {"job_name": "oneshot", "executor": "threads"}
+    assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
+
+
+def test_renaming_a_job_drops_its_old_names_gauges(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """modify_job(name=...) moves a job's gauges to its new name: the old name's last-success
+    series goes once no job uses that name."""
+    job = manual.add_job(jobs.current_trace, "interval", seconds=10, name="before")
+    clock.advance(10)
+    manual.tick()
+    assert sample(registry, "obssched_job_last_success_timestamp_seconds", job_name="before")
+    manual.modify_job(job.id, name="after")
+    assert (
+        sample(registry, "obssched_job_last_success_timestamp_seconds", job_name="before") is None
+    )
+
+
+def test_remove_all_jobs_of_a_store_drops_gauges_of_jobs_added_before_start(
+    clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """Jobs added before start() are known in their job store once committed, so clearing that
+    store drops their series."""
+    scheduler = ManualScheduler(clock=clock, metrics_registry=registry, tracing=False)
+    scheduler.add_jobstore(MemoryJobStore(), "other")
+    scheduler.add_job(jobs.current_trace, "interval", seconds=10, name="early", jobstore="other")
+    scheduler.start()
+    try:
+        clock.advance(10)
+        scheduler.tick()
+        assert sample(registry, "obssched_job_last_success_timestamp_seconds", job_name="early")
+        scheduler.remove_all_jobs("other")
+        gauge = "obssched_job_last_success_timestamp_seconds"
+        assert sample(registry, gauge, job_name="early") is None
+    finally:
+        scheduler.shutdown()
+
+
+def test_coalesced_run_times_of_a_refused_run_are_counted(
+    manual: ManualScheduler, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """Run times coalesced into a run that max_instances refuses still count as coalesced."""
+    pool = ThreadPoolExecutor(2)
+    manual.add_executor(pool, "threads")
+    release = threading.Event()
+    manual.add_job(
+        jobs.block, "interval", seconds=10, args=(release,), name="busy", executor="threads",
+        max_instances=1, coalesce=True, misfire_grace_time=None,
+    )  # fmt: skip
+    try:
+        clock.advance(10)
+        manual.tick()  # one run starts and blocks
+        clock.advance(30)
+        manual.tick()  # three run times due: two coalesced into one run, which is refused
+        assert (
+            sample(
+                registry, "obssched_job_max_instances_total", job_name="busy", executor="threads"
+            )
+            == 1.0
+        )
+        assert sample(registry, "obssched_job_coalesced_total", job_name="busy") == 2.0
+    finally:
+        release.set()
+
+
+def test_two_running_schedulers_with_one_name_are_reported(
+    clock: ManualClock, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two running schedulers left at the default name on one registry would merge their
+    series: the second one's attachment says so in the log."""
+    first = ManualScheduler(clock=clock, metrics_registry=registry, tracing=False)
+    second = ManualScheduler(clock=clock, metrics_registry=registry, tracing=False)
+    first.start()
+    try:
+        with caplog.at_level("WARNING", logger="obssched.observability"):
+            second.start()
+        assert "Two schedulers named 'default'" in caplog.text
+    finally:
+        second.shutdown()
+        first.shutdown()
