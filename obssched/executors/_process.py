@@ -116,7 +116,15 @@ class ProcessPoolRunner:
         ]
         with self._lock:
             pool = self._pool
-        future = pool.submit(_run_in_worker, job.func, job.args, job.kwargs, wrappers)
+        try:
+            future = pool.submit(_run_in_worker, job.func, job.args, job.kwargs, wrappers)
+        except BrokenProcessPool:
+            # A worker died while no run was in flight (killed from outside, say): nothing
+            # noticed the pool break until now. Replace it and submit to the new one.
+            self._replace(pool)
+            with self._lock:
+                pool = self._pool
+            future = pool.submit(_run_in_worker, job.func, job.args, job.kwargs, wrappers)
         future.add_done_callback(lambda done: self._complete(pool, runs, done))
 
     def _complete(

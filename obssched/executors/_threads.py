@@ -64,11 +64,12 @@ class WorkerPool:
         Raises:
             RuntimeError: the pool has been shut down.
         """
-        if self._shutdown:
-            raise RuntimeError("cannot submit work to a pool that has been shut down")
-        if not self._threads:
-            self._start_workers()
-        self._items.append(item)
+        with self._lock:  # against a shutdown between the check and the append
+            if self._shutdown:
+                raise RuntimeError("cannot submit work to a pool that has been shut down")
+            if not self._threads:
+                self._start_workers()
+            self._items.append(item)
         self._wake_one()
 
     def submit_many(self, items: list[Any]) -> None:
@@ -78,11 +79,12 @@ class WorkerPool:
         fast jobs sooner, they only queue for it (and for every lock a job or listener takes);
         when the woken workers block instead, :meth:`nudge` wakes the rest.
         """
-        if self._shutdown:
-            raise RuntimeError("cannot submit work to a pool that has been shut down")
-        if not self._threads:
-            self._start_workers()
-        self._items.extend(items)
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit work to a pool that has been shut down")
+            if not self._threads:
+                self._start_workers()
+            self._items.extend(items)
         for _ in range(min(len(items), len(self._idle), _EAGER_WAKEUPS)):
             self._wake_one()
 
@@ -125,30 +127,28 @@ class WorkerPool:
 
     def _start_workers(self) -> None:
         # Idle workers cost nothing, so all start at once; that spares each submission the
-        # idle-worker accounting a lazily growing pool needs.
-        with self._lock:
-            if self._threads or self._shutdown:
-                return
-            for index in range(self._max_workers):
-                worker = _Worker()
-                self._workers.append(worker)
-                thread = threading.Thread(
-                    target=self._work,
-                    args=(worker,),
-                    name=f"{self._name_prefix}_{index}",
-                    daemon=True,
-                )
-                thread.start()
-                self._threads.append(thread)
+        # idle-worker accounting a lazily growing pool needs. Called with the lock held.
+        for index in range(self._max_workers):
+            worker = _Worker()
+            self._workers.append(worker)
+            thread = threading.Thread(
+                target=self._work,
+                args=(worker,),
+                name=f"{self._name_prefix}_{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def shutdown(self, wait: bool) -> None:
         """Let the workers finish what is queued, then stop them; with ``wait``, join them."""
         with self._lock:
             self._shutdown = True
             threads = list(self._threads)
-        # One stop marker per worker, behind everything queued: each worker leaves at the first
-        # marker it takes, so the queued items all run first.
-        self._items.extend(_STOP for _ in threads)
+            # One stop marker per worker, behind everything queued (nothing is queued after
+            # them: submissions check for the shutdown under this lock): each worker leaves at
+            # the first marker it takes, so the queued items all run first.
+            self._items.extend(_STOP for _ in threads)
         for _ in threads:
             self._wake_one()
         if wait:

@@ -62,7 +62,9 @@ class AsyncIOExecutor(BaseExecutor):
             future = self._eventloop.create_task(self._run_coroutines(job, runs))
         else:
             future = self._eventloop.run_in_executor(None, self._run_in_this_thread, job, runs)
-            future.add_done_callback(lambda done: self._end_unfinished(done, runs))
+        # Cancelled before it started (a task cancelled before its first step never enters
+        # _run_coroutines), its runs still end.
+        future.add_done_callback(lambda done: self._end_unfinished(done, runs))
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
 

@@ -57,7 +57,9 @@ class BaseExecutor(ABC):
         self._inflight: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self._logger = logging.getLogger("obssched.executors")
-        self._compat_runs: dict[str, list[RunInfo]] = {}
+        # Work items handed to an APScheduler-3-style _do_submit_job, oldest first per job: with
+        # max_instances > 1 a job can have several at once, and its callbacks end the oldest.
+        self._compat_runs: dict[str, list[list[RunInfo]]] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Called by the scheduler when it starts or when the executor is added to it."""
@@ -190,7 +192,7 @@ class BaseExecutor(ABC):
         The default delegates to APScheduler 3's ``_do_submit_job`` so executors written for it
         keep working.
         """
-        self._compat_runs[job.id] = runs
+        self._compat_runs.setdefault(job.id, []).append(runs)
         self._do_submit_job(job, [run.scheduled_run_time for run in runs])
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
@@ -217,6 +219,10 @@ class BaseExecutor(ABC):
 
     def _end_batch(self) -> None:
         """The tick is done submitting: hand over whatever was held back."""
+
+    def _nudge(self) -> None:
+        """Wake more workers if queued runs have waited without progress (see ``_backlog``);
+        the loop calls it between ticks that submit nothing, such as while paused."""
 
     @property
     def _backlog(self) -> bool:
@@ -263,9 +269,18 @@ class BaseExecutor(ABC):
                 lock.release()
         self._dispatch(event)
 
+    def _take_compat_runs(self, job_id: str) -> list[RunInfo]:
+        items = self._compat_runs.get(job_id)
+        if not items:
+            return []
+        runs = items.pop(0)
+        if not items:
+            del self._compat_runs[job_id]
+        return runs
+
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """APScheduler 3's completion callback, for executors written against it."""
-        runs = self._compat_runs.pop(job_id, [])
+        runs = self._take_compat_runs(job_id)
         for index, event in enumerate(events):
             if index < len(runs):
                 event.run_id = runs[index].run_id
@@ -275,7 +290,7 @@ class BaseExecutor(ABC):
 
     def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
         """APScheduler 3's failure callback, for executors written against it."""
-        runs = self._compat_runs.pop(job_id, [])
+        runs = self._take_compat_runs(job_id)
         for run in runs:
             self._run_ended(run, error_event(run, exc, self._scheduler.clock), last=run is runs[-1])
         self._logger.error("Error running job %s", job_id, exc_info=exc)

@@ -90,6 +90,9 @@ class ThreadPoolExecutor(BasePoolExecutor):
     def _end_batch(self) -> None:
         self._flush_batch()
         self._batch = None
+        self._nudge()
+
+    def _nudge(self) -> None:
         if self._pool is not None:
             self._pool.nudge(self._clock.monotonic(), _PATIENCE)
 

@@ -62,7 +62,10 @@ def process_due_jobs(
     next_wakeup: datetime | None = None
     # Submissions are handed to the workers in batches, so a burst of due runs does not have
     # the loop thread and the worker threads trading the GIL on every run.
-    for executor in executors.values():
+    # One list for both ends: an executor removed by another thread during the tick still
+    # hands over (or fails, and so ends) the runs it was holding.
+    batching = list(executors.values())
+    for executor in batching:
         executor._begin_batch()
     try:
         for alias, store in list(jobstores.items()):
@@ -72,7 +75,7 @@ def process_due_jobs(
             if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
                 next_wakeup = store_next
     finally:
-        for executor in executors.values():
+        for executor in batching:
             executor._end_batch()
     return next_wakeup
 

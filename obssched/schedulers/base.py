@@ -645,7 +645,12 @@ class BaseScheduler(ABC):
         heartbeat: float = settings.heartbeat_interval
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
-            return heartbeat
+            # Runs submitted before the pause may still wait for workers that a tick's end
+            # would have woken (see WorkerPool.nudge): keep looking while they do.
+            backlog = [e for e in self._executors.values() if e._backlog]
+            for executor in backlog:
+                executor._nudge()
+            return _BACKLOG_RECHECK if backlog else heartbeat
         started = clock.monotonic()
         with self._jobstores_lock:
             next_wakeup = _engine.process_due_jobs(

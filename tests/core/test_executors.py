@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import core_jobs
 import pytest
@@ -72,6 +75,25 @@ def test_thread_pool_runs_blocking_jobs_side_by_side(
     background.resume()
     ended = recorder.wait_for_count(TERMINAL, jobs, timeout=30)
     assert [event.code for event in ended] == [EVENT_JOB_EXECUTED] * jobs
+
+
+def test_thread_pool_runs_blocking_jobs_side_by_side_after_a_pause(
+    background: BackgroundScheduler,
+) -> None:
+    """Pausing the scheduler right after a tick submitted blocking runs does not leave them
+    waiting for each other: they all still get a worker."""
+    background.add_executor(ThreadPoolExecutor(10), "threads")
+    barrier = threading.Barrier(6, timeout=20)
+    recorder = EventRecorder(background)
+    background.add_listener(
+        lambda event: event.job_id == "j5" and background.pause(), EVENT_JOB_SUBMITTED
+    )
+    background.start(paused=True)
+    for index in range(6):
+        background.add_job(barrier.wait, executor="threads", id=f"j{index}")
+    background.resume()
+    ended = recorder.wait_for_count(TERMINAL, 6, timeout=30)
+    assert [event.code for event in ended] == [EVENT_JOB_EXECUTED] * 6
 
 
 def test_thread_pool_max_workers_is_reported() -> None:
@@ -148,6 +170,26 @@ def test_process_pool_dead_worker_ends_in_error_and_pool_recovers(
     assert (after.code, after.retval) == (EVENT_JOB_EXECUTED, 3)
 
 
+def test_process_pool_replaces_a_pool_whose_idle_worker_died(
+    background: BackgroundScheduler,
+) -> None:
+    """A worker process killed while no run is in flight breaks the pool without any run
+    noticing; the next submission replaces the pool instead of failing, and so do all later."""
+    executor = ProcessPoolExecutor(1)
+    background.add_executor(executor, "procs")
+    first = run_once(background, core_jobs.pid, "procs")
+    os.kill(first.retval, signal.SIGKILL)  # type: ignore[attr-defined]
+    broken = executor._runner._pool
+    for _ in range(600):  # up to 30 s for the pool's own thread to notice the death
+        if broken._broken:
+            break
+        time.sleep(0.05)
+    assert broken._broken
+    after = [run_once(background, core_jobs.pid, "procs") for _ in range(2)]
+    assert [event.code for event in after] == [EVENT_JOB_EXECUTED, EVENT_JOB_EXECUTED]  # type: ignore[attr-defined]
+    assert after[0].retval != first.retval  # type: ignore[attr-defined]
+
+
 def test_asyncio_executor_runs_coroutines_and_functions() -> None:
     """Coroutine jobs run on the loop, plain functions in the loop's thread pool."""
 
@@ -196,6 +238,34 @@ def test_asyncio_shutdown_ends_a_running_function_job_once() -> None:
     assert [(e.job_id, e.code, type(e.exception).__name__) for e in ends] == [
         ("slow", EVENT_JOB_ERROR, "CancelledError")
     ]
+    assert instances == {}
+
+
+def test_asyncio_shutdown_ends_coroutine_runs_that_never_started() -> None:
+    """A coroutine job whose task is cancelled by shutdown before its first step still ends,
+    as cancelled, and gives its instance back."""
+
+    async def main() -> tuple[list[object], dict[str, int]]:
+        sched = AsyncIOScheduler(timezone="UTC", metrics=False, tracing=False)
+        recorder = EventRecorder(sched)
+        executor = AsyncIOExecutor()
+        sched.add_executor(executor, "aio")
+
+        async def stop_the_scheduler() -> None:
+            sched.shutdown(wait=False)
+
+        due = datetime(2020, 1, 1, tzinfo=UTC)
+        for job_id, func in (("a", stop_the_scheduler), ("b", core_jobs.async_add)):
+            sched.add_job(
+                func, "date", run_date=due, id=job_id, args=() if job_id == "a" else (1, 2),
+                executor="aio", misfire_grace_time=None,
+            )  # fmt: skip
+        sched.start()
+        await asyncio.get_running_loop().run_in_executor(None, recorder.wait_for_count, TERMINAL, 2)
+        return recorder.of(TERMINAL), dict(executor._instances)
+
+    ends, instances = asyncio.run(main())
+    assert sorted(e.job_id for e in ends) == ["a", "b"]
     assert instances == {}
 
 
@@ -251,3 +321,36 @@ def test_runs_held_for_a_pool_that_shut_down_still_end(background: BackgroundSch
     (event,) = recorder.of(TERMINAL)
     assert event.code == EVENT_JOB_ERROR
     assert "shut down" in str(event.exception)
+
+
+def test_an_apscheduler_3_style_executor_ends_every_work_item_of_a_job() -> None:
+    """An executor written against APScheduler 3's API (only _do_submit_job and the
+    _run_job_success callback) with two work items of one job in flight ends both runs, and the
+    job's instance count returns to zero."""
+    from obssched.executors.base import BaseExecutor, run_job
+    from obssched.testing import ManualClock, ManualScheduler
+
+    class Deferred(BaseExecutor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pending: list[tuple[object, list[object]]] = []
+
+        def _do_submit_job(self, job, run_times):  # type: ignore[no-untyped-def]
+            self.pending.append((job, run_times))
+
+    clock = ManualClock()
+    executor = Deferred()
+    sched = ManualScheduler(
+        clock=clock, metrics=False, tracing=False, executors={"default": executor}
+    )
+    recorder = EventRecorder(sched)
+    sched.add_job(core_jobs.record, "interval", seconds=10, id="j", max_instances=2)
+    sched.start()
+    for _ in range(2):
+        clock.advance(10)
+        sched.tick()
+    for job, run_times in executor.pending:
+        executor._run_job_success(job.id, run_job(job, "default", run_times, "tests"))  # type: ignore[attr-defined]
+    submitted = [e.run_id for e in recorder.of(EVENT_JOB_SUBMITTED)]
+    assert sorted(e.run_id for e in recorder.of(TERMINAL)) == sorted(submitted)
+    assert executor._instances == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import core_jobs
@@ -456,3 +457,30 @@ def test_a_burst_larger_than_a_store_batch_runs_in_one_tick(
     scheduler.tick()
     assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1300
     assert scheduler.get_jobs() == []
+
+
+def test_an_executor_removed_during_a_tick_still_ends_the_runs_it_held(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """Runs a tick handed to an executor that another thread removes before the tick ends are
+    not left announced and never run: each still ends (here with an error, the pool is gone)."""
+    from obssched.executors.pool import ThreadPoolExecutor
+
+    scheduler.add_executor(ThreadPoolExecutor(2), "threads")
+    scheduler.start()
+    for index in range(2):
+        scheduler.add_job(
+            core_jobs.record, "date", run_date=at(1), id=f"j{index}", executor="threads"
+        )
+
+    def remove_from_another_thread(event: SchedulerEvent) -> None:
+        if event.job_id == "j1":  # type: ignore[attr-defined]
+            remover = threading.Thread(target=scheduler.remove_executor, args=("threads",))
+            remover.start()
+            remover.join()
+
+    scheduler.add_listener(remove_from_another_thread, EVENT_JOB_SUBMITTED)
+    clock.advance(1)
+    scheduler.tick()
+    ended = recorder.of(EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    assert sorted(e.job_id for e in ended) == ["j0", "j1"]
