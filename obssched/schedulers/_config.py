@@ -119,7 +119,10 @@ class SchedulerSettings:
             raise TypeError(f"job_defaults must be a dict, got {defaults!r}")
         unknown = set(defaults) - {"misfire_grace_time", "coalesce", "max_instances"}
         if unknown:
-            raise ValueError(f"Unknown job_defaults keys: {', '.join(sorted(unknown))}")
+            # APScheduler ignores them; a program written for it must still start.
+            self.logger.warning(
+                "Ignoring unknown job_defaults keys: %s", ", ".join(sorted(unknown))
+            )
         if "misfire_grace_time" in defaults:
             grace = defaults["misfire_grace_time"]
             self.job_defaults["misfire_grace_time"] = (

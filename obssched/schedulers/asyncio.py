@@ -25,7 +25,8 @@ class AsyncIOScheduler(BaseScheduler):
 
     def start(self, paused: bool = False) -> None:
         """Start the scheduler on its event loop (call it from the loop, or pass ``event_loop``)."""
-        if self._eventloop is None:
+        if self._eventloop is None or self._eventloop.is_closed():
+            # A loop from an earlier asyncio.run() is closed: this start runs on the current one.
             self._eventloop = asyncio.get_running_loop()
         super().start(paused)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
@@ -150,7 +151,11 @@ class BaseScheduler(ABC):
         self._settings.update(config)
         self._events._logger = self._settings.logger
         if config:
-            raise TypeError(f"Unknown scheduler options: {', '.join(sorted(config))}")
+            # APScheduler ignores options it does not know (BlockingScheduler(daemon=True) is
+            # common); a program written for it must still run, so they are named and ignored.
+            self._settings.logger.warning(
+                "Ignoring unknown scheduler options: %s", ", ".join(sorted(config))
+            )
         for alias, value in executors.items():
             self._executors[alias] = create_component("executor", alias, value, BaseExecutor)
         for alias, value in jobstores.items():
@@ -167,23 +172,35 @@ class BaseScheduler(ABC):
         if self.state != STATE_STOPPED:
             raise SchedulerAlreadyRunningError
         self._attach_builtin_observability()
+        # The defaults made here are announced, as APScheduler does, before the pending jobs.
         with self._executors_lock:
-            if "default" not in self._executors:
+            default_executor = "default" not in self._executors
+            if default_executor:
                 self._executors["default"] = self._create_default_executor()
             for alias, executor in self._executors.items():
                 executor.start(self, alias)
+        if default_executor:
+            self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, "default"))
         with self._jobstores_lock:
-            if "default" not in self._jobstores:
+            default_store = "default" not in self._jobstores
+            if default_store:
                 self._jobstores["default"] = self._create_default_jobstore()
             for alias, store in self._jobstores.items():
                 store.start(self, alias)
+            if default_store:
+                self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, "default"))
             self._check_pending_jobs()
             pending, self._pending_jobs = self._pending_jobs, []
             if self._observability is not None:
                 # The stores can be read now; the pending jobs get theirs by their added events.
                 self._observability.count_stored_jobs()
-            for job, jobstore, replace_existing in pending:
-                self._real_add_job(job, jobstore, replace_existing)
+            for index, (job, jobstore, replace_existing) in enumerate(pending):
+                try:
+                    self._real_add_job(job, jobstore, replace_existing)
+                except BaseException:
+                    # The jobs not committed stay pending rather than vanish with the error.
+                    self._pending_jobs[:0] = pending[index:]
+                    raise
         self._planned_wakeup = None
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
@@ -554,11 +571,15 @@ class BaseScheduler(ABC):
         """Print the jobs of every job store (or one) to ``out`` (standard output by default)."""
         _transfer.print_jobs(self, jobstore, out or sys.stdout)
 
-    def export_jobs(self, outfile: str | IO[str], jobstore: str | None = None) -> None:
+    def export_jobs(
+        self, outfile: str | os.PathLike[str] | IO[str], jobstore: str | None = None
+    ) -> None:
         """Write the jobs (of one job store, if given) as JSON to a path or text file."""
         _transfer.export_jobs(self, outfile, jobstore)
 
-    def import_jobs(self, infile: str | IO[str], jobstore: str = "default") -> None:
+    def import_jobs(
+        self, infile: str | os.PathLike[str] | IO[str], jobstore: str = "default"
+    ) -> None:
         """Add the jobs of a file written by :meth:`export_jobs` to ``jobstore``."""
         _transfer.import_jobs(self, infile, jobstore)
 

@@ -113,8 +113,6 @@ def test_configure_while_running_raises() -> None:
     ("options", "error", "match"),
     [
         ({"timezone": "Mars/Olympus_Mons"}, ValueError, "Mars/Olympus_Mons"),
-        ({"colour": "blue"}, TypeError, "colour"),
-        ({"job_defaults": {"grace": 1}}, ValueError, "grace"),
         ({"heartbeat_interval": -1}, ValueError, "-1"),
         ({"executors": {"default": {"type": "warp"}}}, UnknownAliasError, "warp"),
         ({"executors": {"default": {"max_workers": 2}}}, ValueError, '"default"'),
@@ -124,8 +122,6 @@ def test_configure_while_running_raises() -> None:
     ],
     ids=[
         "unknown-timezone",
-        "unknown-option",
-        "unknown-job-default",
         "negative-heartbeat",
         "unknown-executor-type",
         "executor-without-class-or-type",
@@ -140,6 +136,29 @@ def test_bad_configuration_raises(
     """Bad configuration raises a typed error naming the bad value."""
     with pytest.raises(error, match=match):
         ManualScheduler(**options, **QUIET)
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"daemon": True}, "daemon"),
+        ({"job_defaults": {"grace": 1}}, "grace"),
+    ],
+    ids=["unknown-option", "daemon-on-a-blocking-scheduler", "unknown-job-default"],
+)
+def test_unknown_options_are_named_and_ignored(
+    options: dict[str, object], name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Options APScheduler would ignore are ignored, so programs written for it still start,
+    and the log names each one."""
+    with caplog.at_level("WARNING"):
+        sched = ManualScheduler(**options, **QUIET)
+    sched.start()
+    sched.shutdown()
+    assert f"unknown {'job_defaults keys' if name == 'grace' else 'scheduler options'}: {name}" in (
+        caplog.text.lower()
+    )
 
 
 def test_logger_by_name() -> None:

@@ -269,6 +269,25 @@ def test_asyncio_shutdown_ends_coroutine_runs_that_never_started() -> None:
     assert instances == {}
 
 
+def test_asyncio_scheduler_starts_again_on_a_new_event_loop() -> None:
+    """An AsyncIOScheduler shut down at the end of one asyncio.run() starts and runs jobs on
+    the loop of the next one."""
+    sched = AsyncIOScheduler(timezone="UTC", metrics=False, tracing=False)
+    recorder = EventRecorder(sched)
+
+    async def main() -> None:
+        sched.start()
+        sched.add_job(core_jobs.async_add, args=(1, 2))
+        await asyncio.get_running_loop().run_in_executor(
+            None, recorder.wait_for_count, TERMINAL, len(recorder.of(TERMINAL)) + 1
+        )
+        sched.shutdown()
+
+    asyncio.run(main())
+    asyncio.run(main())
+    assert [e.retval for e in recorder.of(TERMINAL)] == [3, 3]
+
+
 def test_asyncio_executor_needs_an_asyncio_scheduler(background: BackgroundScheduler) -> None:
     """Adding an AsyncIOExecutor to a thread-based scheduler fails clearly."""
     background.start()

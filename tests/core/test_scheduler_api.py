@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import core_jobs
 import pytest
@@ -41,10 +42,11 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 def test_start_sets_running_and_emits_started(
     scheduler: ManualScheduler, recorder: EventRecorder
 ) -> None:
-    """start() makes the scheduler running and emits scheduler-started."""
+    """start() makes the scheduler running and emits scheduler-started, after announcing the
+    default executor and job store it made, as APScheduler does."""
     scheduler.start()
     assert (scheduler.state, scheduler.running) == (STATE_RUNNING, True)
-    assert recorder.codes == [EVENT_SCHEDULER_STARTED]
+    assert recorder.codes == [EVENT_EXECUTOR_ADDED, EVENT_JOBSTORE_ADDED, EVENT_SCHEDULER_STARTED]
 
 
 def test_start_paused(scheduler: ManualScheduler) -> None:
@@ -85,7 +87,7 @@ def test_pause_and_resume_emit_events(scheduler: ManualScheduler, recorder: Even
     scheduler.resume()
     scheduler.resume()
     assert scheduler.state == STATE_RUNNING
-    assert recorder.codes[1:] == [EVENT_SCHEDULER_PAUSED, EVENT_SCHEDULER_RESUMED]
+    assert recorder.codes[3:] == [EVENT_SCHEDULER_PAUSED, EVENT_SCHEDULER_RESUMED]
 
 
 @pytest.mark.parametrize("method", ["pause", "resume"], ids=["pause", "resume"])
@@ -203,7 +205,12 @@ def test_jobs_added_before_start_are_pending(
     assert recorder.events == []
     scheduler.start()
     assert not job.pending
-    assert recorder.codes == [EVENT_JOB_ADDED, EVENT_SCHEDULER_STARTED]
+    assert recorder.codes == [
+        EVENT_EXECUTOR_ADDED,
+        EVENT_JOBSTORE_ADDED,
+        EVENT_JOB_ADDED,
+        EVENT_SCHEDULER_STARTED,
+    ]
 
 
 def test_add_job_applies_job_defaults(clock: ManualClock) -> None:
@@ -512,6 +519,68 @@ def test_export_and_import_round_trip(scheduler: ManualScheduler, clock: ManualC
     job = other.get_job("j")
     assert (job.func, job.args, job.name, job.max_instances) == (core_jobs.add, (1, 2), "adder", 2)
     assert job.next_run_time == START + timedelta(seconds=30)
+    other.shutdown()
+
+
+def test_a_start_that_fails_on_a_pending_job_keeps_the_rest_pending(
+    scheduler: ManualScheduler,
+) -> None:
+    """A pending job whose id turns out to be taken fails start() with ConflictingIdError, and
+    the jobs after it are still pending, not lost."""
+    for job_id in ("a", "a", "b"):
+        scheduler.add_job(core_jobs.record, "interval", seconds=30, id=job_id)
+    with pytest.raises(ConflictingIdError, match=r"\(a\)"):
+        scheduler.start()
+    assert [job.id for job, _, _ in scheduler._pending_jobs] == ["a", "b"]
+
+
+def test_print_jobs_of_a_stopped_scheduler_lists_the_pending_jobs(
+    scheduler: ManualScheduler,
+) -> None:
+    """Before start(), print_jobs lists the pending jobs, or says there are none, as
+    APScheduler does."""
+    out = io.StringIO()
+    scheduler.print_jobs(out=out)
+    assert out.getvalue() == "Pending jobs:\n    No pending jobs\n"
+    scheduler.add_job(core_jobs.record, "interval", seconds=30, name="later")
+    out = io.StringIO()
+    scheduler.print_jobs(out=out)
+    assert out.getvalue().startswith(
+        "Pending jobs:\n    later (trigger: interval[0:00:30], pending)"
+    )
+
+
+def test_export_and_import_take_paths(
+    scheduler: ManualScheduler, clock: ManualClock, tmp_path: Path
+) -> None:
+    """export_jobs and import_jobs take a pathlib.Path as well as a file name or open file."""
+    scheduler.start()
+    scheduler.add_job(core_jobs.record, "interval", seconds=30, id="j")
+    scheduler.export_jobs(tmp_path / "jobs.json")
+    other = ManualScheduler(clock=clock, metrics=False, tracing=False)
+    other.start()
+    other.import_jobs(tmp_path / "jobs.json")
+    assert [job.id for job in other.get_jobs()] == ["j"]
+    other.shutdown()
+
+
+def test_an_import_naming_a_missing_executor_adds_nothing(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """An import into a running scheduler whose jobs name an executor it lacks raises before
+    adding any job, so it is not left half done."""
+    scheduler.add_executor(DebugExecutor(), "extra")
+    scheduler.start()
+    scheduler.add_job(core_jobs.record, "interval", seconds=30, id="a")
+    scheduler.add_job(core_jobs.record, "interval", seconds=30, id="b", executor="extra")
+    buffer = io.StringIO()
+    scheduler.export_jobs(buffer)
+    other = ManualScheduler(clock=clock, metrics=False, tracing=False)
+    other.start()
+    buffer.seek(0)
+    with pytest.raises(UnknownAliasError, match="extra"):
+        other.import_jobs(buffer)
+    assert other.get_jobs() == []
     other.shutdown()
 
 

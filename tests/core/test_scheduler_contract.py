@@ -12,8 +12,10 @@ import core_jobs
 import pytest
 
 from obssched.events import (
+    EVENT_EXECUTOR_ADDED,
     EVENT_JOB_EXECUTED,
     EVENT_JOB_SUBMITTED,
+    EVENT_JOBSTORE_ADDED,
     EVENT_SCHEDULER_SHUTDOWN,
     EVENT_SCHEDULER_STARTED,
 )
@@ -100,13 +102,19 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
 
 
 def test_start_and_shutdown(driver: Driver) -> None:
-    """The scheduler starts, reports running, shuts down and reports stopped."""
+    """The scheduler starts, reports running, shuts down and reports stopped; the default
+    executor and job store it makes are announced first, as in APScheduler."""
     recorder = EventRecorder(driver.scheduler)
     driver.start()
     assert driver.scheduler.state == STATE_RUNNING
     driver.stop()
     assert driver.scheduler.state == STATE_STOPPED
-    assert recorder.codes == [EVENT_SCHEDULER_STARTED, EVENT_SCHEDULER_SHUTDOWN]
+    assert recorder.codes == [
+        EVENT_EXECUTOR_ADDED,
+        EVENT_JOBSTORE_ADDED,
+        EVENT_SCHEDULER_STARTED,
+        EVENT_SCHEDULER_SHUTDOWN,
+    ]
 
 
 def test_job_added_while_running_runs_promptly(driver: Driver) -> None:
