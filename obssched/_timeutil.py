@@ -39,6 +39,14 @@ _UTC_NAMES = frozenset(
 )  # fmt: skip
 
 
+class UnknownTimeZoneError(ZoneInfoNotFoundError, ValueError):
+    """A time zone name that is not known: a ``ValueError``, and the ``ZoneInfoNotFoundError``
+    (a ``KeyError``) that APScheduler lets through."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def get_localzone() -> tzinfo:
     """Return the local time zone as a ``zoneinfo`` object (UTC when it cannot be determined).
 
@@ -68,7 +76,7 @@ def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
         try:
             return ZoneInfo(obj)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"Unknown time zone: {obj!r}") from exc
+            raise UnknownTimeZoneError(f"Unknown time zone: {obj!r}") from exc
     if isinstance(obj, tzinfo):
         if obj is UTC or obj == UTC or getattr(obj, "key", None) in _UTC_NAMES:
             return UTC

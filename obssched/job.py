@@ -197,7 +197,8 @@ class Job:
         if "max_instances" in changes:
             value = changes.pop("max_instances")
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"max_instances must be a positive integer, got {value!r}")
+                # TypeError, as APScheduler raises for any bad value (negative ones included).
+                raise TypeError(f"max_instances must be a positive integer, got {value!r}")
             approved["max_instances"] = value
 
         if "recover" in changes:

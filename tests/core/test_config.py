@@ -161,6 +161,16 @@ def test_unknown_options_are_named_and_ignored(
     )
 
 
+def test_an_unknown_time_zone_is_the_error_apscheduler_lets_through() -> None:
+    """An unknown zone name raises ZoneInfoNotFoundError (a KeyError), as APScheduler's does,
+    which is also a ValueError naming the zone."""
+    from zoneinfo import ZoneInfoNotFoundError
+
+    with pytest.raises(ZoneInfoNotFoundError, match="Bogus/Zone") as caught:
+        ManualScheduler(timezone="Bogus/Zone", **QUIET)
+    assert isinstance(caught.value, ValueError)
+
+
 def test_logger_by_name() -> None:
     """logger may be given as a logger name."""
     sched = ManualScheduler(logger="my.app.scheduler", **QUIET)
