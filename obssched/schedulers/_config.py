@@ -10,7 +10,7 @@ from typing import Any
 from obssched._plugins import create_plugin, resolve_class
 from obssched._timeutil import astimezone, get_localzone
 from obssched.clock import Clock, SystemClock
-from obssched.util import asbool, asint
+from obssched.util import asbool, asint, ref_to_obj
 
 __all__ = ["CONFIG_PREFIXES", "SchedulerSettings", "create_component", "flatten_config"]
 
@@ -25,12 +25,13 @@ def flatten_config(
 ) -> dict[str, Any]:
     """Merge prefixed ``gconfig`` keys and ``options`` into one nested dict.
 
-    With the default ``"obssched."`` prefix, ``"apscheduler."`` keys are read too.
+    With the default ``"obssched."`` prefix, ``"apscheduler."`` keys are read too; with no
+    prefix (``None`` or ``""``) every key is read as it is, as APScheduler does.
 
     ``{"obssched.executors.default.max_workers": "20"}`` becomes
     ``{"executors": {"default": {"max_workers": "20"}}}``; ``options`` win over ``gconfig``.
     """
-    prefixes = CONFIG_PREFIXES if prefix in (None, CONFIG_PREFIXES[0]) else (prefix or "",)
+    prefixes = CONFIG_PREFIXES if prefix == CONFIG_PREFIXES[0] else (prefix or "",)
     config: dict[str, Any] = {}
     for key, value in gconfig.items():
         for candidate in prefixes:
@@ -83,6 +84,8 @@ class SchedulerSettings:
     def update(self, config: dict[str, Any]) -> None:
         """Apply the recognised keys of ``config`` (which are removed from it)."""
         logger = config.pop("logger", _UNSET)
+        if isinstance(logger, str) and ":" in logger:
+            logger = ref_to_obj(logger)  # "module:attribute", as APScheduler's maybe_ref reads it
         if isinstance(logger, str):
             self.logger = logging.getLogger(logger)
         elif isinstance(logger, logging.Logger):
@@ -125,9 +128,12 @@ class SchedulerSettings:
             )
         if "misfire_grace_time" in defaults:
             grace = defaults["misfire_grace_time"]
-            self.job_defaults["misfire_grace_time"] = (
-                None if grace is None else _positive("misfire_grace_time", grace)
-            )
+            if grace is not None:
+                checked = _positive("misfire_grace_time", grace)
+                # A number stays as given (30 stays an int, as in APScheduler); text is parsed.
+                is_number = isinstance(grace, int | float) and not isinstance(grace, bool)
+                grace = grace if is_number else checked
+            self.job_defaults["misfire_grace_time"] = grace
         if "coalesce" in defaults:
             self.job_defaults["coalesce"] = asbool(defaults["coalesce"])
         if "max_instances" in defaults:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -169,6 +170,35 @@ def test_an_unknown_time_zone_is_the_error_apscheduler_lets_through() -> None:
     with pytest.raises(ZoneInfoNotFoundError, match="Bogus/Zone") as caught:
         ManualScheduler(timezone="Bogus/Zone", **QUIET)
     assert isinstance(caught.value, ValueError)
+
+
+APP_LOGGER = logging.getLogger("tests.config.app")
+
+
+def test_logger_by_reference() -> None:
+    """logger may be a "module:attribute" reference to a logger, as APScheduler reads it."""
+    sched = ManualScheduler(logger=f"{__name__}:APP_LOGGER", **QUIET)
+    assert sched._logger is APP_LOGGER
+
+
+def test_configuration_without_a_prefix_reads_every_key() -> None:
+    """configure(gconfig, prefix=None) takes the keys as they are, as APScheduler does."""
+    sched = ManualScheduler(**QUIET)
+    sched.configure({"timezone": "Europe/Berlin"}, prefix=None)  # type: ignore[arg-type]
+    assert str(sched.timezone) == "Europe/Berlin"
+
+
+def test_a_whole_number_grace_time_stays_a_whole_number() -> None:
+    """misfire_grace_time from job_defaults keeps the number given (30, not 30.0), and text from
+    configuration files is parsed."""
+    assert (
+        ManualScheduler(job_defaults={"misfire_grace_time": 30}, **QUIET)._settings.job_defaults[
+            "misfire_grace_time"
+        ]
+        == 30
+    )
+    sched = ManualScheduler(job_defaults={"misfire_grace_time": "2.5"}, **QUIET)
+    assert sched._settings.job_defaults["misfire_grace_time"] == 2.5
 
 
 def test_logger_by_name() -> None:
