@@ -75,9 +75,11 @@ class _Run:
 
     __slots__ = (
         "body",
+        "body_end_ns",
         "body_recorded",
         "body_start_ns",
         "context",
+        "details",
         "executor",
         "exemplar",
         "job_id",
@@ -119,6 +121,9 @@ class _Run:
         self.token: object = None
         self.started = 0.0
         self.body_start_ns = 0
+        self.body_end_ns = 0
+        # The trigger's text and the function's name, for a run of a job already removed.
+        self.details: tuple[str, str] | None = None
 
     def __enter__(self) -> Span:
         tracer = self.tracer
@@ -144,13 +149,18 @@ class _Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # The end is read first: recording an exception formats its traceback, which takes
+        # long enough with a deep stack to end the body after its run.
+        elapsed = self.tracer.clock.monotonic() - self.started
+        end_ns = self.body_end_ns = self.body_start_ns + (
+            int(elapsed * 1e9) if elapsed > 0.0 else 0
+        )
         otel_context.detach(self.token)  # type: ignore[arg-type]
         body = self.body
         assert body is not None
         if exc is not None and body.is_recording():
             _record_error(body, exc)
-        elapsed = self.tracer.clock.monotonic() - self.started
-        body.end(self.body_start_ns + (int(elapsed * 1e9) if elapsed > 0.0 else 0))
+        body.end(end_ns)
 
 
 def _record_error(span: Span, exception: BaseException | None) -> None:
@@ -218,7 +228,9 @@ class RunTracer:
         # Trigger object, its text and the callable's name per job id, learnt from the run hook:
         # formatting a trigger costs more than the rest of the attributes together, so it is
         # done once per trigger object.
-        self._job_details: dict[str, tuple[object, str, str]] = {}
+        self._job_details: dict[str, tuple[object, str, str, str]] = {}
+        # Jobs removed lately, with the link each had: their last runs may still start.
+        self._removed: dict[str, Link | None] = {}
         self._links: dict[str, Link] = {}
         self._root = Context()
         # Runs due together share their scheduled time: format it once for the whole burst.
@@ -280,11 +292,25 @@ class RunTracer:
                 link_to = trace.get_current_span().get_span_context()
                 if link_to.is_valid:
                     self._links[event.job_id] = Link(link_to)
+                else:  # a job replacing one of the same id keeps no link of the old one
+                    self._links.pop(event.job_id, None)
+                self._removed.pop(event.job_id, None)
         elif code == EVENT_JOB_REMOVED:
             assert isinstance(event, JobEvent)
-            self._links.pop(event.job_id, None)
-            self._job_details.pop(event.job_id, None)
+            self._forget(event.job_id, event.job_name)
         return None
+
+    def _forget(self, job_id: str, job_name: str | None) -> None:
+        """Drop what is kept per job, but remember a removed job's link for a while: a date job
+        is removed when its run is submitted, before the run's span opens."""
+        link = self._links.pop(job_id, None)
+        self._job_details.pop(job_id, None)
+        if self._filter is not None:
+            self._filtered.pop((job_id, job_name or job_id), None)
+        removed = self._removed
+        removed[job_id] = link
+        if len(removed) > _REMOVED_KEPT:
+            del removed[next(iter(removed))]
 
     def _traced(self, job_id: str, job_name: str | None) -> bool:
         if self._filter is None:
@@ -292,7 +318,9 @@ class RunTracer:
         key = (job_id, job_name or job_id)
         traced = self._filtered.get(key)
         if traced is None:
-            traced = self._filtered[key] = bool(self._filter(*key))
+            traced = bool(self._filter(*key))
+            if job_id not in self._removed:  # a removed job has few runs left: not cached
+                self._filtered[key] = traced
         return traced
 
     def _scheduled_text(self, scheduled: datetime) -> str:
@@ -319,9 +347,10 @@ class RunTracer:
             "obssched.scheduled_time": self._scheduled_text(run.scheduled),
         }
         known = self._job_details.get(run.job_id)
-        if known is not None:
-            attributes["obssched.trigger"] = known[1]
-            attributes["code.function.name"] = known[2]
+        details = (known[1], known[2]) if known is not None else run.details
+        if details is not None:
+            attributes["obssched.trigger"] = details[0]
+            attributes["code.function.name"] = details[1]
         if queue_wait is not None:
             attributes["obssched.start_delay"] = (
                 run.start_ns - _ns(run.scheduled)
@@ -333,7 +362,7 @@ class RunTracer:
             node = self._node_of(run.jobstore)
             if node is not None:
                 attributes["obssched.node"] = node
-        link = self._links.get(run.job_id)
+        link = self._links.get(run.job_id) or self._removed.get(run.job_id)
         span = self._otel.start_span(
             f"run {run.name}",
             context=self._root,
@@ -400,10 +429,12 @@ class RunTracer:
         queue_wait, duration = event.queue_wait, event.run_duration
         if queue_wait is not None and duration is not None and event.submitted_at is not None:
             # The end in nanoseconds straight from the run's timings: no datetime is built.
-            span.end(run.start_ns + int((queue_wait + duration) * 1e9))
+            end_ns = run.start_ns + int((queue_wait + duration) * 1e9)
         else:
             end = event.finished_at
-            span.end(_ns(end if end is not None else self.clock.now()))
+            end_ns = _ns(end if end is not None else self.clock.now())
+        # The body span's end was read a moment after the runner's: the run never ends first.
+        span.end(end_ns if end_ns >= run.body_end_ns else run.body_end_ns)
         return run.exemplar
 
     def _body_from_event(self, run: _Run, event: JobExecutionEvent, failed: bool) -> None:
@@ -484,14 +515,16 @@ class RunTracer:
                 ),
             )
         known = self._job_details.get(info.job_id)
-        if known is None or known[0] is not info.trigger or known[2] != info.func_name:
+        if known is None or known[0] is not info.trigger or known[3] != info.func_name:
             text = str(info.trigger)
-            self._job_details[info.job_id] = (info.trigger, text, info.func_name)
+            function = _function_name(info.func_name)
+            if info.job_id not in self._removed:  # nothing is kept for a removed job
+                self._job_details[info.job_id] = (info.trigger, text, function, info.func_name)
+            else:
+                run.details = (text, function)
             span = run.span
             if span is not None and span.is_recording():
-                span.set_attributes(
-                    {"obssched.trigger": text, "code.function.name": info.func_name}
-                )
+                span.set_attributes({"obssched.trigger": text, "code.function.name": function})
         return run
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
@@ -519,6 +552,15 @@ class RunTracer:
 
 
 _INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+_REMOVED_KEPT = 16384
+"""How many removed jobs the tracer remembers (with their links) for runs still to start: a
+date job is removed when its run is submitted, and its run may wait behind that many others."""
+
+
+def _function_name(reference: str) -> str:
+    """``module:qualname`` as OpenTelemetry's ``code.function.name`` spells it: dotted."""
+    return reference.replace(":", ".", 1)
 
 
 # Should the API module ever lose that global, its public getter is asked instead.

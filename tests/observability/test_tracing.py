@@ -63,7 +63,7 @@ def test_run_span_attributes(
         "obssched.start_delay": 0.75,
         "obssched.queue_wait": 0.25,
         "obssched.outcome": "success",
-        "code.function.name": "tests.jobs:tick",
+        "code.function.name": "tests.jobs.tick",
     }
 
 
@@ -209,6 +209,55 @@ def test_add_job_context_is_link(
     run = spans(exporter)["run report"]
     assert run.parent is None
     assert [link.context.span_id for link in run.links] == [request.get_span_context().span_id]
+
+
+def test_a_job_removed_before_its_run_starts_keeps_its_link(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A date job is removed once its run is submitted, before the run's body starts: the run
+    span still carries the link to the span current at add_job, and nothing about the removed
+    job is kept once its run has ended."""
+    attach(scheduler, provider)
+    with provider.get_tracer("app").start_as_current_span("request") as request:
+        job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    scheduler.remove_job(job)
+    (hook,) = scheduler.run_hooks
+    with hook.wrap(info):
+        pass
+    scheduler.finish(info, started_at=T0)
+    run = spans(exporter)["run report"]
+    assert [link.context.span_id for link in run.links] == [request.get_span_context().span_id]
+    assert (run.attributes or {})["obssched.trigger"] == "interval[0:01:00]"
+    (tracer,) = scheduler.run_hooks
+    assert "id-1" not in tracer._job_details
+    assert "id-1" not in tracer._links
+
+
+def test_a_job_replaced_outside_any_span_has_no_link(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A job added again under the same id with no span current drops the old job's link."""
+    attach(scheduler, provider)
+    with provider.get_tracer("app").start_as_current_span("request"):
+        scheduler.add_job("id-1", "report")
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job)
+    assert spans(exporter)["run report"].links == ()
+
+
+def test_the_body_span_never_ends_after_its_run(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The body span ends within its run span, even when recording a deep exception takes a
+    while after the body has returned."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, exception=RuntimeError("deep"))
+    run, body = spans(exporter)["run report"], spans(exporter)["execute report"]
+    assert run.end_time is not None
+    assert body.end_time is not None
+    assert body.end_time <= run.end_time
 
 
 def test_trace_filter_skips_jobs(
