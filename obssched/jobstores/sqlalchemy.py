@@ -23,10 +23,10 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, bindparam, func, select
+from sqlalchemy import URL, Connection, Engine, MetaData, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from obssched._refs import ref_to_obj
+from obssched._refs import maybe_ref, ref_to_obj
 from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
 from obssched.exceptions import ConflictingIdError, JobLookupError
 from obssched.jobstores._sql.codec import (
@@ -82,10 +82,10 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def __init__(
         self,
-        url: str | None = None,
-        engine: Engine | None = None,
+        url: str | URL | None = None,
+        engine: Engine | str | None = None,
         tablename: str = "obssched_jobs",
-        metadata: MetaData | None = None,
+        metadata: MetaData | str | None = None,
         pickle_protocol: int = pickle.HIGHEST_PROTOCOL,
         tableschema: str | None = None,
         engine_options: dict[str, Any] | None = None,
@@ -100,13 +100,17 @@ class SQLAlchemyJobStore(BaseJobStore):
         super().__init__()
         if serializer not in ("json", "pickle"):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
-        if engine is None:
+        # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
+        given_engine: Engine | None = maybe_ref(engine)
+        given_metadata: MetaData | None = maybe_ref(metadata)
+        if given_engine is None:
             if not url:
                 raise ValueError('Need either "engine" or "url" defined')
-            engine = make_engine(url, engine_options or {})
+            given_engine = make_engine(url, engine_options or {})
             self._owns_engine = True
         else:
             self._owns_engine = False
+        engine = given_engine
         if cluster and engine.dialect.name != "postgresql":
             raise ValueError(
                 f"cluster=True needs PostgreSQL, not {engine.dialect.name}: the cluster claims "
@@ -125,7 +129,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.batch_size = batch_size
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
-        self.tables = define_tables(metadata or MetaData(), tablename, tableschema)
+        self.tables = define_tables(given_metadata or MetaData(), tablename, tableschema)
         self._errors = ErrorCounter()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -272,6 +276,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._write(insert)
         except IntegrityError:
             raise ConflictingIdError(job.id) from None
+        self._superseded(job.id)
 
     def update_job(self, job: Job) -> None:
         """Replace the stored job that has ``job.id``.
@@ -287,6 +292,7 @@ class SQLAlchemyJobStore(BaseJobStore):
                 self._pending[job.id] = job
                 return
         self._write_update(job)
+        self._superseded(job.id)
 
     def remove_job(self, job_id: str) -> None:
         """Remove the job with ``job_id`` (also a row that cannot be loaded).
@@ -310,7 +316,15 @@ class SQLAlchemyJobStore(BaseJobStore):
 
         if not self._write(delete):
             raise JobLookupError(job_id)
+        self._superseded(job_id)
         self._unloadable.pop(job_id, None)
+
+    def _superseded(self, job_id: str) -> None:
+        """A direct write of ``job_id`` succeeded: a save of it still waiting from a step whose
+        flush failed (an outage) is older, and must not overwrite it when it is retried."""
+        with self._lock:
+            if self._acquired is None or job_id not in self._acquired:
+                self._pending.pop(job_id, None)
 
     def remove_all_jobs(self) -> None:
         """Remove every job, including rows that cannot be loaded."""

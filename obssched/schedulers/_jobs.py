@@ -55,8 +55,11 @@ def take_job(
     stores: Mapping[str, BaseJobStore],
     job_id: str,
     jobstore: str | None,
-) -> tuple[Job, str]:
+) -> tuple[Job | None, str]:
     """Remove the job from the pending list or its store; return it and its store alias.
+
+    A stored row that cannot be loaded into a job is removed too (as APScheduler, which asks
+    each store to remove the id, does); the job returned is then ``None``.
 
     Raises:
         JobLookupError: no such job.
@@ -68,8 +71,6 @@ def take_job(
     for alias, store in stores.items():
         if jobstore in (None, alias):
             found = store.lookup_job(job_id)
-            if found is None:
-                continue
             try:
                 store.remove_job(job_id)
             except JobLookupError:

@@ -550,7 +550,10 @@ class BaseScheduler(ABC):
             removed, store_alias = _jobs.take_job(
                 self._pending_jobs, self._jobstores, job_id, jobstore
             )
-        self._dispatch_event(self._job_event(EVENT_JOB_REMOVED, removed, store_alias))
+        if removed is None:  # a stored row that could not be loaded
+            self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, store_alias))
+        else:
+            self._dispatch_event(self._job_event(EVENT_JOB_REMOVED, removed, store_alias))
         self._logger.info("Removed job %s", job_id)
 
     def remove_all_jobs(self, jobstore: str | None = None) -> None:

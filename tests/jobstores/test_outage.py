@@ -191,3 +191,21 @@ def test_connections_killed_by_the_server_are_replaced(
         assert stored_next_run_time(store, "tick") == T0 + timedelta(seconds=40)
     finally:
         sched.shutdown()
+
+
+def test_a_job_replaced_after_an_outage_is_not_undone_by_the_failed_save(
+    store_and_outage: tuple[SQLAlchemyJobStore, Outage], sched: ManualScheduler, clock: ManualClock
+) -> None:
+    """A date job runs during an outage, so its removal cannot be saved and waits. The
+    application then adds the job again under the same id once the database is back: the
+    waiting removal is older than that write and must not delete the new job."""
+    _, outage = store_and_outage
+    sched.add_job(FUNC, "date", run_date=T0 + timedelta(seconds=5), id="x")
+    sched.tick()
+    with outage():
+        clock.advance(10)
+        sched.tick()
+    sched.add_job(FUNC, "interval", hours=1, id="x", replace_existing=True)
+    clock.advance(1)
+    sched.tick()
+    assert [(job.id, str(job.trigger)) for job in sched.get_jobs()] == [("x", "interval[1:00:00]")]

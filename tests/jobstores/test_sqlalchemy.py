@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import MetaData, create_engine, func, make_url, select, update
 
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_REMOVED
 from obssched.exceptions import SerializationError
 from obssched.jobstores.sqlalchemy import SchemaVersionError, SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
@@ -167,6 +168,57 @@ def test_sqlite_uses_wal(db_url: str, run_scheduler: Any) -> None:
     run_scheduler(store)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_scheduler_remove_job_removes_a_row_that_cannot_be_loaded(
+    db_url: str, run_scheduler: Any
+) -> None:
+    """scheduler.remove_job() removes a stored row that cannot be loaded, as APScheduler's
+    does, and says so with EVENT_JOB_REMOVED."""
+    store = SQLAlchemyJobStore(url=db_url)
+    sched = run_scheduler(store)
+    sched.add_job(FUNC, "interval", seconds=10, id="bad")
+    with store.engine.begin() as conn:
+        conn.execute(update(store.tables.jobs).values(state=b"{not json"))
+    recorder = EventRecorder(sched)
+    sched.remove_job("bad")
+    assert count_rows(store) == 0
+    assert [e.job_id for e in recorder.of(EVENT_JOB_REMOVED)] == ["bad"]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite+pysqlite:///:memory:"])
+def test_in_memory_sqlite_urls_are_recognised(url: str, run_scheduler: Any) -> None:
+    """An in-memory SQLite URL, with or without a driver name, is one database for every
+    thread: a job added from another thread is seen by the loop."""
+    store = SQLAlchemyJobStore(url=url)
+    sched = run_scheduler(store)
+    adder = threading.Thread(
+        target=sched.add_job, args=(FUNC, "interval"), kwargs={"seconds": 10, "id": "j"}
+    )
+    adder.start()
+    adder.join()
+    assert [job.id for job in store.get_all_jobs()] == ["j"]
+
+
+ENGINE_FOR_REFERENCE = None
+METADATA_FOR_REFERENCE = MetaData()
+
+
+def test_apscheduler_constructor_forms(db_url: str, run_scheduler: Any) -> None:
+    """url may be a SQLAlchemy URL, and engine and metadata "module:attribute" references, as
+    APScheduler 3.11 accepts them."""
+    global ENGINE_FOR_REFERENCE
+    store = SQLAlchemyJobStore(url=make_url(db_url))
+    assert store.engine.url.database == make_url(db_url).database
+    store.engine.dispose()
+    ENGINE_FOR_REFERENCE = create_engine(db_url)  # type: ignore[assignment]
+    referenced = SQLAlchemyJobStore(
+        engine=f"{__name__}:ENGINE_FOR_REFERENCE", metadata=f"{__name__}:METADATA_FOR_REFERENCE"
+    )
+    assert referenced.engine is ENGINE_FOR_REFERENCE
+    assert referenced.tables.jobs.metadata is METADATA_FOR_REFERENCE
+    run_scheduler(referenced).add_job(FUNC, "interval", seconds=10, id="ref")
+    assert count_rows(referenced) == 1
 
 
 def test_in_memory_sqlite_works(run_scheduler: Any, clock: ManualClock) -> None:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
@@ -19,15 +19,19 @@ RETRY_DELAYS = (0.05, 0.25, 1.0)
 """Waits between attempts of an operation that failed on a lost connection."""
 
 
-def make_engine(url: str, options: dict[str, Any]) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout.
+def make_engine(url: str | URL, options: dict[str, Any]) -> Engine:
+    """Create an engine for ``url`` (text or a SQLAlchemy ``URL``); SQLite gets WAL mode and a
+    busy timeout.
 
     WAL lets readers (``obssched jobs``) run beside the scheduler, and ``synchronous=NORMAL``
     under WAL still survives a killed process (only an OS crash can lose the last commits).
     """
     options = dict(options)
-    if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        # sqlite://, sqlite:///:memory: and their driver-qualified forms (sqlite+pysqlite://).
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in str(parsed)
         connect_args = options.setdefault("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", 30.0)
