@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 CALLS: list[tuple[Any, ...]] = []
@@ -14,3 +15,13 @@ def record(*args: Any, **kwargs: Any) -> None:
 
 def noop() -> None:
     """Do nothing."""
+
+
+STARTS: list[str] = []
+RELEASE = threading.Event()
+
+
+def hold(tag: str) -> None:
+    """Note the start, then wait until the test sets RELEASE."""
+    STARTS.append(tag)
+    RELEASE.wait(20)

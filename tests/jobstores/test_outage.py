@@ -209,3 +209,47 @@ def test_a_job_replaced_after_an_outage_is_not_undone_by_the_failed_save(
     clock.advance(1)
     sched.tick()
     assert [(job.id, str(job.trigger)) for job in sched.get_jobs()] == [("x", "interval[1:00:00]")]
+
+
+@pytest.mark.postgresql
+def test_a_cluster_outage_longer_than_the_lease_runs_nothing_twice(
+    postgres_url: str, pg_schema: str, clock: ManualClock
+) -> None:
+    """After an outage in which no node could heartbeat for longer than the lease, the first node
+    to heartbeat again does not take the others for dead: a run still going on another node is
+    neither reported abandoned nor run again."""
+    from jobstores import jobfuncs
+    from obssched.executors.pool import ThreadPoolExecutor
+
+    clock.set(T0)
+    jobfuncs.STARTS.clear()
+    jobfuncs.RELEASE.clear()
+    nodes = []
+    for name in ("A", "B"):
+        sched = ManualScheduler(
+            clock=clock, metrics=False, tracing=False, timezone="UTC",
+            executors={"default": ThreadPoolExecutor(2)},
+        )  # fmt: skip
+        store = SQLAlchemyJobStore(
+            url=postgres_url, tableschema=pg_schema, cluster=True, node_id=name, lease_seconds=60
+        )
+        sched.add_jobstore(store)
+        sched.start()
+        nodes.append((sched, store))
+    (a, _), (b, store_b) = nodes
+    try:
+        recorder = EventRecorder(a)
+        a.add_job(
+            "jobstores.jobfuncs:hold", "date", run_date=T0, args=["run"], id="r", recover=True
+        )
+        a.tick()
+        recorder.wait_for(lambda _: jobfuncs.STARTS == ["run"])
+        clock.advance(61)  # the database was away for longer than the lease
+        store_b._node.beat()  # type: ignore[union-attr]
+        b.tick()
+        assert jobfuncs.STARTS == ["run"]
+        assert store_b.abandoned_counts == {}
+    finally:
+        jobfuncs.RELEASE.set()
+        for sched, _ in nodes:
+            sched.shutdown()

@@ -66,6 +66,10 @@ class ClusterNode:
         self.lease_micros = int(store.lease_seconds * 1_000_000)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # When this node's heartbeats last became regular again (None: not since it started, or
+        # since one failed), and when the last one succeeded.
+        self._steady_since: int | None = None
+        self._last_beat: int | None = None
         self._settled: dict[str, int | None] = {}  # job id -> next run written by the claim
         self._step_claims: dict[str, _Claim] = {}  # job id -> claim of the current step
         self._ends: dict[tuple[str, int], _Claim] = {}  # (job id, last run time) -> claim
@@ -424,11 +428,24 @@ class ClusterNode:
                     )
                 )
 
-        self.store._write(touch)
+        try:
+            self.store._write(touch)
+        except Exception:
+            self._steady_since = None
+            raise
+        last, self._last_beat = self._last_beat, now
+        if self._steady_since is None or last is None or now - last > 2 * self.lease_micros // 3:
+            self._steady_since = now  # the beats before this one did not arrive in time
         with self._lock:
             keys, self._unreleased_keys = self._unreleased_keys, []
         if keys:
             self._delete_running(keys)
+        if now - self._steady_since < self.lease_micros:
+            # After an outage every node's last beat is old, this one's included: another node
+            # looks dead only once this one has itself beaten on time for a whole lease, so
+            # the nodes that are alive have had the time to beat again. (Quartz adds the same
+            # margin to its failed-node threshold.)
+            return
         running = self.store.tables.running
         live = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
         if self._take_over(running.c.node_id.not_in(live)):
