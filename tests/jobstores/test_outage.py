@@ -253,3 +253,34 @@ def test_a_cluster_outage_longer_than_the_lease_runs_nothing_twice(
         jobfuncs.RELEASE.set()
         for sched, _ in nodes:
             sched.shutdown()
+
+
+@pytest.mark.postgresql
+def test_a_job_that_cannot_be_processed_is_paused_and_the_cluster_goes_on(
+    postgres_url: str, pg_schema: str, clock: ManualClock
+) -> None:
+    """In cluster mode a due job whose trigger raises while it is claimed is paused, as the
+    single-node loop pauses it, and the other due jobs keep running."""
+    from jobstores import jobfuncs
+
+    clock.set(T0)
+    sched = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+    sched.add_jobstore(
+        SQLAlchemyJobStore(url=postgres_url, tableschema=pg_schema, cluster=True, node_id="solo")
+    )
+    sched.start()
+    try:
+        # The second run time of this trigger overflows the datetime range.
+        record = "jobstores.jobfuncs:record"
+        sched.add_job(record, "interval", weeks=500_000, start_date=T0, id="bad")
+        sched.add_job(record, "interval", seconds=10, start_date=T0, id="ok", args=["ok"])
+        jobfuncs.CALLS.clear()
+        for _ in range(3):
+            clock.advance(10)
+            sched.tick()
+        assert jobfuncs.CALLS.count((("ok",), {})) == 3
+        bad = sched.get_job("bad")
+        assert bad is not None
+        assert bad.next_run_time is None
+    finally:
+        sched.shutdown()

@@ -28,7 +28,9 @@ from obssched.events import (
     EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
+    EVENT_JOB_MODIFIED,
     EVENT_JOB_SUBMITTED,
+    JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
     SchedulerEvent,
@@ -164,16 +166,54 @@ class ClusterNode:
             deferred.clear()
             jobs = store._load_rows(conn.execute(query).all())
             in_flight = self._running_counts(conn, [job.id for job in jobs])
-            return [
-                job
-                for job in jobs
-                if self._claim_job(conn, job, now, in_flight.get(job.id, 0), deferred)
-            ]
+            claimed: list[Job] = []
+            for job in jobs:
+                # Each job in a savepoint of its own: one that cannot be processed (its trigger
+                # raises, its state cannot be written) is paused, as the single-node loop
+                # pauses it, instead of rolling back every node's claim on every step.
+                try:
+                    with conn.begin_nested():
+                        if self._claim_job(conn, job, now, in_flight.get(job.id, 0), deferred):
+                            claimed.append(job)
+                except Exception:
+                    self._forget_claim(job.id)
+                    store._logger.exception('Error processing job "%s"; pausing it', job)
+                    self._pause(conn, job)
+                    deferred.append(
+                        JobEvent(
+                            EVENT_JOB_MODIFIED,
+                            job.id,
+                            store._alias,
+                            job_name=job.name,
+                            executor=job.executor,
+                        )
+                    )
+            return claimed
 
         claimed = store._write(claim)
         for event in deferred:
             self.scheduler._dispatch_event(event)
         return claimed
+
+    def _forget_claim(self, job_id: str) -> None:
+        with self._lock:
+            self._settled.pop(job_id, None)
+            self._step_claims.pop(job_id, None)
+
+    def _pause(self, conn: Connection, job: Job) -> None:
+        """Store ``job`` without a next run time (paused) and without a lease."""
+        jobs_table = self.store.tables.jobs
+        job.next_run_time = None
+        try:
+            values = self.store._row_values(job)
+        except Exception:  # the state cannot be written either: the columns say paused
+            values = {"next_run_time": None}
+        with conn.begin_nested():
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job.id)
+                .values(**values, lease_owner=None, lease_until=None)
+            )
 
     def _claim_job(
         self,
