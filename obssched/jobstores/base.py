@@ -117,6 +117,15 @@ class BaseJobStore(ABC):
         """Return the due jobs this scheduler may process now, leasing them where shared."""
         return self.get_due_jobs(now)
 
+    _plans_run_times = False
+    """Whether :meth:`planned_run_times` may answer (the loop asks only stores that say so)."""
+
+    def planned_run_times(self, job: Job) -> tuple[list[datetime], datetime | None] | None:
+        """The run times due and the next run time this store decided for ``job`` when it
+        leased it (``None``: the loop works them out). A store that computes them to lease a
+        job hands them on, so that a trigger with jitter is not asked twice for one run."""
+        return None
+
     def release_jobs(self, jobs: list[Job]) -> None:
         """Give back the leases on ``jobs`` once their next run times are saved."""
 

@@ -123,6 +123,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.serializer: Serializer = serializer
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster
+        # A cluster claim works the run times out: the loop takes them from it.
+        self._plans_run_times = cluster
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
@@ -340,6 +342,11 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._unloadable.clear()
 
     # -- the leasing seam ------------------------------------------------------------------------
+
+    def planned_run_times(self, job: Job) -> tuple[list[datetime], datetime | None] | None:
+        """In cluster mode, the run times the claim worked out (see the base class)."""
+        node = self._node
+        return None if node is None else node.planned_run_times(job.id)
 
     def acquire_due_jobs(self, now: datetime) -> list[Job]:
         """Return the due jobs this scheduler processes now.

@@ -15,9 +15,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from obssched.events import EVENT_JOB_EXECUTED
+from obssched.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
 from obssched.jobstores._sql.codec import micros_to_datetime
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
@@ -282,5 +282,37 @@ def test_a_job_that_cannot_be_processed_is_paused_and_the_cluster_goes_on(
         bad = sched.get_job("bad")
         assert bad is not None
         assert bad.next_run_time is None
+    finally:
+        sched.shutdown()
+
+
+@pytest.mark.postgresql
+def test_a_jittered_cluster_job_with_several_due_times_keeps_running(
+    postgres_url: str, pg_schema: str, clock: ManualClock
+) -> None:
+    """With several run times of a jittered job due at once (after downtime), the run the
+    cluster claims is the run the scheduler submits: it ends, its claim goes, and max_instances
+    does not refuse the job's later runs."""
+    clock.set(T0)
+    sched = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+    store = SQLAlchemyJobStore(url=postgres_url, tableschema=pg_schema, cluster=True)
+    sched.add_jobstore(store)
+    sched.start()
+    recorder = EventRecorder(sched)
+    try:
+        sched.add_job(
+            FUNC, "interval", seconds=10, jitter=4, start_date=T0, id="j", coalesce=True,
+            max_instances=1, misfire_grace_time=None,
+        )  # fmt: skip
+        clock.advance(35)
+        sched.tick()
+        for _ in range(5):
+            clock.advance(10)
+            sched.tick()
+        assert len(recorder.of(EVENT_JOB_EXECUTED)) == 6
+        assert recorder.of(EVENT_JOB_MAX_INSTANCES) == []
+        with store.engine.connect() as conn:
+            left = conn.execute(select(func.count()).select_from(store.tables.running)).scalar()
+        assert left == 0
     finally:
         sched.shutdown()

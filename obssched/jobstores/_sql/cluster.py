@@ -73,6 +73,8 @@ class ClusterNode:
         self._steady_since: int | None = None
         self._last_beat: int | None = None
         self._settled: dict[str, int | None] = {}  # job id -> next run written by the claim
+        # job id -> (run times due, next run time) worked out by this step's claim
+        self._plans: dict[str, tuple[list[datetime], datetime | None]] = {}
         self._step_claims: dict[str, _Claim] = {}  # job id -> claim of the current step
         self._ends: dict[tuple[str, int], _Claim] = {}  # (job id, last run time) -> claim
         self._unreleased_keys: list[str] = []
@@ -164,6 +166,8 @@ class ClusterNode:
 
         def claim(conn: Connection) -> list[Job]:
             deferred.clear()
+            with self._lock:
+                self._plans.clear()
             jobs = store._load_rows(conn.execute(query).all())
             in_flight = self._running_counts(conn, [job.id for job in jobs])
             claimed: list[Job] = []
@@ -199,6 +203,12 @@ class ClusterNode:
         with self._lock:
             self._settled.pop(job_id, None)
             self._step_claims.pop(job_id, None)
+            self._plans.pop(job_id, None)
+
+    def planned_run_times(self, job_id: str) -> tuple[list[datetime], datetime | None] | None:
+        """The run times this step's claim worked out for the job (taken once)."""
+        with self._lock:
+            return self._plans.pop(job_id, None)
 
     def _pause(self, conn: Connection, job: Job) -> None:
         """Store ``job`` without a next run time (paused) and without a lease."""
@@ -226,6 +236,8 @@ class ClusterNode:
         store = self.store
         jobs_table = store.tables.jobs
         run_times, next_run_time = run_times_until(job, now)
+        with self._lock:
+            self._plans[job.id] = (run_times, next_run_time)
         coalesced: list[datetime] = run_times[:-1] if job.coalesce else []
         candidates = run_times[-1:] if job.coalesce else run_times
         missed: list[datetime] = []
