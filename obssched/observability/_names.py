@@ -62,10 +62,6 @@ class JobNames:
                 return label, previous[0]
         return label, None
 
-    def in_use(self, label: str) -> bool:
-        """Whether some job still uses this label value."""
-        return label in self._users
-
     def job_removed(self, job_id: str) -> str | None:
         """Forget a job; return its label value if no other job uses it any more."""
         lock = self._lock
