@@ -12,20 +12,19 @@ from obssched.testing import ManualScheduler
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def make_store() -> tuple[MemoryJobStore, ManualScheduler]:
+def store_with(run_dates: list[datetime]) -> tuple[MemoryJobStore, ManualScheduler]:
+    """A started scheduler's memory store holding one date job (``j0``, ``j1``...) per date."""
     sched = ManualScheduler(timezone="UTC", metrics=False, tracing=False)
     store = MemoryJobStore()
     sched.add_jobstore(store, "mem")
     sched.start()
-    for index in range(3):
-        sched.add_job(
-            core_jobs.record,
-            "date",
-            run_date=START + timedelta(seconds=index),
-            id=f"j{index}",
-            jobstore="mem",
-        )
+    for index, run_date in enumerate(run_dates):
+        sched.add_job(core_jobs.record, "date", run_date=run_date, id=f"j{index}", jobstore="mem")
     return store, sched
+
+
+def make_store() -> tuple[MemoryJobStore, ManualScheduler]:
+    return store_with([START + timedelta(seconds=index) for index in range(3)])
 
 
 def test_acquired_jobs_that_are_released_untouched_stay_due() -> None:
@@ -80,19 +79,7 @@ def test_heap_stays_bounded_under_repeated_updates() -> None:
 
 def burst_store(due: int, later: int) -> tuple[MemoryJobStore, ManualScheduler]:
     """A store holding ``due`` jobs due at START and ``later`` jobs due an hour after it."""
-    sched = ManualScheduler(timezone="UTC", metrics=False, tracing=False)
-    store = MemoryJobStore()
-    sched.add_jobstore(store, "mem")
-    sched.start()
-    for index in range(due + later):
-        sched.add_job(
-            core_jobs.record,
-            "date",
-            run_date=START if index < due else START + timedelta(hours=1),
-            id=f"j{index}",
-            jobstore="mem",
-        )
-    return store, sched
+    return store_with([START] * due + [START + timedelta(hours=1)] * later)
 
 
 def drain(store: MemoryJobStore, now: datetime) -> list[list[str]]:
@@ -141,18 +128,7 @@ def test_a_burst_cut_short_leaves_the_untaken_jobs_due() -> None:
 
 def test_a_burst_serves_earlier_run_times_first() -> None:
     """Jobs overdue by different amounts come out of a burst earliest run time first."""
-    sched = ManualScheduler(timezone="UTC", metrics=False, tracing=False)
-    store = MemoryJobStore()
-    sched.add_jobstore(store, "mem")
-    sched.start()
-    for index in range(2000):
-        sched.add_job(
-            core_jobs.record,
-            "date",
-            run_date=START + timedelta(seconds=index % 7),
-            id=f"j{index}",
-            jobstore="mem",
-        )
+    store, _ = store_with([START + timedelta(seconds=index % 7) for index in range(2000)])
     batches = drain(store, START + timedelta(seconds=10))
     run_times = [index % 7 for batch in batches for index in (int(job_id[1:]) for job_id in batch)]
     assert len(run_times) == 2000
