@@ -110,7 +110,7 @@ class ProcessPoolRunner:
 
     def submit(self, job: Job, runs: list[RunInfo]) -> None:
         """Send the runs of ``job`` to a worker process."""
-        hooks = self._executor._scheduler._run_hooks
+        hooks = self._executor._context.run_hooks
         wrappers = [
             [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None] for run in runs
         ]
@@ -131,7 +131,7 @@ class ProcessPoolRunner:
         self, pool: _FuturesProcessPool, runs: list[RunInfo], future: Future[list[_Result]]
     ) -> None:
         executor = self._executor
-        clock = executor._scheduler.clock
+        clock = executor._clock
         last = runs[-1]
         try:
             results = future.result()

@@ -74,17 +74,17 @@ class AsyncIOExecutor(BaseExecutor):
             self._end_with_error(runs, asyncio.CancelledError())
 
     def _end_with_error(self, runs: list[RunInfo], exc: BaseException) -> None:
-        clock = self._scheduler.clock
+        clock = self._clock
         unfinished = [run for run in runs if run.run_id in self._inflight]
         for run in unfinished:
             self._run_ended(run, error_event(run, exc, clock), last=run is unfinished[-1])
 
     async def _run_coroutines(self, job: Job, runs: list[RunInfo]) -> None:
-        scheduler = self._scheduler
+        clock = self._clock
         last = runs[-1]
         for run in runs:
-            body = BodyRun(run, scheduler.clock, self._logger)
-            body.begin(scheduler._run_hooks, self._mark_started)
+            body = BodyRun(run, clock, self._logger)
+            body.begin(self._context.run_hooks, self._mark_started)
             try:
                 retval = await job.func(*job.args, **job.kwargs)
             except asyncio.CancelledError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from obssched._context import context_of
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
 from obssched.events import (
@@ -28,6 +29,7 @@ from obssched.exceptions import MaxInstancesReachedError
 from obssched.executors._runner import error_event, run_body, wall_time
 
 if TYPE_CHECKING:
+    from obssched._context import SchedulerContext
     from obssched._eventbus import EventBus
     from obssched.clock import Clock
     from obssched.events import SchedulerEvent
@@ -48,6 +50,7 @@ class BaseExecutor(ABC):
     _events: EventBus
     _next_run_id: Callable[[], int]
     _dispatch: Callable[[SchedulerEvent], None]
+    _context: SchedulerContext
 
     def __init__(self) -> None:
         self._instances: dict[str, int] = {}
@@ -66,11 +69,12 @@ class BaseExecutor(ABC):
         self._scheduler = scheduler
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.executors.{alias}")
-        self._clock = scheduler.clock
+        context = self._context = context_of(scheduler)
+        self._clock = context.clock
         # Looked up once: every run's events go through these.
-        self._events = scheduler._events
-        self._next_run_id = scheduler._run_ids.__next__
-        self._dispatch = scheduler._event_dispatcher()
+        self._events = context.events
+        self._next_run_id = context.next_run_id
+        self._dispatch = context.dispatch
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""
@@ -201,7 +205,7 @@ class BaseExecutor(ABC):
 
     def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
         """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
-        hooks = self._scheduler._run_hooks
+        hooks = self._context.run_hooks
         clock = self._clock
         logger = self._logger
         mark_started = self._mark_started
@@ -286,13 +290,13 @@ class BaseExecutor(ABC):
                 event.run_id = runs[index].run_id
                 self._run_ended(runs[index], event, last=index == len(events) - 1)
             else:
-                self._scheduler._dispatch_event(event)
+                self._dispatch(event)
 
     def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
         """APScheduler 3's failure callback, for executors written against it."""
         runs = self._take_compat_runs(job_id)
         for run in runs:
-            self._run_ended(run, error_event(run, exc, self._scheduler.clock), last=run is runs[-1])
+            self._run_ended(run, error_event(run, exc, self._clock), last=run is runs[-1])
         self._logger.error("Error running job %s", job_id, exc_info=exc)
 
     def __repr__(self) -> str:

@@ -112,7 +112,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
         except Exception as exc:
             # The runs were announced as submitted; each must still end, here with the reason.
             self._logger.exception("Error handing %d runs to executor %r", len(batch), self._alias)
-            clock = self._scheduler.clock
+            clock = self._clock
             for _job, runs in batch:
                 for run in runs:
                     self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import IO, Any, TypeVar
 
+from obssched._context import SchedulerContext
 from obssched._eventbus import EventBus, Listener
 from obssched._plugins import create_plugin
 from obssched._runs import RunHook, RunningRun
@@ -92,7 +92,17 @@ class BaseScheduler(ABC):
         self._events = EventBus(self._settings.logger)
         self._run_hooks: tuple[RunHook, ...] = ()
         self._pending_jobs: list[_jobs.PendingJob] = []
-        self._run_ids = itertools.count(1)
+        self._context = SchedulerContext(
+            name=lambda: self._settings.name,
+            clock=lambda: self._settings.clock,
+            events=self._events,
+            logger=lambda: self._settings.logger,
+            dispatch=self._event_dispatcher(),
+            run_hooks=lambda: self._run_hooks,
+            wakeup=self.wakeup,
+            executors=self._executors,
+            jobstores=self._jobstores,
+        )
         self._observability: Any = None
         self.state = STATE_STOPPED
         self.last_wakeup_at: datetime | None = None
@@ -127,6 +137,12 @@ class BaseScheduler(ABC):
     def heartbeat_interval(self) -> float:
         """The longest the scheduling loop sleeps, in seconds, while the scheduler runs."""
         return self._settings.heartbeat_interval
+
+    @property
+    def context(self) -> SchedulerContext:
+        """What this scheduler hands the executors, job stores and listeners it starts: its
+        clock, event bus, run ids, run hooks and read-only views of its components."""
+        return self._context
 
     @property
     def _logger(self) -> logging.Logger:
@@ -592,7 +608,7 @@ class BaseScheduler(ABC):
         return JobEvent(code, job.id, jobstore, job_name=job.name, executor=job.executor)
 
     def _next_run_id(self) -> int:
-        return next(self._run_ids)
+        return self._context.next_run_id()
 
     def _dispatch_event(self, event: SchedulerEvent) -> None:
         self._events.dispatch(event)

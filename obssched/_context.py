@@ -1,0 +1,151 @@
+"""What a scheduler hands the executors, job stores and built-in listeners it starts.
+
+APScheduler 3's plugin contracts stay as they are (``executor.start(scheduler, alias)``,
+``jobstore.start(scheduler, alias)``): that is what third-party plugins implement. What obssched
+adds on top of them (its clock, the event bus, run ids, the run hooks around job bodies, a way to
+wake the loop, read-only views of the components) reaches obssched's own components through
+this one object, read from ``scheduler.context``, never through the scheduler's private state.
+A component started without a scheduler (``store.start(None, alias)``) gets a standalone
+context: the system clock and an event bus nobody listens to.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from obssched._eventbus import EventBus
+from obssched.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from obssched._runs import RunHook
+    from obssched.events import SchedulerEvent
+    from obssched.executors.base import BaseExecutor
+    from obssched.jobstores.base import BaseJobStore
+
+__all__ = ["SchedulerContext", "context_of"]
+
+
+def _no_hooks() -> tuple[RunHook, ...]:
+    return ()
+
+
+def _no_wakeup() -> None:
+    pass
+
+
+class SchedulerContext:
+    """The scheduler's services, as its executors, job stores and listeners may use them.
+
+    The scheduler's settings can change while it is stopped, so its name, clock and logger are
+    read through callables each time they are asked for.
+
+    Args:
+        name: returns the scheduler's name (the ``scheduler`` label of its metrics).
+        clock: returns where every component reads the time.
+        events: the bus every event goes through.
+        logger: returns the scheduler's logger.
+        dispatch: delivers an event (default: ``events.dispatch``; a scheduler class that
+            delivers events its own way passes its own).
+        run_hooks: returns the hooks to wrap each job body in, read once per run.
+        wakeup: makes the scheduling loop run a tick soon.
+        executors: the scheduler's executors by alias (read through a read-only view).
+        jobstores: the scheduler's job stores by alias (read through a read-only view).
+    """
+
+    __slots__ = (
+        "_clock",
+        "_executors",
+        "_jobstores",
+        "_logger",
+        "_name",
+        "_run_hooks",
+        "dispatch",
+        "events",
+        "next_run_id",
+        "wakeup",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: Callable[[], str],
+        clock: Callable[[], Clock],
+        events: EventBus,
+        logger: Callable[[], logging.Logger],
+        dispatch: Callable[[SchedulerEvent], None] | None = None,
+        run_hooks: Callable[[], tuple[RunHook, ...]] = _no_hooks,
+        wakeup: Callable[[], None] = _no_wakeup,
+        executors: Mapping[str, BaseExecutor] | None = None,
+        jobstores: Mapping[str, BaseJobStore] | None = None,
+    ) -> None:
+        self._name = name
+        self._clock = clock
+        self._logger = logger
+        self.events = events
+        self.wakeup = wakeup
+        self._run_hooks = run_hooks
+        self._executors: Mapping[str, BaseExecutor] = MappingProxyType(
+            executors if executors is not None else {}
+        )
+        self._jobstores: Mapping[str, BaseJobStore] = MappingProxyType(
+            jobstores if jobstores is not None else {}
+        )
+        self.dispatch: Callable[[SchedulerEvent], None] = dispatch or events.dispatch
+        """Deliver an event to every listener whose mask matches it."""
+        self.next_run_id: Callable[[], int] = itertools.count(1).__next__
+        """Return a new run id, unique within this scheduler."""
+
+    @property
+    def name(self) -> str:
+        """The scheduler's name (the ``scheduler`` label of its metrics)."""
+        return self._name()
+
+    @property
+    def clock(self) -> Clock:
+        """Where every component reads the time."""
+        return self._clock()
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The scheduler's logger."""
+        return self._logger()
+
+    @property
+    def run_hooks(self) -> tuple[RunHook, ...]:
+        """The hooks every job body runs inside, outermost first."""
+        return self._run_hooks()
+
+    @property
+    def executors(self) -> Mapping[str, BaseExecutor]:
+        """The scheduler's executors by alias (a live, read-only view)."""
+        return self._executors
+
+    @property
+    def jobstores(self) -> Mapping[str, BaseJobStore]:
+        """The scheduler's job stores by alias (a live, read-only view)."""
+        return self._jobstores
+
+    @classmethod
+    def standalone(cls, logger: logging.Logger | None = None) -> SchedulerContext:
+        """A context for a component used without a scheduler."""
+        log = logger or logging.getLogger("obssched")
+        clock = SystemClock()
+        return cls(
+            name=lambda: "default", clock=lambda: clock, events=EventBus(log), logger=lambda: log
+        )
+
+    def __repr__(self) -> str:
+        return f"<SchedulerContext of {self.name!r}>"
+
+
+def context_of(scheduler: Any) -> SchedulerContext:
+    """Return the context of ``scheduler``, or a standalone one for ``None`` or a scheduler
+    that is not obssched's (an APScheduler 3 scheduler starting an obssched component)."""
+    context = getattr(scheduler, "context", None)
+    if isinstance(context, SchedulerContext):
+        return context
+    return SchedulerContext.standalone()
