@@ -139,8 +139,9 @@ def test_a_killed_node_is_taken_over_and_its_run_reported(
     # Reported once the victim's lease (2 s) ran out, while the cluster still ran its jobs:
     # before the run times 8 s after the slow job's were executed (rows are in writing order).
     late = (start + timedelta(seconds=8)).isoformat()
-    first_late = next(i for i, row in enumerate(results) if row[1] == late and row[3] == "executed")
-    assert abandoned[0] < first_late
+    late_runs = [i for i, row in enumerate(results) if row[1] == late and row[3] == "executed"]
+    assert late_runs, results
+    assert abandoned[0] < late_runs[0]
     slow_runs = [(node, kind) for job, _, node, kind in results if job == "slow"]
     assert "executed" in [kind for node, kind in slow_runs if node != victim], slow_runs
     executed = Counter((job, run) for job, run, _, kind in results if kind == "executed")
