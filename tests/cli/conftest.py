@@ -24,7 +24,7 @@ CLOCK = SystemClock()  # real processes take real time
 
 TASKS = '''
 import pathlib
-import time
+import socket
 
 
 def record(path, text="ran"):
@@ -33,9 +33,12 @@ def record(path, text="ran"):
         file.write(text + "\\n")
 
 
-def slow_record(path, seconds):
-    record(path, "started")
-    time.sleep(seconds)
+def gated_record(path, port):
+    """Record "started", run until the test closes the gate (a connection to its port), then
+    record "finished"."""
+    with socket.create_connection(("127.0.0.1", port)) as gate:
+        record(path, "started")
+        gate.recv(1)
     record(path, "finished")
 
 

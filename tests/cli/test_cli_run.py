@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,11 +34,36 @@ heartbeat = 0.5
 
 [[jobs]]
 id = "slow"
-func = "clitasks:slow_record"
+func = "clitasks:gated_record"
 trigger = "interval"
 seconds = 1
-kwargs = {{ path = "slow.txt", seconds = {seconds} }}
+kwargs = {{ path = "slow.txt", port = {port} }}
 """
+
+
+class Gate:
+    """A port the ``gated_record`` job connects to, then runs until :meth:`open` is called."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+
+    def open(self, timeout: float = 30) -> None:
+        """Let the job waiting at the gate finish."""
+        self._server.settimeout(timeout)
+        connection, _ = self._server.accept()
+        connection.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    """A gate for the slow job, closed at the end of the test."""
+    gate = Gate()
+    yield gate
+    gate.close()
 
 
 def run_args(workdir: Workdir, *extra: str) -> tuple[str, ...]:
@@ -109,12 +135,14 @@ def test_serves_metrics_health_and_status_page(workdir: Workdir, start) -> None:
     assert process.wait(timeout=30) == ExitCode.OK
 
 
-def test_sigterm_lets_the_running_job_finish(workdir: Workdir, start) -> None:
+def test_sigterm_lets_the_running_job_finish(workdir: Workdir, start, gate: Gate) -> None:
     """SIGTERM during a run waits for it to finish, then exits 0."""
-    workdir.write("jobs.toml", SLOW.format(seconds=3))
+    workdir.write("jobs.toml", SLOW.format(port=gate.port))
     process = start(*run_args(workdir))
     wait_until("the slow job to start", lambda: "started" in workdir.lines("slow.txt"), 30)
     process.signal(signal.SIGTERM)
+    wait_until("the shutdown to begin", lambda: "Shutting down (SIGTERM)" in process.stderr, 30)
+    gate.open()
     assert process.wait(timeout=30) == ExitCode.OK, process.stderr
     assert workdir.lines("slow.txt")[-1] == "finished"
     assert "Scheduler stopped cleanly" in process.stderr
@@ -131,14 +159,14 @@ def test_sigint_exits_with_the_interrupted_code(workdir: Workdir, start) -> None
     assert process.wait(timeout=30) == ExitCode.INTERRUPTED
 
 
-def test_shutdown_timeout_abandons_the_running_job(workdir: Workdir, start) -> None:
+def test_shutdown_timeout_abandons_the_running_job(workdir: Workdir, start, gate: Gate) -> None:
     """A job still running when --shutdown-timeout runs out is abandoned, with exit code 7."""
-    workdir.write("jobs.toml", SLOW.format(seconds=60))
+    workdir.write("jobs.toml", SLOW.format(port=gate.port))
     process = start(*run_args(workdir, "--shutdown-timeout", "1"))
     wait_until("the slow job to start", lambda: "started" in workdir.lines("slow.txt"), 30)
     process.signal(signal.SIGTERM)
     assert process.wait(timeout=20) == ExitCode.SHUTDOWN_TIMEOUT
-    assert "abandoning running job(s): slow_record" in process.stderr
+    assert "abandoning running job(s): gated_record" in process.stderr
     assert "finished" not in workdir.lines("slow.txt")
 
 

@@ -4,6 +4,10 @@ It runs a BackgroundScheduler on a shared SQLAlchemyJobStore and records, in a `
 table of the same database, every run executed, missed or abandoned as
 ``(job_id, run_time, node, kind)``. With ``--seed`` it first adds the interval jobs, which ask for
 recovery of abandoned runs (``recover=True``) and first run at ``--start`` even if it has passed.
+
+So that a test can wait for a result instead of polling the table, each row is also announced
+as ``"job_id kind node"``: on PostgreSQL by a notification on the channel ``results_<schema>``,
+sent with the row, and with ``--echo`` as a line on standard output once the row is written.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select
 
 from obssched.clock import SystemClock
 from obssched.events import (
@@ -101,6 +105,7 @@ def main() -> None:
     parser.add_argument("--exclusive", type=float, default=0.0, help="add a max_instances=1 job")
     parser.add_argument("--slow-job", type=float, default=0.0)
     parser.add_argument("--grace", type=float, default=0.0, help="misfire grace; 0: none")
+    parser.add_argument("--echo", action="store_true", help="print each result as it is written")
     args = parser.parse_args()
 
     table = results_table(args.schema)
@@ -147,10 +152,19 @@ def main() -> None:
             return
         record(event.job_id, run_time, kind)  # type: ignore[attr-defined]
 
+    channel = f"results_{args.schema or 'public'}"
+    notify = results.dialect.name == "postgresql"
+
     def record(job_id: str, run_time: datetime, kind: str) -> None:
         row = {"job_id": job_id, "run_time": run_time.isoformat(), "node": node, "kind": kind}
-        with lock, results.begin() as conn:
-            conn.execute(insert(table).values(**row))
+        announcement = f"{job_id} {kind} {node}"
+        with lock:
+            with results.begin() as conn:
+                conn.execute(insert(table).values(**row))
+                if notify:
+                    conn.execute(select(func.pg_notify(channel, announcement)))
+            if args.echo:  # under the lock: lines from several threads never interleave
+                print(announcement, flush=True)
 
     scheduler.add_listener(listener)
     seeding = bool(args.seed or args.exclusive)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -180,10 +179,8 @@ def test_process_pool_replaces_a_pool_whose_idle_worker_died(
     first = run_once(background, core_jobs.pid, "procs")
     os.kill(first.retval, signal.SIGKILL)  # type: ignore[attr-defined]
     broken = executor._runner._pool
-    for _ in range(600):  # up to 30 s for the pool's own thread to notice the death
-        if broken._broken:
-            break
-        time.sleep(0.05)
+    # The pool's manager thread marks the pool broken and ends once it notices the death.
+    broken._executor_manager_thread.join(timeout=30)
     assert broken._broken
     after = [run_once(background, core_jobs.pid, "procs") for _ in range(2)]
     assert [event.code for event in after] == [EVENT_JOB_EXECUTED, EVENT_JOB_EXECUTED]  # type: ignore[attr-defined]

@@ -14,7 +14,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from obssched.executors.asyncio import AsyncIOExecutor
 from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from obssched.jobstores.memory import MemoryJobStore
@@ -161,9 +167,11 @@ def test_thread_pool_max_instances(registry: CollectorRegistry, provider: Tracer
     """A run refused for max_instances is counted, and the blocked run ends at zero running."""
     release = threading.Event()
     scheduler = BackgroundScheduler(metrics_registry=registry, tracer_provider=provider)
-    recorder = EventRecorder(scheduler, ENDED)
     scheduler.add_job(jobs.block, "interval", seconds=0.2, args=[release], name="slow")
     scheduler.start()
+    # Listening from after start(), the recorder hears each event once the built-in listener
+    # has counted it, so every refusal re-checks the counter.
+    recorder = EventRecorder(scheduler, ENDED | EVENT_JOB_MAX_INSTANCES)
     try:
         labels = {"job_name": "slow", "executor": "default"}
         recorder.wait_for(
@@ -251,11 +259,13 @@ def test_process_pool_unpicklable_ends(
     exporter: InMemorySpanExporter,
 ) -> None:
     """A process-pool run whose arguments cannot be pickled still ends: error, span, gauge."""
-    recorder = EventRecorder(process_scheduler, ENDED)
     process_scheduler.add_job(jobs.block, args=[threading.Lock()], name="unpicklable")
-    process_scheduler.start()
+    process_scheduler.start(paused=True)
+    # Listening from after start(), the recorder hears the run's end once the built-in listener
+    # has counted it.
+    recorder = EventRecorder(process_scheduler, ENDED)
+    process_scheduler.resume()
     labels = {"job_name": "unpicklable", "executor": "default", "error_type": "TypeError"}
-    # The recorder may hear the event before the built-in listener has counted it.
     recorder.wait_for(
         lambda _: sample(registry, "obssched_job_errored_total", **labels) == 1.0, timeout=30
     )
