@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from obssched.observability._listener import error_type_name
@@ -33,6 +33,7 @@ __all__ = [
     "function_name",
     "ns",
     "record_error",
+    "records_spans",
     "remote_context",
 ]
 
@@ -48,6 +49,26 @@ PROPAGATOR = TraceContextTextMapPropagator()
 def ns(moment: datetime) -> int:
     """Return a datetime as nanoseconds since the Unix epoch (OpenTelemetry's timestamps)."""
     return (moment - EPOCH) // _MICROSECOND * 1000
+
+
+def records_spans(provider: TracerProvider | None) -> bool:
+    """Whether spans started with ``provider`` (``None``: the global one) go anywhere, that is,
+    whether it is an SDK provider rather than the API's proxy or no-op one."""
+    if provider is None:
+        # The API module's global, read directly: trace.get_tracer_provider() looks the
+        # environment up on every call until a provider is set, which cost more than the rest
+        # of a run's tracing. A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded into
+        # that global by the tracer's get_tracer call.
+        provider = trace._TRACER_PROVIDER if _HAS_GLOBAL else trace.get_tracer_provider()
+        if provider is None:
+            return False
+    return not isinstance(provider, _INERT_PROVIDERS)
+
+
+_INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+# Should the API module ever lose that global, its public getter is asked instead.
+_HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")
 
 
 def function_name(reference: str) -> str:

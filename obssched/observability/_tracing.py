@@ -43,6 +43,7 @@ from obssched.observability._spans import (
     function_name,
     ns,
     record_error,
+    records_spans,
     remote_context,
 )
 
@@ -112,16 +113,7 @@ class RunTracer:
         """
         if self.live:
             return False
-        provider = self._provider
-        if provider is None:
-            # The API module's global, read directly: trace.get_tracer_provider() looks the
-            # environment up on every call until a provider is set, which cost more than the
-            # rest of a run's tracing. A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded
-            # into that global by the get_tracer call in the constructor.
-            provider = trace._TRACER_PROVIDER if _HAS_GLOBAL else trace.get_tracer_provider()
-            if provider is None:
-                return True
-        if isinstance(provider, _INERT_PROVIDERS):
+        if not records_spans(self._provider):
             return True
         self.live = True
         if self.on_live is not None:
@@ -423,12 +415,6 @@ class RunTracer:
         return len(self._runs)
 
 
-_INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
-
 _REMOVED_KEPT = 16384
 """How many removed jobs the tracer remembers (with their links) for runs still to start: a
 date job is removed when its run is submitted, and its run may wait behind that many others."""
-
-
-# Should the API module ever lose that global, its public getter is asked instead.
-_HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")
