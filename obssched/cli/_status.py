@@ -23,13 +23,12 @@ from obssched.events import (
     SchedulerEvent,
 )
 from obssched.observability import MetricsServer
+from obssched.observability._apps import WSGIApp
 
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["OutcomeTracker", "StatusServer", "make_status_app", "serve"]
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _OUTCOMES = {
     EVENT_JOB_EXECUTED: "executed",

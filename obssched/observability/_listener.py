@@ -146,6 +146,8 @@ class MetricsListener:
         self._names = names
         self._lock = store.lock
         self._bounds = store.bounds
+        self._discard = HistogramCell(len(store.bounds))
+        """Where the timings a run lacks are observed: never exposed."""
         self._series: dict[tuple[str, str], _JobSeries] = {}
         # Every event counter exists at 0 from the start, so rates exist before the first event.
         self._event_cells: dict[int, CounterCell] = {
@@ -295,42 +297,38 @@ class MetricsListener:
         if delay_cell is None or wait_cell is None:
             delay_cell, wait_cell = series.timing_histograms(self._store)
         moment: Moment | None
-        if queue_wait is not None and submitted_at is not None:
+        if duration is not None and queue_wait is not None and submitted_at is not None:
             # The start delay as JobExecutionEvent.start_delay works it out, without the call.
-            delay: float | None = (
-                submitted_at - event.scheduled_run_time
-            ).total_seconds() + queue_wait
-            moment = None if duration is None else (submitted_at, queue_wait + duration)
+            delay = (submitted_at - event.scheduled_run_time).total_seconds() + queue_wait
+            moment = (submitted_at, queue_wait + duration)
         else:
-            delay = event.start_delay
-            moment = None
-        if moment is None:
+            # A run that never started: the timings it lacks are observed in a cell that is
+            # never exposed, so that the locked section below has no branches.
             finished_at = event.finished_at
-            if finished_at is not None:
-                moment = (finished_at, 0.0)
+            moment = None if finished_at is None else (finished_at, 0.0)
+            start_delay = event.start_delay
+            discard = self._discard
+            if duration is None:
+                duration, run_cell = 0.0, discard
+            if queue_wait is None:
+                queue_wait, wait_cell = 0.0, discard
+            if start_delay is None:
+                start_delay, delay_cell = 0.0, discard
+            delay = start_delay
+        late_by = delay if delay > 0.0 else 0.0
         # The buckets are found before taking the lock: a section without calls gives the
         # interpreter no point to hand the GIL to another thread while the lock is held, the
         # start of a convoy of worker threads queueing on it.
         bounds = self._bounds
-        run_seconds = wait_seconds = delay_seconds = 0.0
-        run_index = delay_index = wait_index = -1
-        if duration is not None:
-            run_seconds = duration
-            run_index = bisect_left(bounds, duration)
-        if delay is not None:
-            delay_seconds = delay if delay > 0.0 else 0.0
-            delay_index = bisect_left(bounds, delay_seconds)
-        if queue_wait is not None:
-            wait_seconds = queue_wait
-            wait_index = bisect_left(bounds, queue_wait)
+        run_index = bisect_left(bounds, duration)
+        delay_index = bisect_left(bounds, late_by)
+        wait_index = bisect_left(bounds, queue_wait)
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
             ended_ts = None if moment is None else unix_time(moment)
             count_ex = Exemplar(exemplar, 1.0, ended_ts)
-            if duration is not None:
-                duration_ex = Exemplar(exemplar, duration, ended_ts)
-            if delay is not None:
-                delay_ex = Exemplar(exemplar, delay, ended_ts)
+            duration_ex = Exemplar(exemplar, duration, ended_ts)
+            delay_ex = Exemplar(exemplar, delay, ended_ts)
         labels = series.name_labels
         users = self._names.users
         lock = self._lock
@@ -338,21 +336,16 @@ class MetricsListener:
         try:
             cell.value += 1
             counter.value += 1
-            if run_index >= 0:
-                run_cell.counts[run_index] += 1
-                run_cell.total += run_seconds
-            if delay_index >= 0:
-                delay_cell.counts[delay_index] += 1
-                delay_cell.total += delay_seconds
-            if wait_index >= 0:
-                wait_cell.counts[wait_index] += 1
-                wait_cell.total += wait_seconds
+            run_cell.counts[run_index] += 1
+            run_cell.total += duration
+            delay_cell.counts[delay_index] += 1
+            delay_cell.total += late_by
+            wait_cell.counts[wait_index] += 1
+            wait_cell.total += queue_wait
             if count_ex is not None:
                 counter.exemplar = count_ex
-                if duration_ex is not None:
-                    run_cell.exemplars[run_index] = duration_ex
-                if delay_ex is not None:
-                    delay_cell.exemplars[delay_index] = delay_ex
+                run_cell.exemplars[run_index] = duration_ex
+                delay_cell.exemplars[delay_index] = delay_ex
             # A date job is removed once submitted: its end must not bring back the series its
             # removal dropped (a dict lookup, no call).
             if moment is not None and labels[1] in users:
