@@ -192,7 +192,7 @@ class JobSubmissionEvent(JobEvent):
         self.coalesced_run_times = coalesced_run_times
 
 
-MonotonicTimes = tuple[float, "float | None", float]
+MonotonicTimes = tuple[float, float | None, float]
 """A run's submission, start (``None``: never started) and end, read on the monotonic clock."""
 
 
