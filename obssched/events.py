@@ -137,12 +137,13 @@ class JobEvent(SchedulerEvent):
 
     __slots__ = ("executor", "job_id", "job_name", "jobstore")
 
+    # obssched's additions follow APScheduler 3's parameters and may be passed by position: the
+    # scheduler's loop builds these for every run, and a positional call is the cheapest there is.
     def __init__(
         self,
         code: int,
         job_id: str,
         jobstore: str | None,
-        *,
         job_name: str | None = None,
         executor: str | None = None,
     ) -> None:
@@ -173,7 +174,6 @@ class JobSubmissionEvent(JobEvent):
         job_id: str,
         jobstore: str | None,
         scheduled_run_times: Sequence[datetime],
-        *,
         job_name: str | None = None,
         executor: str | None = None,
         run_id: int | None = None,
@@ -192,6 +192,10 @@ class JobSubmissionEvent(JobEvent):
         self.coalesced_run_times = coalesced_run_times
 
 
+MonotonicTimes = tuple[float, float | None, float]
+"""A run's submission, start (``None``: never started) and end, read on the monotonic clock."""
+
+
 class JobExecutionEvent(JobEvent):
     """A job's run ended: executed, raised an exception, or was missed.
 
@@ -208,6 +212,11 @@ class JobExecutionEvent(JobEvent):
         queue_wait: seconds from submission to start (obssched addition).
         run_duration: seconds from start to end of the job body (obssched addition).
         coalesced_run_times: earlier run times dropped by ``coalesce`` (obssched addition).
+
+    ``monotonic_times`` (obssched's executors pass it) gives the run's submission, start and end
+    as monotonic clock readings instead: ``queue_wait`` and ``run_duration`` are their
+    differences, and ``started_at`` and ``finished_at`` are worked out from ``submitted_at`` when
+    first read. Building two datetimes per run cost more than any other step of a fast job's run.
     """
 
     __slots__ = (
@@ -236,7 +245,6 @@ class JobExecutionEvent(JobEvent):
         retval: Any = None,
         exception: BaseException | None = None,
         traceback: str | None = None,
-        *,
         job_name: str | None = None,
         executor: str | None = None,
         run_id: int | None = None,
@@ -246,6 +254,7 @@ class JobExecutionEvent(JobEvent):
         queue_wait: float | None = None,
         run_duration: float | None = None,
         coalesced_run_times: Sequence[datetime] = (),
+        monotonic_times: MonotonicTimes | None = None,
     ) -> None:
         self.code = code
         self.alias = None
@@ -261,16 +270,21 @@ class JobExecutionEvent(JobEvent):
         self.submitted_at = submitted_at
         self._started_at = started_at
         self._finished_at = finished_at
-        self._submitted: float | None = None
-        self._started: float | None = None
-        self._finished: float | None = None
-        self.queue_wait: float | None = queue_wait
-        self.run_duration: float | None = run_duration
         self.coalesced_run_times = coalesced_run_times
-
-    # The start and end times of a run are kept as monotonic readings, next to the submission's
-    # wall time and monotonic reading, and become datetimes only when read: building two
-    # datetimes per run cost more than any other step of a fast job's run.
+        if monotonic_times is None:
+            self._submitted = self._started = self._finished = None
+            self.queue_wait = queue_wait
+            self.run_duration = run_duration
+            return
+        submitted, started, finished = monotonic_times
+        self._submitted = submitted
+        self._started = started
+        self._finished = finished
+        if started is None:
+            self.queue_wait = self.run_duration = None
+        else:
+            self.queue_wait = started - submitted
+            self.run_duration = finished - started
 
     @property
     def started_at(self) -> datetime | None:
@@ -315,47 +329,10 @@ class JobExecutionEvent(JobEvent):
         return (self.started_at - self.scheduled_run_time).total_seconds()
 
 
-_new_event = object.__new__
-
-
-def _job_event(
-    code: int, job_id: str, jobstore: str | None, job_name: str | None, executor: str | None
-) -> JobEvent:
-    """Build a :class:`JobEvent` without a keyword-argument call (for the scheduler's loop)."""
-    event: JobEvent = _new_event(JobEvent)
-    event.code = code
-    event.alias = None
-    event.job_id = job_id
-    event.jobstore = jobstore
-    event.job_name = job_name
-    event.executor = executor
-    return event
-
-
-def _submission_event(
-    code: int,
-    job_id: str,
-    jobstore: str | None,
-    scheduled_run_times: Sequence[datetime],
-    job_name: str | None,
-    executor: str | None,
-    run_id: int | None,
-    submitted_at: datetime | None,
-    coalesced_run_times: Sequence[datetime],
-) -> JobSubmissionEvent:
-    """Build a :class:`JobSubmissionEvent` without a keyword-argument call."""
-    event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
-    event.code = code
-    event.alias = None
-    event.job_id = job_id
-    event.jobstore = jobstore
-    event.job_name = job_name
-    event.executor = executor
-    event.scheduled_run_times = scheduled_run_times
-    event.run_id = run_id
-    event.submitted_at = submitted_at
-    event.coalesced_run_times = coalesced_run_times
-    return event
+# The names the scheduler's loop and the executors build events by; the constructors take their
+# arguments in these orders.
+_job_event = JobEvent
+_submission_event = JobSubmissionEvent
 
 
 def _timed_execution_event(
@@ -372,27 +349,22 @@ def _timed_execution_event(
 
     ``started`` is ``None`` for a run whose body never started.
     """
-    event: JobExecutionEvent = _new_event(JobExecutionEvent)
-    event.code = code
-    event.alias = None
-    event.job_id = run.job_id
-    event.jobstore = run.jobstore
-    event.job_name = run.job_name
-    event.executor = run.executor
-    event.scheduled_run_time = run.scheduled_run_time
-    event.retval = retval
-    event.exception = exception
-    event.traceback = traceback
-    event.run_id = run.run_id
-    event.submitted_at = run.submitted_at
-    event._started_at = event._finished_at = None
-    submitted = event._submitted = run.submitted_monotonic
-    event._started = started
-    event._finished = finished
-    if started is None:
-        event.queue_wait = event.run_duration = None
-    else:
-        event.queue_wait = started - submitted
-        event.run_duration = finished - started
-    event.coalesced_run_times = coalesced_run_times
-    return event
+    return JobExecutionEvent(
+        code,
+        run.job_id,
+        run.jobstore,
+        run.scheduled_run_time,
+        retval,
+        exception,
+        traceback,
+        run.job_name,
+        run.executor,
+        run.run_id,
+        run.submitted_at,
+        None,
+        None,
+        None,
+        None,
+        coalesced_run_times,
+        (run.submitted_monotonic, started, finished),
+    )

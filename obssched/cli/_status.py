@@ -6,16 +6,12 @@ The page is a WSGI app that answers its own paths and hands every other one to
 
 from __future__ import annotations
 
-import errno
 import html
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from obssched.cli._format import describe_outcome, job_row
 from obssched.events import (
@@ -26,14 +22,13 @@ from obssched.events import (
     JobExecutionEvent,
     SchedulerEvent,
 )
-from obssched.observability import PortInUseError
+from obssched.observability import MetricsServer
+from obssched.observability._apps import WSGIApp
 
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["OutcomeTracker", "StatusServer", "make_status_app", "serve"]
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _OUTCOMES = {
     EVENT_JOB_EXECUTED: "executed",
@@ -208,84 +203,15 @@ def make_status_app(
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep scrapes and page views out of the log."""
+StatusServer = MetricsServer
+"""The HTTP server of ``run`` and ``demo``: observability's, bound by :func:`serve`."""
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _SwitchableApp:
-    # The server binds (and fails on a taken port) before the scheduler exists; the app it
-    # serves is set once the scheduler is built.
-    def __init__(self) -> None:
-        self.app: WSGIApp | None = None
-
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        app = self.app
-        if app is None:
-            body = b"starting\n"
-            start_response(
-                "503 Service Unavailable",
-                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
-        return app(environ, start_response)
-
-
-class StatusServer:
-    """The HTTP server of ``run`` and ``demo``; :meth:`close` stops it."""
-
-    def __init__(self, server: _Server, switch: _SwitchableApp) -> None:
-        self._server = server
-        self._switch = switch
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="obssched-http", daemon=True
-        )
-        self.addr = str(server.server_address[0])
-        self.port = int(server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:9464``."""
-        host = f"[{self.addr}]" if ":" in self.addr else self.addr
-        return f"http://{host}:{self.port}"
-
-    def start(self, app: WSGIApp) -> None:
-        """Serve ``app`` from a daemon thread."""
-        self._switch.app = app
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-
-
-def serve(addr: str, port: int) -> StatusServer:
-    """Bind ``addr:port`` (``0``: any free port); :meth:`StatusServer.start` serves the app.
+def serve(addr: str, port: int) -> MetricsServer:
+    """Bind ``addr:port`` (``0``: any free port); :meth:`MetricsServer.start` serves the app.
 
     Raises:
         PortInUseError: the port is taken.
         OSError: the address cannot be bound for another reason.
     """
-    switch = _SwitchableApp()
-    server_class = _Server6 if ":" in addr else _Server
-    try:
-        server = make_server(addr, port, switch, server_class, handler_class=_QuietHandler)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(addr, port) from exc
-        raise
-    assert isinstance(server, _Server)
-    return StatusServer(server, switch)
+    return MetricsServer(addr, port)

@@ -1,9 +1,20 @@
-"""Prometheus metrics and OpenTelemetry traces for schedulers, built on events and a run hook.
+"""What a scheduler is doing, told to Prometheus and OpenTelemetry: its built-in observability.
 
-Every obssched scheduler attaches these on its first ``start()`` unless told not to
-(``metrics=False``, ``tracing=False``); :func:`instrument` attaches them to any scheduler,
-including a stock APScheduler 3.11 one. The metrics are exposed by :func:`start_http_server`, or by
-mounting :func:`make_wsgi_app` / :func:`make_asgi_app` in a web application.
+This package turns a scheduler's events into Prometheus metrics (runs submitted, executed,
+failed, missed; run time, start delay and queue wait histograms; and, read at scrape time, next
+run times, running runs, executor load, job store health and the loop's heartbeat) and into one
+OpenTelemetry trace per run, whose body span is current while the job runs so the job's own spans
+nest under it. It is a consumer of the scheduler's public seams only: the event bus and the run
+hook of ``scheduler.context``, and the scheduler's public members; the scheduler core imports
+neither prometheus-client nor OpenTelemetry.
+
+Every obssched scheduler attaches it on its first ``start()`` unless told not to
+(``metrics=False``, ``tracing=False``); :func:`instrument` attaches it to any scheduler, including
+a stock APScheduler 3.11 one. Nothing is global: metrics go to the registry given (or
+prometheus-client's default) and spans to the provider given (or OpenTelemetry's global one); the
+library never configures an SDK. The metrics are served by :func:`start_http_server`, or by
+mounting :func:`make_wsgi_app` / :func:`make_asgi_app` in a web application; ``/healthz`` says
+whether every attached scheduler's loop is awake (:func:`health`).
 """
 
 from __future__ import annotations

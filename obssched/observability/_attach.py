@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
@@ -12,25 +13,17 @@ from prometheus_client.registry import CollectorRegistry
 
 from obssched._eventbus import EventBus
 from obssched._runs import RunningRun
-from obssched.clock import Clock
-from obssched.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_REMOVED,
-    EVENT_JOB_SUBMITTED,
-    SchedulerEvent,
-)
-from obssched.observability._collector import SchedulerSource, collector_for
+from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
+from obssched.observability._collector import collector_for
 from obssched.observability._listener import LISTENER_MASK, MetricsListener
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
+from obssched.observability._options import ObservabilityOptions
+from obssched.observability._sources import SchedulerSource, context_or_none, jobstore_of
 from obssched.observability._tracing import RunTracer, TraceFilter
 
-__all__ = ["LISTENER_MASK", "Instrumentation", "attach_builtin"]
+__all__ = ["LISTENER_MASK", "Instrumentation", "attach", "attach_builtin", "build"]
 
 _logger = logging.getLogger("obssched.observability")
-
-# Events that end or forget what the tracer recorded at a run's submission or a job's addition.
-_AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
 
 
 class _Unset:
@@ -71,14 +64,11 @@ class Instrumentation:
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
-            code = event.code
             exemplar = None
             tracer = self.tracer
-            # The tracer is not asked about events that only end or forget what it recorded
-            # while it was active: with no run open and never active there is nothing to do.
-            if tracer is not None and (
-                tracer._live or tracer._runs or (code not in _AFTER_RUN and not tracer._inert())
-            ):
+            # The tracer is not asked about events it has nothing to change for (while no
+            # provider records spans); once it records, it is asked about every one.
+            if tracer is not None and (tracer.live or tracer.wants(event.code)):
                 exemplar = tracer.handle(event)
             if self.metrics is not None:
                 self.metrics.handle(event, exemplar)
@@ -92,9 +82,10 @@ class Instrumentation:
         self._listener = listener or self
         if getattr(self.scheduler, "running", True):
             self.count_stored_jobs()
-        tracing_off = self.tracer is None or self.tracer._inert()
-        bus = getattr(self.scheduler, "_events", None)
-        if self._listener is self and isinstance(bus, EventBus):
+        tracing_off = self.tracer is None or self.tracer.is_inert()
+        context = context_or_none(self.scheduler)
+        bus = None if context is None else context.events
+        if self._listener is self and bus is not None:
             # An obssched scheduler's bus calls the metrics handlers directly for the frequent
             # events while no span is recorded, instead of this object deciding each time.
             bus.add(self, LISTENER_MASK, name=self.LISTENER_NAME, routes=self._untraced_routes())
@@ -130,9 +121,7 @@ class Instrumentation:
             )
             return
         for job in jobs:
-            self.metrics.job_added(
-                job.id, job.name, job.executor, getattr(job, "_jobstore_alias", None)
-            )
+            self.metrics.job_added(job.id, job.name, job.executor, jobstore_of(job))
 
     def _untraced_routes(self) -> dict[int, Callable[[Any], None]]:
         """The handlers the bus calls directly while no span is recorded."""
@@ -148,7 +137,7 @@ class Instrumentation:
         # Each run starts with its submission, so that is where an SDK installed after the
         # scheduler started is noticed; the tracer's on_live switches the routes back to this
         # object, which then handles this event too.
-        if self.tracer is not None and not self.tracer._inert():
+        if self.tracer is not None and not self.tracer.is_inert():
             self(event)
             return
         assert self.metrics is not None
@@ -187,39 +176,46 @@ class Instrumentation:
 
 def build(
     scheduler: Any,
-    *,
-    scheduler_name: str,
-    metrics: bool,
-    tracing: bool,
-    registry: CollectorRegistry | None,
-    tracer_provider: TracerProvider | None,
-    trace_filter: TraceFilter | None,
-    job_name_limit: int | None,
-    buckets: Sequence[float] | None,
-    clock: Clock | None,
+    options: ObservabilityOptions,
     running_runs: Callable[[], Iterable[RunningRun]] | None = None,
 ) -> Instrumentation:
-    """Create (without attaching) the built-in listeners for a scheduler."""
-    metrics_listener = source = None
-    if metrics:
-        if registry is None:
-            from prometheus_client import REGISTRY
+    """Create (without attaching) the built-in listeners for a scheduler.
 
-            registry = REGISTRY
-        collector = collector_for(registry, buckets)
+    Args:
+        scheduler: the scheduler.
+        options: what to attach; its ``scheduler_name`` and ``clock`` are filled in from the
+            scheduler's ``name`` and ``clock`` when not given.
+        running_runs: returns the in-flight runs (``scheduler.get_running_runs`` by default).
+    """
+    name = options.scheduler_name or str(getattr(scheduler, "name", None) or "default")
+    clock = options.clock or getattr(scheduler, "clock", None)
+    metrics_listener = source = registry = None
+    if options.metrics:
+        registry = options.metrics_registry()
+        collector = collector_for(registry, options.buckets)
         assert collector is not None
-        names = JobNames(job_name_limit)
-        metrics_listener = MetricsListener(collector.store, scheduler_name, names)
-        source = SchedulerSource(scheduler, scheduler_name, names, running_runs, clock)
+        names = JobNames(options.job_name_limit)
+        metrics_listener = MetricsListener(collector.store, name, names)
+        source = SchedulerSource(scheduler, name, names, running_runs, clock)
     tracer = None
-    if tracing:
-        clock = clock or getattr(scheduler, "clock", None)
+    if options.tracing:
         tracer = RunTracer(
-            tracer_provider, trace_filter, clock, exemplars=metrics, node_of=_node_finder(scheduler)
+            options.tracer_provider,
+            options.trace_filter,
+            clock,
+            exemplars=options.metrics,
+            node_of=_node_finder(scheduler),
         )
     return Instrumentation(
         scheduler, metrics=metrics_listener, tracer=tracer, source=source, registry=registry
     )
+
+
+def attach(scheduler: Any, options: ObservabilityOptions) -> Instrumentation:
+    """Create the built-in listeners for an obssched scheduler and attach them."""
+    instrumentation = build(scheduler, options)
+    instrumentation.attach()
+    return instrumentation
 
 
 def attach_builtin(
@@ -259,15 +255,7 @@ def attach_builtin(
     Returns:
         The handle whose ``detach()`` removes everything attached.
     """
-    if metrics_registry is not None:
-        registry = metrics_registry
-    if not isinstance(metrics_job_name_limit, _Unset):
-        job_name_limit = metrics_job_name_limit
-    if metrics_buckets is not None:
-        buckets = metrics_buckets
-    instrumentation = build(
-        scheduler,
-        scheduler_name=str(getattr(scheduler, "name", None) or "default"),
+    options = ObservabilityOptions(
         metrics=metrics,
         tracing=tracing,
         registry=registry,
@@ -275,17 +263,25 @@ def attach_builtin(
         trace_filter=trace_filter,
         job_name_limit=job_name_limit,
         buckets=buckets,
-        clock=getattr(scheduler, "clock", None),
     )
-    instrumentation.attach()
-    return instrumentation
+    if metrics_registry is not None:
+        options = replace(options, registry=metrics_registry)
+    if not isinstance(metrics_job_name_limit, _Unset):
+        options = replace(options, job_name_limit=metrics_job_name_limit)
+    if metrics_buckets is not None:
+        options = replace(options, buckets=metrics_buckets)
+    return attach(scheduler, options)
 
 
 def _node_finder(scheduler: Any) -> Callable[[str | None], str | None]:
     """Return what tells the cluster node behind a job store alias of ``scheduler``."""
+    context = context_or_none(scheduler)
+    if context is None:  # a stock APScheduler 3 scheduler has no cluster stores
+        return lambda alias: None
+    stores = context.jobstores
 
     def node_of(alias: str | None) -> str | None:
-        store = getattr(scheduler, "_jobstores", {}).get(alias)
+        store = None if alias is None else stores.get(alias)
         if store is None or not getattr(store, "cluster", False):
             return None
         node = getattr(store, "node_id", None)

@@ -1,205 +1,38 @@
-"""The one collector each registry gets: event-driven series plus gauges computed at scrape time.
+"""The one collector each registry gets: the event-driven series plus the scrape-time gauges.
 
-Scrape-time gauges (next run times, job info, running runs, executor load, scheduler state and
-heartbeat) are read from the attached schedulers while the registry is collected, so they are never
-stale and need no timer thread. Schedulers are held weakly: one that is dropped without being
-detached simply disappears from the output.
+The collector is kept on the registry itself, so that it lives exactly as long as the registry and
+no table of registries is kept at module level: importing obssched sets up no global state.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import datetime
-from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 
-from obssched._runs import RunningRun
-from obssched.clock import Clock, SystemClock
-from obssched.observability._metrics import (
-    DEFAULT_BUCKETS,
-    MetricStore,
-    family_header,
-    format_value,
-    label_text,
+from obssched.observability._metrics import DEFAULT_BUCKETS, MetricStore
+from obssched.observability._sources import (
+    GAUGES,
+    SCRAPED_COUNTERS,
+    Rows,
+    SchedulerSource,
+    collect_scheduler,
 )
-from obssched.observability._names import JobNames
 
 _logger = logging.getLogger("obssched.observability")
 
-__all__ = ["RegistryCollector", "SchedulerSource", "collector_for"]
+__all__ = ["LISTENER_ERRORS", "LISTENER_ERROR_LABELS", "RegistryCollector", "collector_for"]
 
-_rendering: ContextVar[RegistryCollector | None] = ContextVar("obssched_rendering", default=None)
-"""The collector whose families are being rendered directly in this context (see write())."""
+LISTENER_ERRORS = "Exceptions raised by event listeners, by listener name."
+LISTENER_ERROR_LABELS = ("scheduler", "listener")
 
-_COMMON_VALUES = {0.0: "0.0", 1.0: "1.0"}
-"""Values most scrape-time samples take (info gauges, idle jobs), formatted once."""
-
-_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "obssched_jobstore_errors": (
-        "Job store operations that failed (they are retried).",
-        ("scheduler", "jobstore"),
-    ),
-    "obssched_job_abandoned": (
-        "Runs abandoned by a scheduler node that died while running them.",
-        ("scheduler", "job_name"),
-    ),
-}
-"""Counters read from the job stores at scrape time."""
-
-_STATES = ("stopped", "running", "paused")
-_JOB_STATES = ("scheduled", "paused", "pending")
-
-_LISTENER_ERRORS = "Exceptions raised by event listeners, by listener name."
-_LISTENER_ERROR_LABELS = ("scheduler", "listener")
-_JOB = ("scheduler", "job_name")
-_EXECUTOR = ("scheduler", "executor")
-_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "obssched_job_next_run_timestamp_seconds": (
-        "When the job runs next (absent while paused).",
-        _JOB,
-    ),
-    "obssched_job_info": (
-        "The job's id, executor, job store and trigger (always 1).",
-        ("scheduler", "job_name", "job_id", "executor", "jobstore", "trigger"),
-    ),
-    "obssched_jobs": ("Jobs by job store and state.", ("scheduler", "jobstore", "state")),
-    "obssched_job_running": ("Runs of the job whose body is executing now.", _JOB),
-    "obssched_job_running_since_timestamp_seconds": (
-        "When the oldest running run of the job started.",
-        _JOB,
-    ),
-    "obssched_executor_running_jobs": ("Job bodies the executor is running now.", _EXECUTOR),
-    "obssched_executor_pending_jobs": (
-        "Runs submitted to the executor that have not started.",
-        _EXECUTOR,
-    ),
-    "obssched_executor_max_workers": ("The executor's worker limit.", _EXECUTOR),
-    "obssched_scheduler_state": ("1 for the scheduler's current state.", ("scheduler", "state")),
-    "obssched_scheduler_last_wakeup_timestamp_seconds": (
-        "When the scheduling loop last ran.",
-        ("scheduler",),
-    ),
-    "obssched_build_info": ("The obssched version (always 1).", ("version",)),
-    "obssched_jobstore_unloadable_jobs": (
-        "Stored jobs that cannot be loaded (their callable is gone); they are kept, not deleted.",
-        ("scheduler", "jobstore"),
-    ),
-    "obssched_cluster_nodes": (
-        "Live scheduler nodes sharing the job store (cluster mode).",
-        ("scheduler", "jobstore"),
-    ),
-}
-"""Scrape-time gauge families: name -> (help, label names)."""
-
-Rows = dict[str, list[tuple[tuple[str, ...], float]]]
-"""Scrape-time samples by family: (label values in the family's label name order, value)."""
-
-
-class SchedulerSource:
-    """What the collector reads from one attached scheduler.
-
-    Args:
-        scheduler: an obssched scheduler or a stock APScheduler 3 one (held weakly).
-        name: the ``scheduler`` label value.
-        names: the scheduler's job name labels (shared with its listener).
-        running_runs: returns the in-flight runs (``scheduler.get_running_runs`` by default).
-        clock: the clock health is judged by (the scheduler's by default).
-    """
-
-    def __init__(
-        self,
-        scheduler: Any,
-        name: str,
-        names: JobNames,
-        running_runs: Callable[[], Iterable[RunningRun]] | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self._scheduler = weakref.ref(scheduler)
-        self.name = name
-        self.names = names
-        self._running_runs = running_runs
-        self.clock: Clock = clock or getattr(scheduler, "clock", None) or SystemClock()
-        self._own_errors: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._trigger_texts: dict[int, tuple[object, str]] = {}
-
-    def trigger_texts(self) -> Callable[[object], str]:
-        """Return a function formatting triggers, reusing the last scrape's text per object.
-
-        Formatting a trigger costs more than the rest of its job's samples; triggers are replaced,
-        not changed, when a job is rescheduled. Only the triggers seen in this scrape are kept.
-        """
-        previous = self._trigger_texts
-        current: dict[int, tuple[object, str]] = {}
-        self._trigger_texts = current
-
-        def text(trigger: object) -> str:
-            key = id(trigger)
-            known = previous.get(key)
-            if known is None or known[0] is not trigger:
-                known = (trigger, str(trigger))
-            current[key] = known
-            return known[1]
-
-        return text
-
-    def listener_failed(self, listener: str) -> None:
-        """Count an exception that a built-in listener caught in itself."""
-        with self._lock:
-            self._own_errors[listener] = self._own_errors.get(listener, 0) + 1
-
-    def listener_errors(self) -> dict[str, int]:
-        """Return the exceptions raised by listeners, by listener name."""
-        scheduler = self.scheduler
-        getter = getattr(scheduler, "get_listener_errors", None)
-        counts: dict[str, int] = dict(getter()) if getter is not None else {}
-        with self._lock:
-            for name, count in self._own_errors.items():
-                counts[name] = counts.get(name, 0) + count
-        return counts
-
-    @property
-    def scheduler(self) -> Any:
-        """The scheduler, or ``None`` once it was garbage-collected."""
-        return self._scheduler()
-
-    def running_runs(self) -> Iterable[RunningRun]:
-        """Return the runs in flight."""
-        if self._running_runs is not None:
-            return self._running_runs()
-        scheduler = self.scheduler
-        getter = getattr(scheduler, "get_running_runs", None)
-        return () if getter is None else getter()
-
-    def health(self) -> tuple[bool, str]:
-        """Say whether the scheduling loop is running and woke up recently, and why not."""
-        scheduler = self.scheduler
-        if scheduler is None:
-            return False, f"scheduler {self.name!r}: gone"
-        state = getattr(scheduler, "state", 0)
-        if state == 0:
-            return False, f"scheduler {self.name!r}: stopped"
-        thread = getattr(scheduler, "_thread", None)
-        if thread is not None and not thread.is_alive():
-            return False, f"scheduler {self.name!r}: its thread has died"
-        interval = getattr(scheduler, "heartbeat_interval", None)
-        if interval is None:  # a stock APScheduler scheduler: no heartbeat to judge by
-            return True, f"scheduler {self.name!r}: {_STATES[state]}"
-        woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
-        if woke is None:
-            return False, f"scheduler {self.name!r}: has not woken up yet"
-        age = (self.clock.now() - woke).total_seconds()
-        if age > 3 * float(interval):
-            return False, f"scheduler {self.name!r}: last woke up {age:.1f} s ago"
-        return True, f"scheduler {self.name!r}: {_STATES[state]}, woke up {age:.1f} s ago"
+_ATTRIBUTE = "obssched_collector"
+"""The registry attribute holding its obssched collector."""
 
 
 class RegistryCollector:
@@ -210,7 +43,10 @@ class RegistryCollector:
         self._version = version
         self._sources: dict[str, SchedulerSource] = {}
         self._lock = threading.Lock()
-        self._label_texts: dict[str, dict[tuple[str, ...], str]] = {}
+        self.label_texts: dict[str, dict[tuple[str, ...], str]] = {}
+        """Rendered label text by family and series, kept by the renderer from one scrape to the
+        next for the series still present."""
+        self._rendering = threading.local()
 
     def add_source(self, source: SchedulerSource) -> None:
         """Start reading a scheduler; it replaces an earlier one of the same name.
@@ -222,9 +58,9 @@ class RegistryCollector:
             earlier = self._sources.get(source.name)
             self._sources[source.name] = source
         if earlier is not None and earlier is not source:
-            other = earlier._scheduler()
+            other = earlier.scheduler
             still_running = other is not None and getattr(other, "running", False)
-            if still_running and other is not source._scheduler():
+            if still_running and other is not source.scheduler:
                 _logger.warning(
                     "Two schedulers named %r report to one metrics registry; the earlier one's "
                     "gauges are no longer read. Give each scheduler its own name= option.",
@@ -245,20 +81,20 @@ class RegistryCollector:
     def describe(self) -> Iterator[Metric]:
         """Yield every family without samples (for the registry's duplicate-name check)."""
         yield from self.store.describe()
-        yield Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
-        for name, (doc, _) in _GAUGES.items():
+        yield Metric("obssched_listener_errors", LISTENER_ERRORS, "counter")
+        for name, (doc, _) in GAUGES.items():
             yield Metric(name, doc, "gauge")
-        for name, (doc, _) in _COUNTERS.items():
+        for name, (doc, _) in SCRAPED_COUNTERS.items():
             yield Metric(name, doc, "counter")
 
     def rows(self) -> tuple[Rows, list[tuple[tuple[str, ...], float]]]:
         """Read the scrape-time gauges and listener errors of every attached scheduler."""
-        rows: Rows = {name: [] for name in (*_GAUGES, *_COUNTERS)}
+        rows: Rows = {name: [] for name in (*GAUGES, *SCRAPED_COUNTERS)}
         errors: list[tuple[tuple[str, ...], float]] = []
         for source in self.sources():
             scheduler = source.scheduler
             if scheduler is not None:
-                _collect_scheduler(source, scheduler, rows)
+                collect_scheduler(source, scheduler, rows)
                 errors.extend(
                     ((source.name, name), float(count))
                     for name, count in source.listener_errors().items()
@@ -268,15 +104,15 @@ class RegistryCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family with its current samples."""
-        if _rendering.get() is self:  # write() renders them itself
+        if getattr(self._rendering, "active", False):  # the renderer writes them itself
             return
         yield from self.store.collect()
         rows, errors = self.rows()
-        listener_errors = Metric("obssched_listener_errors", _LISTENER_ERRORS, "counter")
+        listener_errors = Metric("obssched_listener_errors", LISTENER_ERRORS, "counter")
         listener_errors.samples = [
             Sample(
                 "obssched_listener_errors_total",
-                dict(zip(_LISTENER_ERROR_LABELS, labels, strict=True)),
+                dict(zip(LISTENER_ERROR_LABELS, labels, strict=True)),
                 value,
                 None,
                 None,
@@ -284,14 +120,14 @@ class RegistryCollector:
             for labels, value in errors
         ]
         yield listener_errors
-        for name, (doc, labelnames) in _GAUGES.items():
+        for name, (doc, labelnames) in GAUGES.items():
             metric = Metric(name, doc, "gauge")
             metric.samples = [
                 Sample(name, dict(zip(labelnames, labels, strict=True)), value, None, None)
                 for labels, value in rows[name]
             ]
             yield metric
-        for name, (doc, labelnames) in _COUNTERS.items():
+        for name, (doc, labelnames) in SCRAPED_COUNTERS.items():
             metric = Metric(name, doc, "counter")
             metric.samples = [
                 Sample(
@@ -301,158 +137,16 @@ class RegistryCollector:
             ]
             yield metric
 
-    def write(self, out: list[str], openmetrics: bool) -> None:
-        """Append every obssched family, rendered in the text format or OpenMetrics, to ``out``."""
-        self.store.write(out, openmetrics)
-        rows, errors = self.rows()
-        write = out.append
-        write(family_header("obssched_listener_errors", _LISTENER_ERRORS, "counter", openmetrics))
-        for labels, value in errors:
-            text = label_text(_LISTENER_ERROR_LABELS, labels)
-            write(f"obssched_listener_errors_total{{{text}}} {format_value(value)}\n")
-        # Rendered label text is kept from one scrape to the next, for the series still present:
-        # a job's labels rarely change between scrapes, and escaping is most of the rendering.
-        caches = self._label_texts
-        for name, (doc, labelnames) in _GAUGES.items():
-            write(family_header(name, doc, "gauge", openmetrics))
-            previous = caches.get(name, {})
-            current: dict[tuple[str, ...], str] = {}
-            for labels, value in rows[name]:
-                known = previous.get(labels)
-                text = label_text(labelnames, labels) if known is None else known
-                current[labels] = text
-                shown = _COMMON_VALUES.get(value)
-                write(f"{name}{{{text}}} {format_value(value) if shown is None else shown}\n")
-            caches[name] = current
-        for name, (doc, labelnames) in _COUNTERS.items():
-            write(family_header(name, doc, "counter", openmetrics))
-            for labels, value in rows[name]:
-                text = label_text(labelnames, labels)
-                write(f"{name}_total{{{text}}} {format_value(value)}\n")
-
     @contextmanager
     def rendering(self) -> Iterator[None]:
-        """Within this block (in this context), :meth:`collect` leaves out what :meth:`write`
-        renders, so that prometheus-client can render the registry's other collectors."""
-        token = _rendering.set(self)
+        """Within this block (in this thread), :meth:`collect` yields nothing: the caller has
+        rendered these families itself and lets prometheus-client render the registry's other
+        collectors."""
+        self._rendering.active = True
         try:
             yield
         finally:
-            _rendering.reset(token)
-
-
-def _collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> None:
-    sched = source.name
-    label_of = source.names.label
-    next_runs: dict[str, datetime] = {}
-    per_store: dict[str, list[int]] = {
-        alias: [0, 0, 0] for alias in getattr(scheduler, "_jobstores", {})
-    }
-    job_labels: set[str] = set()
-    info = out["obssched_job_info"].append
-    trigger_text = source.trigger_texts()
-    for job in scheduler.get_jobs():
-        label = label_of(job.name)
-        job_labels.add(label)
-        store = getattr(job, "_jobstore_alias", None) or "default"
-        counts = per_store.get(store)
-        if counts is None:
-            counts = per_store[store] = [0, 0, 0]
-        next_run: datetime | None = job.next_run_time
-        if getattr(job, "pending", False):
-            counts[2] += 1
-        elif next_run is None:
-            counts[1] += 1
-        else:
-            counts[0] += 1
-            earlier = next_runs.get(label)
-            if earlier is None or next_run < earlier:
-                next_runs[label] = next_run
-        info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
-    out["obssched_job_next_run_timestamp_seconds"].extend(
-        ((sched, label), next_run.timestamp()) for label, next_run in next_runs.items()
-    )
-    out["obssched_jobs"].extend(
-        ((sched, store, state), float(count))
-        for store, counts in per_store.items()
-        for state, count in zip(_JOB_STATES, counts, strict=True)
-    )
-    _collect_running(source, sched, job_labels, out)
-    _collect_executors(scheduler, sched, out)
-    _collect_stores(scheduler, sched, label_of, out)
-    state = getattr(scheduler, "state", 0)
-    out["obssched_scheduler_state"].extend(
-        ((sched, name), 1.0 if index == state else 0.0) for index, name in enumerate(_STATES)
-    )
-    woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
-    if woke is not None:
-        out["obssched_scheduler_last_wakeup_timestamp_seconds"].append(((sched,), woke.timestamp()))
-
-
-def _collect_running(source: SchedulerSource, sched: str, job_labels: set[str], out: Rows) -> None:
-    running: dict[str, int] = dict.fromkeys(job_labels, 0)
-    since: dict[str, float] = {}
-    for run in source.running_runs():
-        if run.started_at is None:
-            continue
-        label = source.names.label(run.info.job_name)
-        running[label] = running.get(label, 0) + 1
-        ts = run.started_at.timestamp()
-        if label not in since or ts < since[label]:
-            since[label] = ts
-    out["obssched_job_running"].extend(
-        ((sched, label), float(count)) for label, count in running.items()
-    )
-    out["obssched_job_running_since_timestamp_seconds"].extend(
-        ((sched, label), ts) for label, ts in since.items()
-    )
-
-
-def _collect_stores(scheduler: Any, sched: str, label_of: Callable[[str], str], out: Rows) -> None:
-    stores: dict[str, Any] = getattr(scheduler, "_jobstores", {})
-    for alias, store in list(stores.items()):
-        if not hasattr(store, "unloadable_count"):
-            continue  # a store written for APScheduler 3
-        try:
-            out["obssched_jobstore_unloadable_jobs"].append(
-                ((sched, alias), float(store.unloadable_count()))
-            )
-            out["obssched_jobstore_errors"].append(((sched, alias), float(store.error_count)))
-            nodes = store.cluster_nodes()
-            if nodes is not None:
-                out["obssched_cluster_nodes"].append(((sched, alias), float(nodes)))
-            abandoned: dict[str, float] = {}
-            for name, count in store.abandoned_counts.items():
-                label = label_of(name)
-                abandoned[label] = abandoned.get(label, 0.0) + count
-            out["obssched_job_abandoned"].extend(
-                ((sched, label), count) for label, count in abandoned.items()
-            )
-        except Exception:
-            # A store that cannot answer (its database is down) must not break the scrape;
-            # its error counter tells the story.
-            continue
-
-
-def _collect_executors(scheduler: Any, sched: str, out: Rows) -> None:
-    executors: dict[str, Any] = getattr(scheduler, "_executors", {})
-    for alias, executor in list(executors.items()):
-        for family, attribute in (
-            ("obssched_executor_running_jobs", "running_jobs"),
-            ("obssched_executor_pending_jobs", "pending_jobs"),
-            ("obssched_executor_max_workers", "max_workers"),
-        ):
-            value = getattr(executor, attribute, None)
-            if value is None and attribute == "max_workers":
-                value = getattr(getattr(executor, "_pool", None), "_max_workers", None)
-            if isinstance(value, int | float):
-                out[family].append(((sched, alias), float(value)))
-
-
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, RegistryCollector] = (
-    weakref.WeakKeyDictionary()
-)
-_collectors_lock = threading.Lock()
+            self._rendering.active = False
 
 
 def collector_for(
@@ -463,19 +157,25 @@ def collector_for(
     Raises:
         ValueError: ``buckets`` differ from those the registry's histograms were created with.
     """
-    with _collectors_lock:
-        collector = _collectors.get(registry)
-        if collector is None:
-            if not create:
-                return None
-            from obssched import __version__
+    collector: RegistryCollector | None = getattr(registry, _ATTRIBUTE, None)
+    if collector is None:
+        if not create:
+            return None
+        from obssched import __version__
 
-            collector = RegistryCollector(MetricStore(buckets or DEFAULT_BUCKETS), __version__)
-            registry.register(collector)
-            _collectors[registry] = collector
-        elif buckets is not None and MetricStore(buckets).buckets != collector.store.buckets:
-            raise ValueError(
-                f"this registry's obssched histograms already use the buckets "
-                f"{collector.store.buckets!r}; cannot switch to {tuple(buckets)!r}"
-            )
-        return collector
+        made = RegistryCollector(MetricStore(buckets or DEFAULT_BUCKETS), __version__)
+        # setdefault is atomic: of two threads attaching at once, one collector wins and only
+        # its maker registers it.
+        collector = vars(registry).setdefault(_ATTRIBUTE, made)
+        if collector is made:
+            try:
+                registry.register(made)
+            except BaseException:
+                del vars(registry)[_ATTRIBUTE]
+                raise
+    elif buckets is not None and MetricStore(buckets).buckets != collector.store.buckets:
+        raise ValueError(
+            f"this registry's obssched histograms already use the buckets "
+            f"{collector.store.buckets!r}; cannot switch to {tuple(buckets)!r}"
+        )
+    return collector

@@ -1,4 +1,4 @@
-"""A small threaded HTTP server for ``/metrics`` and ``/healthz``."""
+"""The one small threaded HTTP server: ``/metrics`` and ``/healthz``, and the CLI's status page."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import errno
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -13,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client.registry import CollectorRegistry
 
 from obssched.exceptions import ObsschedError
-from obssched.observability._apps import make_wsgi_app
+from obssched.observability._apps import WSGIApp, make_wsgi_app
 
 __all__ = ["MetricsServer", "PortInUseError", "start_http_server"]
 
@@ -36,7 +37,7 @@ class PortInUseError(ObsschedError, OSError):
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
-        """Keep scrapes out of stderr."""
+        """Keep scrapes and page views out of stderr."""
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -49,13 +50,58 @@ class _Server6(_Server):
 
 
 class MetricsServer:
-    """A running metrics server; :meth:`close` stops it."""
+    """An HTTP server bound to a port that serves a WSGI app from a daemon thread.
 
-    def __init__(self, server: _Server, thread: threading.Thread) -> None:
+    :func:`start_http_server` makes one serving ``/metrics`` and ``/healthz``. Binding comes
+    first, so that a taken port fails before anything else is set up; :meth:`start` serves.
+
+    Args:
+        addr: the address to bind (an IPv6 address if it holds a ``:``).
+        port: the TCP port (``0`` picks a free one; read it from :attr:`port`).
+        app: the WSGI app to serve (or give it to :meth:`start`).
+        certfile: a PEM certificate chain to serve HTTPS with.
+        keyfile: the certificate's private key (when not in ``certfile``).
+
+    Raises:
+        PortInUseError: the port is taken.
+        OSError: the address cannot be bound for another reason.
+    """
+
+    def __init__(
+        self,
+        addr: str,
+        port: int,
+        app: WSGIApp | None = None,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        self._app = app
+        server_class = _Server6 if ":" in addr else _Server
+        try:
+            server = make_server(addr, port, self._serve, server_class, handler_class=_QuietHandler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(addr, port) from exc
+            raise
+        assert isinstance(server, _Server)
+        if certfile is not None:
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(certfile, keyfile)
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self.thread = thread
         self.addr: str = str(server.server_address[0])
         self.port: int = int(server.server_address[1])
+        self.thread = threading.Thread(
+            target=server.serve_forever, name=f"obssched-http-{self.port}", daemon=True
+        )
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        app = self._app
+        assert app is not None  # start() refuses to serve without one
+        return app(environ, start_response)
 
     @property
     def url(self) -> str:
@@ -64,11 +110,24 @@ class MetricsServer:
         host = f"[{self.addr}]" if ":" in self.addr else self.addr
         return f"{scheme}://{host}:{self.port}"
 
+    def start(self, app: WSGIApp | None = None) -> None:
+        """Serve ``app`` (or the app given when binding) from a daemon thread.
+
+        Raises:
+            ValueError: no app was given.
+        """
+        if app is not None:
+            self._app = app
+        if self._app is None:
+            raise ValueError(f"no app to serve on {self.url}: pass one to start()")
+        self.thread.start()
+
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
+        if self.thread.is_alive():
+            self._server.shutdown()
+            self.thread.join()
         self._server.server_close()
-        self.thread.join()
 
 
 def start_http_server(
@@ -90,22 +149,6 @@ def start_http_server(
     Raises:
         PortInUseError: the port is taken.
     """
-    server_class = _Server6 if ":" in addr else _Server
-    try:
-        server = make_server(
-            addr, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler
-        )
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(addr, port) from exc
-        raise
-    assert isinstance(server, _Server)
-    if certfile is not None:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(certfile, keyfile)
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(
-        target=server.serve_forever, name=f"obssched-metrics-{port}", daemon=True
-    )
-    thread.start()
-    return MetricsServer(server, thread)
+    server = MetricsServer(addr, port, make_wsgi_app(registry), certfile=certfile, keyfile=keyfile)
+    server.start()
+    return server

@@ -14,7 +14,9 @@ same listeners obssched uses:
   run;
 * the body span is recorded after the fact, not made current around the body (no run hook), so a
   job's own spans do not nest under it; runs that APScheduler loses silently (unpicklable
-  arguments, dead worker processes) stay open until the scheduler shuts down.
+  arguments, dead worker processes) stay open until the scheduler shuts down;
+* its executors and job stores are not public, so there are no executor gauges and no job store
+  gauges beyond the jobs counted per store.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +48,9 @@ from obssched.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
-from obssched.observability._attach import Instrumentation, attach_builtin, build
+from obssched.observability._attach import Instrumentation, attach, build
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT
+from obssched.observability._options import ObservabilityOptions
 from obssched.observability._tracing import TraceFilter
 
 __all__ = ["instrument"]
@@ -177,7 +181,7 @@ class StockAdapter:
         # The tracer learns of the run before its flight is published: from then on a worker
         # thread may end it, and the end needs the tracer's record of the run.
         tracer = self._downstream.tracer
-        if tracer is not None and not tracer._inert():
+        if tracer is not None and not tracer.is_inert():
             tracer.annotate(info)
         flight = _Flight(info, job)
         with self._lock:
@@ -269,31 +273,7 @@ def instrument(
     Returns:
         The handle whose ``detach()`` removes everything attached.
     """
-    if hasattr(scheduler, "add_run_hook"):
-        if scheduler_name is not None and scheduler_name != getattr(scheduler, "name", None):
-            raise ValueError(
-                f"an obssched scheduler is labelled by its own name {scheduler.name!r}; "
-                f"set name={scheduler_name!r} on the scheduler instead"
-            )
-        return attach_builtin(
-            scheduler,
-            metrics=metrics,
-            tracing=tracing,
-            registry=registry,
-            tracer_provider=tracer_provider,
-            trace_filter=trace_filter,
-            job_name_limit=job_name_limit,
-            buckets=buckets,
-        )
-    clock = clock or SystemClock()
-    adapter: StockAdapter | None = None
-
-    def running_runs() -> list[RunningRun]:
-        return [] if adapter is None else adapter.running_runs()
-
-    instrumentation = build(
-        scheduler,
-        scheduler_name=scheduler_name or str(getattr(scheduler, "name", None) or "default"),
+    options = ObservabilityOptions(
         metrics=metrics,
         tracing=tracing,
         registry=registry,
@@ -301,9 +281,28 @@ def instrument(
         trace_filter=trace_filter,
         job_name_limit=job_name_limit,
         buckets=buckets,
+        scheduler_name=scheduler_name,
         clock=clock,
-        running_runs=running_runs,
     )
+    if hasattr(scheduler, "add_run_hook"):
+        if scheduler_name is not None and scheduler_name != getattr(scheduler, "name", None):
+            raise ValueError(
+                f"an obssched scheduler is labelled by its own name {scheduler.name!r}; "
+                f"set name={scheduler_name!r} on the scheduler instead"
+            )
+        # Its events are timed by its own clock.
+        return attach(scheduler, replace(options, clock=None))
+    return _attach_stock(scheduler, options)
+
+
+def _attach_stock(scheduler: Any, options: ObservabilityOptions) -> Instrumentation:
+    clock = options.clock or SystemClock()
+    adapter: StockAdapter | None = None
+
+    def running_runs() -> list[RunningRun]:
+        return [] if adapter is None else adapter.running_runs()
+
+    instrumentation = build(scheduler, replace(options, clock=clock), running_runs)
     adapter = StockAdapter(scheduler, instrumentation, clock)
     instrumentation.attach(adapter)
     return instrumentation

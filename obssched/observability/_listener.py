@@ -86,7 +86,6 @@ class _JobSeries:
         "run_success",
         "start_delay",
         "submitted",
-        "succeeded",
     )
 
     def __init__(self, store: MetricStore, scheduler: str, label: str, executor: str) -> None:
@@ -105,8 +104,6 @@ class _JobSeries:
         self.run_error: HistogramCell | None = None
         self.start_delay: HistogramCell | None = None
         self.queue_wait: HistogramCell | None = None
-        # (run duration, start delay, queue wait) of a successful run, once all three exist.
-        self.succeeded: tuple[HistogramCell, HistogramCell, HistogramCell] | None = None
 
     def outcome_histogram(self, store: MetricStore, failed: bool) -> HistogramCell:
         """Return the run-duration cell of an outcome, creating it on first use."""
@@ -116,12 +113,15 @@ class _JobSeries:
             self.run_error = cell
         else:
             self.run_success = cell
-        self._bundle()
         return cell
 
-    def _bundle(self) -> None:
-        if self.run_success and self.start_delay and self.queue_wait:
-            self.succeeded = (self.run_success, self.start_delay, self.queue_wait)
+    def errored_counter(self, store: MetricStore, error_type: str) -> CounterCell:
+        """Return the error counter of an exception type, creating it on first use."""
+        counter = self.errored.get(error_type)
+        if counter is None:
+            counter = store.counter("obssched_job_errored", (*self.errored_labels, error_type))
+            self.errored[error_type] = counter
+        return counter
 
     def timing_histograms(self, store: MetricStore) -> tuple[HistogramCell, HistogramCell]:
         """Return the start-delay and queue-wait cells, creating them on first use."""
@@ -130,7 +130,6 @@ class _JobSeries:
             "obssched_executor_queue_wait_seconds", (scheduler, executor)
         )
         self.start_delay = store.histogram("obssched_job_start_delay_seconds", self.errored_labels)
-        self._bundle()
         return self.start_delay, self.queue_wait
 
 
@@ -147,6 +146,8 @@ class MetricsListener:
         self._names = names
         self._lock = store.lock
         self._bounds = store.bounds
+        self._discard = HistogramCell(len(store.bounds))
+        """Where the timings a run lacks are observed: never exposed."""
         self._series: dict[tuple[str, str], _JobSeries] = {}
         # Every event counter exists at 0 from the start, so rates exist before the first event.
         self._event_cells: dict[int, CounterCell] = {
@@ -272,125 +273,83 @@ class MetricsListener:
             self._store.forget_gauges((self._scheduler, freed))
 
     def _ended(self, event: JobExecutionEvent, exemplar: dict[str, str] | None = None) -> None:
-        # The hot path of every run: one lock, no Python-level calls for the three histogram
-        # observations, and the end time kept as a (submission time, offset) pair until a scrape
-        # reads it, so no datetime is built per run.
+        # The hot path of every run: one lock, no Python-level calls while it is held, and the
+        # end time kept as a (submission time, offset) pair until a scrape reads it, so no
+        # datetime is built per run.
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
         if series is None:
             series = self._series_of(event)
         duration = event.run_duration
         queue_wait = event.queue_wait
         submitted_at = event.submitted_at
-        succeeded = series.succeeded
-        if (
-            succeeded is not None
-            and exemplar is None
-            and queue_wait is not None
-            and duration is not None
-            and submitted_at is not None
-            and event.code == EVENT_JOB_EXECUTED
-        ):
-            # The usual run, written out: it succeeded, every timing is known, no exemplar.
-            # (Its start delay as JobExecutionEvent.start_delay computes it, without the call.)
-            late_by = (submitted_at - event.scheduled_run_time).total_seconds() + queue_wait
-            run_cell, delay_cell, wait_cell = succeeded
+        if event.code == EVENT_JOB_ERROR:
+            cell = self._error_cell
+            counter = series.errored_counter(self._store, error_type_name(event.exception))
+            run_cell = series.run_error or series.outcome_histogram(self._store, True)
+            last = self._last_error
+        else:
             cell = self._executed_cell
-            bounds = self._bounds
-            lock = self._lock
-            if late_by < 0.0:
-                late_by = 0.0
-            # The buckets are found before taking the lock: a section without calls gives the
-            # interpreter no point to hand the GIL to another thread while the lock is held, the
-            # start of a convoy of worker threads queueing on it.
-            run_index = bisect_left(bounds, duration)
-            delay_index = bisect_left(bounds, late_by)
-            wait_index = bisect_left(bounds, queue_wait)
-            ended = (submitted_at, queue_wait + duration)
-            labels = series.name_labels
-            executed = series.executed
+            counter = series.executed
+            run_cell = series.run_success or series.outcome_histogram(self._store, False)
             last = self._last_success
-            users = self._names._users
-            lock.acquire()
-            try:
-                cell.value += 1
-                executed.value += 1
-                run_cell.counts[run_index] += 1
-                run_cell.total += duration
-                delay_cell.counts[delay_index] += 1
-                delay_cell.total += late_by
-                wait_cell.counts[wait_index] += 1
-                wait_cell.total += queue_wait
-                # A date job is removed once submitted: its end must not bring back the series
-                # its removal dropped (a dict lookup, no call).
-                if labels[1] in users:
-                    last[labels] = ended
-            finally:
-                lock.release()
-            return
-        delay = event.start_delay
-        failed = event.code == EVENT_JOB_ERROR
-        cell = self._error_cell if failed else self._executed_cell
+        delay_cell = series.start_delay
+        wait_cell = series.queue_wait
+        if delay_cell is None or wait_cell is None:
+            delay_cell, wait_cell = series.timing_histograms(self._store)
         moment: Moment | None
-        if submitted_at is not None and queue_wait is not None and duration is not None:
+        if duration is not None and queue_wait is not None and submitted_at is not None:
+            # The start delay as JobExecutionEvent.start_delay works it out, without the call.
+            delay = (submitted_at - event.scheduled_run_time).total_seconds() + queue_wait
             moment = (submitted_at, queue_wait + duration)
         else:
+            # A run that never started: the timings it lacks are observed in a cell that is
+            # never exposed, so that the locked section below has no branches.
             finished_at = event.finished_at
             moment = None if finished_at is None else (finished_at, 0.0)
+            start_delay = event.start_delay
+            discard = self._discard
+            if duration is None:
+                duration, run_cell = 0.0, discard
+            if queue_wait is None:
+                queue_wait, wait_cell = 0.0, discard
+            if start_delay is None:
+                start_delay, delay_cell = 0.0, discard
+            delay = start_delay
+        late_by = delay if delay > 0.0 else 0.0
+        # The buckets are found before taking the lock: a section without calls gives the
+        # interpreter no point to hand the GIL to another thread while the lock is held, the
+        # start of a convoy of worker threads queueing on it.
+        bounds = self._bounds
+        run_index = bisect_left(bounds, duration)
+        delay_index = bisect_left(bounds, late_by)
+        wait_index = bisect_left(bounds, queue_wait)
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
             ended_ts = None if moment is None else unix_time(moment)
             count_ex = Exemplar(exemplar, 1.0, ended_ts)
-            if duration is not None:
-                duration_ex = Exemplar(exemplar, duration, ended_ts)
-            if delay is not None:
-                delay_ex = Exemplar(exemplar, delay, ended_ts)
-        if failed:
-            error_type = error_type_name(event.exception)
-            counter = series.errored.get(error_type)
-            if counter is None:
-                counter = self._store.counter(
-                    "obssched_job_errored", (*series.errored_labels, error_type)
-                )
-                series.errored[error_type] = counter
-            histogram = series.run_error or series.outcome_histogram(self._store, True)
-            last = self._last_error
-        else:
-            counter = series.executed
-            histogram = series.run_success or series.outcome_histogram(self._store, False)
-            last = self._last_success
-        start_delay = series.start_delay
-        queue_wait_cell = series.queue_wait
-        if start_delay is None or queue_wait_cell is None:
-            start_delay, queue_wait_cell = series.timing_histograms(self._store)
-        bounds = self._bounds
+            duration_ex = Exemplar(exemplar, duration, ended_ts)
+            delay_ex = Exemplar(exemplar, delay, ended_ts)
+        labels = series.name_labels
+        users = self._names.users
         lock = self._lock
-        users = self._names._users
         lock.acquire()
         try:
             cell.value += 1
             counter.value += 1
+            run_cell.counts[run_index] += 1
+            run_cell.total += duration
+            delay_cell.counts[delay_index] += 1
+            delay_cell.total += late_by
+            wait_cell.counts[wait_index] += 1
+            wait_cell.total += queue_wait
             if count_ex is not None:
                 counter.exemplar = count_ex
-            if duration is not None:
-                index = bisect_left(bounds, duration)
-                histogram.counts[index] += 1
-                histogram.total += duration
-                if duration_ex is not None:
-                    histogram.exemplars[index] = duration_ex
-            if delay is not None:
-                if delay < 0.0:
-                    delay = 0.0
-                index = bisect_left(bounds, delay)
-                start_delay.counts[index] += 1
-                start_delay.total += delay
-                if delay_ex is not None:
-                    start_delay.exemplars[index] = delay_ex
-            if queue_wait is not None:
-                index = bisect_left(bounds, queue_wait)
-                queue_wait_cell.counts[index] += 1
-                queue_wait_cell.total += queue_wait
-            if moment is not None and series.name_labels[1] in users:
-                last[series.name_labels] = moment
+                run_cell.exemplars[run_index] = duration_ex
+                delay_cell.exemplars[delay_index] = delay_ex
+            # A date job is removed once submitted: its end must not bring back the series its
+            # removal dropped (a dict lookup, no call).
+            if moment is not None and labels[1] in users:
+                last[labels] = moment
         finally:
             lock.release()
 

@@ -20,6 +20,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 
+from obssched.observability._format import label_text
+
 __all__ = [
     "COUNTERS",
     "DEFAULT_BUCKETS",
@@ -99,63 +101,18 @@ Labels = tuple[str, ...]
 Moment = tuple[datetime, float]
 """A point in time as a wall-clock anchor plus seconds after it (see :func:`unix_time`)."""
 
+Snapshot = tuple[
+    list[list[tuple[Labels, str, float, Exemplar | None]]],
+    list[list[tuple[Labels, str, list[int], float, list[Exemplar | None]]]],
+    list[list[tuple[Labels, Moment]]],
+]
+"""A copy of a store's series: see :meth:`MetricStore.snapshot`."""
+
 
 def unix_time(moment: Moment) -> float:
     """Return the Unix time of a :data:`Moment`."""
     anchor, offset = moment
     return anchor.timestamp() + offset
-
-
-_INF = math.inf
-
-
-def escape_label_value(value: str) -> str:
-    """Escape a label value for both exposition formats (backslash, newline, double quote)."""
-    if "\\" in value or "\n" in value or '"' in value:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-    return value
-
-
-def label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    """Render ``name="value"`` pairs sorted by name, without braces (prometheus-client's order)."""
-    return ",".join(
-        f'{name}="{escape_label_value(value)}"'
-        for name, value in sorted(zip(names, values, strict=True))
-    )
-
-
-def format_value(value: float) -> str:
-    """Render a sample value: Python's shortest round-trip form, Go's spelling of the specials."""
-    if value != value:
-        return "NaN"
-    if value == _INF:
-        return "+Inf"
-    if value == -_INF:
-        return "-Inf"
-    return repr(float(value))
-
-
-def format_exemplar(exemplar: Exemplar) -> str:
-    """Render an OpenMetrics exemplar, from the space before its ``#``."""
-    labels = label_text(tuple(exemplar.labels), tuple(exemplar.labels.values()))
-    value = format_value(exemplar.value)
-    if exemplar.timestamp is None:
-        return f" # {{{labels}}} {value}"
-    return f" # {{{labels}}} {value} {exemplar.timestamp}"
-
-
-def family_header(name: str, doc: str, kind: str, openmetrics: bool) -> str:
-    """Return the ``# HELP`` and ``# TYPE`` lines of a family in either format.
-
-    The text format names a counter family after its ``_total`` sample, OpenMetrics without it,
-    and only OpenMetrics escapes double quotes in the help text.
-    """
-    doc = doc.replace("\\", "\\\\").replace("\n", "\\n")
-    if openmetrics:
-        doc = doc.replace('"', '\\"')
-    elif kind == "counter":
-        name += "_total"
-    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
 
 
 class CounterCell:
@@ -202,8 +159,8 @@ class MetricStore:
             raise ValueError(f"buckets must hold at least one finite bound, got {buckets!r}")
         self.buckets: tuple[float, ...] = tuple(finite)
         self.bounds: tuple[float, ...] = (*finite, math.inf)
-        self._bucket_labels: list[str] = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
-        self._bucket_texts = [f'le="{le}"' for le in self._bucket_labels]
+        self.bucket_labels: list[str] = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        """The ``le`` label value of each bucket."""
         self.lock = threading.Lock()
         self._counters: dict[str, dict[Labels, CounterCell]] = {name: {} for name in COUNTERS}
         self._histograms: dict[str, dict[Labels, HistogramCell]] = {n: {} for n in HISTOGRAMS}
@@ -252,89 +209,43 @@ class MetricStore:
         for name, (doc, _) in EVENT_GAUGES.items():
             yield Metric(name, doc, "gauge")
 
-    def write(self, out: list[str], openmetrics: bool) -> None:
-        """Append every family, rendered in the text format or OpenMetrics, to ``out``.
-
-        This is what a scrape runs instead of :meth:`collect`: series render their labels once,
-        when created, so a scrape formats numbers and joins strings, and builds no Sample objects
-        for prometheus-client to validate again.
-        """
+    def snapshot(self) -> Snapshot:
+        """Copy every series under :attr:`lock`: counters as (labels, label text, value,
+        exemplar), histograms as (labels, label text, per-bucket counts, sum, exemplars), and the
+        timestamp gauges as (labels, moment), each family in the order of its table."""
         with self.lock:
-            counters = [
-                [(cell.text, cell.value, cell.exemplar) for cell in series.values()]
-                for series in self._counters.values()
-            ]
-            histograms = [
+            return (
                 [
-                    (cell.text, list(cell.counts), cell.total, list(cell.exemplars))
-                    for cell in series.values()
-                ]
-                for series in self._histograms.values()
-            ]
-            gauges = [list(series.items()) for series in self._gauges.values()]
-        write = out.append
-        for (name, (doc, _)), rows in zip(COUNTERS.items(), counters, strict=True):
-            write(family_header(name, doc, "counter", openmetrics))
-            sample = name + "_total{"
-            for text, value, exemplar in rows:
-                if openmetrics and exemplar is not None:
-                    write(f"{sample}{text}}} {format_value(value)}{format_exemplar(exemplar)}\n")
-                else:
-                    write(f"{sample}{text}}} {format_value(value)}\n")
-        bucket_texts = self._bucket_texts
-        for (name, (doc, _)), series in zip(HISTOGRAMS.items(), histograms, strict=True):
-            write(family_header(name, doc, "histogram", openmetrics))
-            bucket, count, total_name = name + "_bucket{", name + "_count{", name + "_sum{"
-            for text, counts, total, exemplars in series:
-                prefix = f"{bucket}{text}," if text else bucket
-                cumulative = 0
-                if openmetrics:
-                    for le, observed, exemplar in zip(bucket_texts, counts, exemplars, strict=True):
-                        cumulative += observed
-                        shown = "" if exemplar is None else format_exemplar(exemplar)
-                        write(f"{prefix}{le}}} {cumulative}.0{shown}\n")
-                else:
-                    for le, observed in zip(bucket_texts, counts, strict=True):
-                        cumulative += observed
-                        write(f"{prefix}{le}}} {cumulative}.0\n")
-                write(
-                    f"{count}{text}}} {cumulative}.0\n{total_name}{text}}} {format_value(total)}\n"
-                )
-        for (name, (doc, labelnames)), values in zip(EVENT_GAUGES.items(), gauges, strict=True):
-            write(family_header(name, doc, "gauge", openmetrics))
-            for labels, moment in values:
-                text = label_text(labelnames, labels)
-                write(f"{name}{{{text}}} {format_value(unix_time(moment))}\n")
+                    [(labels, c.text, c.value, c.exemplar) for labels, c in series.items()]
+                    for series in self._counters.values()
+                ],
+                [
+                    [
+                        (labels, h.text, list(h.counts), h.total, list(h.exemplars))
+                        for labels, h in series.items()
+                    ]
+                    for series in self._histograms.values()
+                ],
+                [list(series.items()) for series in self._gauges.values()],
+            )
 
     def collect(self) -> Iterator[Metric]:
-        """Yield every family with its current samples."""
-        with self.lock:
-            counters = {
-                name: [(labels, cell.value, cell.exemplar) for labels, cell in series.items()]
-                for name, series in self._counters.items()
-            }
-            histograms = {
-                name: [
-                    (labels, list(cell.counts), cell.total, list(cell.exemplars))
-                    for labels, cell in series.items()
-                ]
-                for name, series in self._histograms.items()
-            }
-            gauges = {name: list(series.items()) for name, series in self._gauges.items()}
-        for name, (doc, labelnames) in COUNTERS.items():
+        """Yield every family with its current samples (for prometheus-client's renderers)."""
+        counters, histograms, gauges = self.snapshot()
+        for (name, (doc, labelnames)), rows in zip(COUNTERS.items(), counters, strict=True):
             metric = Metric(name, doc, "counter")
             sample_name = name + "_total"
             metric.samples = [
                 Sample(sample_name, dict(zip(labelnames, labels, strict=True)), value, None, ex)
-                for labels, value, ex in counters[name]
+                for labels, _, value, ex in rows
             ]
             yield metric
-        bucket_labels = self._bucket_labels
-        for name, (doc, labelnames) in HISTOGRAMS.items():
+        bucket_labels = self.bucket_labels
+        for (name, (doc, labelnames)), series in zip(HISTOGRAMS.items(), histograms, strict=True):
             metric = Metric(name, doc, "histogram")
             samples = metric.samples
             bucket_name, count_name, sum_name = name + "_bucket", name + "_count", name + "_sum"
-            for labels, counts, total, exemplars in histograms[name]:
+            for labels, _, counts, total, exemplars in series:
                 base = dict(zip(labelnames, labels, strict=True))
                 cumulative = 0
                 for le, count, exemplar in zip(bucket_labels, counts, exemplars, strict=True):
@@ -345,12 +256,12 @@ class MetricStore:
                 samples.append(Sample(count_name, base, cumulative, None, None))
                 samples.append(Sample(sum_name, base, total, None, None))
             yield metric
-        for name, (doc, labelnames) in EVENT_GAUGES.items():
+        for (name, (doc, labelnames)), values in zip(EVENT_GAUGES.items(), gauges, strict=True):
             metric = Metric(name, doc, "gauge")
             metric.samples = [
                 Sample(
                     name, dict(zip(labelnames, labels, strict=True)), unix_time(moment), None, None
                 )
-                for labels, moment in gauges[name]
+                for labels, moment in values
             ]
             yield metric

@@ -26,7 +26,8 @@ class JobNames:
         self.limit = limit
         self._admitted: dict[str, str] = {}
         self._job_labels: dict[str, tuple[str, str | None]] = {}
-        self._users: dict[str, int] = {}
+        self.users: dict[str, int] = {}
+        """How many jobs use each label value; read freely, changed only by this class."""
         self._lock = threading.Lock()
 
     def label(self, name: str) -> str:
@@ -57,7 +58,7 @@ class JobNames:
             self._job_labels[job_id] = (label, jobstore)
             if previous is not None and previous[0] == label:
                 return label, None  # the same name, now known in its store
-            self._users[label] = self._users.get(label, 0) + 1
+            self.users[label] = self.users.get(label, 0) + 1
             if previous is not None and self._release(previous[0]):
                 return label, previous[0]
         return label, None
@@ -90,9 +91,9 @@ class JobNames:
             return freed
 
     def _release(self, label: str) -> bool:
-        remaining = self._users[label] - 1
+        remaining = self.users[label] - 1
         if remaining:
-            self._users[label] = remaining
+            self.users[label] = remaining
             return False
-        del self._users[label]
+        del self.users[label]
         return True

@@ -1,9 +1,7 @@
-"""The built-in tracing: one trace per run, with the job body's span current while it runs.
+"""The built-in tracing: one trace per run, from the scheduler's events and its run hook.
 
-A run's span opens at submission and closes at its terminal event. Its child, the body span, is
-opened by the run hook in whichever thread or asyncio task runs the job, and made current there so
-that spans the job creates nest under it. For the process pool the hook carries the run span's
-context to the child process (W3C trace context in a picklable carrier) and the body span is
+A run's span opens at submission and closes at its terminal event; the run hook makes the body's
+span current around the job body (see :mod:`._spans`). For the process pool the body span is
 recorded in the scheduler's process from the start and end times the execution event reports.
 
 Only the OpenTelemetry API is used; the provider is the one given, or the global one.
@@ -14,15 +12,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
+from datetime import datetime
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 
 from obssched._runs import RemoteWrapper, RunInfo
 from obssched.clock import Clock, SystemClock
@@ -40,155 +35,22 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.observability._listener import error_type_name
+from obssched.observability._spans import (
+    EPOCH,
+    PROPAGATOR,
+    TracedRun,
+    TraceFilter,
+    function_name,
+    ns,
+    record_error,
+    records_spans,
+    remote_context,
+)
 
 __all__ = ["RunTracer", "TraceFilter"]
 
-TraceFilter = Callable[[str, str], bool]
-"""Called with a job's id and name; return ``False`` to leave the job's runs untraced."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_PROPAGATOR = TraceContextTextMapPropagator()
-
-
-def _ns(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND * 1000
-
-
-class _Run:
-    """One traced run: what its run span is opened with, the span, and the body's span.
-
-    Made when the run's body starts (it is then also the context manager the run hook returns
-    around the body), when :meth:`RunTracer.remote` carries its context to a worker process, or
-    by its terminal event when neither happened (a run that failed before its body started). The
-    run span is opened lazily, with the submission time as its start: when the body starts (so
-    the start delay and queue wait are known and go in with the other attributes), at submission
-    for a process pool, or at the end. Every attribute passed to ``start_span`` saves a lock and
-    a validation pass over a mapping that ``set_attributes`` would cost later.
-
-    As a context manager it opens the body span and makes it current. Times come from the
-    monotonic clock relative to the submission, as the core derives the execution event's start
-    and end times, so the spans agree with the metrics even if the wall clock steps during the
-    run.
-    """
-
-    __slots__ = (
-        "body",
-        "body_end_ns",
-        "body_recorded",
-        "body_start_ns",
-        "context",
-        "details",
-        "executor",
-        "exemplar",
-        "job_id",
-        "jobstore",
-        "name",
-        "scheduled",
-        "span",
-        "start_ns",
-        "started",
-        "submitted_monotonic",
-        "token",
-        "tracer",
-    )
-
-    def __init__(
-        self,
-        tracer: RunTracer,
-        job_id: str,
-        name: str,
-        executor: str | None,
-        jobstore: str | None,
-        scheduled: datetime,
-        start_ns: int,
-        submitted_monotonic: float | None,
-    ) -> None:
-        self.tracer = tracer
-        self.job_id = job_id
-        self.name = name
-        self.executor = executor
-        self.jobstore = jobstore
-        self.scheduled = scheduled
-        self.start_ns = start_ns
-        self.submitted_monotonic = submitted_monotonic
-        self.span: Span | None = None
-        self.context: Context | None = None
-        self.exemplar: dict[str, str] | None = None
-        self.body_recorded = False
-        self.body: Span | None = None
-        self.token: object = None
-        self.started = 0.0
-        self.body_start_ns = 0
-        self.body_end_ns = 0
-        # The trigger's text and the function's name, for a run of a job already removed.
-        self.details: tuple[str, str] | None = None
-
-    def __enter__(self) -> Span:
-        tracer = self.tracer
-        started = self.started = tracer.clock.monotonic()
-        submitted = self.submitted_monotonic
-        wait = 0.0 if submitted is None or started < submitted else started - submitted
-        start_ns = self.body_start_ns = self.start_ns + int(wait * 1e9)
-        if self.span is None:
-            tracer.open_run(self, wait)
-        self.body_recorded = True
-        body = self.body = tracer._otel.start_span(
-            f"execute {self.name}",
-            context=self.context,
-            kind=SpanKind.INTERNAL,
-            start_time=start_ns,
-        )
-        self.token = otel_context.attach(trace.set_span_in_context(body))
-        return body
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # The end is read first: recording an exception formats its traceback, which takes
-        # long enough with a deep stack to end the body after its run.
-        elapsed = self.tracer.clock.monotonic() - self.started
-        end_ns = self.body_end_ns = self.body_start_ns + (
-            int(elapsed * 1e9) if elapsed > 0.0 else 0
-        )
-        otel_context.detach(self.token)  # type: ignore[arg-type]
-        body = self.body
-        assert body is not None
-        if exc is not None and body.is_recording():
-            _record_error(body, exc)
-        body.end(end_ns)
-
-
-def _record_error(span: Span, exception: BaseException | None) -> None:
-    error_type = error_type_name(exception)
-    span.set_status(Status(StatusCode.ERROR, error_type))
-    span.set_attribute("error.type", error_type)
-    if exception is not None:
-        span.record_exception(exception)
-
-
-class _RemoteContext(AbstractContextManager[object]):
-    """Attaches a propagated context around a job body in a worker process."""
-
-    def __init__(self, carrier: dict[str, str]) -> None:
-        self._carrier = carrier
-        self._token: object = None
-
-    def __enter__(self) -> object:
-        self._token = otel_context.attach(_PROPAGATOR.extract(self._carrier))
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        otel_context.detach(self._token)  # type: ignore[arg-type]
-
-
-def remote_context(carrier: dict[str, str]) -> AbstractContextManager[object]:
-    """Return the context manager a worker process runs a job body in (picklable by reference)."""
-    return _RemoteContext(carrier)
+# Events that end or forget what the tracer recorded at a run's submission or a job's addition.
+_AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
 
 
 class RunTracer:
@@ -215,16 +77,20 @@ class RunTracer:
         from obssched import __version__
 
         self._node_of = node_of
-        self._otel = trace.get_tracer("obssched", __version__, tracer_provider=tracer_provider)
+        self.otel_tracer = trace.get_tracer(
+            "obssched", __version__, tracer_provider=tracer_provider
+        )
+        """The OpenTelemetry tracer the spans are started with."""
         self._provider = tracer_provider
-        self._live = False
+        self.live = False
+        """Whether a provider that records spans was found (it then stays: see is_inert())."""
         self.on_live: Callable[[], None] | None = None
         """Called once, when the tracer first finds a provider that records spans."""
         self._filter = trace_filter
         self._exemplars = exemplars
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self._runs: dict[int, _Run] = {}
+        self._runs: dict[int, TracedRun] = {}
         # Trigger object, its text and the callable's name per job id, learnt from the run hook:
         # formatting a trigger costs more than the rest of the attributes together, so it is
         # done once per trigger object.
@@ -234,34 +100,30 @@ class RunTracer:
         self._links: dict[str, Link] = {}
         self._root = Context()
         # Runs due together share their scheduled time: format it once for the whole burst.
-        self._last_scheduled: tuple[datetime, str] = (_EPOCH, _EPOCH.isoformat())
+        self._last_scheduled: tuple[datetime, str] = (EPOCH, EPOCH.isoformat())
 
     # -- events ---------------------------------------------------------------------------------
 
-    def _inert(self) -> bool:
+    def is_inert(self) -> bool:
         """Whether spans would go nowhere: no SDK provider is set (globally, or as given).
 
         Checked per event rather than once, because an application may install its SDK after
         the scheduler started; until then tracing costs one check per event instead of the
         API's no-op spans. A real provider, once seen, stays: the global one can be set only once.
         """
-        if self._live:
+        if self.live:
             return False
-        provider = self._provider
-        if provider is None:
-            # The API module's global, read directly: trace.get_tracer_provider() looks the
-            # environment up on every call until a provider is set, which cost more than the
-            # rest of a run's tracing. A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded
-            # into that global by the get_tracer call in the constructor.
-            provider = trace._TRACER_PROVIDER if _HAS_GLOBAL else trace.get_tracer_provider()
-            if provider is None:
-                return True
-        if isinstance(provider, _INERT_PROVIDERS):
+        if not records_spans(self._provider):
             return True
-        self._live = True
+        self.live = True
         if self.on_live is not None:
             self.on_live()
         return False
+
+    def wants(self, code: int) -> bool:
+        """Whether an event of this code has anything to change: with no run open and no span
+        ever recorded, only events that open something do (checked first: ``live``)."""
+        return self.live or bool(self._runs) or (code not in _AFTER_RUN and not self.is_inert())
 
     def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
         """Account for one event; for a run's terminal event return its exemplar labels.
@@ -331,7 +193,9 @@ class RunTracer:
         self._last_scheduled = (scheduled, text)
         return text
 
-    def open_run(self, run: _Run, queue_wait: float | None, outcome: str | None = None) -> Span:
+    def open_run(
+        self, run: TracedRun, queue_wait: float | None, outcome: str | None = None
+    ) -> Span:
         """Open the run span, started at the run's submission.
 
         Called by the first of the run's body start, its hand-over to a worker process and its
@@ -353,7 +217,7 @@ class RunTracer:
             attributes["code.function.name"] = details[1]
         if queue_wait is not None:
             attributes["obssched.start_delay"] = (
-                run.start_ns - _ns(run.scheduled)
+                run.start_ns - ns(run.scheduled)
             ) / 1e9 + queue_wait
             attributes["obssched.queue_wait"] = queue_wait
         if outcome is not None:
@@ -363,7 +227,7 @@ class RunTracer:
             if node is not None:
                 attributes["obssched.node"] = node
         link = self._links.get(run.job_id) or self._removed.get(run.job_id)
-        span = self._otel.start_span(
+        span = self.otel_tracer.start_span(
             f"run {run.name}",
             context=self._root,
             kind=SpanKind.INTERNAL,
@@ -394,14 +258,14 @@ class RunTracer:
             if event.started_at is not None or not self._traced(event.job_id, event.job_name):
                 return None
             submitted = event.submitted_at
-            run = _Run(
+            run = TracedRun(
                 self,
                 event.job_id,
                 event.job_name or event.job_id,
                 event.executor,
                 event.jobstore,
                 event.scheduled_run_time,
-                _ns(submitted if submitted is not None else self.clock.now()),
+                ns(submitted if submitted is not None else self.clock.now()),
                 None,
             )
         failed = event.code == EVENT_JOB_ERROR
@@ -425,31 +289,31 @@ class RunTracer:
             if not run.body_recorded and event.started_at is not None:
                 self._body_from_event(run, event, failed)
             if failed:
-                _record_error(span, event.exception)
+                record_error(span, event.exception)
         queue_wait, duration = event.queue_wait, event.run_duration
         if queue_wait is not None and duration is not None and event.submitted_at is not None:
             # The end in nanoseconds straight from the run's timings: no datetime is built.
             end_ns = run.start_ns + int((queue_wait + duration) * 1e9)
         else:
             end = event.finished_at
-            end_ns = _ns(end if end is not None else self.clock.now())
+            end_ns = ns(end if end is not None else self.clock.now())
         # The body span's end was read a moment after the runner's: the run never ends first.
         span.end(end_ns if end_ns >= run.body_end_ns else run.body_end_ns)
         return run.exemplar
 
-    def _body_from_event(self, run: _Run, event: JobExecutionEvent, failed: bool) -> None:
+    def _body_from_event(self, run: TracedRun, event: JobExecutionEvent, failed: bool) -> None:
         assert event.started_at is not None
         run.body_recorded = True
-        body = self._otel.start_span(
+        body = self.otel_tracer.start_span(
             f"execute {run.name}",
             context=run.context,
             kind=SpanKind.INTERNAL,
-            start_time=_ns(event.started_at),
+            start_time=ns(event.started_at),
         )
         if failed:
-            _record_error(body, event.exception)
+            record_error(body, event.exception)
         finished = event.finished_at if event.finished_at is not None else self.clock.now()
-        body.end(_ns(finished))
+        body.end(ns(finished))
 
     def _coalesced(self, event: JobSubmissionEvent) -> None:
         for run_time in event.coalesced_run_times:
@@ -465,7 +329,7 @@ class RunTracer:
             else:
                 span = run.span
                 span.set_attribute("obssched.outcome", "missed")
-            span.end(_ns(self.clock.now()))
+            span.end(ns(self.clock.now()))
         else:
             self._short_span(event, event.scheduled_run_time, "missed")
         for run_time in event.coalesced_run_times:
@@ -473,9 +337,9 @@ class RunTracer:
 
     def _short_span(self, event: JobEvent, run_time: datetime, outcome: str) -> None:
         name = event.job_name or event.job_id
-        now = _ns(self.clock.now())
+        now = ns(self.clock.now())
         link = self._links.get(event.job_id)
-        span = self._otel.start_span(
+        span = self.otel_tracer.start_span(
             f"run {name}",
             context=self._root,
             attributes={
@@ -493,7 +357,7 @@ class RunTracer:
 
     # -- the run hook ---------------------------------------------------------------------------
 
-    def annotate(self, info: RunInfo) -> _Run | None:
+    def annotate(self, info: RunInfo) -> TracedRun | None:
         """Register a run whose body is about to start (or go to a worker process)."""
         if not self._traced(info.job_id, info.job_name):
             return None
@@ -503,21 +367,21 @@ class RunTracer:
             submitted = info.submitted_at
             run = runs.setdefault(
                 info.run_id,
-                _Run(
+                TracedRun(
                     self,
                     info.job_id,
                     info.job_name,
                     info.executor,
                     info.jobstore,
                     info.scheduled_run_time,
-                    _ns(submitted if submitted is not None else self.clock.now()),
+                    ns(submitted if submitted is not None else self.clock.now()),
                     info.submitted_monotonic,
                 ),
             )
         known = self._job_details.get(info.job_id)
         if known is None or known[0] is not info.trigger or known[3] != info.func_name:
             text = str(info.trigger)
-            function = _function_name(info.func_name)
+            function = function_name(info.func_name)
             if info.job_id not in self._removed:  # nothing is kept for a removed job
                 self._job_details[info.job_id] = (info.trigger, text, function, info.func_name)
             else:
@@ -529,20 +393,20 @@ class RunTracer:
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
         """Return the context manager that makes the run's body span current around the body."""
-        if self._inert():
+        if self.is_inert():
             return None
         return self.annotate(run)
 
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
         """Return a picklable factory that attaches the run span's context in a worker process."""
-        if self._inert():
+        if self.is_inert():
             return None
         traced = self.annotate(run)
         if traced is None:
             return None
         self.open_run(traced, None)
         carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=traced.context)
+        PROPAGATOR.inject(carrier, context=traced.context)
         return functools.partial(remote_context, carrier)
 
     def open_runs(self) -> int:
@@ -551,17 +415,6 @@ class RunTracer:
         return len(self._runs)
 
 
-_INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
-
 _REMOVED_KEPT = 16384
 """How many removed jobs the tracer remembers (with their links) for runs still to start: a
 date job is removed when its run is submitted, and its run may wait behind that many others."""
-
-
-def _function_name(reference: str) -> str:
-    """``module:qualname`` as OpenTelemetry's ``code.function.name`` spells it: dotted."""
-    return reference.replace(":", ".", 1)
-
-
-# Should the API module ever lose that global, its public getter is asked instead.
-_HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")

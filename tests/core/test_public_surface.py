@@ -98,14 +98,16 @@ def test_event_table_matches_apscheduler() -> None:
     ids=["scheduler", "job", "submission", "execution"],
 )
 def test_event_classes_keep_apscheduler_positional_arguments(cls: str, fields: list[str]) -> None:
-    """Event classes take APScheduler 3's positional arguments and expose them as attributes."""
+    """Event classes take APScheduler 3's positional arguments first (obssched's additions
+    after them are optional) and expose them as attributes."""
     event_class = getattr(obssched.events, cls)
     params = [
-        p.name
+        p
         for p in inspect.signature(event_class).parameters.values()
         if p.kind is p.POSITIONAL_OR_KEYWORD
     ]
-    assert params == fields
+    assert [p.name for p in params[: len(fields)]] == fields
+    assert all(p.default is not p.empty for p in params[len(fields) :])
     event = event_class(*range(len(fields)))
     assert [getattr(event, f) for f in fields] == list(range(len(fields)))
 

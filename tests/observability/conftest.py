@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
+from obssched._context import SchedulerContext
+from obssched._eventbus import EventBus
 from obssched._runs import RunInfo, RunningRun
 from obssched.events import (
     EVENT_JOB_ADDED,
@@ -67,7 +70,11 @@ class FakeExecutor:
 
 @dataclass
 class FakeScheduler:
-    """Just the surface the built-in listeners read, with events dispatched by the test."""
+    """Just the public surface the built-in listeners read, with events dispatched by the test.
+
+    Its ``context`` is a real :class:`SchedulerContext` whose event bus delivers what the test
+    dispatches, and whose executor and job store views show ``executors`` and ``jobstores``.
+    """
 
     name: str = "default"
     clock: FakeClock = field(default_factory=FakeClock)
@@ -76,17 +83,29 @@ class FakeScheduler:
     last_wakeup_at: datetime | None = T0
     jobs: list[FakeJob] = field(default_factory=list)
     runs: list[RunningRun] = field(default_factory=list)
-    _executors: dict[str, FakeExecutor] = field(default_factory=lambda: {"default": FakeExecutor()})
-    _jobstores: dict[str, object] = field(default_factory=lambda: {"default": object()})
-    listeners: list[tuple[Callable[[SchedulerEvent], None], int]] = field(default_factory=list)
+    executors: dict[str, FakeExecutor] = field(default_factory=lambda: {"default": FakeExecutor()})
+    jobstores: dict[str, Any] = field(default_factory=lambda: {"default": object()})
     run_hooks: list[Any] = field(default_factory=list)
     next_run_id: int = 1
+    context: SchedulerContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        logger = logging.getLogger("tests.observability")
+        self.context = SchedulerContext(
+            name=lambda: self.name,
+            clock=lambda: self.clock,
+            events=EventBus(logger),
+            logger=lambda: logger,
+            run_hooks=lambda: tuple(self.run_hooks),
+            executors=self.executors,
+            jobstores=self.jobstores,
+        )
 
     def add_listener(self, callback: Callable[[SchedulerEvent], None], mask: int) -> None:
-        self.listeners.append((callback, mask))
+        self.context.events.add(callback, mask)
 
     def remove_listener(self, callback: Callable[[SchedulerEvent], None]) -> None:
-        self.listeners = [(cb, m) for cb, m in self.listeners if cb is not callback]
+        self.context.events.remove(callback)
 
     def add_run_hook(self, hook: Any) -> None:
         self.run_hooks.append(hook)
@@ -101,9 +120,7 @@ class FakeScheduler:
         return list(self.runs)
 
     def dispatch(self, event: SchedulerEvent) -> None:
-        for callback, mask in self.listeners:
-            if event.code & mask:
-                callback(event)
+        self.context.dispatch(event)
 
     # -- helpers that play the scheduler core's part --------------------------------------------
 

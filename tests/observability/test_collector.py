@@ -115,8 +115,8 @@ def test_executor_gauges(
     attached: FakeScheduler, registry: CollectorRegistry, name: str, expected: float
 ) -> None:
     """Executor gauges read the executor's counts at scrape time."""
-    attached._executors["default"].running_jobs = 3
-    attached._executors["default"].pending_jobs = 2
+    attached.executors["default"].running_jobs = 3
+    attached.executors["default"].pending_jobs = 2
     assert value(registry, name, executor="default") == expected
 
 

@@ -291,3 +291,49 @@ def test_detach_stops_counting(scheduler: FakeScheduler, registry: CollectorRegi
     handle.detach()
     scheduler.run(job)
     assert value(registry, "obssched_job_executed_total", **JOB) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("exception", "outcome"), [(None, "success"), (JobFailedError("x"), "error")], ids=str
+)
+def test_every_run_observed_alike(
+    scheduler: FakeScheduler,
+    registry: CollectorRegistry,
+    exception: Exception | None,
+    outcome: str,
+) -> None:
+    """Later runs of a job are observed like its first: every timing of every run is summed."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, late=0.5, wait=0.25, duration=2.0, exception=exception)
+    scheduler.run(job, late=1.0, wait=0.5, duration=4.0, exception=exception)
+    run = {**JOB, "outcome": outcome}
+    assert value(registry, "obssched_job_run_duration_seconds_sum", **run) == 6.0
+    assert value(registry, "obssched_job_run_duration_seconds_count", **run) == 2.0
+    assert value(registry, "obssched_job_start_delay_seconds_sum", **JOB) == 2.25
+    assert value(registry, "obssched_executor_queue_wait_seconds_sum", executor="default") == 0.75
+
+
+def test_run_that_never_started_observes_no_timing(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """A run that failed before its body started counts its error and observes no timing."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.finish(scheduler.submit(job, T0), started_at=None, exception=RuntimeError("gone"))
+    assert value(registry, "obssched_job_errored_total", **JOB, error_type="RuntimeError") == 1.0
+    run = {**JOB, "outcome": "error"}
+    assert value(registry, "obssched_job_run_duration_seconds_count", **run) == 0.0
+    assert value(registry, "obssched_job_start_delay_seconds_count", **JOB) == 0.0
+    assert value(registry, "obssched_executor_queue_wait_seconds_count", executor="default") == 0.0
+
+
+def test_early_start_observed_as_no_delay(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """A run that started before its scheduled time is observed with a start delay of 0."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, late=-1.0, wait=0.25)
+    assert value(registry, "obssched_job_start_delay_seconds_sum", **JOB) == 0.0
+    assert value(registry, "obssched_job_start_delay_seconds_bucket", **JOB, le="0.005") == 1.0

@@ -1,0 +1,71 @@
+"""The text both exposition formats share: label text, sample values, family headers, exemplars.
+
+Label text is prepared once per series when the series is created (see :mod:`._metrics`) and
+reused by every scrape (see :mod:`._exposition`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from prometheus_client.samples import Exemplar
+
+__all__ = [
+    "escape_label_value",
+    "family_header",
+    "format_exemplar",
+    "format_value",
+    "label_text",
+]
+
+_INF = math.inf
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a label value for both exposition formats (backslash, newline, double quote)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """Render ``name="value"`` pairs sorted by name, without braces (prometheus-client's order)."""
+    return ",".join(
+        f'{name}="{escape_label_value(value)}"'
+        for name, value in sorted(zip(names, values, strict=True))
+    )
+
+
+def format_value(value: float) -> str:
+    """Render a sample value: Python's shortest round-trip form, Go's spelling of the specials."""
+    if value != value:
+        return "NaN"
+    if value == _INF:
+        return "+Inf"
+    if value == -_INF:
+        return "-Inf"
+    return repr(float(value))
+
+
+def format_exemplar(exemplar: Exemplar) -> str:
+    """Render an OpenMetrics exemplar, from the space before its ``#``."""
+    labels = label_text(tuple(exemplar.labels), tuple(exemplar.labels.values()))
+    value = format_value(exemplar.value)
+    if exemplar.timestamp is None:
+        return f" # {{{labels}}} {value}"
+    return f" # {{{labels}}} {value} {exemplar.timestamp}"
+
+
+def family_header(name: str, doc: str, kind: str, openmetrics: bool) -> str:
+    """Return the ``# HELP`` and ``# TYPE`` lines of a family in either format.
+
+    The text format names a counter family after its ``_total`` sample, OpenMetrics without it,
+    and only OpenMetrics escapes double quotes in the help text.
+    """
+    doc = doc.replace("\\", "\\\\").replace("\n", "\\n")
+    if openmetrics:
+        doc = doc.replace('"', '\\"')
+    elif kind == "counter":
+        name += "_total"
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"

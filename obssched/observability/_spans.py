@@ -1,0 +1,212 @@
+"""The pieces of a traced run: its spans' times, the body span's context manager, errors on spans.
+
+A run's span opens at submission and closes at its terminal event (see :mod:`._tracing`). Its
+child, the body span, is opened by the run hook in whichever thread or asyncio task runs the job,
+and made current there so that spans the job creates nest under it. For the process pool the hook
+carries the run span's context to the child process (W3C trace context in a picklable carrier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from obssched.observability._listener import error_type_name
+
+if TYPE_CHECKING:
+    from obssched.observability._tracing import RunTracer
+
+__all__ = [
+    "EPOCH",
+    "PROPAGATOR",
+    "TraceFilter",
+    "TracedRun",
+    "function_name",
+    "ns",
+    "record_error",
+    "records_spans",
+    "remote_context",
+]
+
+TraceFilter = Callable[[str, str], bool]
+"""Called with a job's id and name; return ``False`` to leave the job's runs untraced."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+PROPAGATOR = TraceContextTextMapPropagator()
+"""How a run span's context travels to a worker process."""
+
+
+def ns(moment: datetime) -> int:
+    """Return a datetime as nanoseconds since the Unix epoch (OpenTelemetry's timestamps)."""
+    return (moment - EPOCH) // _MICROSECOND * 1000
+
+
+def records_spans(provider: TracerProvider | None) -> bool:
+    """Whether spans started with ``provider`` (``None``: the global one) go anywhere, that is,
+    whether it is an SDK provider rather than the API's proxy or no-op one."""
+    if provider is None:
+        # The API module's global, read directly: trace.get_tracer_provider() looks the
+        # environment up on every call until a provider is set, which cost more than the rest
+        # of a run's tracing. A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded into
+        # that global by the tracer's get_tracer call.
+        provider = trace._TRACER_PROVIDER if _HAS_GLOBAL else trace.get_tracer_provider()
+        if provider is None:
+            return False
+    return not isinstance(provider, _INERT_PROVIDERS)
+
+
+_INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+# Should the API module ever lose that global, its public getter is asked instead.
+_HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")
+
+
+def function_name(reference: str) -> str:
+    """``module:qualname`` as OpenTelemetry's ``code.function.name`` spells it: dotted."""
+    return reference.replace(":", ".", 1)
+
+
+class TracedRun:
+    """One traced run: what its run span is opened with, the span, and the body's span.
+
+    Made when the run's body starts (it is then also the context manager the run hook returns
+    around the body), when :meth:`RunTracer.remote` carries its context to a worker process, or
+    by its terminal event when neither happened (a run that failed before its body started). The
+    run span is opened lazily, with the submission time as its start: when the body starts (so
+    the start delay and queue wait are known and go in with the other attributes), at submission
+    for a process pool, or at the end. Every attribute passed to ``start_span`` saves a lock and
+    a validation pass over a mapping that ``set_attributes`` would cost later.
+
+    As a context manager it opens the body span and makes it current. Times come from the
+    monotonic clock relative to the submission, as the core derives the execution event's start
+    and end times, so the spans agree with the metrics even if the wall clock steps during the
+    run.
+    """
+
+    __slots__ = (
+        "body",
+        "body_end_ns",
+        "body_recorded",
+        "body_start_ns",
+        "context",
+        "details",
+        "executor",
+        "exemplar",
+        "job_id",
+        "jobstore",
+        "name",
+        "scheduled",
+        "span",
+        "start_ns",
+        "started",
+        "submitted_monotonic",
+        "token",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        tracer: RunTracer,
+        job_id: str,
+        name: str,
+        executor: str | None,
+        jobstore: str | None,
+        scheduled: datetime,
+        start_ns: int,
+        submitted_monotonic: float | None,
+    ) -> None:
+        self.tracer = tracer
+        self.job_id = job_id
+        self.name = name
+        self.executor = executor
+        self.jobstore = jobstore
+        self.scheduled = scheduled
+        self.start_ns = start_ns
+        self.submitted_monotonic = submitted_monotonic
+        self.span: Span | None = None
+        self.context: Context | None = None
+        self.exemplar: dict[str, str] | None = None
+        self.body_recorded = False
+        self.body: Span | None = None
+        self.token: object = None
+        self.started = 0.0
+        self.body_start_ns = 0
+        self.body_end_ns = 0
+        # The trigger's text and the function's name, for a run of a job already removed.
+        self.details: tuple[str, str] | None = None
+
+    def __enter__(self) -> Span:
+        tracer = self.tracer
+        started = self.started = tracer.clock.monotonic()
+        submitted = self.submitted_monotonic
+        wait = 0.0 if submitted is None or started < submitted else started - submitted
+        start_ns = self.body_start_ns = self.start_ns + int(wait * 1e9)
+        if self.span is None:
+            tracer.open_run(self, wait)
+        self.body_recorded = True
+        body = self.body = tracer.otel_tracer.start_span(
+            f"execute {self.name}",
+            context=self.context,
+            kind=SpanKind.INTERNAL,
+            start_time=start_ns,
+        )
+        self.token = otel_context.attach(trace.set_span_in_context(body))
+        return body
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The end is read first: recording an exception formats its traceback, which takes
+        # long enough with a deep stack to end the body after its run.
+        elapsed = self.tracer.clock.monotonic() - self.started
+        end_ns = self.body_end_ns = self.body_start_ns + (
+            int(elapsed * 1e9) if elapsed > 0.0 else 0
+        )
+        otel_context.detach(self.token)  # type: ignore[arg-type]
+        body = self.body
+        assert body is not None
+        if exc is not None and body.is_recording():
+            record_error(body, exc)
+        body.end(end_ns)
+
+
+def record_error(span: Span, exception: BaseException | None) -> None:
+    """Mark a span failed with the exception's type, and record the exception on it."""
+    error_type = error_type_name(exception)
+    span.set_status(Status(StatusCode.ERROR, error_type))
+    span.set_attribute("error.type", error_type)
+    if exception is not None:
+        span.record_exception(exception)
+
+
+class _RemoteContext(AbstractContextManager[object]):
+    """Attaches a propagated context around a job body in a worker process."""
+
+    def __init__(self, carrier: dict[str, str]) -> None:
+        self._carrier = carrier
+        self._token: object = None
+
+    def __enter__(self) -> object:
+        self._token = otel_context.attach(PROPAGATOR.extract(self._carrier))
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
+def remote_context(carrier: dict[str, str]) -> AbstractContextManager[object]:
+    """Return the context manager a worker process runs a job body in (picklable by reference)."""
+    return _RemoteContext(carrier)
