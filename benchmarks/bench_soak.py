@@ -20,6 +20,7 @@ import statistics
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ CALIBRATION_ADDS = 200
 DRAIN_QUIET_S = 3.0
 DRAIN_MAX_S = 30.0
 YEAR_S = 365 * 86_400
+OUTCOMES = ("executed", "missed", "errors", "skipped", "coalesced")
 
 
 def noop() -> None:
@@ -104,9 +106,8 @@ class SoakCounter:
         }
         self.mask = self.submitted | events.EVENT_JOB_MISSED | events.EVENT_JOB_ERROR
         self.mask |= events.EVENT_JOB_EXECUTED | events.EVENT_JOB_MAX_INSTANCES
-        keys = ("executed", "missed", "errors", "skipped", "coalesced")
-        self.total = dict.fromkeys(keys, 0)
-        self.window = dict.fromkeys(keys, 0)
+        self.total = dict.fromkeys(OUTCOMES, 0)
+        self.window = dict.fromkeys(OUTCOMES, 0)
         self._lock = threading.Lock()
 
     def __call__(self, event: Any) -> None:
@@ -177,30 +178,76 @@ def _scrape(port: int) -> tuple[float, int]:
     return elapsed_ms, len(body)
 
 
-def take_sample(t: float, counter: SoakCounter, port: int | None) -> dict[str, Any]:
-    """Everything measured at one instant, ``t`` seconds after the window opened."""
-    status = _proc_status()
-    totals, _ = counter.snapshot()
-    sample: dict[str, Any] = {
-        "t": round(t, 3),
-        "rss_mb": status.get("rss", 0) / 1e6,
-        "blocks": sys.getallocatedblocks(),
-        "gc": [generation["collections"] for generation in gc.get_stats()],
-        "threads": threading.active_count(),
-        "os_threads": _count_entries("/proc/self/task"),
-        "fds": _count_entries("/proc/self/fd"),
-        "cpu_s": cpu_seconds(),
-        **totals,
-    }
-    if port is not None:
-        try:
-            sample["scrape_ms"], sample["scrape_bytes"] = _scrape(port)
-        except (OSError, RuntimeError) as exc:
-            sample["scrape_error"] = f"{type(exc).__name__}: {exc}"
-    return sample
+SAMPLE_FIELDS = (
+    "t",
+    "rss_mb",
+    "blocks",
+    "gc0",
+    "gc1",
+    "gc2",
+    "threads",
+    "os_threads",
+    "fds",
+    "cpu_s",
+    *OUTCOMES,
+    "scrape_ms",
+    "scrape_bytes",
+)
 
 
-def _slope_per_10min(samples: list[dict[str, Any]], key: str) -> float:
+class SampleLog:
+    """Samples kept in columns of doubles allocated up front.
+
+    A list of dicts would grow the very heap being watched by a few blocks per sample, which
+    over a long run looks like a leak; writing a double into a preallocated ``array`` allocates
+    nothing that stays.
+    """
+
+    def __init__(self, capacity: int, counter: SoakCounter, port: int | None) -> None:
+        self.columns = {name: array("d", bytes(8 * capacity)) for name in SAMPLE_FIELDS}
+        self.capacity = capacity
+        self.size = 0
+        self.counter = counter
+        self.port = port
+        self.scrape_errors = 0
+        self.last_scrape_error: str | None = None
+
+    def take(self, t: float) -> None:
+        """Record everything measured now, ``t`` seconds after the window opened."""
+        if self.size == self.capacity:
+            raise RuntimeError(f"more than {self.capacity} samples; the schedule is wrong")
+        row = self.size
+        columns = self.columns
+        status = _proc_status()
+        totals, _ = self.counter.snapshot()
+        columns["t"][row] = t
+        columns["rss_mb"][row] = status.get("rss", 0) / 1e6
+        columns["blocks"][row] = sys.getallocatedblocks()
+        for generation, stats in enumerate(gc.get_stats()):
+            columns[f"gc{generation}"][row] = stats["collections"]
+        columns["threads"][row] = threading.active_count()
+        columns["os_threads"][row] = _count_entries("/proc/self/task")
+        columns["fds"][row] = _count_entries("/proc/self/fd")
+        columns["cpu_s"][row] = cpu_seconds()
+        for name in OUTCOMES:
+            columns[name][row] = totals[name]
+        columns["scrape_ms"][row] = columns["scrape_bytes"][row] = math.nan
+        if self.port is not None:
+            try:
+                columns["scrape_ms"][row], columns["scrape_bytes"][row] = _scrape(self.port)
+            except (OSError, RuntimeError) as exc:
+                self.scrape_errors += 1
+                self.last_scrape_error = f"{type(exc).__name__}: {exc}"
+        self.size += 1
+
+    def rows(self) -> list[dict[str, float]]:
+        """The samples taken, one dict each (built once the run is over)."""
+        return [
+            {name: column[row] for name, column in self.columns.items()} for row in range(self.size)
+        ]
+
+
+def _slope_per_10min(samples: list[dict[str, float]], key: str) -> float:
     if len(samples) < 2:
         return math.nan
     times = [s["t"] for s in samples]
@@ -211,7 +258,7 @@ def _slope_per_10min(samples: list[dict[str, Any]], key: str) -> float:
 
 
 def summarize_samples(
-    samples: list[dict[str, Any]], seconds: float, window: dict[str, int], due: int
+    samples: list[dict[str, float]], seconds: float, window: dict[str, int], due: int
 ) -> dict[str, Any]:
     """The figures of one run, from its samples and its in-window outcome counts."""
     warm_t = seconds * WARMUP_FRACTION
@@ -219,7 +266,7 @@ def summarize_samples(
     warm, end = steady[0], samples[-1]
     first = samples[0]
     accounted = sum(window.values())
-    scrapes = [s["scrape_ms"] for s in samples if "scrape_ms" in s]
+    scrapes = [s["scrape_ms"] for s in samples if math.isfinite(s["scrape_ms"])]
     cpu_s = end["cpu_s"] - first["cpu_s"]
     result: dict[str, Any] = {
         "rss_start_mb": first["rss_mb"],
@@ -231,12 +278,12 @@ def summarize_samples(
         "blocks_end_k": end["blocks"] / 1e3,
         "blocks_slope_k_10min": _slope_per_10min(steady, "blocks") / 1e3,
         "blocks_end_over_warm": end["blocks"] / warm["blocks"],
-        "threads_max": max(s["threads"] for s in samples),
-        "threads_growth": max(s["threads"] for s in steady) - warm["threads"],
-        "os_threads_max": max(s["os_threads"] for s in samples),
-        "fds_max": max(s["fds"] for s in samples),
-        "fds_growth": max(s["fds"] for s in steady) - warm["fds"],
-        "gc2_collections": end["gc"][2] - first["gc"][2],
+        "threads_max": int(max(s["threads"] for s in samples)),
+        "threads_growth": int(max(s["threads"] for s in steady) - warm["threads"]),
+        "os_threads_max": int(max(s["os_threads"] for s in samples)),
+        "fds_max": int(max(s["fds"] for s in samples)),
+        "fds_growth": int(max(s["fds"] for s in steady) - warm["fds"]),
+        "gc2_collections": int(end["gc2"] - first["gc2"]),
         "due": due,
         **window,
         "lost": due - accounted,
@@ -248,8 +295,8 @@ def summarize_samples(
         result["scrape_p50_ms"] = percentile(scrapes, 0.50)
         result["scrape_p99_ms"] = percentile(scrapes, 0.99)
         result["scrape_max_ms"] = max(scrapes)
-        result["scrape_kb"] = end.get("scrape_bytes", 0) / 1e3
-        result["scrape_errors"] = sum(1 for s in samples if "scrape_error" in s)
+        result["scrape_kb"] = max(s["scrape_bytes"] for s in samples if s["scrape_bytes"] > 0)
+        result["scrape_kb"] /= 1e3
     return result
 
 
@@ -291,8 +338,9 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
             f"{per_add_s * 1e6:.0f} us per add); the machine is too loaded"
         )
     scheduler.resume()
-    samples = [take_sample(time.time() - window_start, counter, port)]
     period = sample_period(seconds)
+    log = SampleLog(math.ceil(seconds / period) + 3, counter, port)
+    log.take(time.time() - window_start)
     _sleep_until(window_start)
     step = 0
     while True:
@@ -300,13 +348,11 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
         if planned > window_end + 1e-6:
             break
         _sleep_until(planned)
-        samples.append(take_sample(time.time() - window_start, counter, port))
+        log.take(time.time() - window_start)
         step += 1
-    if samples[-1]["t"] < seconds - 1e-3:
+    if log.columns["t"][log.size - 1] < seconds - 1e-3:
         _sleep_until(window_end)
-        samples.append(take_sample(time.time() - window_start, counter, port))
-    # The sample before the window is the baseline after the adds; the figures use the window.
-    before_window = samples.pop(0)
+        log.take(time.time() - window_start)
     due = jobs * seconds
     drain_started = time.time()
     last_change = drain_started
@@ -321,6 +367,8 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
     clean_shutdown = shutdown_bounded(scheduler, wait=False)
     if server is not None:
         server.close()
+    # The sample before the window is the baseline after the adds; the figures use the window.
+    before_window, *samples = log.rows()
     result = summarize_samples(samples, seconds, window, due)
     result.update(
         {
@@ -330,6 +378,8 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
             "add_us": per_add_s * 1e6,
             "drain_s": time.time() - drain_started,
             "clean_shutdown": clean_shutdown,
+            "scrape_errors": log.scrape_errors,
+            "last_scrape_error": log.last_scrape_error,
             "series": samples,
         }
     )
@@ -367,7 +417,7 @@ SOAK_METRICS = (
     Metric("scrape_p50_ms", "/metrics scrape p50", "ms", None, 2),
     Metric("scrape_p99_ms", "/metrics scrape p99", "ms", None, 2),
     Metric("scrape_max_ms", "/metrics scrape max", "ms", None, 2),
-    Metric("scrape_kb", "/metrics size", "kB", None, 1),
+    Metric("scrape_kb", "/metrics size, max", "kB", None, 1),
 )
 
 
