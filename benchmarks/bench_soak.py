@@ -364,6 +364,7 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
             window, last_change = now_window, time.time()
         elif time.time() - last_change >= DRAIN_QUIET_S:
             break
+    drain_s = time.time() - drain_started
     clean_shutdown = shutdown_bounded(scheduler, wait=False)
     if server is not None:
         server.close()
@@ -376,7 +377,7 @@ def work_soak(lib: str, param: str, quick: bool) -> dict[str, Any]:
             "seconds": seconds,
             "rss_after_adds_mb": before_window["rss_mb"],
             "add_us": per_add_s * 1e6,
-            "drain_s": time.time() - drain_started,
+            "drain_s": drain_s,
             "clean_shutdown": clean_shutdown,
             "scrape_errors": log.scrape_errors,
             "last_scrape_error": log.last_scrape_error,
