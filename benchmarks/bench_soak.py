@@ -98,7 +98,8 @@ class SoakCounter:
         }
         self.submitted = events.EVENT_JOB_SUBMITTED
         self.max_instances = events.EVENT_JOB_MAX_INSTANCES
-        # Where a run's earlier, coalesced run times are reported (once per due run).
+        # The events that carry a run's earlier, coalesced run times; each such run time is on
+        # exactly one of them.
         self.reports_coalesced = {
             self.submitted,
             events.EVENT_JOB_MISSED,
@@ -235,7 +236,7 @@ class SampleLog:
         if self.port is not None:
             try:
                 columns["scrape_ms"][row], columns["scrape_bytes"][row] = _scrape(self.port)
-            except (OSError, RuntimeError) as exc:
+            except (OSError, RuntimeError, http.client.HTTPException) as exc:
                 self.scrape_errors += 1
                 self.last_scrape_error = f"{type(exc).__name__}: {exc}"
         self.size += 1
@@ -453,12 +454,17 @@ def format_soak_table(cell: Cell, summary: dict[str, Any], slots: list[str]) -> 
 
 
 def checks(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
-    """What a soak must show for one run: nothing lost, no thread or descriptor growth."""
-    return [
+    """Per-run checks: nothing lost, threads and fds flat, every scrape answered (obssched)."""
+    found = [
         ("nothing lost", data.get("lost") == 0, f"lost {data.get('lost')}"),
         ("threads flat", data.get("threads_growth") == 0, f"growth {data.get('threads_growth')}"),
         ("fds flat", data.get("fds_growth") == 0, f"growth {data.get('fds_growth')}"),
     ]
+    if "scrape_p50_ms" in data or data.get("scrape_errors"):
+        errors = data.get("scrape_errors")
+        detail = f"{errors} failed" + (f", last: {data['last_scrape_error']}" if errors else "")
+        found.append(("every scrape answered", errors == 0, detail))
+    return found
 
 
 def run_soak(argv: list[str]) -> int:
