@@ -105,8 +105,10 @@ def trigger_to_dict(trigger: BaseTrigger) -> dict[str, Any]:
 
     cls = type(trigger)
     reference = f"{cls.__module__}:{cls.__qualname__}"
+    from obssched.triggers.base import GridTrigger
+
     for alias, target in TRIGGER_ALIASES.items():
-        if target == reference:
+        if target == reference and isinstance(trigger, GridTrigger):
             return {"type": alias, **trigger.__getstate__()}
     raise TypeError(f"{reference} has no trigger alias and cannot be turned into a dict")
 
@@ -118,7 +120,7 @@ def trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
         ValueError: the type alias is unknown or the state is invalid or too new.
     """
     from obssched.triggers import TRIGGER_ALIASES
-    from obssched.triggers.base import BaseTrigger
+    from obssched.triggers.base import GridTrigger
 
     state = dict(data)
     alias = state.pop("type", None)
@@ -128,7 +130,7 @@ def trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
         )
     cls = ref_to_obj(TRIGGER_ALIASES[alias])
     assert isinstance(cls, type)
-    assert issubclass(cls, BaseTrigger)
+    assert issubclass(cls, GridTrigger)
     trigger = cls.__new__(cls)
     trigger.__setstate__(state)
     return trigger

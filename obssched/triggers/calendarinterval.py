@@ -10,7 +10,7 @@ from obssched._timeutil import astimezone, get_localzone, timezone_repr
 from obssched.triggers._settings import check_window
 from obssched.triggers._state import check_version, date_from_text, zone_from_text, zone_to_text
 from obssched.triggers._zones import resolve_wall_time
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import GridTrigger, RandomSource
 
 __all__ = ["CalendarIntervalTrigger"]
 
@@ -35,7 +35,7 @@ def _as_date(value: date | str | None, name: str) -> date | None:
     raise TypeError(f"{name} must be a date or ISO 8601 text, got {value!r}")
 
 
-class CalendarIntervalTrigger(BaseTrigger):
+class CalendarIntervalTrigger(GridTrigger):
     """Fires on ``start_date`` and every ``years/months/weeks/days`` after it, at a fixed wall time.
 
     The k-th date is ``start_date`` plus ``k`` times the years and months (skipped when that

@@ -24,7 +24,7 @@ from obssched.triggers._zones import (
     gap_end,
     is_second_pass,
 )
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import GridTrigger, RandomSource
 
 __all__ = ["CronTrigger"]
 
@@ -41,7 +41,7 @@ def _ceil_to_second(wall: datetime) -> datetime:
     return wall
 
 
-class CronTrigger(BaseTrigger):
+class CronTrigger(GridTrigger):
     """Fires when the wall clock in ``timezone`` matches every field.
 
     Each field takes an APScheduler 3 expression: ``*``, ``*/a``, ``a``, ``a-b``, ``a-b/c``,

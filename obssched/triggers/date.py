@@ -14,14 +14,14 @@ from obssched.triggers._state import (
     zone_from_text,
     zone_to_text,
 )
-from obssched.triggers.base import BaseTrigger
+from obssched.triggers.base import GridTrigger
 
 __all__ = ["DateTrigger"]
 
 _STATE_VERSION = 1
 
 
-class DateTrigger(BaseTrigger):
+class DateTrigger(GridTrigger):
     """Fires once, at ``run_date``.
 
     Args:

@@ -14,7 +14,7 @@ from obssched.triggers._state import (
     zone_from_text,
     zone_to_text,
 )
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import GridTrigger, RandomSource
 
 __all__ = ["IntervalTrigger"]
 
@@ -22,7 +22,7 @@ _STATE_VERSION = 1
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-class IntervalTrigger(BaseTrigger):
+class IntervalTrigger(GridTrigger):
     """Fires every ``interval`` of elapsed time from ``start_date`` until ``end_date``.
 
     Fire times are ``start_date + k * interval`` measured in real time, so an hourly job fires
