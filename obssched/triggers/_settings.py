@@ -25,9 +25,11 @@ def choose_zone(timezone: str | tzinfo | None, *dates: object) -> tzinfo:
 
 
 def to_aware(value: datetime | date | str | None, tz: tzinfo, arg_name: str) -> datetime | None:
-    """Turn ``value`` into an aware datetime in ``tz`` (naive values are read in ``tz``)."""
-    converted = convert_to_datetime(value, tz, arg_name)
-    return None if converted is None else converted.astimezone(tz)
+    """Turn ``value`` into an aware datetime; naive values are read in ``tz``.
+
+    Aware values (and text with an offset) keep their own zone, as in APScheduler 3.
+    """
+    return convert_to_datetime(value, tz, arg_name)
 
 
 def check_window(start: datetime | date | None, end: datetime | date | None) -> None:

@@ -84,10 +84,16 @@ def datetime_to_text(value: datetime | None) -> str | None:
 
 
 def datetime_from_text(text: str | None, tz: tzinfo) -> datetime | None:
-    """Parse ISO 8601 text written by :func:`datetime_to_text`, converted to ``tz``."""
+    """Parse ISO 8601 text written by :func:`datetime_to_text`.
+
+    A value whose offset is the one ``tz`` has at that instant comes back in ``tz``; any other
+    keeps its fixed offset (the trigger was given it that way).
+    """
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone(tz)
+    parsed = datetime.fromisoformat(text)
+    in_zone = parsed.astimezone(tz)
+    return in_zone if in_zone.utcoffset() == parsed.utcoffset() else parsed
 
 
 def date_from_text(text: str | None) -> date | None:

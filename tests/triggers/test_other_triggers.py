@@ -91,7 +91,7 @@ def test_cron_jitter_stays_within_bound() -> None:
     trigger = CronTrigger(minute="*", timezone="UTC", jitter=30, rng=random.Random(1))
     previous = None
     for minute in range(50):
-        previous = trigger.get_next_fire_time(previous, NOW)
+        previous = trigger.get_next_fire_time(previous, previous or NOW)
         assert previous is not None
         base = NOW + timedelta(minutes=minute)
         assert base <= previous <= base + timedelta(seconds=30)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from datetime import timezone as fixed_offset_zone
 from typing import Any, Final
 
-from obssched._timeutil import datetime_repr, timezone_repr
+from obssched._timeutil import datetime_repr
 from obssched.triggers._cronsearch import CronSchedule
 from obssched.triggers._fields import DEFAULT_VALUES, FIELD_NAMES, ParsedField, parse_field
 from obssched.triggers._settings import check_window, choose_zone, to_aware
@@ -25,6 +25,7 @@ from obssched.triggers._zones import (
     is_second_pass,
 )
 from obssched.triggers.base import GridTrigger, RandomSource
+from obssched.triggers.cron.fields import BaseField, make_field
 
 __all__ = ["CronTrigger"]
 
@@ -79,7 +80,7 @@ class CronTrigger(GridTrigger):
         "timezone",
     )
 
-    fields: tuple[ParsedField, ...]
+    fields: list[BaseField]
     start_date: datetime | None
     end_date: datetime | None
     timezone: tzinfo
@@ -167,6 +168,7 @@ class CronTrigger(GridTrigger):
         self._explicit = tuple(name for name in FIELD_NAMES if name in given)
         remaining = set(given)
         parsed: dict[str, ParsedField] = {}
+        self.fields = []
         for name in FIELD_NAMES:
             if name in given:
                 remaining.discard(name)
@@ -175,8 +177,12 @@ class CronTrigger(GridTrigger):
                 expression = "*"
             else:
                 expression = DEFAULT_VALUES[name]
+            # The APScheduler-style field validates and names the expression; the parsed one
+            # holds the value tables the search bisects.
+            self.fields.append(
+                make_field(name, expression, is_default=name not in given, crontab=crontab)
+            )
             parsed[name] = parse_field(name, expression, crontab=crontab)
-        self.fields = tuple(parsed[name] for name in FIELD_NAMES)
         days_or_weekdays = (
             crontab and not parsed["day"].is_wildcard and not parsed["day_of_week"].is_wildcard
         )
@@ -207,9 +213,17 @@ class CronTrigger(GridTrigger):
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        bound = self._search_start(previous_fire_time, now)
-        if self.start_date is not None:
-            bound = max(bound, self.start_date.astimezone(UTC))
+        now_utc = now.astimezone(UTC)
+        if previous_fire_time is None:
+            bound = now_utc
+            if self.start_date is not None:
+                bound = max(bound, self.start_date.astimezone(UTC))
+        else:
+            # As in APScheduler 3: a ``now`` before the previous fire time (a clock set back)
+            # searches from ``now``, and the start date only bounds the first fire time.
+            bound = self._search_start(previous_fire_time, now)
+            if now_utc < previous_fire_time.astimezone(UTC):
+                bound = now_utc
         end_utc = None if self.end_date is None else self.end_date.astimezone(UTC)
         if end_utc is not None and bound > end_utc:
             return None
@@ -217,6 +231,15 @@ class CronTrigger(GridTrigger):
         if found is None or (end_utc is not None and found.astimezone(UTC) > end_utc):
             return None
         return found
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire (jitter never pushes it past ``end_date``)."""
+        next_fire_time = super().get_next_fire_time(previous_fire_time, now)
+        if next_fire_time is not None and self.end_date is not None and self.jitter:
+            return min(next_fire_time, self.end_date)
+        return next_fire_time
 
     def _first_match_at_or_after(self, bound: datetime, end: datetime | None) -> datetime | None:
         tz, schedule = self.timezone, self._schedule
@@ -263,7 +286,7 @@ class CronTrigger(GridTrigger):
     def __getstate__(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
-            "fields": {field.name: field.expression for field in self.fields},
+            "fields": {field.name: str(field) for field in self.fields},
             "explicit": list(self._explicit),
             "crontab": self._crontab,
             "start_date": datetime_to_text(self.start_date),
@@ -284,14 +307,12 @@ class CronTrigger(GridTrigger):
             end_date=datetime_from_text(state["end_date"], zone),
         )
         self._explicit = tuple(name for name in FIELD_NAMES if name in state["explicit"])
+        for field in self.fields:
+            field.is_default = field.name not in self._explicit
         self._init_jitter(state["jitter"], None)
 
     def _shown_fields(self) -> list[str]:
-        return [
-            f"{field.name}={field.expression!r}"
-            for field in self.fields
-            if field.name in self._explicit
-        ]
+        return [f"{field.name}='{field}'" for field in self.fields if not field.is_default]
 
     def __str__(self) -> str:
         return f"cron[{', '.join(self._shown_fields())}]"
@@ -304,5 +325,5 @@ class CronTrigger(GridTrigger):
             options.append(f"end_date={datetime_repr(self.end_date)!r}")
         if self.jitter:
             options.append(f"jitter={self.jitter}")
-        options.append(f"timezone={timezone_repr(self.timezone)!r}")
+        options.append(f"timezone='{self.timezone}'")
         return f"<{type(self).__name__} ({', '.join(options)})>"
