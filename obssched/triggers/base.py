@@ -51,7 +51,10 @@ class BaseTrigger(metaclass=ABCMeta):
         if next_fire_time is None or not jitter:
             return next_fire_time
         rng = getattr(self, "_rng", random)
-        return next_fire_time + timedelta(seconds=rng.uniform(0, jitter))
+        delay = timedelta(seconds=rng.uniform(0, jitter))
+        # Added in UTC: wall-clock addition drops ``fold`` and would move a time in the
+        # repeated hour after clocks go back by a whole hour.
+        return (next_fire_time.astimezone(UTC) + delay).astimezone(next_fire_time.tzinfo)
 
 
 class GridTrigger(BaseTrigger):

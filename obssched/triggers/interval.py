@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from obssched._timeutil import datetime_repr, timezone_repr
+from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._settings import check_window, choose_zone, to_aware
 from obssched.triggers._state import (
     check_version,
@@ -20,6 +20,11 @@ __all__ = ["IntervalTrigger"]
 
 _STATE_VERSION = 1
 _ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def _local_zone() -> tzinfo:
+    # Looked up at call time, so patching this module's ``get_localzone`` takes effect.
+    return get_localzone()
 
 
 class IntervalTrigger(GridTrigger):
@@ -67,7 +72,7 @@ class IntervalTrigger(GridTrigger):
             raise ValueError(f"The interval must not be negative, got {interval}")
         self.interval = interval or timedelta(seconds=1)
         self.interval_length = self.interval.total_seconds()
-        self.timezone = choose_zone(timezone, start_date, end_date)
+        self.timezone = choose_zone(timezone, start_date, end_date, local=_local_zone)
         self.start_date = to_aware(start_date, self.timezone, "start_date")
         self.end_date = to_aware(end_date, self.timezone, "end_date")
         check_window(self.start_date, self.end_date)
@@ -124,5 +129,5 @@ class IntervalTrigger(GridTrigger):
             options.append(f"end_date={datetime_repr(self.end_date)!r}")
         if self.jitter:
             options.append(f"jitter={self.jitter}")
-        options.append(f"timezone={timezone_repr(self.timezone)!r}")
+        options.append(f"timezone='{self.timezone}'")
         return f"<{type(self).__name__} ({', '.join(options)})>"

@@ -110,13 +110,19 @@ def test_calendar_interval_skips_missing_days() -> None:
     assert times == [date(2024, 1, 31), date(2024, 3, 31), date(2024, 5, 31)]
 
 
-def test_calendar_interval_in_dst_gap_fires_after_gap() -> None:
-    """A daily wall time skipped by DST fires at the first instant after the gap."""
+def test_calendar_interval_skips_the_day_its_time_is_skipped_by_dst() -> None:
+    """A daily wall time skipped by a spring DST change skips that day, as in APScheduler 3."""
     trigger = CalendarIntervalTrigger(
         days=1, hour=2, minute=30, start_date="2024-03-30", timezone=BERLIN
     )
     previous = datetime(2024, 3, 30, 2, 30, tzinfo=BERLIN)
-    assert trigger.get_next_fire_time(previous, NOW) == datetime(2024, 3, 31, 3, tzinfo=BERLIN)
+    assert trigger.get_next_fire_time(previous, NOW) == datetime(2024, 4, 1, 2, 30, tzinfo=BERLIN)
+
+
+def test_calendar_interval_starts_on_a_past_start_date() -> None:
+    """The first fire time is the start date's even when now is later, as in APScheduler 3."""
+    trigger = CalendarIntervalTrigger(days=2, hour=1, start_date="2016-03-31", timezone="UTC")
+    assert trigger.get_next_fire_time(None, NOW) == datetime(2016, 3, 31, 1, tzinfo=UTC)
 
 
 def test_and_trigger_finds_common_time() -> None:

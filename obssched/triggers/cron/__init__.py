@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from datetime import timezone as fixed_offset_zone
 from typing import Any, Final
 
-from obssched._timeutil import datetime_repr
+from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._cronsearch import CronSchedule
 from obssched.triggers._fields import DEFAULT_VALUES, FIELD_NAMES, ParsedField, parse_field
 from obssched.triggers._settings import check_window, choose_zone, to_aware
@@ -40,6 +40,11 @@ def _ceil_to_second(wall: datetime) -> datetime:
     if wall.microsecond:
         return wall + timedelta(microseconds=1_000_000 - wall.microsecond)
     return wall
+
+
+def _local_zone() -> tzinfo:
+    # Looked up at call time, so patching this module's ``get_localzone`` takes effect.
+    return get_localzone()
 
 
 class CronTrigger(GridTrigger):
@@ -160,7 +165,7 @@ class CronTrigger(GridTrigger):
         start_date: datetime | date | str | None,
         end_date: datetime | date | str | None,
     ) -> None:
-        self.timezone = choose_zone(timezone, start_date, end_date)
+        self.timezone = choose_zone(timezone, start_date, end_date, local=_local_zone)
         self.start_date = to_aware(start_date, self.timezone, "start_date")
         self.end_date = to_aware(end_date, self.timezone, "end_date")
         check_window(self.start_date, self.end_date)
