@@ -42,10 +42,7 @@ _UTC_NAMES = frozenset(
 
 class UnknownTimeZoneError(ZoneInfoNotFoundError, ValueError):
     """A time zone name that is not known: a ``ValueError``, and the ``ZoneInfoNotFoundError``
-    (a ``KeyError``) that APScheduler lets through."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+    (a ``KeyError``, shown quoted as KeyErrors are) that APScheduler lets through."""
 
 
 def get_localzone() -> tzinfo:

@@ -85,7 +85,7 @@ def asbool(obj: object) -> bool:
             return True
         if lowered in ("false", "no", "off", "n", "f", "0"):
             return False
-        raise ValueError(f"Unable to interpret value {obj!r} as a boolean")
+        raise ValueError(f'Unable to interpret value "{lowered}" as boolean')
     return bool(obj)
 
 

@@ -142,8 +142,8 @@ class CronTrigger(GridTrigger):
         values = expr.split()
         if len(values) != len(_CRONTAB_FIELDS):
             raise ValueError(
-                f"Wrong number of fields in crontab expression {expr!r}: got {len(values)}, "
-                f"expected {len(_CRONTAB_FIELDS)}"
+                f"Wrong number of fields; got {len(values)}, expected {len(_CRONTAB_FIELDS)} "
+                f"(in {expr!r})"
             )
         trigger = cls.__new__(cls)
         trigger._configure(
