@@ -178,7 +178,7 @@ class CronTrigger(GridTrigger):
             if name in given:
                 remaining.discard(name)
                 expression: int | str = given[name]
-            elif remaining or name in ("week", "day_of_week"):
+            elif remaining or not given or name in ("week", "day_of_week"):
                 expression = "*"
             else:
                 expression = DEFAULT_VALUES[name]
