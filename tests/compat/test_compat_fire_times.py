@@ -28,10 +28,12 @@ import obssched.triggers.date as obs_date
 import obssched.triggers.interval as obs_interval
 
 DST_TRANSITION_DAYS = (
-    "On a day the zone's UTC offset changes, obssched's cron follows Debian cron: a fixed "
-    "hour:minute skipped by the change fires once at the end of the gap, and one repeated by it "
-    "fires once; APScheduler 3.11 returns a non-existent wall time or fires twice. Fire times "
-    "on such days are not compared."
+    "On a day the zone's UTC offset changes, obssched's cron fires only at wall times that "
+    "exist, each once: a pattern skips the wall times a spring change jumps over, and a fixed "
+    "hour:minute (Debian cron's rule) fires once at the end of the gap, or once in an hour "
+    "repeated in autumn. APScheduler 3.11 returns the skipped wall times themselves (instants "
+    "equal to later wall times, so a pattern can fire twice at one instant) and fires a fixed "
+    "time twice in a repeated hour. Fire times on such days are not compared."
 )
 AND_AFTER_FIRST_FIRE = (
     "APScheduler 3.11's AndTrigger does not return once it has a previous fire time and its "

@@ -241,10 +241,12 @@ class CronTrigger(GridTrigger):
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         """Return the next time to fire (jitter never pushes it past ``end_date``)."""
-        next_fire_time = super().get_next_fire_time(previous_fire_time, now)
-        if next_fire_time is not None and self.end_date is not None and self.jitter:
-            return min(next_fire_time, self.end_date)
-        return next_fire_time
+        next_fire_time = self._next_scheduled_time(previous_fire_time, now)
+        if next_fire_time is None or not self.jitter:
+            return next_fire_time
+        jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+        assert jittered is not None
+        return jittered if self.end_date is None else min(jittered, self.end_date)
 
     def _first_match_at_or_after(self, bound: datetime, end: datetime | None) -> datetime | None:
         tz, schedule = self.timezone, self._schedule
