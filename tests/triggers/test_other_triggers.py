@@ -252,3 +252,40 @@ def test_aliases_resolve_to_trigger_classes() -> None:
 def test_str_matches_apscheduler(trigger: BaseTrigger, text: str) -> None:
     """str() shows the trigger the way APScheduler 3 does."""
     assert str(trigger) == text
+
+
+class EveryFewMinutes(BaseTrigger):
+    """A trigger of the user's own, implementing only get_next_fire_time as APScheduler allows."""
+
+    def __init__(self, minutes: int, since: datetime) -> None:
+        self.minutes = minutes
+        self.since = since
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        return max(previous_fire_time or self.since, now) + timedelta(minutes=self.minutes)
+
+
+def test_trigger_of_own_class_survives_dict_round_trip() -> None:
+    """A user's trigger class is stored by reference, its state as tagged JSON, and restored."""
+    data = json.loads(json.dumps(trigger_to_dict(EveryFewMinutes(5, NOW))))
+    restored = trigger_from_dict(data)
+    assert isinstance(restored, EveryFewMinutes)
+    assert (restored.minutes, restored.since) == (5, NOW)
+
+
+def test_combining_trigger_with_own_child_pickles() -> None:
+    """An OrTrigger holding a user's trigger pickles and keeps answering alike."""
+    trigger = OrTrigger([CronTrigger(hour=1, timezone="UTC"), EveryFewMinutes(10, NOW)])
+    restored = pickle.loads(pickle.dumps(trigger))
+    assert restored.get_next_fire_time(None, NOW) == trigger.get_next_fire_time(None, NOW)
+
+
+def test_trigger_of_unimportable_class_cannot_be_stored() -> None:
+    """A trigger class defined inside a function has no reference, so storing it is refused."""
+
+    class Local(BaseTrigger):
+        def get_next_fire_time(self, previous_fire_time: object, now: datetime) -> datetime:
+            return now
+
+    with pytest.raises(TypeError, match="cannot be stored"):
+        trigger_to_dict(Local())
