@@ -13,6 +13,7 @@ __all__ = [
     "datetime_ceil",
     "datetime_repr",
     "datetime_to_utc_timestamp",
+    "datetime_utc_add",
     "get_localzone",
     "localize",
     "normalize",
@@ -214,6 +215,17 @@ def utc_timestamp_to_datetime(timestamp: float | None) -> datetime | None:
     if timestamp is not None:
         return datetime.fromtimestamp(timestamp, UTC)
     return None
+
+
+def datetime_utc_add(dateval: datetime, tdelta: timedelta) -> datetime:
+    """Add ``tdelta`` to ``dateval`` in real (UTC) time, keeping ``dateval``'s zone.
+
+    Plain addition moves the wall clock, which is off by the shift across a DST change.
+    """
+    zone = dateval.tzinfo
+    if zone is None:
+        return dateval + tdelta
+    return (dateval.astimezone(UTC) + tdelta).astimezone(zone)
 
 
 def datetime_ceil(dateval: datetime) -> datetime:

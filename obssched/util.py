@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _datetime
 import inspect
 from datetime import date, timedelta
 from functools import lru_cache, partial
@@ -15,6 +16,7 @@ from obssched._timeutil import (
     datetime_ceil,
     datetime_repr,
     datetime_to_utc_timestamp,
+    datetime_utc_add,
     get_localzone,
     localize,
     normalize,
@@ -23,6 +25,7 @@ from obssched._timeutil import (
 )
 
 __all__ = [
+    "UTC",
     "asbool",
     "asdate",
     "asint",
@@ -32,6 +35,7 @@ __all__ = [
     "datetime_ceil",
     "datetime_repr",
     "datetime_to_utc_timestamp",
+    "datetime_utc_add",
     "get_callable_name",
     "get_localzone",
     "iscoroutinefunction_partial",
@@ -61,6 +65,9 @@ class _Undefined:
     def __reduce__(self) -> str:
         return "undefined"
 
+
+UTC: Final = _datetime.UTC
+"""The UTC zone (``datetime.timezone.utc``), as ``apscheduler.util.UTC``."""
 
 undefined: Final = _Undefined()
 """A unique object that marks an argument as not given."""

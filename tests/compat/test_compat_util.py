@@ -252,3 +252,25 @@ def test_localize_agrees_for_a_pytz_zone() -> None:
     wall = datetime(2024, 7, 1, 12)
     assert ours.localize(wall, zone) == theirs.localize(wall, zone)
     assert ours.localize(wall, zone).utcoffset() == timedelta(hours=2)
+
+
+def test_util_has_every_public_helper_of_apscheduler() -> None:
+    """Every public function (and UTC) of apscheduler.util 3.11 exists in obssched.util."""
+    import inspect
+
+    names = [
+        name
+        for name, value in vars(theirs).items()
+        if not name.startswith("_")
+        and inspect.isfunction(value)
+        and value.__module__ == "apscheduler.util"
+    ]
+    assert [name for name in [*names, "UTC", "undefined"] if not hasattr(ours, name)] == []
+
+
+def test_datetime_utc_add_agrees_across_dst() -> None:
+    """datetime_utc_add adds real time across a DST change, as in 3.11."""
+    moment = datetime(2024, 3, 31, 1, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert str(ours.datetime_utc_add(moment, timedelta(hours=1))) == str(
+        theirs.datetime_utc_add(moment, timedelta(hours=1))
+    )

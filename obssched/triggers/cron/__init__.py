@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from datetime import timezone as fixed_offset_zone
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._cronsearch import CronSchedule
@@ -25,7 +25,7 @@ from obssched.triggers._zones import (
     is_second_pass,
 )
 from obssched.triggers.base import GridTrigger, RandomSource
-from obssched.triggers.cron.fields import BaseField, make_field
+from obssched.triggers.cron.fields import FIELD_CLASSES, BaseField, make_field
 
 __all__ = ["CronTrigger"]
 
@@ -70,6 +70,11 @@ class CronTrigger(GridTrigger):
         jitter: delay each fire time by a random amount of up to this many seconds.
         rng: the random number generator for jitter (default: the :mod:`random` module).
     """
+
+    FIELD_NAMES: ClassVar[tuple[str, ...]] = FIELD_NAMES
+    """The fields, most significant first."""
+    FIELDS_MAP: ClassVar[dict[str, type[BaseField]]] = FIELD_CLASSES
+    """The field class of each field name."""
 
     __slots__ = (
         "_can_match",
