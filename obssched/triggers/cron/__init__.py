@@ -54,7 +54,13 @@ class CronTrigger(GridTrigger):
     comma-separated lists, month and weekday names; ``day`` also takes ``xth y`` (``2nd fri``),
     ``last y`` (``last sun``) and ``last``. Fields more significant than the least significant
     one given default to ``*``, the others to their minimum (``week`` and ``day_of_week``
-    always default to ``*``). ``day_of_week`` counts from 0 = Monday.
+    always default to ``*``); with no field given, every field is ``*``. ``day_of_week``
+    counts from 0 = Monday. :attr:`fields` holds the :mod:`~obssched.triggers.cron.fields`
+    objects APScheduler 3 exposes there, whose texts ``str()`` and ``repr()`` show.
+
+    As in APScheduler 3, a ``now`` earlier than the previous fire time (a clock set back)
+    searches from ``now``, ``start_date`` bounds only the first fire time, and jitter never
+    pushes a fire time past ``end_date``.
 
     Across DST changes the trigger behaves like Debian's cron: when both ``hour`` and ``minute``
     are fixed (not starting with ``*``), a skipped wall time fires once at the end of the gap and
