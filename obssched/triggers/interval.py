@@ -98,6 +98,19 @@ class IntervalTrigger(GridTrigger):
             return None
         return next_fire_time.astimezone(self.timezone)
 
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire; as in APScheduler 3, ``None`` once jitter would push
+        it past ``end_date``."""
+        next_fire_time = self._next_scheduled_time(previous_fire_time, now)
+        if next_fire_time is None or not self.jitter:
+            return next_fire_time
+        jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+        if jittered is not None and self.end_date is not None and jittered > self.end_date:
+            return None
+        return jittered
+
     def __getstate__(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,

@@ -289,3 +289,37 @@ def test_trigger_of_unimportable_class_cannot_be_stored() -> None:
 
     with pytest.raises(TypeError, match="cannot be stored"):
         trigger_to_dict(Local())
+
+
+@pytest.mark.parametrize(
+    ("trigger", "expected_when_past_end"),
+    [
+        pytest.param(
+            CronTrigger(
+                second="*",
+                end_date=NOW + timedelta(seconds=30),
+                jitter=3600,
+                rng=random.Random(0),
+            ),
+            NOW + timedelta(seconds=30),
+            id="cron-clamps-to-end",
+        ),
+        pytest.param(
+            IntervalTrigger(
+                seconds=1,
+                start_date=NOW,
+                end_date=NOW + timedelta(seconds=30),
+                jitter=3600,
+                rng=random.Random(0),
+            ),
+            None,
+            id="interval-ends",
+        ),
+    ],
+)
+def test_jitter_never_passes_end_date(trigger: BaseTrigger, expected_when_past_end: object) -> None:
+    """Jitter past end_date clamps a cron time to end_date and ends an interval, as in 3.11."""
+    answers = {trigger.get_next_fire_time(None, NOW + timedelta(seconds=29)) for _ in range(5)}
+    end = NOW + timedelta(seconds=30)
+    assert all(answer is None or answer <= end for answer in answers)
+    assert expected_when_past_end in answers
