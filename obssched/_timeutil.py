@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "datetime_ceil",
     "datetime_repr",
     "datetime_to_utc_timestamp",
+    "datetime_utc_add",
     "get_localzone",
     "localize",
     "normalize",
@@ -41,10 +43,7 @@ _UTC_NAMES = frozenset(
 
 class UnknownTimeZoneError(ZoneInfoNotFoundError, ValueError):
     """A time zone name that is not known: a ``ValueError``, and the ``ZoneInfoNotFoundError``
-    (a ``KeyError``) that APScheduler lets through."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+    (a ``KeyError``, shown quoted as KeyErrors are) that APScheduler lets through."""
 
 
 def get_localzone() -> tzinfo:
@@ -61,34 +60,77 @@ def get_localzone() -> tzinfo:
     return (astimezone(zone) or UTC) if isinstance(zone, tzinfo) else UTC
 
 
+_LOCAL_ZONE_MESSAGE: Final = (
+    "Unable to determine the name of the local timezone -- you must explicitly specify the name "
+    "of the local timezone. Please refrain from using timezones like EST to prevent problems "
+    "with daylight saving time. Instead, use a locale based timezone name (such as "
+    "Europe/Helsinki)."
+)
+
+
 def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
     """Interpret ``obj`` as a time zone: an IANA name, a ``tzinfo`` or ``None``.
 
+    A pytz zone is replaced by the ``zoneinfo`` zone of the same name (a pytz fixed offset by a
+    ``datetime.timezone``): pytz zones give wrong offsets unless every datetime goes through
+    their ``localize()``, which the rest of obssched does not do.
+
     Raises:
         TypeError: ``obj`` is neither text nor a ``tzinfo``.
-        ValueError: the name is not a known time zone.
+        ValueError: the zone calls itself ``"local"`` (its real name is unknown).
+        ZoneInfoNotFoundError: the name is not a known time zone (also a ``ValueError``).
+        NotImplementedError: ``obj`` is a bare ``tzinfo()`` that cannot name itself.
     """
     if obj is None:
         return None
     if isinstance(obj, str):
-        if obj.upper() == "UTC" or obj in _UTC_NAMES:
-            return UTC
-        try:
-            return ZoneInfo(obj)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise UnknownTimeZoneError(f"Unknown time zone: {obj!r}") from exc
+        return _zone_named(obj)
+    if isinstance(obj, ZoneInfo):
+        return UTC if obj.key in _UTC_NAMES else obj
+    if obj is UTC:
+        return UTC
     if isinstance(obj, tzinfo):
-        if obj is UTC or obj == UTC or getattr(obj, "key", None) in _UTC_NAMES:
+        if obj.tzname(None) == "local":
+            raise ValueError(_LOCAL_ZONE_MESSAGE)
+        pytz_name = getattr(obj, "zone", _NOT_PYTZ)
+        if pytz_name is not _NOT_PYTZ:
+            if pytz_name:
+                return _zone_named(str(pytz_name))
+            offset = obj.utcoffset(None)
+            if offset is None:
+                raise ValueError(f"The pytz time zone {obj!r} has neither a name nor an offset")
+            return UTC if not offset else timezone(offset)
+        if obj == UTC:
             return UTC
         return obj
-    raise TypeError(f"Expected a time zone name or a tzinfo instance, got {obj!r}")
+    raise TypeError(f"Expected tzinfo, got {type(obj).__name__} instead")
+
+
+_NOT_PYTZ: Final = object()
+
+
+def _zone_named(name: str) -> tzinfo:
+    if name.upper() == "UTC" or name in _UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError as exc:
+        raise UnknownTimeZoneError(*exc.args) from exc
+    except ValueError as exc:  # a name that is not even a valid key ("../x", "")
+        raise UnknownTimeZoneError(f"No time zone found with key {name}") from exc
 
 
 def localize(dt: datetime, tz: tzinfo) -> datetime:
-    """Attach ``tz`` to the naive ``dt`` (or convert an aware one to ``tz``)."""
+    """Attach ``tz`` to the naive ``dt`` (or convert an aware one to ``tz``).
+
+    A wall time skipped by a DST change moves forward by the size of the gap, as APScheduler's
+    ``localize`` does; a pytz zone is read as its ``zoneinfo`` equivalent.
+    """
+    zone = astimezone(tz) if hasattr(tz, "localize") else tz
+    assert zone is not None
     if dt.tzinfo is not None:
-        return dt.astimezone(tz)
-    return dt.replace(tzinfo=tz)
+        return dt.astimezone(zone)
+    return normalize(dt.replace(tzinfo=zone))
 
 
 def normalize(dt: datetime) -> datetime:
@@ -97,12 +139,13 @@ def normalize(dt: datetime) -> datetime:
 
 
 def convert_to_datetime(
-    value: datetime | date | str | None, tz: tzinfo | None, arg_name: str
+    value: datetime | date | str | None, tz: tzinfo | str | None, arg_name: str
 ) -> datetime | None:
     """Turn ``value`` into an aware datetime.
 
-    Accepts a ``datetime``, a ``date`` (midnight) or ISO 8601 text. Naive values are taken to be in
-    ``tz``.
+    Accepts a ``datetime``, a ``date`` (midnight) or ISO 8601 text (``Y-m-d``, optionally with
+    ``H:M:S[.micro]`` and an offset ``Z``/``+HH:MM``). Aware values keep their own zone or
+    offset; naive ones are read in ``tz`` (a ``tzinfo`` or a zone name).
 
     Raises:
         TypeError: ``value`` is of an unsupported type.
@@ -115,45 +158,49 @@ def convert_to_datetime(
     elif isinstance(value, date):
         result = datetime.combine(value, datetime.min.time())
     elif isinstance(value, str):
-        match = _DATE_RE.match(value.strip())
-        if match is None:
-            raise ValueError(f"Invalid date string for {arg_name}: {value!r}")
-        parts = match.groupdict()
-        offset = parts.pop("timezone")
-        micro = parts.pop("microsecond") or "0"
-
-        def num(key: str) -> int:
-            return int(parts[key] or 0)
-
-        try:
-            result = datetime(  # noqa: DTZ001 (the zone is attached below)
-                num("year"),
-                num("month"),
-                num("day"),
-                num("hour"),
-                num("minute"),
-                num("second"),
-                int(micro.ljust(6, "0")),
-            )
-        except ValueError as exc:
-            raise ValueError(f"Invalid date string for {arg_name}: {value!r} ({exc})") from exc
-        if offset == "Z":
-            result = result.replace(tzinfo=UTC)
-        elif offset:
-            sign = 1 if offset[0] == "+" else -1
-            hours, minutes = int(offset[1:3]), int(offset[4:6])
-            delta = timedelta(hours=hours, minutes=minutes) * sign
-            result = result.replace(tzinfo=timezone(delta))
+        result = _parse_date_text(value)
     else:
-        raise TypeError(f"Unsupported type for {arg_name}: {type(value).__name__} ({value!r})")
+        raise TypeError(f"Unsupported type for {arg_name}: {type(value).__name__}")
 
     if result.tzinfo is not None:
         return result
     if tz is None:
         raise ValueError(
-            f'The "tz" argument must be given if {arg_name} ({value!r}) has no time zone'
+            f'The "tz" argument must be specified if {arg_name} has no timezone information'
         )
-    return localize(result, tz)
+    zone = astimezone(tz)
+    assert zone is not None
+    return localize(result, zone)
+
+
+def _parse_date_text(value: str) -> datetime:
+    match = _DATE_RE.match(value)
+    if match is None:
+        raise ValueError("Invalid date string")
+    parts = match.groupdict()
+    offset = parts.pop("timezone")
+    micro = parts.pop("microsecond") or "0"
+
+    def num(key: str) -> int:
+        return int(parts[key] or 0)
+
+    # Out-of-range parts ("2009-13-40") raise datetime's own ValueError, as in APScheduler.
+    result = datetime(  # noqa: DTZ001 (the zone is attached below)
+        num("year"),
+        num("month"),
+        num("day"),
+        num("hour"),
+        num("minute"),
+        num("second"),
+        int(micro),
+    )
+    if offset == "Z":
+        return result.replace(tzinfo=UTC)
+    if offset:
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        return result.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+    return result
 
 
 def datetime_to_utc_timestamp(timeval: datetime | None) -> float | None:
@@ -170,6 +217,17 @@ def utc_timestamp_to_datetime(timestamp: float | None) -> datetime | None:
     return None
 
 
+def datetime_utc_add(dateval: datetime, tdelta: timedelta) -> datetime:
+    """Add ``tdelta`` to ``dateval`` in real (UTC) time, keeping ``dateval``'s zone.
+
+    Plain addition moves the wall clock, which is off by the shift across a DST change.
+    """
+    zone = dateval.tzinfo
+    if zone is None:
+        return dateval + tdelta
+    return (dateval.astimezone(UTC) + tdelta).astimezone(zone)
+
+
 def datetime_ceil(dateval: datetime) -> datetime:
     """Round ``dateval`` up to the next whole second."""
     if dateval.microsecond > 0:
@@ -181,8 +239,6 @@ def timezone_repr(tz: tzinfo) -> str:
     """Return the IANA key of ``tz`` when it has one, else its ``repr``."""
     if isinstance(tz, ZoneInfo):
         return tz.key
-    if tz is UTC:
-        return "UTC"
     return repr(tz)
 
 

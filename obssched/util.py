@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as _datetime
 import inspect
 from datetime import date, timedelta
 from functools import lru_cache, partial
 from typing import Any, Final
 
-from obssched._refs import get_callable_name, maybe_ref, obj_to_ref, ref_to_obj
+from obssched._refs import get_callable_name, maybe_ref, ref_to_obj
+from obssched._refs import reference_of as obj_to_ref
 from obssched._timeutil import (
     astimezone,
     convert_to_datetime,
     datetime_ceil,
     datetime_repr,
     datetime_to_utc_timestamp,
+    datetime_utc_add,
     get_localzone,
     localize,
     normalize,
@@ -22,6 +25,7 @@ from obssched._timeutil import (
 )
 
 __all__ = [
+    "UTC",
     "asbool",
     "asdate",
     "asint",
@@ -31,6 +35,7 @@ __all__ = [
     "datetime_ceil",
     "datetime_repr",
     "datetime_to_utc_timestamp",
+    "datetime_utc_add",
     "get_callable_name",
     "get_localzone",
     "iscoroutinefunction_partial",
@@ -61,6 +66,9 @@ class _Undefined:
         return "undefined"
 
 
+UTC: Final = _datetime.UTC
+"""The UTC zone (``datetime.timezone.utc``), as ``apscheduler.util.UTC``."""
+
 undefined: Final = _Undefined()
 """A unique object that marks an argument as not given."""
 
@@ -84,7 +92,7 @@ def asbool(obj: object) -> bool:
             return True
         if lowered in ("false", "no", "off", "n", "f", "0"):
             return False
-        raise ValueError(f"Unable to interpret value {obj!r} as a boolean")
+        raise ValueError(f'Unable to interpret value "{lowered}" as boolean')
     return bool(obj)
 
 
@@ -147,10 +155,70 @@ def _check_callable_args(func: Any, args: Any, kwargs: Any) -> None:
     if sig is None:
         # Some builtins expose no signature; nothing can be checked for them.
         return
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as exc:
+    problems = _ArgumentProblems(sig, len(args), list(kwargs))
+    # The checks run in APScheduler 3's order, and each message starts with its exact text.
+    for names, message in (
+        (problems.in_both, "The following arguments are supplied in both args and kwargs"),
+        (
+            problems.positional_only_by_name,
+            "The following arguments cannot be given as keyword arguments",
+        ),
+        (problems.missing, "The following arguments have not been supplied"),
+        (
+            problems.missing_keyword_only,
+            "The following keyword-only arguments have not been supplied in kwargs",
+        ),
+    ):
+        if names:
+            raise ValueError(f"{message}: {', '.join(names)}")
+    if problems.extra_positional and not problems.has_varargs:
+        accepted = len(args) - problems.extra_positional
         raise ValueError(
-            f"The arguments {tuple(args)!r}, {dict(kwargs)!r} do not fit the signature of "
-            f"{get_callable_name(func)}{sig}: {exc}"
-        ) from exc
+            "The list of positional arguments is longer than the target callable can handle "
+            f"(allowed: {accepted}, given in args: {len(args)})"
+        )
+    if problems.unknown_keywords and not problems.has_var_kwargs:
+        raise ValueError(
+            "The target callable does not accept the following keyword arguments: "
+            + ", ".join(problems.unknown_keywords)
+        )
+
+
+class _ArgumentProblems:
+    """How ``len(args)`` positional and the named keyword arguments fall onto a signature."""
+
+    def __init__(self, sig: inspect.Signature, positional: int, keywords: list[str]) -> None:
+        self.in_both: list[str] = []
+        self.positional_only_by_name: list[str] = []
+        self.missing: list[str] = []
+        self.missing_keyword_only: list[str] = []
+        self.has_varargs = self.has_var_kwargs = False
+        unused_keywords = list(keywords)
+        for param in sig.parameters.values():
+            kind = param.kind
+            required = param.default is param.empty
+            if kind is param.VAR_POSITIONAL:
+                self.has_varargs = True
+            elif kind is param.VAR_KEYWORD:
+                self.has_var_kwargs = True
+            elif kind is param.KEYWORD_ONLY:
+                if param.name in unused_keywords:
+                    unused_keywords.remove(param.name)
+                elif required:
+                    self.missing_keyword_only.append(param.name)
+            elif (
+                kind is param.POSITIONAL_OR_KEYWORD
+                and positional
+                and (param.name in unused_keywords)
+            ):
+                self.in_both.append(param.name)
+            elif positional:
+                positional -= 1
+            elif param.name in unused_keywords:
+                unused_keywords.remove(param.name)
+                if kind is param.POSITIONAL_ONLY:
+                    self.positional_only_by_name.append(param.name)
+            elif required:
+                self.missing.append(param.name)
+        self.extra_positional = positional
+        self.unknown_keywords = unused_keywords

@@ -54,6 +54,25 @@ class CronSchedule:
         self._days_or_weekdays = days_or_weekdays
         self._day_cache: dict[tuple[int, int], tuple[int, ...]] = {}
 
+    def _tables(self) -> tuple[object, ...]:
+        return (
+            self._years,
+            self._months,
+            self._day,
+            self._weeks,
+            self._weekdays,
+            self._hours,
+            self._minutes,
+            self._seconds,
+            self._days_or_weekdays,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CronSchedule) and self._tables() == other._tables()
+
+    def __hash__(self) -> int:
+        return hash(self._tables())
+
     def can_ever_match(self) -> bool:
         """Tell whether some month has a day these fields allow (ignoring the weekday)."""
         if self._day.last_day or self._day.weekday_positions or self._days_or_weekdays:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 
 from obssched._timeutil import astimezone, convert_to_datetime, get_localzone
@@ -9,8 +10,15 @@ from obssched._timeutil import astimezone, convert_to_datetime, get_localzone
 __all__ = ["check_window", "choose_zone", "to_aware"]
 
 
-def choose_zone(timezone: str | tzinfo | None, *dates: object) -> tzinfo:
+def choose_zone(
+    timezone: str | tzinfo | None,
+    *dates: object,
+    local: Callable[[], tzinfo | str] = get_localzone,
+) -> tzinfo:
     """Return ``timezone``, else the zone of the first aware datetime in ``dates``, else local.
+
+    ``local`` gives the local zone; trigger modules pass their own module-level
+    ``get_localzone`` so that tests which patch it there (as APScheduler's do) take effect.
 
     Raises:
         ValueError: ``timezone`` is an unknown zone name.
@@ -21,13 +29,15 @@ def choose_zone(timezone: str | tzinfo | None, *dates: object) -> tzinfo:
     for value in dates:
         if isinstance(value, datetime) and value.tzinfo is not None:
             return astimezone(value.tzinfo) or value.tzinfo
-    return get_localzone()
+    return astimezone(local()) or get_localzone()
 
 
 def to_aware(value: datetime | date | str | None, tz: tzinfo, arg_name: str) -> datetime | None:
-    """Turn ``value`` into an aware datetime in ``tz`` (naive values are read in ``tz``)."""
-    converted = convert_to_datetime(value, tz, arg_name)
-    return None if converted is None else converted.astimezone(tz)
+    """Turn ``value`` into an aware datetime; naive values are read in ``tz``.
+
+    Aware values (and text with an offset) keep their own zone, as in APScheduler 3.
+    """
+    return convert_to_datetime(value, tz, arg_name)
 
 
 def check_window(start: datetime | date | None, end: datetime | date | None) -> None:

@@ -8,6 +8,7 @@ and :func:`trigger_from_dict` goes back. Datetimes are ISO 8601 text, time zones
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Final
@@ -84,10 +85,16 @@ def datetime_to_text(value: datetime | None) -> str | None:
 
 
 def datetime_from_text(text: str | None, tz: tzinfo) -> datetime | None:
-    """Parse ISO 8601 text written by :func:`datetime_to_text`, converted to ``tz``."""
+    """Parse ISO 8601 text written by :func:`datetime_to_text`.
+
+    A value whose offset is the one ``tz`` has at that instant comes back in ``tz``; any other
+    keeps its fixed offset (the trigger was given it that way).
+    """
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone(tz)
+    parsed = datetime.fromisoformat(text)
+    in_zone = parsed.astimezone(tz)
+    return in_zone if in_zone.utcoffset() == parsed.utcoffset() else parsed
 
 
 def date_from_text(text: str | None) -> date | None:
@@ -95,20 +102,66 @@ def date_from_text(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
 
 
+_OWN_CLASS: Final = "class"
+"""The ``"type"`` of a trigger whose class is the user's own, named by reference."""
+
+
 def trigger_to_dict(trigger: BaseTrigger) -> dict[str, Any]:
     """Return ``trigger`` as plain data: its state plus a ``"type"`` alias.
 
+    A trigger of the user's own class (APScheduler 3 lets any ``BaseTrigger`` be stored) is
+    kept as ``{"type": "class", "class": "module:qualname", "state": ...}``, its
+    ``__getstate__()`` in the tagged JSON of job arguments.
+
     Raises:
-        TypeError: the trigger's class has no alias in ``TRIGGER_ALIASES``.
+        TypeError: the trigger's class cannot be imported back by reference.
+        SerializationError: the state of a trigger of the user's own class is not encodable.
     """
     from obssched.triggers import TRIGGER_ALIASES
+    from obssched.triggers.base import GridTrigger
 
     cls = type(trigger)
     reference = f"{cls.__module__}:{cls.__qualname__}"
     for alias, target in TRIGGER_ALIASES.items():
-        if target == reference:
+        if target == reference and isinstance(trigger, GridTrigger):
             return {"type": alias, **trigger.__getstate__()}
-    raise TypeError(f"{reference} has no trigger alias and cannot be turned into a dict")
+    return _own_trigger_to_dict(trigger)
+
+
+def _own_trigger_to_dict(trigger: BaseTrigger) -> dict[str, Any]:
+    from obssched._refs import obj_to_ref
+    from obssched._serialization import dumps_args
+
+    try:
+        reference = obj_to_ref(type(trigger))
+    except ValueError as exc:
+        raise TypeError(
+            f"The trigger {trigger!r} cannot be stored: its class has no importable "
+            "'module:qualname' reference (define it at module level)"
+        ) from exc
+    encoded = json.loads(dumps_args((trigger.__getstate__(),), {}))
+    return {"type": _OWN_CLASS, "class": reference, "state": encoded["args"][0]}
+
+
+def _own_trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
+    from obssched._serialization import loads_args
+    from obssched.triggers.base import BaseTrigger
+
+    cls = ref_to_obj(data["class"])
+    if not isinstance(cls, type) or not issubclass(cls, BaseTrigger):
+        raise ValueError(f"{data['class']!r} is not a trigger class")
+    (state,), _ = loads_args(json.dumps({"args": [data["state"]], "kwargs": {}}))
+    trigger = cls.__new__(cls)
+    if hasattr(trigger, "__setstate__"):
+        trigger.__setstate__(state)
+    elif isinstance(state, dict):
+        vars(trigger).update(state)
+    elif isinstance(state, tuple):  # object.__getstate__ of a class with __slots__
+        instance_dict, slots = state
+        vars(trigger).update(instance_dict or {})
+        for name, value in slots.items():
+            setattr(trigger, name, value)
+    return trigger
 
 
 def trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
@@ -116,19 +169,22 @@ def trigger_from_dict(data: dict[str, Any]) -> BaseTrigger:
 
     Raises:
         ValueError: the type alias is unknown or the state is invalid or too new.
+        LookupError: the class of a trigger of the user's own cannot be imported.
     """
     from obssched.triggers import TRIGGER_ALIASES
-    from obssched.triggers.base import BaseTrigger
+    from obssched.triggers.base import GridTrigger
 
     state = dict(data)
     alias = state.pop("type", None)
+    if alias == _OWN_CLASS:
+        return _own_trigger_from_dict(state)
     if not isinstance(alias, str) or alias not in TRIGGER_ALIASES:
         raise ValueError(
             f"Unknown trigger type {alias!r}; expected one of {sorted(TRIGGER_ALIASES)}"
         )
     cls = ref_to_obj(TRIGGER_ALIASES[alias])
     assert isinstance(cls, type)
-    assert issubclass(cls, BaseTrigger)
+    assert issubclass(cls, GridTrigger)
     trigger = cls.__new__(cls)
     trigger.__setstate__(state)
     return trigger

@@ -7,7 +7,7 @@ from abc import ABCMeta, abstractmethod
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-__all__ = ["BaseTrigger", "RandomSource"]
+__all__ = ["BaseTrigger", "GridTrigger", "RandomSource", "next_unjittered_time"]
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -21,21 +21,54 @@ class RandomSource(Protocol):
 
 
 class BaseTrigger(metaclass=ABCMeta):
-    """Decides when a job runs.
+    """Decides when a job runs: the contract every trigger implements.
 
     Triggers are pure: the answer depends only on the trigger's settings and the two arguments.
-
-    Jitter does not accumulate. Every trigger computes its schedule from a fixed grid (a start
-    date plus whole intervals, or the fields of a cron expression), and asks it for the first
-    un-jittered time strictly after ``previous_fire_time``. A jittered previous time lies at most
-    ``jitter`` seconds after its un-jittered one, so as long as the jitter is shorter than the gap
-    between fire times, the answer is the same as if the un-jittered time had been passed.
+    A trigger of one's own needs only :meth:`get_next_fire_time`, as in APScheduler 3.
     """
 
     __slots__ = ("_rng", "jitter")
 
     jitter: float | None
     _rng: RandomSource
+
+    @abstractmethod
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire, or ``None`` if the trigger never fires again.
+
+        Args:
+            previous_fire_time: the time the trigger last fired (as reported, jitter included),
+                or ``None`` if it has not fired yet.
+            now: the current time.
+        """
+
+    def _apply_jitter(
+        self, next_fire_time: datetime | None, jitter: float | None, now: datetime
+    ) -> datetime | None:
+        """Delay ``next_fire_time`` by a random amount of up to ``jitter`` seconds."""
+        if next_fire_time is None or not jitter:
+            return next_fire_time
+        rng = getattr(self, "_rng", random)
+        delay = timedelta(seconds=rng.uniform(0, jitter))
+        # Added in UTC: wall-clock addition drops ``fold`` and would move a time in the
+        # repeated hour after clocks go back by a whole hour.
+        return (next_fire_time.astimezone(UTC) + delay).astimezone(next_fire_time.tzinfo)
+
+
+class GridTrigger(BaseTrigger):
+    """The built-in triggers: a fixed grid of fire times, with jitter added on top.
+
+    Jitter does not accumulate. Every grid trigger computes its schedule from a fixed grid (a
+    start date plus whole intervals, or the fields of a cron expression), and asks it for the
+    first un-jittered time strictly after ``previous_fire_time``. A jittered previous time lies
+    at most ``jitter`` seconds after its un-jittered one, so as long as the jitter is shorter
+    than the gap between fire times, the answer is the same as if the un-jittered time had been
+    passed. Combining triggers ask their grid children for un-jittered times directly.
+    """
+
+    __slots__ = ()
 
     def _init_jitter(self, jitter: float | None, rng: RandomSource | None) -> None:
         if jitter is not None:
@@ -65,15 +98,6 @@ class BaseTrigger(metaclass=ABCMeta):
     ) -> datetime | None:
         """Return the next un-jittered fire time (see :meth:`get_next_fire_time`)."""
 
-    def _apply_jitter(
-        self, next_fire_time: datetime | None, jitter: float | None, now: datetime
-    ) -> datetime | None:
-        """Delay ``next_fire_time`` by a random amount of up to ``jitter`` seconds."""
-        if next_fire_time is None or not jitter:
-            return next_fire_time
-        rng = getattr(self, "_rng", random)
-        return next_fire_time + timedelta(seconds=rng.uniform(0, jitter))
-
     @staticmethod
     def _search_start(previous_fire_time: datetime | None, now: datetime) -> datetime:
         """Return the earliest instant the next fire time may be, in UTC.
@@ -92,3 +116,12 @@ class BaseTrigger(metaclass=ABCMeta):
     @abstractmethod
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore the settings returned by :meth:`__getstate__`."""
+
+
+def next_unjittered_time(
+    trigger: BaseTrigger, previous_fire_time: datetime | None, now: datetime
+) -> datetime | None:
+    """Ask ``trigger`` for its next fire time, without jitter when it is a grid trigger."""
+    if isinstance(trigger, GridTrigger):
+        return trigger._next_scheduled_time(previous_fire_time, now)
+    return trigger.get_next_fire_time(previous_fire_time, now)

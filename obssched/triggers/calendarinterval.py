@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
 from obssched._timeutil import astimezone, get_localzone, timezone_repr
-from obssched.triggers._settings import check_window
 from obssched.triggers._state import check_version, date_from_text, zone_from_text, zone_to_text
-from obssched.triggers._zones import resolve_wall_time
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers._zones import WallKind, classify_wall_time
+from obssched.triggers.base import GridTrigger, RandomSource
 
 __all__ = ["CalendarIntervalTrigger"]
 
@@ -31,20 +30,22 @@ def _as_date(value: date | str | None, name: str) -> date | None:
         try:
             return date.fromisoformat(value)
         except ValueError as exc:
-            raise ValueError(f"Invalid date string for {name}: {value!r}") from exc
+            raise ValueError(f"{exc} (for {name})") from exc
     raise TypeError(f"{name} must be a date or ISO 8601 text, got {value!r}")
 
 
-class CalendarIntervalTrigger(BaseTrigger):
+class CalendarIntervalTrigger(GridTrigger):
     """Fires on ``start_date`` and every ``years/months/weeks/days`` after it, at a fixed wall time.
 
-    The k-th date is ``start_date`` plus ``k`` times the years and months (skipped when that
-    day does not exist in the month, like 31 April) plus ``k`` times the weeks and days. Dates
-    are always counted from ``start_date``, so skipped dates do not shift the schedule.
+    As in APScheduler 3, each date is the previous fire date plus the years and months (more
+    of them while the day does not exist in the month, like 31 April) plus the weeks and days;
+    the first is ``start_date`` itself, even when it is long past (``now`` is not consulted:
+    runs missed since are the scheduler's to handle, by misfire grace time and coalescing).
 
-    A wall time skipped by a DST change fires at the first instant after the gap; a repeated
-    one fires once, at its first occurrence. Without a ``start_date`` the schedule starts on the
-    date of the first ``now`` the trigger is asked about, which is then kept.
+    A day whose wall time is skipped by a DST change is skipped; a repeated wall time fires
+    once, at its first occurrence. Without a ``start_date`` the schedule starts on the date of
+    the first ``now`` the trigger is asked about (APScheduler uses the day the trigger was
+    made; obssched triggers never read the clock).
 
     Args:
         years, months, weeks, days: the calendar interval (at least one must be positive).
@@ -96,64 +97,63 @@ class CalendarIntervalTrigger(BaseTrigger):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if years == months == weeks == days == 0:
-            raise ValueError("The interval must be positive: give years, months, weeks or days")
+            raise ValueError(
+                "interval must be at least 1 day long (give years, months, weeks or days)"
+            )
         self.years, self.months, self.weeks, self.days = years, months, weeks, days
         try:
             self._time = time(hour, minute, second)
         except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"Invalid time of day hour={hour!r}, minute={minute!r}, second={second!r}: {exc}"
-            ) from exc
-        self.timezone = astimezone(timezone) or get_localzone()
+            raise type(exc)(f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})") from exc
+        self.timezone = astimezone(timezone) or astimezone(get_localzone()) or get_localzone()
         self.start_date = _as_date(start_date, "start_date")
         self.end_date = _as_date(end_date, "end_date")
-        check_window(self.start_date, self.end_date)
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError(
+                f"end_date cannot be earlier than start_date ({self.end_date} < {self.start_date})"
+            )
         self._init_jitter(jitter, rng)
 
-    def _date_at(self, start: date, step: int) -> date | None:
-        total_months = start.month - 1 + step * (12 * self.years + self.months)
-        year, month = start.year + total_months // 12, total_months % 12 + 1
-        if year > 9999 or start.day > calendar.monthrange(year, month)[1]:
-            return None
-        shifted = date(year, month, start.day)
+    def _date_after(self, day: date) -> date | None:
+        """Return the date one interval after ``day`` (``None`` past year 9999).
+
+        Years and months are added first; while that lands on a day the month lacks (31 April),
+        further intervals are added, keeping the day of month. Then come the weeks and days.
+        """
+        year, month = day.year, day.month
+        while True:
+            month += self.months
+            year += self.years + (month - 1) // 12
+            month = (month - 1) % 12 + 1
+            if year > 9999:
+                return None
+            if day.day <= calendar.monthrange(year, month)[1]:
+                break
         try:
-            return shifted + timedelta(days=step * (7 * self.weeks + self.days))
+            return date(year, month, day.day) + timedelta(days=self.days + 7 * self.weeks)
         except OverflowError:
             return None
-
-    def _estimate_step(self, start: date, target: date) -> int:
-        month_step = 12 * self.years + self.months
-        day_step = 7 * self.weeks + self.days
-        if month_step:
-            months_between = (target.year - start.year) * 12 + target.month - start.month
-            return max(0, months_between // month_step - 1)
-        return max(0, (target - start).days // day_step - 1)
 
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        bound = self._search_start(previous_fire_time, now)
+        # As in APScheduler 3, the schedule steps from the previous fire date (or is the start
+        # date itself), whatever ``now`` is: runs missed since are the scheduler's business.
         if self.start_date is None:
             anchor = previous_fire_time if previous_fire_time is not None else now
             self.start_date = anchor.astimezone(self.timezone).date()
-        start = self.start_date
-        step = self._estimate_step(start, bound.astimezone(self.timezone).date())
-        skipped = 0
-        while skipped < _MAX_SKIPPED_DATES:
-            candidate = self._date_at(start, step)
-            step += 1
-            if candidate is None:
-                if step * (12 * self.years + self.months) // 12 + start.year > 9999:
-                    return None
-                skipped += 1
-                continue
-            if self.end_date is not None and candidate > self.end_date:
+        if previous_fire_time is None:
+            candidate: date | None = self.start_date
+        else:
+            candidate = self._date_after(previous_fire_time.astimezone(self.timezone).date())
+        for _ in range(_MAX_SKIPPED_DATES):
+            if candidate is None or (self.end_date is not None and candidate > self.end_date):
                 return None
             wall = datetime.combine(candidate, self._time)
-            fire_time = resolve_wall_time(wall, self.timezone)
-            if fire_time.astimezone(UTC) >= bound:
-                return fire_time
-            skipped = 0
+            if classify_wall_time(wall, self.timezone) is not WallKind.GAP:
+                return wall.replace(tzinfo=self.timezone, fold=0)
+            # The wall time does not exist that day (clocks jumped over it): skip the day.
+            candidate = self._date_after(candidate)
         return None
 
     def __getstate__(self) -> dict[str, Any]:

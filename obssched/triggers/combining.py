@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from obssched.triggers._state import check_version, trigger_from_dict, trigger_to_dict
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import BaseTrigger, GridTrigger, RandomSource, next_unjittered_time
 
 __all__ = ["AndTrigger", "BaseCombiningTrigger", "OrTrigger"]
 
@@ -17,7 +17,7 @@ _MAX_AND_ROUNDS: Final = 10_000
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
 
-class BaseCombiningTrigger(BaseTrigger):
+class BaseCombiningTrigger(GridTrigger):
     """Shared parts of :class:`AndTrigger` and :class:`OrTrigger`."""
 
     __slots__ = ("triggers",)
@@ -75,7 +75,7 @@ class AndTrigger(BaseCombiningTrigger):
     ) -> datetime | None:
         previous, current = previous_fire_time, now
         for _ in range(_MAX_AND_ROUNDS):
-            times = [trigger._next_scheduled_time(previous, current) for trigger in self.triggers]
+            times = [next_unjittered_time(trigger, previous, current) for trigger in self.triggers]
             if any(time is None for time in times):
                 return None
             instants = [time.astimezone(UTC) for time in times if time is not None]
@@ -99,6 +99,6 @@ class OrTrigger(BaseCombiningTrigger):
         times = [
             time
             for trigger in self.triggers
-            if (time := trigger._next_scheduled_time(previous_fire_time, now)) is not None
+            if (time := next_unjittered_time(trigger, previous_fire_time, now)) is not None
         ]
         return min(times, key=lambda time: time.astimezone(UTC)) if times else None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from obssched._timeutil import datetime_repr
+from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._settings import choose_zone, to_aware
 from obssched.triggers._state import (
     check_version,
@@ -14,14 +14,19 @@ from obssched.triggers._state import (
     zone_from_text,
     zone_to_text,
 )
-from obssched.triggers.base import BaseTrigger
+from obssched.triggers.base import GridTrigger
 
 __all__ = ["DateTrigger"]
 
 _STATE_VERSION = 1
 
 
-class DateTrigger(BaseTrigger):
+def _local_zone() -> tzinfo:
+    # Looked up at call time, so patching this module's ``get_localzone`` takes effect.
+    return get_localzone()
+
+
+class DateTrigger(GridTrigger):
     """Fires once, at ``run_date``.
 
     Args:
@@ -42,22 +47,19 @@ class DateTrigger(BaseTrigger):
         run_date: datetime | date | str | None = None,
         timezone: str | tzinfo | None = None,
     ) -> None:
-        self.timezone = choose_zone(timezone, run_date)
+        self.timezone = choose_zone(timezone, run_date, local=_local_zone)
         self.run_date = to_aware(run_date, self.timezone, "run_date")
         self._init_jitter(None, None)
 
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        run_date = self.run_date
-        if run_date is None:
-            # "Run once, now": the first time asked, whenever that is; never again.
-            return now.astimezone(self.timezone) if previous_fire_time is None else None
-        if previous_fire_time is None or run_date.astimezone(UTC) > previous_fire_time.astimezone(
-            UTC
-        ):
-            return run_date
-        return None
+        if previous_fire_time is not None:
+            return None  # fires once, as in APScheduler 3, whatever time it fired at
+        if self.run_date is None:
+            # "Run once, now": the first time asked, whenever that is.
+            return now.astimezone(self.timezone)
+        return self.run_date
 
     def __getstate__(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from obssched._timeutil import datetime_repr, timezone_repr
+from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._settings import check_window, choose_zone, to_aware
 from obssched.triggers._state import (
     check_version,
@@ -14,7 +14,7 @@ from obssched.triggers._state import (
     zone_from_text,
     zone_to_text,
 )
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import GridTrigger, RandomSource
 
 __all__ = ["IntervalTrigger"]
 
@@ -22,7 +22,12 @@ _STATE_VERSION = 1
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-class IntervalTrigger(BaseTrigger):
+def _local_zone() -> tzinfo:
+    # Looked up at call time, so patching this module's ``get_localzone`` takes effect.
+    return get_localzone()
+
+
+class IntervalTrigger(GridTrigger):
     """Fires every ``interval`` of elapsed time from ``start_date`` until ``end_date``.
 
     Fire times are ``start_date + k * interval`` measured in real time, so an hourly job fires
@@ -67,7 +72,7 @@ class IntervalTrigger(BaseTrigger):
             raise ValueError(f"The interval must not be negative, got {interval}")
         self.interval = interval or timedelta(seconds=1)
         self.interval_length = self.interval.total_seconds()
-        self.timezone = choose_zone(timezone, start_date, end_date)
+        self.timezone = choose_zone(timezone, start_date, end_date, local=_local_zone)
         self.start_date = to_aware(start_date, self.timezone, "start_date")
         self.end_date = to_aware(end_date, self.timezone, "end_date")
         check_window(self.start_date, self.end_date)
@@ -92,6 +97,19 @@ class IntervalTrigger(BaseTrigger):
         if self.end_date is not None and next_fire_time > self.end_date.astimezone(UTC):
             return None
         return next_fire_time.astimezone(self.timezone)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire; as in APScheduler 3, ``None`` once jitter would push
+        it past ``end_date``."""
+        next_fire_time = self._next_scheduled_time(previous_fire_time, now)
+        if next_fire_time is None or not self.jitter:
+            return next_fire_time
+        jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+        if jittered is not None and self.end_date is not None and jittered > self.end_date:
+            return None
+        return jittered
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -124,5 +142,5 @@ class IntervalTrigger(BaseTrigger):
             options.append(f"end_date={datetime_repr(self.end_date)!r}")
         if self.jitter:
             options.append(f"jitter={self.jitter}")
-        options.append(f"timezone={timezone_repr(self.timezone)!r}")
+        options.append(f"timezone='{self.timezone}'")
         return f"<{type(self).__name__} ({', '.join(options)})>"

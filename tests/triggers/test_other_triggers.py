@@ -91,7 +91,7 @@ def test_cron_jitter_stays_within_bound() -> None:
     trigger = CronTrigger(minute="*", timezone="UTC", jitter=30, rng=random.Random(1))
     previous = None
     for minute in range(50):
-        previous = trigger.get_next_fire_time(previous, NOW)
+        previous = trigger.get_next_fire_time(previous, previous or NOW)
         assert previous is not None
         base = NOW + timedelta(minutes=minute)
         assert base <= previous <= base + timedelta(seconds=30)
@@ -110,13 +110,19 @@ def test_calendar_interval_skips_missing_days() -> None:
     assert times == [date(2024, 1, 31), date(2024, 3, 31), date(2024, 5, 31)]
 
 
-def test_calendar_interval_in_dst_gap_fires_after_gap() -> None:
-    """A daily wall time skipped by DST fires at the first instant after the gap."""
+def test_calendar_interval_skips_the_day_its_time_is_skipped_by_dst() -> None:
+    """A daily wall time skipped by a spring DST change skips that day, as in APScheduler 3."""
     trigger = CalendarIntervalTrigger(
         days=1, hour=2, minute=30, start_date="2024-03-30", timezone=BERLIN
     )
     previous = datetime(2024, 3, 30, 2, 30, tzinfo=BERLIN)
-    assert trigger.get_next_fire_time(previous, NOW) == datetime(2024, 3, 31, 3, tzinfo=BERLIN)
+    assert trigger.get_next_fire_time(previous, NOW) == datetime(2024, 4, 1, 2, 30, tzinfo=BERLIN)
+
+
+def test_calendar_interval_starts_on_a_past_start_date() -> None:
+    """The first fire time is the start date's even when now is later, as in APScheduler 3."""
+    trigger = CalendarIntervalTrigger(days=2, hour=1, start_date="2016-03-31", timezone="UTC")
+    assert trigger.get_next_fire_time(None, NOW) == datetime(2016, 3, 31, 1, tzinfo=UTC)
 
 
 def test_and_trigger_finds_common_time() -> None:
@@ -246,3 +252,74 @@ def test_aliases_resolve_to_trigger_classes() -> None:
 def test_str_matches_apscheduler(trigger: BaseTrigger, text: str) -> None:
     """str() shows the trigger the way APScheduler 3 does."""
     assert str(trigger) == text
+
+
+class EveryFewMinutes(BaseTrigger):
+    """A trigger of the user's own, implementing only get_next_fire_time as APScheduler allows."""
+
+    def __init__(self, minutes: int, since: datetime) -> None:
+        self.minutes = minutes
+        self.since = since
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        return max(previous_fire_time or self.since, now) + timedelta(minutes=self.minutes)
+
+
+def test_trigger_of_own_class_survives_dict_round_trip() -> None:
+    """A user's trigger class is stored by reference, its state as tagged JSON, and restored."""
+    data = json.loads(json.dumps(trigger_to_dict(EveryFewMinutes(5, NOW))))
+    restored = trigger_from_dict(data)
+    assert isinstance(restored, EveryFewMinutes)
+    assert (restored.minutes, restored.since) == (5, NOW)
+
+
+def test_combining_trigger_with_own_child_pickles() -> None:
+    """An OrTrigger holding a user's trigger pickles and keeps answering alike."""
+    trigger = OrTrigger([CronTrigger(hour=1, timezone="UTC"), EveryFewMinutes(10, NOW)])
+    restored = pickle.loads(pickle.dumps(trigger))
+    assert restored.get_next_fire_time(None, NOW) == trigger.get_next_fire_time(None, NOW)
+
+
+def test_trigger_of_unimportable_class_cannot_be_stored() -> None:
+    """A trigger class defined inside a function has no reference, so storing it is refused."""
+
+    class Local(BaseTrigger):
+        def get_next_fire_time(self, previous_fire_time: object, now: datetime) -> datetime:
+            return now
+
+    with pytest.raises(TypeError, match="cannot be stored"):
+        trigger_to_dict(Local())
+
+
+@pytest.mark.parametrize(
+    ("trigger", "expected_when_past_end"),
+    [
+        pytest.param(
+            CronTrigger(
+                second="*",
+                end_date=NOW + timedelta(seconds=30),
+                jitter=3600,
+                rng=random.Random(0),
+            ),
+            NOW + timedelta(seconds=30),
+            id="cron-clamps-to-end",
+        ),
+        pytest.param(
+            IntervalTrigger(
+                seconds=1,
+                start_date=NOW,
+                end_date=NOW + timedelta(seconds=30),
+                jitter=3600,
+                rng=random.Random(0),
+            ),
+            None,
+            id="interval-ends",
+        ),
+    ],
+)
+def test_jitter_never_passes_end_date(trigger: BaseTrigger, expected_when_past_end: object) -> None:
+    """Jitter past end_date clamps a cron time to end_date and ends an interval, as in 3.11."""
+    answers = {trigger.get_next_fire_time(None, NOW + timedelta(seconds=29)) for _ in range(5)}
+    end = NOW + timedelta(seconds=30)
+    assert all(answer is None or answer <= end for answer in answers)
+    assert expected_when_past_end in answers

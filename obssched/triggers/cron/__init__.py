@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from datetime import timezone as fixed_offset_zone
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-from obssched._timeutil import datetime_repr, timezone_repr
+from obssched._timeutil import datetime_repr, get_localzone
 from obssched.triggers._cronsearch import CronSchedule
 from obssched.triggers._fields import DEFAULT_VALUES, FIELD_NAMES, ParsedField, parse_field
 from obssched.triggers._settings import check_window, choose_zone, to_aware
@@ -24,7 +24,8 @@ from obssched.triggers._zones import (
     gap_end,
     is_second_pass,
 )
-from obssched.triggers.base import BaseTrigger, RandomSource
+from obssched.triggers.base import GridTrigger, RandomSource
+from obssched.triggers.cron.fields import FIELD_CLASSES, BaseField, make_field
 
 __all__ = ["CronTrigger"]
 
@@ -41,14 +42,25 @@ def _ceil_to_second(wall: datetime) -> datetime:
     return wall
 
 
-class CronTrigger(BaseTrigger):
+def _local_zone() -> tzinfo:
+    # Looked up at call time, so patching this module's ``get_localzone`` takes effect.
+    return get_localzone()
+
+
+class CronTrigger(GridTrigger):
     """Fires when the wall clock in ``timezone`` matches every field.
 
     Each field takes an APScheduler 3 expression: ``*``, ``*/a``, ``a``, ``a-b``, ``a-b/c``,
     comma-separated lists, month and weekday names; ``day`` also takes ``xth y`` (``2nd fri``),
     ``last y`` (``last sun``) and ``last``. Fields more significant than the least significant
     one given default to ``*``, the others to their minimum (``week`` and ``day_of_week``
-    always default to ``*``). ``day_of_week`` counts from 0 = Monday.
+    always default to ``*``); with no field given, every field is ``*``. ``day_of_week``
+    counts from 0 = Monday. :attr:`fields` holds the :mod:`~obssched.triggers.cron.fields`
+    objects APScheduler 3 exposes there, whose texts ``str()`` and ``repr()`` show.
+
+    As in APScheduler 3, a ``now`` earlier than the previous fire time (a clock set back)
+    searches from ``now``, ``start_date`` bounds only the first fire time, and jitter never
+    pushes a fire time past ``end_date``.
 
     Across DST changes the trigger behaves like Debian's cron: when both ``hour`` and ``minute``
     are fixed (not starting with ``*``), a skipped wall time fires once at the end of the gap and
@@ -65,6 +77,11 @@ class CronTrigger(BaseTrigger):
         rng: the random number generator for jitter (default: the :mod:`random` module).
     """
 
+    FIELD_NAMES: ClassVar[tuple[str, ...]] = FIELD_NAMES
+    """The fields, most significant first."""
+    FIELDS_MAP: ClassVar[dict[str, type[BaseField]]] = FIELD_CLASSES
+    """The field class of each field name."""
+
     __slots__ = (
         "_can_match",
         "_crontab",
@@ -79,7 +96,7 @@ class CronTrigger(BaseTrigger):
         "timezone",
     )
 
-    fields: tuple[ParsedField, ...]
+    fields: list[BaseField]
     start_date: datetime | None
     end_date: datetime | None
     timezone: tzinfo
@@ -136,8 +153,8 @@ class CronTrigger(BaseTrigger):
         values = expr.split()
         if len(values) != len(_CRONTAB_FIELDS):
             raise ValueError(
-                f"Wrong number of fields in crontab expression {expr!r}: got {len(values)}, "
-                f"expected {len(_CRONTAB_FIELDS)}"
+                f"Wrong number of fields; got {len(values)}, expected {len(_CRONTAB_FIELDS)} "
+                f"(in {expr!r})"
             )
         trigger = cls.__new__(cls)
         trigger._configure(
@@ -159,7 +176,7 @@ class CronTrigger(BaseTrigger):
         start_date: datetime | date | str | None,
         end_date: datetime | date | str | None,
     ) -> None:
-        self.timezone = choose_zone(timezone, start_date, end_date)
+        self.timezone = choose_zone(timezone, start_date, end_date, local=_local_zone)
         self.start_date = to_aware(start_date, self.timezone, "start_date")
         self.end_date = to_aware(end_date, self.timezone, "end_date")
         check_window(self.start_date, self.end_date)
@@ -167,16 +184,21 @@ class CronTrigger(BaseTrigger):
         self._explicit = tuple(name for name in FIELD_NAMES if name in given)
         remaining = set(given)
         parsed: dict[str, ParsedField] = {}
+        self.fields = []
         for name in FIELD_NAMES:
             if name in given:
                 remaining.discard(name)
                 expression: int | str = given[name]
-            elif remaining or name in ("week", "day_of_week"):
+            elif remaining or not given or name in ("week", "day_of_week"):
                 expression = "*"
             else:
                 expression = DEFAULT_VALUES[name]
+            # The APScheduler-style field validates and names the expression; the parsed one
+            # holds the value tables the search bisects.
+            self.fields.append(
+                make_field(name, expression, is_default=name not in given, crontab=crontab)
+            )
             parsed[name] = parse_field(name, expression, crontab=crontab)
-        self.fields = tuple(parsed[name] for name in FIELD_NAMES)
         days_or_weekdays = (
             crontab and not parsed["day"].is_wildcard and not parsed["day_of_week"].is_wildcard
         )
@@ -207,9 +229,17 @@ class CronTrigger(BaseTrigger):
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        bound = self._search_start(previous_fire_time, now)
-        if self.start_date is not None:
-            bound = max(bound, self.start_date.astimezone(UTC))
+        now_utc = now.astimezone(UTC)
+        if previous_fire_time is None:
+            bound = now_utc
+            if self.start_date is not None:
+                bound = max(bound, self.start_date.astimezone(UTC))
+        else:
+            # As in APScheduler 3: a ``now`` before the previous fire time (a clock set back)
+            # searches from ``now``, and the start date only bounds the first fire time.
+            bound = self._search_start(previous_fire_time, now)
+            if now_utc < previous_fire_time.astimezone(UTC):
+                bound = now_utc
         end_utc = None if self.end_date is None else self.end_date.astimezone(UTC)
         if end_utc is not None and bound > end_utc:
             return None
@@ -217,6 +247,17 @@ class CronTrigger(BaseTrigger):
         if found is None or (end_utc is not None and found.astimezone(UTC) > end_utc):
             return None
         return found
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next time to fire (jitter never pushes it past ``end_date``)."""
+        next_fire_time = self._next_scheduled_time(previous_fire_time, now)
+        if next_fire_time is None or not self.jitter:
+            return next_fire_time
+        jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+        assert jittered is not None
+        return jittered if self.end_date is None else min(jittered, self.end_date)
 
     def _first_match_at_or_after(self, bound: datetime, end: datetime | None) -> datetime | None:
         tz, schedule = self.timezone, self._schedule
@@ -263,7 +304,7 @@ class CronTrigger(BaseTrigger):
     def __getstate__(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
-            "fields": {field.name: field.expression for field in self.fields},
+            "fields": {field.name: str(field) for field in self.fields},
             "explicit": list(self._explicit),
             "crontab": self._crontab,
             "start_date": datetime_to_text(self.start_date),
@@ -284,14 +325,12 @@ class CronTrigger(BaseTrigger):
             end_date=datetime_from_text(state["end_date"], zone),
         )
         self._explicit = tuple(name for name in FIELD_NAMES if name in state["explicit"])
+        for field in self.fields:
+            field.is_default = field.name not in self._explicit
         self._init_jitter(state["jitter"], None)
 
     def _shown_fields(self) -> list[str]:
-        return [
-            f"{field.name}={field.expression!r}"
-            for field in self.fields
-            if field.name in self._explicit
-        ]
+        return [f"{field.name}='{field}'" for field in self.fields if not field.is_default]
 
     def __str__(self) -> str:
         return f"cron[{', '.join(self._shown_fields())}]"
@@ -304,5 +343,5 @@ class CronTrigger(BaseTrigger):
             options.append(f"end_date={datetime_repr(self.end_date)!r}")
         if self.jitter:
             options.append(f"jitter={self.jitter}")
-        options.append(f"timezone={timezone_repr(self.timezone)!r}")
+        options.append(f"timezone='{self.timezone}'")
         return f"<{type(self).__name__} ({', '.join(options)})>"
