@@ -1,0 +1,94 @@
+"""Rows that cannot be loaded: kept in the table untouched, reported once per process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from obssched._refs import ref_to_obj
+from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
+from obssched.jobstores._sql.codec import UnloadableJob
+
+if TYPE_CHECKING:
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["UnloadableRows", "broken_refs"]
+
+
+def broken_refs(refs: Iterable[str]) -> dict[str, Exception]:
+    """Return the references among ``refs`` that do not import, with the import error."""
+    broken: dict[str, Exception] = {}
+    for ref in refs:
+        try:
+            ref_to_obj(ref)
+        except Exception as exc:
+            broken[ref] = exc
+    return broken
+
+
+class UnloadableRows:
+    """The rows of one store found unloadable; each is logged and reported as an event once.
+
+    Not locked: the dict operations it does are atomic, and a row reported twice by two threads
+    racing is logged twice at worst.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._rows: dict[str, UnloadableJob] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._rows
+
+    def ids(self) -> list[str]:
+        """The ids of the unloadable rows."""
+        return list(self._rows)
+
+    def jobs(self) -> list[UnloadableJob]:
+        """The unloadable rows, in the order they were found."""
+        return list(self._rows.values())
+
+    def forget(self, job_id: str) -> None:
+        """The row was loaded after all, or removed."""
+        self._rows.pop(job_id, None)
+
+    def clear(self) -> None:
+        """Every row was removed."""
+        self._rows.clear()
+
+    def report(
+        self,
+        scheduler: BaseScheduler | None,
+        alias: str | None,
+        job_id: str,
+        func_ref: str,
+        next_run_time: datetime | None,
+        error: BaseException,
+    ) -> None:
+        """Record the row, log it and dispatch an ``EVENT_JOB_ERROR`` (once per row)."""
+        if job_id in self._rows:
+            return
+        self._rows[job_id] = UnloadableJob(job_id, func_ref, next_run_time, error)
+        self._logger.error(
+            "Job %r (%s) in job store %r cannot be loaded and is left in the table untouched: %s",
+            job_id,
+            func_ref,
+            alias,
+            error,
+        )
+        if scheduler is not None:
+            scheduler._dispatch_event(
+                JobExecutionEvent(
+                    EVENT_JOB_ERROR,
+                    job_id,
+                    alias,
+                    next_run_time or scheduler.clock.now(),
+                    exception=error,
+                    job_name=func_ref,
+                )
+            )
