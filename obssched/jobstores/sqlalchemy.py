@@ -34,12 +34,12 @@ from sqlalchemy.exc import IntegrityError
 from obssched._refs import maybe_ref
 from obssched.exceptions import ConflictingIdError, JobLookupError
 from obssched.jobstores._sql.codec import Serializer, UnloadableJob
-from obssched.jobstores._sql.engine import ErrorCounter, make_engine, with_retries
+from obssched.jobstores._sql.engine import ErrorCounter, open_engine, with_retries
 from obssched.jobstores._sql.rows import JobRows, NativeRows
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
 from obssched.jobstores._sql.saves import DeferredSaves
 from obssched.jobstores._sql.schema import SchemaVersionError, define_tables, ensure_schema
-from obssched.jobstores._sql.unloadable import UnloadableRows, broken_refs
+from obssched.jobstores._sql.unloadable import UnloadableRows
 from obssched.jobstores.base import BaseJobStore
 
 if TYPE_CHECKING:
@@ -102,26 +102,9 @@ class SQLAlchemyJobStore(BaseJobStore):
         super().__init__()
         if serializer not in ("json", "pickle"):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
-        # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
-        given_engine: Engine | None = maybe_ref(engine)
-        given_metadata: MetaData | None = maybe_ref(metadata)
-        if given_engine is None:
-            if not url:
-                raise ValueError('Need either "engine" or "url" defined')
-            given_engine = make_engine(url, engine_options or {})
-            self._owns_engine = True
-        else:
-            self._owns_engine = False
-        engine = given_engine
-        if cluster and engine.dialect.name != "postgresql":
-            raise ValueError(
-                f"cluster=True needs PostgreSQL, not {engine.dialect.name}: the cluster claims "
-                "runs with SELECT ... FOR UPDATE SKIP LOCKED across hosts, which SQLite (a "
-                "single-host, file-level-locking database) cannot do"
-            )
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
-        self.engine = engine
+        self.engine, self._owns_engine = open_engine(url, engine, engine_options, cluster)
         self.serializer: Serializer = serializer
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster
@@ -133,6 +116,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.batch_size = batch_size
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
+        # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
+        given_metadata: MetaData | None = maybe_ref(metadata)
         self.tables = define_tables(given_metadata or MetaData(), tablename, tableschema)
         # How jobs map to rows; start() switches to APScheduler 3's layout for a table kept
         # in place.
@@ -167,7 +152,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._open_in_place()
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
-        self._find_unloadable_refs()
+        self._unloadable.scan_refs(self._rows, self._read, scheduler, alias)
         if self.cluster:
             from obssched.jobstores._sql.cluster import ClusterNode
 
@@ -456,41 +441,7 @@ class SQLAlchemyJobStore(BaseJobStore):
     def _load_rows(self, rows: Iterable[Any]) -> list[Job]:
         scheduler = self._scheduler
         assert scheduler is not None, "the job store has not been started"
-        alias = self._alias or "default"
-        layout = self._rows
-        jobs: list[Job] = []
-        for row in rows:
-            try:
-                jobs.append(layout.load(row, scheduler, alias))
-            except Exception as exc:
-                next_run_time = layout.from_db_time(row.next_run_time)
-                self._unloadable.report(
-                    scheduler, self._alias, row.id, layout.func_ref(row), next_run_time, exc
-                )
-            else:
-                self._unloadable.forget(row.id)
-        return jobs
-
-    def _find_unloadable_refs(self) -> None:
-        """Check each distinct callable reference once, so the gauge counts paused rows too."""
-        column = self._rows.func_ref_column
-        if column is None:
-            return
-        refs = self._read(lambda conn: conn.execute(select(column).distinct()).all())
-        broken = broken_refs(ref for (ref,) in refs)
-        if not broken:
-            return
-        jobs = self._rows.table
-        query = select(jobs.c.id, column, jobs.c.next_run_time).where(column.in_(list(broken)))
-        for row in self._read(lambda conn: conn.execute(query).all()):
-            self._unloadable.report(
-                self._scheduler,
-                self._alias,
-                row.id,
-                row.func_ref,
-                self._rows.from_db_time(row.next_run_time),
-                broken[row.func_ref],
-            )
+        return self._unloadable.load(self._rows, rows, scheduler, self._alias)
 
     def __repr__(self) -> str:
         mode = ", cluster" if self.cluster else ""

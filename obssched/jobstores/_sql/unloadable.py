@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
 
 from obssched._refs import ref_to_obj
 from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
 from obssched.jobstores._sql.codec import UnloadableJob
 
 if TYPE_CHECKING:
+    from obssched.job import Job
+    from obssched.jobstores._sql.rows import JobRows
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["UnloadableRows", "broken_refs"]
@@ -92,3 +96,40 @@ class UnloadableRows:
                     job_name=func_ref,
                 )
             )
+
+    def load(
+        self, layout: JobRows, rows: Iterable[Any], scheduler: BaseScheduler, alias: str | None
+    ) -> list[Job]:
+        """Load the jobs of ``rows``; report the rows that cannot be loaded and skip them."""
+        jobs: list[Job] = []
+        for row in rows:
+            try:
+                jobs.append(layout.load(row, scheduler, alias or "default"))
+            except Exception as exc:
+                next_run_time = layout.from_db_time(row.next_run_time)
+                self.report(scheduler, alias, row.id, layout.func_ref(row), next_run_time, exc)
+            else:
+                self.forget(row.id)
+        return jobs
+
+    def scan_refs(
+        self,
+        layout: JobRows,
+        read: Callable[[Callable[[Connection], Any]], Any],
+        scheduler: BaseScheduler | None,
+        alias: str | None,
+    ) -> None:
+        """Check each distinct callable reference of the table once, so that paused rows are
+        found too (for a layout that keeps the reference in a column)."""
+        column = layout.func_ref_column
+        if column is None:
+            return
+        refs = read(lambda conn: conn.execute(select(column).distinct()).all())
+        broken = broken_refs(ref for (ref,) in refs)
+        if not broken:
+            return
+        jobs = layout.table
+        query = select(jobs.c.id, column, jobs.c.next_run_time).where(column.in_(list(broken)))
+        for row in read(lambda conn: conn.execute(query).all()):
+            next_run_time = layout.from_db_time(row.next_run_time)
+            self.report(scheduler, alias, row.id, row.func_ref, next_run_time, broken[row.func_ref])
