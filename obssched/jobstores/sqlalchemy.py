@@ -147,7 +147,14 @@ class SQLAlchemyJobStore(BaseJobStore):
 
         super().start(scheduler, alias)
         self._stopping.clear()
-        in_place = self._read(lambda conn: opens_in_place(conn, self.tables, self.serializer))
+        try:
+            in_place = self._read(lambda conn: opens_in_place(conn, self.tables, self.serializer))
+        except Exception:
+            # The scheduler does not shut down a store that failed to start: close the
+            # connections now rather than leave them to the garbage collector.
+            if self._owns_engine:
+                self.engine.dispose()
+            raise
         if in_place:
             self._open_in_place()
             return
