@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,3 +155,26 @@ def test_a_missing_source_table_is_a_clear_error(workdir: Workdir) -> None:
     assert result.returncode == ExitCode.FAILURE
     assert "table 'old_jobs'" in result.stderr
     assert "there is no such table" in result.stderr
+
+
+def test_without_the_apscheduler_package_migrate_says_what_to_install(
+    workdir: Workdir, db_url: str
+) -> None:
+    """Unpickling APScheduler's triggers needs it: the error says so and how to install it."""
+    aps_write_jobs(db_url)
+    script = (
+        "import sys; sys.modules['apscheduler'] = None; from obssched.cli import main; "
+        f"sys.exit(main(['jobs', 'migrate', '--store', {db_url!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir.path,
+        env=workdir.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert "needs the apscheduler package (3.x) importable here" in result.stderr
+    assert "pip install 'apscheduler>=3.11,<4'" in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,35 @@ def test_the_aps3_table_is_written_with_aps3_column_values(
         rows = dict(conn.execute(text(f"SELECT id, next_run_time FROM {table}")).all())
     engine.dispose()
     assert rows == {"d": START.timestamp() + 0.25, "p": None}
+
+
+def test_without_the_apscheduler_package_in_place_rows_are_reported_unloadable(
+    database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """The row stays, and its load error says which package to install."""
+    url, schema = database
+    aps_write_jobs(url, schema)
+    script = f"""
+import sys
+sys.modules["apscheduler"] = None
+from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+from obssched.testing import ManualScheduler
+store = SQLAlchemyJobStore({url!r}, tablename="apscheduler_jobs", serializer="pickle",
+                           tableschema={schema!r})
+sched = ManualScheduler(metrics=False, tracing=False, timezone="UTC")
+sched.add_jobstore(store)
+sched.start()
+print(len(sched.get_jobs()), store.get_unloadable_jobs()[0].error)
+sched.shutdown()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0 ")
+    assert "needs the apscheduler package (3.x) importable here" in result.stdout

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as inspect_database
 
-from obssched.exceptions import UnmigratedJobsError
+from obssched.exceptions import SerializationError, UnmigratedJobsError
 from obssched.jobstores._sql.aps3_state import (
     job_from_aps3_state,
     job_to_aps3_state,
@@ -170,8 +170,6 @@ class Aps3Rows:
         Raises:
             SerializationError: the job cannot be expressed as an APScheduler 3 job, or pickled.
         """
-        from obssched.exceptions import SerializationError
-
         state = job_to_aps3_state(job)
         try:
             blob = pickle.dumps(state, self._pickle_protocol)
