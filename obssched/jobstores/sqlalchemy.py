@@ -143,12 +143,21 @@ class SQLAlchemyJobStore(BaseJobStore):
             UnmigratedJobsError: an APScheduler 3 job table these options would not read
                 holds jobs that were not migrated.
         """
-        from obssched.jobstores._sql.aps3_table import opens_in_place
+        from obssched.jobstores._sql.aps3_table import open_in_place, opens_in_place
 
         super().start(scheduler, alias)
         self._stopping.clear()
         try:
             in_place = self._read(lambda conn: opens_in_place(conn, self.tables, self.serializer))
+            if in_place:
+                if self.cluster:
+                    raise ValueError(
+                        f"cluster=True cannot use APScheduler 3's table {self.tables.jobs.name!r} "
+                        "in place: it has no lease columns; migrate it with 'obssched jobs migrate'"
+                    )
+                jobs, protocol = self.tables.jobs, self.pickle_protocol
+                self._rows = self._retry(lambda: open_in_place(self.engine, jobs, protocol))
+                self._saves = DeferredSaves(self._rows)
         except Exception:
             # The scheduler does not shut down a store that failed to start: close the
             # connections now rather than leave them to the garbage collector.
@@ -156,7 +165,6 @@ class SQLAlchemyJobStore(BaseJobStore):
                 self.engine.dispose()
             raise
         if in_place:
-            self._open_in_place()
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
         self._unloadable.scan_refs(self._rows, self._read, scheduler, alias)
@@ -168,21 +176,6 @@ class SQLAlchemyJobStore(BaseJobStore):
         else:
             self._ledger = RunLedger(self)
             scheduler.add_listener(self._ledger.on_event, RUN_EVENTS)
-
-    def _open_in_place(self) -> None:
-        from obssched.jobstores._sql.aps3_table import Aps3Rows, define_aps3_table
-
-        if self.cluster:
-            raise ValueError(
-                f"cluster=True cannot use APScheduler 3's table {self.tables.jobs.name!r} in "
-                "place: it has no lease columns; migrate it with 'obssched jobs migrate'"
-            )
-        jobs = self.tables.jobs
-        # A MetaData of its own: the store's already declares obssched's layout by that name.
-        table = define_aps3_table(MetaData(), jobs.name, jobs.schema)
-        self._retry(lambda: table.create(self.engine, checkfirst=True))
-        self._rows = Aps3Rows(table, self.pickle_protocol)
-        self._saves = DeferredSaves(self._rows)
 
     def shutdown(self) -> None:
         """Stop the cluster threads, leave the cluster and close the engine if the store made it."""
@@ -416,17 +409,14 @@ class SQLAlchemyJobStore(BaseJobStore):
     def _flush(self) -> None:
         scheduler = self._scheduler
         now = scheduler.clock.now if scheduler is not None else None
-        self._saves.flush(self._ledger, now, lambda write: self._retry_transaction(write))
+        self._saves.flush(self._ledger, now, self._write)
 
     def _read(self, operation: Callable[[Connection], _T]) -> _T:
         with self._lock:
             self._flush()
-        return self._retry_transaction(operation)
+        return self._write(operation)
 
     def _write(self, operation: Callable[[Connection], _T]) -> _T:
-        return self._retry_transaction(operation)
-
-    def _retry_transaction(self, operation: Callable[[Connection], _T]) -> _T:
         return self._retry(lambda: self._in_transaction(operation))
 
     def _in_transaction(self, operation: Callable[[Connection], _T]) -> _T:

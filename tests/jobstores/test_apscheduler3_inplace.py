@@ -188,3 +188,20 @@ sched.shutdown()
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("0 ")
     assert "needs the apscheduler package (3.x) importable here" in result.stdout
+
+
+@pytest.mark.postgresql
+def test_a_cluster_cannot_share_the_aps3_table_in_place(
+    postgres_url: str, pg_schema: str, start_obssched: Any
+) -> None:
+    """The table has no lease columns: the error says so and points at migrate."""
+    aps_write_jobs(postgres_url, pg_schema)
+    store = SQLAlchemyJobStore(
+        postgres_url,
+        tablename="apscheduler_jobs",
+        serializer="pickle",
+        tableschema=pg_schema,
+        cluster=True,
+    )
+    with pytest.raises(ValueError, match="no lease columns; migrate it"):
+        start_obssched(store)

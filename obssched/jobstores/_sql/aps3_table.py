@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Column,
     Connection,
+    Engine,
     Float,
     LargeBinary,
     MetaData,
@@ -47,6 +48,7 @@ __all__ = [
     "define_aps3_table",
     "is_aps3_layout",
     "migrated_marker",
+    "open_in_place",
     "opens_in_place",
     "table_columns",
 ]
@@ -127,6 +129,14 @@ def opens_in_place(conn: Connection, tables: Tables, serializer: Serializer) -> 
         if rows and not _migrated(conn, tables, APS3_TABLE):
             raise UnmigratedJobsError(APS3_TABLE, rows, url)
     return False
+
+
+def open_in_place(engine: Engine, jobs: Table, pickle_protocol: int) -> Aps3Rows:
+    """Create APScheduler 3's table named like ``jobs`` if missing; return its row layout."""
+    # A MetaData of its own: the store's already declares obssched's layout by that name.
+    table = define_aps3_table(MetaData(), jobs.name, jobs.schema)
+    table.create(engine, checkfirst=True)
+    return Aps3Rows(table, pickle_protocol)
 
 
 def to_timestamp(moment: datetime | None) -> float | None:
