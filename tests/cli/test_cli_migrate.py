@@ -178,3 +178,14 @@ def test_without_the_apscheduler_package_migrate_says_what_to_install(
     assert result.returncode == ExitCode.USAGE, result.stderr
     assert "needs the apscheduler package (3.x) importable here" in result.stderr
     assert "pip install 'apscheduler>=3.11,<4'" in result.stderr
+
+
+def test_the_other_commands_refuse_an_unmigrated_database_and_name_migrate(
+    workdir: Workdir, db_url: str
+) -> None:
+    """`obssched jobs list` on a database with APScheduler 3 jobs says to migrate them first."""
+    aps_write_jobs(db_url)
+    result = workdir.run("jobs", "list", "--store", db_url)
+    assert result.returncode == ExitCode.STORE_UNAVAILABLE
+    assert "holds 4 APScheduler 3 job(s) in table 'apscheduler_jobs'" in result.stderr
+    assert "obssched jobs migrate --store" in result.stderr
