@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from jobstores import jobfuncs
-from jobstores.aps3_fixtures import EXPECTED_NEXT_RUN_TIMES, aps_write_jobs
+from jobstores.aps3_fixtures import EXPECTED_NEXT_RUN_TIMES, FUNC, aps_scheduler, aps_write_jobs
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from obssched.cli import ExitCode
@@ -189,3 +189,15 @@ def test_the_other_commands_refuse_an_unmigrated_database_and_name_migrate(
     assert result.returncode == ExitCode.STORE_UNAVAILABLE
     assert "holds 4 APScheduler 3 job(s) in table 'apscheduler_jobs'" in result.stderr
     assert "obssched jobs migrate --store" in result.stderr
+
+
+def test_arguments_json_cannot_hold_are_named_as_the_reason(workdir: Workdir, db_url: str) -> None:
+    """A job whose argument JSON cannot store is left out, with the argument named."""
+    sched = aps_scheduler(db_url)
+    sched.add_job(FUNC, "cron", hour=3, args=[complex(1, 2)], id="complex")
+    sched.shutdown(wait=False)
+    result = migrate(workdir, db_url)
+    assert result.returncode == ExitCode.FAILURE
+    assert "could not convert: complex: args[0] = (1+2j) (complex) cannot be stored as JSON" in (
+        result.stdout
+    )
