@@ -143,28 +143,22 @@ class SQLAlchemyJobStore(BaseJobStore):
             UnmigratedJobsError: an APScheduler 3 job table these options would not read
                 holds jobs that were not migrated.
         """
-        from obssched.jobstores._sql.aps3_table import open_in_place, opens_in_place
+        from obssched.jobstores._sql.aps3_table import in_place_rows
 
         super().start(scheduler, alias)
         self._stopping.clear()
+        options = (self.tables, self.serializer, self.pickle_protocol, self.cluster)
         try:
-            in_place = self._read(lambda conn: opens_in_place(conn, self.tables, self.serializer))
-            if in_place:
-                if self.cluster:
-                    raise ValueError(
-                        f"cluster=True cannot use APScheduler 3's table {self.tables.jobs.name!r} "
-                        "in place: it has no lease columns; migrate it with 'obssched jobs migrate'"
-                    )
-                jobs, protocol = self.tables.jobs, self.pickle_protocol
-                self._rows = self._retry(lambda: open_in_place(self.engine, jobs, protocol))
-                self._saves = DeferredSaves(self._rows)
+            in_place = self._read(lambda conn: in_place_rows(conn, *options))
         except Exception:
             # The scheduler does not shut down a store that failed to start: close the
             # connections now rather than leave them to the garbage collector.
             if self._owns_engine:
                 self.engine.dispose()
             raise
-        if in_place:
+        if in_place is not None:
+            self._rows = in_place
+            self._saves = DeferredSaves(in_place)
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
         self._unloadable.scan_refs(self._rows, self._read, scheduler, alias)
@@ -278,13 +272,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             SerializationError: an argument cannot be stored; the message names it.
         """
         statement = self._rows.table.insert().values(id=job.id, **self._row_values(job))
-
-        def insert(conn: Connection) -> None:
-            conn.execute(statement)
-            self._notify(conn)
-
         try:
-            self._write(insert)
+            self._change(statement)
         except IntegrityError:
             raise ConflictingIdError(job.id) from None
         self._superseded(job.id)
@@ -302,13 +291,7 @@ class SQLAlchemyJobStore(BaseJobStore):
                 return
         jobs = self._rows.table
         statement = jobs.update().where(jobs.c.id == job.id).values(**self._row_values(job))
-
-        def update(conn: Connection) -> int:
-            count = conn.execute(statement).rowcount
-            self._notify(conn)
-            return count
-
-        if not self._write(update):
+        if not self._change(statement):
             raise JobLookupError(job.id)
         self._superseded(job.id)
 
@@ -324,14 +307,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             if self._saves.defer_removal(job_id):
                 return
         jobs = self._rows.table
-        statement = jobs.delete().where(jobs.c.id == job_id)
-
-        def delete(conn: Connection) -> int:
-            count = conn.execute(statement).rowcount
-            self._notify(conn)
-            return count
-
-        if not self._write(delete):
+        if not self._change(jobs.delete().where(jobs.c.id == job_id)):
             raise JobLookupError(job_id)
         self._superseded(job_id)
         self._unloadable.forget(job_id)
@@ -342,15 +318,9 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def remove_all_jobs(self) -> None:
         """Remove every job, including rows that cannot be loaded."""
-        statement = self._rows.table.delete()
-
-        def delete(conn: Connection) -> None:
-            conn.execute(statement)
-            self._notify(conn)
-
         with self._lock:
             self._saves.clear()
-        self._write(delete)
+        self._change(self._rows.table.delete())
         self._unloadable.clear()
 
     # -- the leasing seam ------------------------------------------------------------------------
@@ -425,6 +395,16 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def _retry(self, operation: Callable[[], _T]) -> _T:
         return with_retries(operation, self._errors, self._logger, self._stopping.wait)
+
+    def _change(self, statement: Any) -> int:
+        """Execute a change of the jobs table (waking the cluster); return the rows changed."""
+
+        def change(conn: Connection) -> int:
+            count = int(conn.execute(statement).rowcount)
+            self._notify(conn)
+            return count
+
+        return self._write(change)
 
     def _notify(self, conn: Connection) -> None:
         if self._node is not None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     Float,
     LargeBinary,
     MetaData,
@@ -46,9 +45,9 @@ __all__ = [
     "APS3_TABLE",
     "Aps3Rows",
     "define_aps3_table",
+    "in_place_rows",
     "is_aps3_layout",
     "migrated_marker",
-    "open_in_place",
     "opens_in_place",
     "table_columns",
 ]
@@ -131,11 +130,27 @@ def opens_in_place(conn: Connection, tables: Tables, serializer: Serializer) -> 
     return False
 
 
-def open_in_place(engine: Engine, jobs: Table, pickle_protocol: int) -> Aps3Rows:
-    """Create APScheduler 3's table named like ``jobs`` if missing; return its row layout."""
+def in_place_rows(
+    conn: Connection, tables: Tables, serializer: Serializer, pickle_protocol: int, cluster: bool
+) -> Aps3Rows | None:
+    """The row layout of the store's table if it is APScheduler 3's kept in place (creating the
+    table if it does not exist yet), else ``None``; see :func:`opens_in_place`.
+
+    Raises:
+        UnmigratedJobsError: see :func:`opens_in_place`.
+        ValueError: a cluster was asked for on APScheduler 3's table.
+    """
+    if not opens_in_place(conn, tables, serializer):
+        return None
+    jobs = tables.jobs
+    if cluster:
+        raise ValueError(
+            f"cluster=True cannot use APScheduler 3's table {jobs.name!r} in place: it has no "
+            "lease columns; migrate it with 'obssched jobs migrate'"
+        )
     # A MetaData of its own: the store's already declares obssched's layout by that name.
     table = define_aps3_table(MetaData(), jobs.name, jobs.schema)
-    table.create(engine, checkfirst=True)
+    table.create(conn, checkfirst=True)
     return Aps3Rows(table, pickle_protocol)
 
 
