@@ -15,12 +15,14 @@ __all__ = [
     "JobAbandonedError",
     "JobLookupError",
     "MaxInstancesReachedError",
+    "MigrationError",
     "ObsschedError",
     "SchedulerAlreadyRunningError",
     "SchedulerNotRunningError",
     "SerializationError",
     "TransientJobError",
     "UnknownAliasError",
+    "UnmigratedJobsError",
 ]
 
 
@@ -124,4 +126,38 @@ class JobAbandonedError(ObsschedError):
         super().__init__(
             f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler node "
             f"{node_id!r} died (or stopped heart-beating) before the run ended"
+        )
+
+
+class UnmigratedJobsError(ObsschedError, RuntimeError):
+    """A SQL job store refuses to start beside an APScheduler 3 job table it would not read.
+
+    Starting would leave the APScheduler 3 jobs unscheduled without a word; the message names
+    the table and the two ways forward.
+    """
+
+    def __init__(self, table: str, rows: int, url: str) -> None:
+        self.table = table
+        self.rows = rows
+        self.url = url
+        source = "" if table == "apscheduler_jobs" else f" --source-table {table}"
+        super().__init__(
+            f"The database {url} holds {rows} APScheduler 3 job(s) in table {table!r}, which "
+            "this job store's options do not read: starting would leave them unscheduled. "
+            f"Convert them with 'obssched jobs migrate --store {url}{source}', or open the "
+            "table in place with "
+            f'SQLAlchemyJobStore(url, tablename="{table}", serializer="pickle") '
+            "(only for a database you trust: pickles run code when read)"
+        )
+
+
+class MigrationError(ObsschedError, ValueError):
+    """APScheduler 3 jobs cannot be migrated: there is no such table, or it is not one."""
+
+    def __init__(self, table: str, url: str, reason: str) -> None:
+        self.table = table
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"Cannot migrate APScheduler 3 jobs from table {table!r} in {url}: {reason}"
         )

@@ -1,5 +1,5 @@
 """``obssched jobs list|show|pause|resume|remove|run-now``: changing a persistent job store while
-a scheduler runs elsewhere.
+a scheduler runs elsewhere; ``obssched jobs migrate``: converting APScheduler 3's stored jobs.
 
 The command opens the store by URL and changes the job's row; the running scheduler reads the
 store again at its next wakeup (at most its heartbeat interval later) and follows the change.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "jobs_command"]
 
-ACTIONS = ("list", "show", "pause", "resume", "remove", "run-now")
+ACTIONS = ("list", "show", "pause", "resume", "remove", "run-now", "migrate")
 
 _logger = logging.getLogger("obssched.cli")
 
@@ -118,6 +118,8 @@ def _fetch_outcomes(status_url: str | None) -> dict[str, dict[str, Any]]:
 def jobs_command(args: argparse.Namespace, environ: dict[str, str]) -> ExitCode:
     """Run one ``obssched jobs`` action against the store at ``--store``."""
     extend_sys_path(args.path or [])
+    if args.action == "migrate":
+        return _migrate(args, environ)
     admin = _Admin(args, environ)
     try:
         return _act(admin, args)
@@ -208,3 +210,79 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
             "(within its heartbeat interval)."
         )
     return ExitCode.OK
+
+
+def _migrate(args: argparse.Namespace, environ: dict[str, str]) -> ExitCode:
+    from obssched.exceptions import MigrationError
+    from obssched.jobstores._sql.migrate import migrate
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    url: str = args.store or environ.get(ENVIRONMENT["store"]) or DEFAULT_STORE_URL
+    if is_memory(url):
+        raise CliError(
+            "the memory store holds no APScheduler 3 jobs to migrate; give --store the URL of "
+            "the database APScheduler 3 kept its jobs in",
+            ExitCode.USAGE,
+        )
+    shown = describe_store(url)
+    print(
+        "obssched: warning: migrating unpickles APScheduler 3's job_state column, which runs "
+        "code stored in the database: migrate only a database you trust",
+        file=sys.stderr,
+    )
+    store = create_store(url)
+    assert isinstance(store, SQLAlchemyJobStore)
+    try:
+        report = migrate(
+            store.engine,
+            store.tables,
+            args.source_table,
+            serializer=store.serializer,
+            pickle_protocol=store.pickle_protocol,
+            dry_run=args.dry_run,
+            drop_source=args.drop_source,
+        )
+    except MigrationError as exc:
+        missing = "apscheduler package" in exc.reason
+        raise CliError(str(exc), ExitCode.USAGE if missing else ExitCode.FAILURE) from exc
+    except Exception as exc:
+        raise CliError(
+            f"cannot migrate in {shown}: {type(exc).__name__}: {exc}", ExitCode.STORE_UNAVAILABLE
+        ) from exc
+    finally:
+        store.engine.dispose()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_migration(report, shown)
+    if report.not_converted:
+        raise CliError(
+            f"{len(report.not_converted)} APScheduler 3 job(s) could not be converted (listed "
+            f"above); they stay in table {report.source!r}",
+            ExitCode.FAILURE,
+        )
+    return ExitCode.OK
+
+
+def _print_migration(report: Any, shown: str) -> None:
+    verb = "would convert" if report.dry_run else "converted"
+    print(f"APScheduler 3 jobs in table {report.source!r} of {shown}, into {report.target!r}:")
+    for job in report.converted:
+        when = job.next_run_time.isoformat() if job.next_run_time else "paused"
+        print(f"  {verb}: {job.id} ({job.name}) {job.trigger}, next run: {when}")
+        if job.note:
+            print(f"    warning: {job.note}")
+    for job_id in report.already_present:
+        print(f"  already in {report.target!r}, left as is: {job_id}")
+    for row in report.not_converted:
+        print(f"  could not convert: {row.id}: {row.reason}")
+    counts = (
+        f"{len(report.converted)} {verb}, {len(report.already_present)} already there, "
+        f"{len(report.not_converted)} could not be converted"
+    )
+    if report.dry_run:
+        print(f"{counts}. Dry run: nothing was written.")
+    elif report.dropped_source:
+        print(f"{counts}. The table {report.source!r} was dropped.")
+    else:
+        print(f"{counts}. The table {report.source!r} is kept (--drop-source drops it).")

@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser(
         "jobs",
-        help="list, show, pause, resume, remove or run-now jobs in a persistent store",
+        help="list, show, pause, resume, remove or run-now jobs in a persistent store; migrate "
+        "APScheduler 3's",
         description=(
             "Administer the jobs of a persistent store while a scheduler runs elsewhere: the "
             "scheduler sees the change at its next wakeup (within its heartbeat)."
@@ -230,4 +231,47 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _path(action)
         _common(action)
+    _migrate_parser(actions)
     return parser
+
+
+def _migrate_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = actions.add_parser(
+        "migrate",
+        help="convert the jobs of an APScheduler 3 job table into obssched's tables",
+        description=(
+            "Convert the jobs that APScheduler 3's SQLAlchemyJobStore keeps (table "
+            "apscheduler_jobs: id, next_run_time, pickled job_state) into obssched's tables in "
+            "the same database, keeping each job's id, name, function, arguments, trigger, next "
+            "run time, paused state and options. Jobs already in obssched's table are left as "
+            "they are, so running it again changes nothing. Reading job_state unpickles it, "
+            "which runs code stored in the database: migrate only a database you trust (this "
+            "is the only command that unpickles). Needs the apscheduler package (3.x) "
+            "importable."
+        ),
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help=f"the database's URL (default: $OBSSCHED_STORE, else {DEFAULT_STORE_URL})",
+    )
+    migrate.add_argument(
+        "--source-table",
+        metavar="TABLE",
+        default="apscheduler_jobs",
+        help="APScheduler 3's job table (default: apscheduler_jobs)",
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="report what would be converted; write nothing"
+    )
+    migrate.add_argument(
+        "--drop-source",
+        action="store_true",
+        help="drop the source table once every job in it is converted (kept otherwise)",
+    )
+    migrate.add_argument("--json", action="store_true", help="print the report as JSON")
+    _path(migrate)
+    _common(migrate)

@@ -11,6 +11,11 @@ deleted: it stays in the table, is reported once per process with a log record a
 ``scheduled_run_time`` is the row's stored next run time, or the time it was found if it is paused,
 and its ``exception`` the load error), is counted by :meth:`SQLAlchemyJobStore.unloadable_count`
 and listed by :meth:`SQLAlchemyJobStore.get_unloadable_jobs`.
+
+An APScheduler 3 job table is never passed over in silence: ``serializer="pickle"`` with its
+name (``tablename="apscheduler_jobs"``) opens it in place, in APScheduler 3.11's own layout;
+any other options refuse to start while it holds jobs that ``obssched jobs migrate`` did not
+convert (:class:`~obssched.exceptions.UnmigratedJobsError`).
 """
 
 from __future__ import annotations
@@ -23,23 +28,18 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, MetaData, bindparam, func, select
+from sqlalchemy import URL, Connection, Engine, MetaData, func, select
 from sqlalchemy.exc import IntegrityError
 
-from obssched._refs import maybe_ref, ref_to_obj
-from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
+from obssched._refs import maybe_ref
 from obssched.exceptions import ConflictingIdError, JobLookupError
-from obssched.jobstores._sql.codec import (
-    Serializer,
-    UnloadableJob,
-    decode_job,
-    encode_job,
-    micros_to_datetime,
-    to_micros,
-)
-from obssched.jobstores._sql.engine import ErrorCounter, make_engine, with_retries
+from obssched.jobstores._sql.codec import Serializer, UnloadableJob
+from obssched.jobstores._sql.engine import ErrorCounter, open_engine, with_retries
+from obssched.jobstores._sql.rows import JobRows, NativeRows
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
+from obssched.jobstores._sql.saves import DeferredSaves
 from obssched.jobstores._sql.schema import SchemaVersionError, define_tables, ensure_schema
+from obssched.jobstores._sql.unloadable import UnloadableRows
 from obssched.jobstores.base import BaseJobStore
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["SQLAlchemyJobStore", "SchemaVersionError", "UnloadableJob"]
 
 _T = TypeVar("_T")
-_REMOVED = object()
 
 
 class SQLAlchemyJobStore(BaseJobStore):
@@ -61,7 +60,9 @@ class SQLAlchemyJobStore(BaseJobStore):
             ``postgresql+psycopg://user@host/db``); used when ``engine`` is not given.
         engine: an engine to use instead of creating one.
         tablename: the jobs table; the store also keeps ``<tablename>_meta`` (schema version),
-            ``<tablename>_nodes`` and ``<tablename>_running`` (cluster mode).
+            ``<tablename>_nodes`` and ``<tablename>_running`` (cluster mode). With
+            ``serializer="pickle"``, a table in APScheduler 3's layout (or a new one named
+            ``apscheduler_jobs``) is used in place, as APScheduler 3.11 reads and writes it.
         metadata: the ``MetaData`` to declare the tables on.
         pickle_protocol: the pickle protocol of ``serializer="pickle"``.
         tableschema: the database schema that holds the tables.
@@ -76,7 +77,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             collection of job ids, besides the jobs added with ``recover=True`` (Quartz's
             "requests recovery"); abandoned runs are reported either way. Alone, the store
             finds the runs a killed process left in flight at its first scheduling step after
-            the restart; it assumes it is the only scheduler using its tables.
+            the restart; it assumes it is the only scheduler using its tables. An APScheduler
+            3 table kept in place has no room for this bookkeeping: runs are not tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
     """
 
@@ -100,26 +102,9 @@ class SQLAlchemyJobStore(BaseJobStore):
         super().__init__()
         if serializer not in ("json", "pickle"):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
-        # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
-        given_engine: Engine | None = maybe_ref(engine)
-        given_metadata: MetaData | None = maybe_ref(metadata)
-        if given_engine is None:
-            if not url:
-                raise ValueError('Need either "engine" or "url" defined')
-            given_engine = make_engine(url, engine_options or {})
-            self._owns_engine = True
-        else:
-            self._owns_engine = False
-        engine = given_engine
-        if cluster and engine.dialect.name != "postgresql":
-            raise ValueError(
-                f"cluster=True needs PostgreSQL, not {engine.dialect.name}: the cluster claims "
-                "runs with SELECT ... FOR UPDATE SKIP LOCKED across hosts, which SQLite (a "
-                "single-host, file-level-locking database) cannot do"
-            )
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
-        self.engine = engine
+        self.engine, self._owns_engine = open_engine(url, engine, engine_options, cluster)
         self.serializer: Serializer = serializer
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster
@@ -131,15 +116,19 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.batch_size = batch_size
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
+        # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
+        given_metadata: MetaData | None = maybe_ref(metadata)
         self.tables = define_tables(given_metadata or MetaData(), tablename, tableschema)
+        # How jobs map to rows; start() switches to APScheduler 3's layout for a table kept
+        # in place.
+        self._rows: JobRows = NativeRows(self.tables.jobs, serializer, pickle_protocol)
         self._errors = ErrorCounter()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._unloadable: dict[str, UnloadableJob] = {}
-        # The jobs being processed in the current step; their saves (in _pending) and the runs
-        # they submitted (in _ledger) are written together by release_jobs().
-        self._acquired: dict[str, Job] | None = None
-        self._pending: dict[str, Any] = {}
+        self._unloadable = UnloadableRows(self._logger)
+        # The saves of the jobs being processed in the current step, written with the runs
+        # they submitted (in _ledger) by release_jobs().
+        self._saves = DeferredSaves(self._rows)
         self._node: ClusterNode | None = None
         self._ledger: RunLedger | None = None
         self._abandoned: dict[str, int] = {}
@@ -151,11 +140,28 @@ class SQLAlchemyJobStore(BaseJobStore):
 
         Raises:
             SchemaVersionError: the table was created by a newer obssched.
+            UnmigratedJobsError: an APScheduler 3 job table these options would not read
+                holds jobs that were not migrated.
         """
+        from obssched.jobstores._sql.aps3_table import in_place_rows
+
         super().start(scheduler, alias)
         self._stopping.clear()
+        options = (self.tables, self.serializer, self.pickle_protocol, self.cluster)
+        try:
+            in_place = self._read(lambda conn: in_place_rows(conn, *options))
+        except Exception:
+            # The scheduler does not shut down a store that failed to start: close the
+            # connections now rather than leave them to the garbage collector.
+            if self._owns_engine:
+                self.engine.dispose()
+            raise
+        if in_place is not None:
+            self._rows = in_place
+            self._saves = DeferredSaves(in_place)
+            return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
-        self._find_unloadable_refs()
+        self._unloadable.scan_refs(self._rows, self._read, scheduler, alias)
         if self.cluster:
             from obssched.jobstores._sql.cluster import ClusterNode
 
@@ -195,7 +201,7 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def get_unloadable_jobs(self) -> list[UnloadableJob]:
         """The rows found that cannot be loaded, for ``obssched jobs`` to list."""
-        return list(self._unloadable.values())
+        return self._unloadable.jobs()
 
     def cluster_nodes(self) -> int:
         """Live nodes of the cluster (``obssched_cluster_nodes``); 1 outside cluster mode."""
@@ -215,20 +221,18 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def lookup_job(self, job_id: str) -> Job | None:
         """Return the job with ``job_id``, or ``None`` (also for a row that cannot be loaded)."""
-        jobs = self.tables.jobs
-        query = select(jobs.c.id, jobs.c.func_ref, jobs.c.next_run_time, jobs.c.state).where(
-            jobs.c.id == job_id
-        )
-        rows = self._read(lambda conn: conn.execute(query).all())
-        loaded = self._load_rows(rows)
+        rows = self._rows
+        query = select(*rows.columns).where(rows.table.c.id == job_id)
+        loaded = self._load_rows(self._read(lambda conn: conn.execute(query).all()))
         return loaded[0] if loaded else None
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         """Return up to ``batch_size`` jobs due at ``now``, earliest first."""
-        jobs = self.tables.jobs
+        rows = self._rows
+        jobs = rows.table
         query = (
-            select(jobs.c.id, jobs.c.func_ref, jobs.c.next_run_time, jobs.c.state)
-            .where(jobs.c.next_run_time <= to_micros(now))
+            select(*rows.columns)
+            .where(jobs.c.next_run_time <= rows.to_db_time(now))
             .order_by(jobs.c.next_run_time, jobs.c.id)
             .limit(self.batch_size)
         )
@@ -239,22 +243,22 @@ class SQLAlchemyJobStore(BaseJobStore):
         """Return the earliest next run time among the loadable jobs."""
         if self._node is not None:
             return self._node.next_run_time()
-        jobs = self.tables.jobs
-        query = self._without_unloadable(select(func.min(jobs.c.next_run_time)))
-        return micros_to_datetime(self._read(lambda conn: conn.execute(query).scalar()))
+        rows = self._rows
+        query = self._without_unloadable(select(func.min(rows.table.c.next_run_time)))
+        return rows.from_db_time(self._read(lambda conn: conn.execute(query).scalar()))
 
     def get_all_jobs(self) -> list[Job]:
         """Return every loadable job by next run time, paused jobs last."""
-        jobs = self.tables.jobs
-        query = select(jobs.c.id, jobs.c.func_ref, jobs.c.next_run_time, jobs.c.state).order_by(
+        rows = self._rows
+        jobs = rows.table
+        query = select(*rows.columns).order_by(
             jobs.c.next_run_time.is_(None), jobs.c.next_run_time, jobs.c.id
         )
         return self._load_rows(self._read(lambda conn: conn.execute(query).all()))
 
     def count_jobs(self) -> tuple[int, int]:
         """Return ``(scheduled, paused)`` with one aggregate query."""
-        jobs = self.tables.jobs
-        query = select(func.count(jobs.c.next_run_time), func.count())
+        query = select(func.count(self._rows.table.c.next_run_time), func.count())
         row = self._read(lambda conn: conn.execute(query).one())
         return int(row[0]), int(row[1]) - int(row[0])
 
@@ -267,15 +271,9 @@ class SQLAlchemyJobStore(BaseJobStore):
             ConflictingIdError: a job with the same id is stored already.
             SerializationError: an argument cannot be stored; the message names it.
         """
-        values = self._row_values(job)
-        statement = self.tables.jobs.insert().values(id=job.id, **values)
-
-        def insert(conn: Connection) -> None:
-            conn.execute(statement)
-            self._notify(conn)
-
+        statement = self._rows.table.insert().values(id=job.id, **self._row_values(job))
         try:
-            self._write(insert)
+            self._change(statement)
         except IntegrityError:
             raise ConflictingIdError(job.id) from None
         self._superseded(job.id)
@@ -289,11 +287,12 @@ class SQLAlchemyJobStore(BaseJobStore):
         with self._lock:
             if self._node is not None and self._node.settled_by_claim(job.id, job.next_run_time):
                 return
-            if self._acquired is not None and job.id in self._acquired:
-                self._row_values(job)  # refuse unstorable changes now, not at release
-                self._pending[job.id] = job
+            if self._saves.defer_update(job):
                 return
-        self._write_update(job)
+        jobs = self._rows.table
+        statement = jobs.update().where(jobs.c.id == job.id).values(**self._row_values(job))
+        if not self._change(statement):
+            raise JobLookupError(job.id)
         self._superseded(job.id)
 
     def remove_job(self, job_id: str) -> None:
@@ -305,40 +304,23 @@ class SQLAlchemyJobStore(BaseJobStore):
         with self._lock:
             if self._node is not None and self._node.settled_by_claim(job_id, None, removed=True):
                 return
-            if self._acquired is not None and job_id in self._acquired:
-                self._pending[job_id] = _REMOVED
+            if self._saves.defer_removal(job_id):
                 return
-        jobs = self.tables.jobs
-        statement = jobs.delete().where(jobs.c.id == job_id)
-
-        def delete(conn: Connection) -> int:
-            count = conn.execute(statement).rowcount
-            self._notify(conn)
-            return count
-
-        if not self._write(delete):
+        jobs = self._rows.table
+        if not self._change(jobs.delete().where(jobs.c.id == job_id)):
             raise JobLookupError(job_id)
         self._superseded(job_id)
-        self._unloadable.pop(job_id, None)
+        self._unloadable.forget(job_id)
 
     def _superseded(self, job_id: str) -> None:
-        """A direct write of ``job_id`` succeeded: a save of it still waiting from a step whose
-        flush failed (an outage) is older, and must not overwrite it when it is retried."""
         with self._lock:
-            if self._acquired is None or job_id not in self._acquired:
-                self._pending.pop(job_id, None)
+            self._saves.superseded(job_id)
 
     def remove_all_jobs(self) -> None:
         """Remove every job, including rows that cannot be loaded."""
-        statement = self.tables.jobs.delete()
-
-        def delete(conn: Connection) -> None:
-            conn.execute(statement)
-            self._notify(conn)
-
         with self._lock:
-            self._pending.clear()
-        self._write(delete)
+            self._saves.clear()
+        self._change(self._rows.table.delete())
         self._unloadable.clear()
 
     # -- the leasing seam ------------------------------------------------------------------------
@@ -362,7 +344,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         with self._lock:
             self._flush()
             jobs = self.get_due_jobs(now)
-            self._acquired = {job.id: job for job in jobs}
+            self._saves.acquired = {job.id: job for job in jobs}
             return jobs
 
     def release_jobs(self, jobs: list[Job]) -> None:
@@ -375,87 +357,34 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._node.release(jobs)
             return
         with self._lock:
-            self._acquired = None
+            self._saves.acquired = None
             try:
                 self._flush()
             except Exception:
                 self._logger.exception(
                     "Could not save %d processed jobs; retrying before the next step",
-                    len(self._pending),
+                    len(self._saves),
                 )
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- internals shared with the cluster and run bookkeeping ----------------------------------
+
+    @property
+    def _acquired(self) -> dict[str, Job] | None:
+        """The jobs being processed in the current step, by id."""
+        return self._saves.acquired
 
     def _row_values(self, job: Job) -> dict[str, Any]:
-        return {
-            "next_run_time": to_micros(job.next_run_time),
-            "func_ref": job.func_ref,
-            "state": encode_job(job, self.serializer, self.pickle_protocol),
-        }
-
-    def _write_update(self, job: Job) -> None:
-        jobs = self.tables.jobs
-        statement = jobs.update().where(jobs.c.id == job.id).values(**self._row_values(job))
-
-        def update(conn: Connection) -> int:
-            count = conn.execute(statement).rowcount
-            self._notify(conn)
-            return count
-
-        if not self._write(update):
-            raise JobLookupError(job.id)
+        return self._rows.values(job)
 
     def _flush(self) -> None:
-        """Write the deferred saves, with the runs in flight, in one transaction; they stay
-        queued if it fails."""
-        ledger = self._ledger
-        if not self._pending and (ledger is None or not ledger.pending()):
-            return
-        jobs = self.tables.jobs
-        updates = []
-        removals = []
-        for job_id, job in self._pending.items():
-            if job is _REMOVED:
-                removals.append(job_id)
-            else:
-                updates.append({"job_id": job_id, **self._row_values(job)})
-        update = (
-            jobs.update()
-            .where(jobs.c.id == bindparam("job_id"))
-            .values(
-                next_run_time=bindparam("next_run_time"),
-                func_ref=bindparam("func_ref"),
-                state=bindparam("state"),
-            )
-        )
-
-        batch = ledger.take(self._scheduler.clock.now()) if ledger and self._scheduler else None
-
-        def write(conn: Connection) -> None:
-            if updates:
-                conn.execute(update, updates)
-            if removals:
-                conn.execute(jobs.delete().where(jobs.c.id.in_(removals)))
-            if batch is not None:
-                assert ledger is not None
-                ledger.write(conn, batch)
-
-        try:
-            self._retry(lambda: self._in_transaction(write))
-        except BaseException:
-            if batch is not None:
-                assert ledger is not None
-                ledger.not_written(batch)
-            raise
-        self._pending.clear()
-        if batch is not None:
-            assert ledger is not None
-            ledger.written(batch)
+        scheduler = self._scheduler
+        now = scheduler.clock.now if scheduler is not None else None
+        self._saves.flush(self._ledger, now, self._write)
 
     def _read(self, operation: Callable[[Connection], _T]) -> _T:
         with self._lock:
             self._flush()
-        return self._retry(lambda: self._in_transaction(operation))
+        return self._write(operation)
 
     def _write(self, operation: Callable[[Connection], _T]) -> _T:
         return self._retry(lambda: self._in_transaction(operation))
@@ -467,74 +396,29 @@ class SQLAlchemyJobStore(BaseJobStore):
     def _retry(self, operation: Callable[[], _T]) -> _T:
         return with_retries(operation, self._errors, self._logger, self._stopping.wait)
 
+    def _change(self, statement: Any) -> int:
+        """Execute a change of the jobs table (waking the cluster); return the rows changed."""
+
+        def change(conn: Connection) -> int:
+            count = int(conn.execute(statement).rowcount)
+            self._notify(conn)
+            return count
+
+        return self._write(change)
+
     def _notify(self, conn: Connection) -> None:
         if self._node is not None:
             self._node.notify(conn)
 
     def _without_unloadable(self, query: Any) -> Any:
-        if not self._unloadable:
+        if not len(self._unloadable):
             return query
-        return query.where(self.tables.jobs.c.id.not_in(list(self._unloadable)))
+        return query.where(self._rows.table.c.id.not_in(self._unloadable.ids()))
 
     def _load_rows(self, rows: Iterable[Any]) -> list[Job]:
         scheduler = self._scheduler
         assert scheduler is not None, "the job store has not been started"
-        alias = self._alias or "default"
-        allow_pickle = self.serializer == "pickle"
-        jobs: list[Job] = []
-        for row in rows:
-            try:
-                jobs.append(decode_job(row.state, scheduler, alias, allow_pickle))
-            except Exception as exc:
-                self._report_unloadable(row.id, row.func_ref, row.next_run_time, exc)
-            else:
-                self._unloadable.pop(row.id, None)
-        return jobs
-
-    def _find_unloadable_refs(self) -> None:
-        """Check each distinct callable reference once, so the gauge counts paused rows too."""
-        jobs = self.tables.jobs
-        refs = self._read(lambda conn: conn.execute(select(jobs.c.func_ref).distinct()).all())
-        broken: dict[str, Exception] = {}
-        for (ref,) in refs:
-            try:
-                ref_to_obj(ref)
-            except Exception as exc:
-                broken[ref] = exc
-        if not broken:
-            return
-        query = select(jobs.c.id, jobs.c.func_ref, jobs.c.next_run_time).where(
-            jobs.c.func_ref.in_(list(broken))
-        )
-        for row in self._read(lambda conn: conn.execute(query).all()):
-            self._report_unloadable(row.id, row.func_ref, row.next_run_time, broken[row.func_ref])
-
-    def _report_unloadable(
-        self, job_id: str, func_ref: str, next_run_micros: int | None, error: BaseException
-    ) -> None:
-        if job_id in self._unloadable:
-            return
-        next_run_time = micros_to_datetime(next_run_micros)
-        self._unloadable[job_id] = UnloadableJob(job_id, func_ref, next_run_time, error)
-        self._logger.error(
-            "Job %r (%s) in job store %r cannot be loaded and is left in the table untouched: %s",
-            job_id,
-            func_ref,
-            self._alias,
-            error,
-        )
-        scheduler = self._scheduler
-        if scheduler is not None:
-            scheduler._dispatch_event(
-                JobExecutionEvent(
-                    EVENT_JOB_ERROR,
-                    job_id,
-                    self._alias,
-                    next_run_time or scheduler.clock.now(),
-                    exception=error,
-                    job_name=func_ref,
-                )
-            )
+        return self._unloadable.load(self._rows, rows, scheduler, self._alias)
 
     def __repr__(self) -> str:
         mode = ", cluster" if self.cluster else ""

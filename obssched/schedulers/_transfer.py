@@ -1,14 +1,26 @@
-"""Printing, exporting and importing a scheduler's jobs."""
+"""Printing, exporting and importing a scheduler's jobs.
+
+:func:`import_jobs` reads obssched's exports and APScheduler 3.11's: the latter embed objects as
+``{"__apscheduler_class__", "__apscheduler_state__"}`` (triggers) and as
+``{"__apscheduler_pickle__"}`` (datetimes, zones, cron fields), which are rebuilt as APScheduler
+itself rebuilds them (so the ``apscheduler`` package must be importable, and the file trusted:
+unpickling runs code) and converted to obssched's triggers.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import pickle
 from typing import IO, TYPE_CHECKING, Any
 
+from obssched._refs import ref_to_obj
 from obssched._serialization import job_from_data, job_to_data
+from obssched.exceptions import SerializationError
 
 if TYPE_CHECKING:
+    from obssched.job import Job
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["export_jobs", "import_jobs", "print_jobs"]
@@ -57,19 +69,30 @@ def export_jobs(
 def import_jobs(
     scheduler: BaseScheduler, infile: str | os.PathLike[str] | IO[str], jobstore: str
 ) -> None:
-    """Add every job of an export to ``jobstore``, replacing jobs with the same ids."""
-    data: Any
+    """Add every job of an export (obssched's, or APScheduler 3.11's) to ``jobstore``, replacing
+    jobs with the same ids.
+
+    Raises:
+        ValueError: the export is of a newer version.
+        SerializationError: a job cannot be read; for an APScheduler 3 export, also when the
+            ``apscheduler`` package is not importable.
+    """
+    text: str
     if isinstance(infile, (str, os.PathLike)):
         with open(infile, encoding="utf-8") as file:
-            data = json.load(file)
+            text = file.read()
     else:
-        data = json.load(infile)
+        text = infile.read()
+    data: Any = json.loads(text)
     if not isinstance(data, dict) or data.get("version", 0) > EXPORT_VERSION:
         raise ValueError(
             f"This export (version {data.get('version') if isinstance(data, dict) else '?'}) "
             f"is not readable by this obssched, which reads up to version {EXPORT_VERSION}"
         )
-    jobs = [job_from_data(scheduler, item) for item in data["jobs"]]
+    if _is_aps3_export(data):
+        jobs = _aps3_jobs(scheduler, text, jobstore)
+    else:
+        jobs = [job_from_data(scheduler, item) for item in data["jobs"]]
     with scheduler._jobstores_lock:
         if scheduler.running:
             # Every job's store and executor are looked up before any job is added, so a bad
@@ -82,3 +105,47 @@ def import_jobs(
                 scheduler._pending_jobs.append((job, jobstore, True))
             else:
                 scheduler._real_add_job(job, jobstore, True)
+
+
+def _is_aps3_export(data: dict[str, Any]) -> bool:
+    """APScheduler 3.11 writes its version beside the jobs, and each trigger as an object."""
+    if "scheduler_version" in data:
+        return True
+    jobs = data.get("jobs") or []
+    return any(
+        isinstance(item, dict)
+        and isinstance(item.get("trigger"), dict)
+        and "__apscheduler_class__" in item["trigger"]
+        for item in jobs
+    )
+
+
+def _aps3_object(value: dict[str, Any]) -> Any:
+    """Rebuild an object APScheduler 3.11's export embedded in JSON (the others stay dicts)."""
+    if "__apscheduler_pickle__" in value:
+        return pickle.loads(base64.b64decode(value["__apscheduler_pickle__"]))
+    if "__apscheduler_class__" in value and "__apscheduler_state__" in value:
+        cls = ref_to_obj(value["__apscheduler_class__"])
+        instance = cls.__new__(cls)
+        instance.__setstate__(value["__apscheduler_state__"])
+        return instance
+    return value
+
+
+def _aps3_jobs(scheduler: BaseScheduler, text: str, jobstore: str) -> list[Job]:
+    from obssched.jobstores._sql.aps3_state import APS3_INSTALL_HINT, job_from_aps3_state
+
+    try:
+        data = json.loads(text, object_hook=_aps3_object)
+    except (ImportError, LookupError) as exc:
+        raise SerializationError(
+            "This APScheduler 3 export embeds APScheduler objects; reading it needs the "
+            f"apscheduler package (3.x) importable here ({APS3_INSTALL_HINT}): {exc}"
+        ) from exc
+    jobs = []
+    for item in data["jobs"]:
+        job = job_from_aps3_state(item, scheduler, jobstore)
+        # APScheduler keeps the arguments as JSON gives them: a list stays a list.
+        job.args = item["args"]
+        jobs.append(job)
+    return jobs

@@ -27,6 +27,7 @@ __all__ = [
     "UnloadableJob",
     "decode_job",
     "encode_job",
+    "encode_state",
     "micros_to_datetime",
     "to_micros",
 ]
@@ -72,37 +73,48 @@ def encode_job(job: Job, serializer: Serializer, pickle_protocol: int) -> bytes:
         SerializationError: the callable has no reference, or (JSON) an argument cannot be
             encoded; the message names the argument and the pickle opt-in.
     """
-    from obssched.triggers._state import trigger_to_dict
-
     if not job.func_ref:
         raise SerializationError(
             f"Job {job.id!r} cannot be stored: its callable {job.func!r} has no importable "
             "'module:qualname' reference (lambdas, nested functions and bound methods of "
             "instances have none); pass a module-level function or its textual reference"
         )
+    return encode_state(job.__getstate__(), serializer, pickle_protocol)
+
+
+def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol: int) -> bytes:
+    """Return the row state of a job state (as ``Job.__getstate__`` returns it), without
+    importing the job's callable.
+
+    Raises:
+        SerializationError: (JSON) an argument cannot be encoded; (pickle) nor pickled.
+    """
+    from obssched.triggers._state import trigger_to_dict
+
     if serializer == "json":
-        arguments: Any = json.loads(dumps_args(job.args, job.kwargs))
+        arguments: Any = json.loads(dumps_args(state["args"], state["kwargs"]))
     else:
         try:
-            payload = pickle.dumps((job.args, job.kwargs), pickle_protocol)
+            payload = pickle.dumps((state["args"], state["kwargs"]), pickle_protocol)
         except Exception as exc:
             raise SerializationError(
-                f"The arguments of job {job.id!r} cannot be pickled: {exc}"
+                f"The arguments of job {state['id']!r} cannot be pickled: {exc}"
             ) from exc
         arguments = {"pickle": base64.b64encode(payload).decode("ascii")}
+    next_run_time = state["next_run_time"]
     data = {
         "version": JOB_DATA_VERSION,
-        "id": job.id,
-        "name": job.name,
-        "func": job.func_ref,
+        "id": state["id"],
+        "name": state["name"],
+        "func": state["func"],
         "arguments": arguments,
-        "trigger": trigger_to_dict(job.trigger),
-        "executor": job.executor,
-        "misfire_grace_time": job.misfire_grace_time,
-        "coalesce": job.coalesce,
-        "max_instances": job.max_instances,
-        "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
-        "recover": job.recover,
+        "trigger": trigger_to_dict(state["trigger"]),
+        "executor": state["executor"],
+        "misfire_grace_time": state["misfire_grace_time"],
+        "coalesce": state["coalesce"],
+        "max_instances": state["max_instances"],
+        "next_run_time": next_run_time.isoformat() if next_run_time else None,
+        "recover": state.get("recover", False),
     }
     return json.dumps(data, separators=(",", ":")).encode()
 

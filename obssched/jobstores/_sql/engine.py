@@ -11,7 +11,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "with_retries"]
+__all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "open_engine", "with_retries"]
 
 _T = TypeVar("_T")
 
@@ -55,6 +55,38 @@ def make_engine(url: str | URL, options: dict[str, Any]) -> Engine:
         return engine
     options.setdefault("pool_pre_ping", True)
     return create_engine(url, **options)
+
+
+def open_engine(
+    url: str | URL | None,
+    engine: Engine | str | None,
+    options: dict[str, Any] | None,
+    cluster: bool,
+) -> tuple[Engine, bool]:
+    """Return the store's engine and whether the store made it (and so disposes of it).
+
+    ``engine`` may be a ``module:attribute`` reference, resolved as APScheduler's ``maybe_ref``
+    does.
+
+    Raises:
+        ValueError: neither ``url`` nor ``engine`` is given, or ``cluster`` is asked of a
+            database other than PostgreSQL.
+    """
+    from obssched._refs import maybe_ref
+
+    given: Engine | None = maybe_ref(engine)
+    owned = given is None
+    if given is None:
+        if not url:
+            raise ValueError('Need either "engine" or "url" defined')
+        given = make_engine(url, options or {})
+    if cluster and given.dialect.name != "postgresql":
+        raise ValueError(
+            f"cluster=True needs PostgreSQL, not {given.dialect.name}: the cluster claims "
+            "runs with SELECT ... FOR UPDATE SKIP LOCKED across hosts, which SQLite (a "
+            "single-host, file-level-locking database) cannot do"
+        )
+    return given, owned
 
 
 class ErrorCounter:

@@ -1,0 +1,101 @@
+"""How a job maps to a row of the jobs table, and back.
+
+:class:`JobRows` is what the store asks of a table layout; :class:`NativeRows` is obssched's own
+(``id``, ``next_run_time`` in integer microseconds, ``func_ref``, ``state``), and
+:class:`obssched.jobstores._sql.aps3_table.Aps3Rows` is APScheduler 3's, for a table kept in
+place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Column, Table
+
+from obssched.jobstores._sql.codec import (
+    Serializer,
+    decode_job,
+    encode_job,
+    micros_to_datetime,
+    to_micros,
+)
+
+if TYPE_CHECKING:
+    from obssched.job import Job
+    from obssched.schedulers.base import BaseScheduler
+
+__all__ = ["JobRows", "NativeRows"]
+
+
+class JobRows(Protocol):
+    """A layout of the jobs table: which columns hold a job, and how it is written and read."""
+
+    table: Table
+    """The jobs table; it has an ``id`` and a ``next_run_time`` column in every layout."""
+
+    columns: tuple[Column[Any], ...]
+    """The columns to select to load a job (``id`` and ``next_run_time`` among them)."""
+
+    func_ref_column: Column[Any] | None
+    """The column that names each job's callable, if the layout has one."""
+
+    def to_db_time(self, moment: datetime | None) -> Any:
+        """Return ``moment`` as the ``next_run_time`` column stores it."""
+
+    def from_db_time(self, value: Any) -> datetime | None:
+        """Return a ``next_run_time`` column value as an aware datetime."""
+
+    def values(self, job: Job) -> dict[str, Any]:
+        """Return the values of every column but ``id``.
+
+        Raises:
+            SerializationError: the job cannot be stored in this layout; the message says why.
+        """
+
+    def load(self, row: Any, scheduler: BaseScheduler, alias: str) -> Job:
+        """Rebuild the job of a row selected with :attr:`columns`."""
+
+    def func_ref(self, row: Any) -> str:
+        """The callable's reference as far as the row tells without loading it."""
+
+
+class NativeRows:
+    """obssched's own layout: versioned plain data, the callable's reference in a column."""
+
+    def __init__(self, table: Table, serializer: Serializer, pickle_protocol: int) -> None:
+        self.table = table
+        columns = table.c
+        self.columns: tuple[Column[Any], ...] = (
+            columns.id,
+            columns.func_ref,
+            columns.next_run_time,
+            columns.state,
+        )
+        self.func_ref_column: Column[Any] | None = columns.func_ref
+        self._serializer: Serializer = serializer
+        self._pickle_protocol = pickle_protocol
+
+    def to_db_time(self, moment: datetime | None) -> int | None:
+        """Integer microseconds since the epoch (exact, unlike a float)."""
+        return to_micros(moment)
+
+    def from_db_time(self, value: Any) -> datetime | None:
+        """Invert :meth:`to_db_time`."""
+        return micros_to_datetime(value)
+
+    def values(self, job: Job) -> dict[str, Any]:
+        """The row of ``job`` (see :func:`~obssched.jobstores._sql.codec.encode_job`)."""
+        return {
+            "next_run_time": to_micros(job.next_run_time),
+            "func_ref": job.func_ref,
+            "state": encode_job(job, self._serializer, self._pickle_protocol),
+        }
+
+    def load(self, row: Any, scheduler: BaseScheduler, alias: str) -> Job:
+        """Decode the row's state (pickled arguments only if the store allows pickle)."""
+        return decode_job(row.state, scheduler, alias, self._serializer == "pickle")
+
+    def func_ref(self, row: Any) -> str:
+        """The ``func_ref`` column."""
+        return str(row.func_ref)
