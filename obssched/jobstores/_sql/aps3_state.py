@@ -303,9 +303,9 @@ def _aps_cron(trigger: Any, data: dict[str, Any]) -> Any:
 
     expressions: dict[str, str] = data["fields"]
     if data["crontab"]:
-        day, weekday = (field for field in trigger.fields if field.name in ("day", "day_of_week"))
-        numbered = any(char.isdigit() for char in weekday.expression)
-        if numbered or (not day.is_wildcard and not weekday.is_wildcard):
+        day, weekday = expressions["day"], expressions["day_of_week"]
+        numbered = any(char.isdigit() for char in weekday)
+        if numbered or (day != "*" and weekday != "*"):
             raise SerializationError(
                 f"The crontab trigger {trigger} counts weekdays from Sunday or matches days of "
                 "month or of week as crontab does, which APScheduler 3's cron trigger cannot "
