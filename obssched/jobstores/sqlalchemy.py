@@ -40,7 +40,7 @@ from obssched.jobstores._sql.codec import (
 from obssched.jobstores._sql.engine import ErrorCounter, make_engine, with_retries
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
 from obssched.jobstores._sql.schema import SchemaVersionError, define_tables, ensure_schema
-from obssched.jobstores.base import BaseJobStore
+from obssched.jobstores.base import BaseJobStore, RunPlan
 
 if TYPE_CHECKING:
     from obssched.job import Job
@@ -124,7 +124,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster
         # A cluster claim works the run times out: the loop takes them from it.
-        self._plans_run_times = cluster
+        self.plans_run_times = cluster
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
@@ -343,10 +343,11 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     # -- the leasing seam ------------------------------------------------------------------------
 
-    def planned_run_times(self, job: Job) -> tuple[list[datetime], datetime | None] | None:
+    def planned_run_times(self, job: Job) -> RunPlan | None:
         """In cluster mode, the run times the claim worked out (see the base class)."""
         node = self._node
-        return None if node is None else node.planned_run_times(job.id)
+        plan = None if node is None else node.planned_run_times(job.id)
+        return None if plan is None else RunPlan(*plan)
 
     def acquire_due_jobs(self, now: datetime) -> list[Job]:
         """Return the due jobs this scheduler processes now.

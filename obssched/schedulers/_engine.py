@@ -154,8 +154,12 @@ def _process_job(
         _pause_broken_job(job, alias, store, dispatch, logger)
         return
 
-    planned = store.planned_run_times(job) if store._plans_run_times else None
-    run_times, next_run_time = planned if planned is not None else run_times_until(job, now)
+    planned = store.planned_run_times(job) if store.plans_run_times else None
+    run_times, next_run_time = (
+        (planned.run_times, planned.next_run_time)
+        if planned is not None
+        else run_times_until(job, now)
+    )
     if run_times:
         coalesced: list[datetime] = []
         if len(run_times) > 1 and job.coalesce:
