@@ -7,7 +7,7 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import IO, Any, TypeVar
 
 from obssched._context import SchedulerContext
@@ -59,9 +59,6 @@ STATE_PAUSED = 2
 """The scheduler is running but does not process jobs."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-_BACKLOG_RECHECK = 0.001
-"""Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
 
 
 class BaseScheduler(ABC):
@@ -682,40 +679,22 @@ class BaseScheduler(ABC):
         clock = settings.clock
         now = clock.now()
         self.last_wakeup_at = now
-        heartbeat: float = settings.heartbeat_interval
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
-            # Runs submitted before the pause may still wait for workers that a tick's end
-            # would have woken (see WorkerPool.nudge): keep looking while they do.
-            backlog = [e for e in self._executors.values() if e._backlog]
-            for executor in backlog:
-                executor._nudge()
-            return _BACKLOG_RECHECK if backlog else heartbeat
-        started = clock.monotonic()
+            return _engine.idle_wait(self._executors, settings.heartbeat_interval)
         with self._jobstores_lock:
-            next_wakeup = _engine.process_due_jobs(
+            wait, planned = _engine.run_tick(
                 self._jobstores,
                 self._executors,
+                clock,
                 now,
-                self._event_dispatcher(),
-                self._next_run_id,
-                settings.logger,
-                settings.jobstore_retry_interval,
+                heartbeat=settings.heartbeat_interval,
+                retry_interval=settings.jobstore_retry_interval,
+                dispatch=self._event_dispatcher(),
+                next_run_id=self._context.next_run_id,
+                logger=settings.logger,
             )
-            # The time spent in the tick is read off the monotonic clock: one reading instead of
-            # two wall-clock datetimes and the timedelta arithmetic between them.
-            elapsed = clock.monotonic() - started
-            wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
-            wait -= elapsed
-            if wait > _BACKLOG_RECHECK and any(e._backlog for e in self._executors.values()):
-                # Runs wait for a pool whose awake workers may all be blocked; the next tick
-                # looks again and wakes more of them (see WorkerPool.nudge).
-                wait = _BACKLOG_RECHECK
-                next_wakeup = now + timedelta(seconds=elapsed + wait)
-            if wait >= heartbeat:
-                wait = heartbeat
-                next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
             # Set under the lock that add_job takes, so a job added right after this tick is
             # compared with the wakeup this tick really planned.
-            self._planned_wakeup = next_wakeup
-        return wait if wait > 0.0 else 0.0
+            self._planned_wakeup = planned
+        return wait
