@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from obssched._context import SchedulerContext, context_of
 from obssched.exceptions import ConflictingIdError, JobLookupError, TransientJobError
 
 if TYPE_CHECKING:
@@ -91,12 +92,19 @@ class BaseJobStore(ABC):
     _scheduler: BaseScheduler | None = None
     _alias: str | None = None
     _logger: logging.Logger = logging.getLogger("obssched.jobstores")
+    _context: SchedulerContext | None = None
 
-    def start(self, scheduler: BaseScheduler, alias: str) -> None:
-        """Called by the scheduler when it starts or when the store is added to a running one."""
+    def start(self, scheduler: BaseScheduler | None, alias: str) -> None:
+        """Called by the scheduler when it starts or when the store is added to a running one;
+        a store used on its own is started with ``scheduler=None``.
+
+        The store reaches the scheduler's services (clock, events, wakeup) through
+        ``context_of(scheduler)``, kept here: a standalone context when there is no scheduler.
+        """
         self._scheduler = scheduler
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.jobstores.{alias}")
+        self._context = context_of(scheduler)
 
     def shutdown(self) -> None:
         """Free any resources the store holds."""
