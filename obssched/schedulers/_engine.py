@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from obssched._runtimes import run_times_until
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
@@ -43,21 +44,6 @@ BACKLOG_RECHECK = 0.001
 
 Dispatch = Callable[[SchedulerEvent], None]
 Submit = Callable[["Job", str, list[datetime], list[datetime]], None]
-
-
-def run_times_until(job: Job, now: datetime) -> tuple[list[datetime], datetime | None]:
-    """Return the job's run times up to ``now`` and the first one after it.
-
-    The trigger is asked once per run time: the call that ends the loop already yields the next
-    run time, so it is not asked again.
-    """
-    run_times: list[datetime] = []
-    next_run_time = job.next_run_time
-    trigger = job.trigger
-    while next_run_time is not None and next_run_time <= now:
-        run_times.append(next_run_time)
-        next_run_time = trigger.get_next_fire_time(next_run_time, now)
-    return run_times, next_run_time
 
 
 def idle_wait(executors: Mapping[str, BaseExecutor], heartbeat: float) -> float:
