@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
 from obssched.exceptions import JobAbandonedError
 from obssched.job import Job
 from obssched.jobstores._sql.codec import encode_job, to_micros
 from obssched.jobstores._sql.schema import ensure_schema
 from obssched.jobstores.base import OrphanedRun, RunPlan
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
-from obssched.testing import ManualClock, ManualScheduler
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 from obssched.triggers.interval import IntervalTrigger
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -300,3 +301,44 @@ def test_a_single_node_store_counts_nothing_abandoned_after_a_clean_stop(
         assert count == 0
     finally:
         again.shutdown()
+
+
+def test_the_loop_reports_and_reruns_what_a_restarted_store_hands_it(
+    restarted: SQLAlchemyJobStore, on_clock: ManualScheduler
+) -> None:
+    """End to end: each abandoned run is reported once with its JobAbandonedError, the one
+    asking for recovery runs again, and no ``_running`` row is left afterwards."""
+    recorder = EventRecorder(on_clock)
+    start_with(on_clock, restarted)
+    on_clock.tick()
+    on_clock.tick()
+    errors = sorted(
+        (event.job_id, event.scheduled_run_time)
+        for event in recorder.of(EVENT_JOB_ERROR)
+        if isinstance(event.exception, JobAbandonedError)
+    )
+    assert errors == [("again", minutes(2)), ("plain", minutes(1))]
+    executed = [
+        (event.job_id, event.scheduled_run_time) for event in recorder.of(EVENT_JOB_EXECUTED)
+    ]
+    assert executed == [("again", minutes(2))]
+    assert running_rows(restarted) == []
+
+
+@pytest.mark.postgresql
+def test_the_loop_reports_a_run_the_cluster_refused(
+    cluster_store: SQLAlchemyJobStore, on_clock: ManualScheduler, maker: ManualScheduler
+) -> None:
+    """End to end: a run refused by the claim (max_instances in flight on another node) is
+    reported EVENT_JOB_MAX_INSTANCES by the loop and not executed."""
+    job = every_minute(maker, "j")
+    running_row(cluster_store, job, "elsewhere", T0 - timedelta(minutes=1))
+    recorder = EventRecorder(on_clock)
+    start_with(on_clock, cluster_store)
+    cluster_store.add_job(job)
+    on_clock.tick()
+    refused = [
+        (event.job_id, event.scheduled_run_times) for event in recorder.of(EVENT_JOB_MAX_INSTANCES)
+    ]
+    assert refused == [("j", [T0])]
+    assert recorder.of(EVENT_JOB_EXECUTED) == []
