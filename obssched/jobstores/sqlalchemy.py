@@ -166,7 +166,9 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._node.start()
         else:
             self._ledger = RunLedger(access)
-            access.context.events.add(self._ledger.on_event, RUN_EVENTS, name="run-ledger")
+            access.context.events.add(
+                self._ledger.on_event, RUN_EVENTS, name="obssched.jobstore.runs"
+            )
 
     def _access_for_runs(self, alias: str) -> StoreAccess:
         """What the run bookkeeping and the cluster node may use of this store."""

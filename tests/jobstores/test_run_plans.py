@@ -342,3 +342,20 @@ def test_the_loop_reports_a_run_the_cluster_refused(
     ]
     assert refused == [("j", [T0])]
     assert recorder.of(EVENT_JOB_EXECUTED) == []
+
+
+@pytest.mark.postgresql
+def test_a_run_reported_abandoned_does_not_hold_back_its_jobs_next_run(
+    cluster_store: SQLAlchemyJobStore, on_clock: ManualScheduler, maker: ManualScheduler
+) -> None:
+    """End to end: in the tick that reports a dead run of a max_instances=1 job, the job's due
+    run is claimed and executed, not refused."""
+    job = every_minute(maker, "j")
+    running_row(cluster_store, job, "here", T0 - timedelta(minutes=1))
+    recorder = EventRecorder(on_clock)
+    start_with(on_clock, cluster_store)
+    cluster_store.add_job(job)
+    on_clock.tick()
+    assert [event.job_id for event in recorder.of(EVENT_JOB_ERROR)] == ["j"]
+    assert [event.job_id for event in recorder.of(EVENT_JOB_EXECUTED)] == ["j"]
+    assert recorder.of(EVENT_JOB_MAX_INSTANCES) == []

@@ -54,7 +54,9 @@ class ClusterNode:
         """Join the cluster: register, take over runs left by a previous life, start the
         heartbeat and notification threads."""
         self.membership.join()
-        self._access.context.events.add(self.claims.on_event, _RUN_EVENTS, name="cluster-runs")
+        self._access.context.events.add(
+            self.claims.on_event, _RUN_EVENTS, name="obssched.jobstore.runs"
+        )
         self._threads = [
             threading.Thread(
                 target=self.membership.run,
@@ -79,6 +81,7 @@ class ClusterNode:
 
     def claim_due(self, now: datetime) -> list[Job]:
         """Claim the due jobs no other node holds (see :meth:`Claims.claim_due`)."""
+        self.membership.settle()
         return self.claims.claim_due(now)
 
     def planned_run_times(self, job_id: str) -> RunPlan | None:

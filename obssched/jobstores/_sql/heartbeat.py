@@ -5,8 +5,8 @@ not for a whole lease, another takes over its ``_running`` rows: each becomes an
 :class:`~obssched.jobstores.base.OrphanedRun` for the scheduling loop to report abandoned and,
 when its job asks for recovery, to run again. The rows change hands (to the node that found them)
 in the transaction that finds them, and are deleted only once the loop has taken the orphaned
-runs and come back for more: a node that dies in between leaves them to be reported again, never
-unreported.
+runs and come back (to claim due runs, or for more orphans): a node that dies in between leaves
+them to be reported again, never unreported.
 
 Leases compare the nodes' own clocks (as Quartz does): keep them synchronised (NTP) well within
 ``lease_seconds``.
@@ -179,13 +179,26 @@ class Membership:
         return len(rows)
 
     def take_orphans(self) -> list[OrphanedRun]:
-        """Hand the runs taken over to the loop, and delete the rows of those handed over
-        before (their reports are out) unless they became the rows of their re-runs."""
+        """Hand the runs taken over to the loop (settling those handed over before)."""
         if not (self._orphans or self._found or self._handed):
             return []
+        self.settle()
         with self._lock:
-            settle, self._handed, self._found = self._handed, self._found, []
+            self._handed, self._found = self._found, []
             orphans, self._orphans = self._orphans, []
+        return orphans
+
+    def settle(self) -> None:
+        """Delete the rows of the runs handed to the loop (their reports are out), but those
+        that became the rows of their submitted re-runs.
+
+        Called as well before each claim: the loop takes the orphaned runs before the due ones,
+        so the rows of runs reported abandoned never count against ``max_instances``.
+        """
+        if not self._handed:
+            return
+        with self._lock:
+            settle, self._handed = self._handed, []
         keys = []
         for found in settle:
             if found.rerun is None:
@@ -195,7 +208,6 @@ class Membership:
                 keys.append(found.run_key)
         if keys:
             self._claims.delete_running(keys)
-        return orphans
 
     def _node_row(self, now: int) -> dict[str, Any]:
         return {
