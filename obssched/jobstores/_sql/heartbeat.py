@@ -18,29 +18,19 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from obssched.jobstores._sql.codec import to_micros
-from obssched.jobstores._sql.runs import orphans_of
+from obssched.jobstores._sql.runs import FoundRow, OrphanQueue, orphans_of
 
 if TYPE_CHECKING:
     from obssched.jobstores._sql.access import StoreAccess
-    from obssched.jobstores._sql.claims import Claim, Claims
+    from obssched.jobstores._sql.claims import Claims
     from obssched.jobstores.base import OrphanedRun
 
 __all__ = ["Membership"]
-
-
-@dataclass
-class _Found:
-    """A ``_running`` row taken over and handed to the loop; deleted at the next hand-over
-    unless it became the row of its re-run (``rerun`` submitted)."""
-
-    run_key: str
-    rerun: Claim | None
 
 
 class Membership:
@@ -56,14 +46,11 @@ class Membership:
         self._claims = claims
         self.node_id = access.node_id
         self.lease_micros = int(access.lease_seconds * 1_000_000)
-        self._lock = threading.Lock()
         # When this node's heartbeats last became regular again (None: not since it started, or
         # since one failed), and when the last one succeeded.
         self._steady_since: int | None = None
         self._last_beat: int | None = None
-        self._orphans: list[OrphanedRun] = []
-        self._found: list[_Found] = []
-        self._handed: list[_Found] = []
+        self._orphans = OrphanQueue()
 
     def join(self) -> None:
         """Register this node, and take over the runs a previous life of it left."""
@@ -163,7 +150,7 @@ class Membership:
 
         rows = access.write(grab)
         orphans: list[OrphanedRun] = []
-        found: list[_Found] = []
+        found: list[FoundRow] = []
         for row in rows:
             report, rerun = orphans_of(access, row)
             orphans.append(report)
@@ -171,22 +158,15 @@ class Membership:
             if rerun is not None:
                 orphans.append(rerun)
                 claim = self._claims.track(row.run_key, row.job_id, rerun.run_times)
-            found.append(_Found(row.run_key, claim))
+            found.append(FoundRow(row.run_key, claim))
         if rows:
-            with self._lock:
-                self._orphans.extend(orphans)
-                self._found.extend(found)
+            self._orphans.add(orphans, found)
         return len(rows)
 
     def take_orphans(self) -> list[OrphanedRun]:
         """Hand the runs taken over to the loop (settling those handed over before)."""
-        if not (self._orphans or self._found or self._handed):
-            return []
         self.settle()
-        with self._lock:
-            self._handed, self._found = self._found, []
-            orphans, self._orphans = self._orphans, []
-        return orphans
+        return self._orphans.take()
 
     def settle(self) -> None:
         """Delete the rows of the runs handed to the loop (their reports are out), but those
@@ -195,19 +175,12 @@ class Membership:
         Called as well before each claim: the loop takes the orphaned runs before the due ones,
         so the rows of runs reported abandoned never count against ``max_instances``.
         """
-        if not self._handed:
-            return
-        with self._lock:
-            settle, self._handed = self._handed, []
-        keys = []
-        for found in settle:
-            if found.rerun is None:
-                keys.append(found.run_key)
-            elif not found.rerun.submitted:
-                self._claims.forget(found.rerun)
-                keys.append(found.run_key)
-        if keys:
-            self._claims.delete_running(keys)
+        stale = self._orphans.settle()
+        for row in stale:
+            if row.rerun is not None:
+                self._claims.forget(row.rerun)
+        if stale:
+            self._claims.delete_running([row.run_key for row in stale])
 
     def _node_row(self, now: int) -> dict[str, Any]:
         return {

@@ -45,7 +45,15 @@ if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.jobstores._sql.access import StoreAccess
 
-__all__ = ["RUN_EVENTS", "RowBatch", "RunLedger", "orphans_of", "run_times_of"]
+__all__ = [
+    "RUN_EVENTS",
+    "FoundRow",
+    "OrphanQueue",
+    "RowBatch",
+    "RunLedger",
+    "orphans_of",
+    "run_times_of",
+]
 
 RUN_EVENTS = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
 """The events that start and end a run."""
@@ -87,12 +95,52 @@ class _Run:
 
 
 @dataclass
-class _Found:
-    """A row found abandoned, handed to the loop: deleted at the next hand-over unless it
-    became the row of its recovered run (submitted)."""
+class FoundRow:
+    """A ``_running`` row found abandoned. ``rerun`` is what tracks the run of it started again
+    (anything with a ``submitted`` flag), if the job asks for recovery: once submitted, the
+    row is the re-run's."""
 
     run_key: str
-    rerun: _Run | None
+    rerun: Any = None
+
+
+class OrphanQueue:
+    """Orphaned runs waiting for the scheduling loop, and the rows of those it has taken.
+
+    A row is settled (deleted, or kept as its submitted re-run's) only after the loop took its
+    run and came back: a process that dies in between leaves the row to be reported again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._orphans: list[OrphanedRun] = []
+        self._found: list[FoundRow] = []
+        self._handed: list[FoundRow] = []
+
+    def add(self, orphans: list[OrphanedRun], found: list[FoundRow]) -> None:
+        """Queue ``orphans``, found in the rows ``found``."""
+        with self._lock:
+            self._orphans.extend(orphans)
+            self._found.extend(found)
+
+    def take(self) -> list[OrphanedRun]:
+        """The queued orphaned runs, for the loop (once)."""
+        if not (self._orphans or self._found):
+            return []
+        with self._lock:
+            orphans, self._orphans = self._orphans, []
+            self._handed.extend(self._found)
+            self._found = []
+        return orphans
+
+    def settle(self) -> list[FoundRow]:
+        """The rows of the runs taken so far that are to be deleted now: all but those of
+        submitted re-runs."""
+        if not self._handed:
+            return []
+        with self._lock:
+            handed, self._handed = self._handed, []
+        return [row for row in handed if row.rerun is None or not row.rerun.submitted]
 
 
 @dataclass
@@ -121,11 +169,7 @@ class RunLedger:
         self._prefix = f"{access.node_id}:{uuid.uuid4().hex[:8]}:"
         self._sequence = itertools.count(1)
         self.taken_over = False
-        # Rows found abandoned: their runs wait for the loop (_orphans), then were handed over
-        # (_handed) and are settled at the following hand-over.
-        self._orphans: list[OrphanedRun] = []
-        self._found: list[_Found] = []
-        self._handed: list[_Found] = []
+        self._orphans = OrphanQueue()
         self._recovering: dict[tuple[str, int], _Run] = {}  # re-runs not yet submitted
 
     def on_event(self, event: SchedulerEvent) -> None:
@@ -237,7 +281,7 @@ class RunLedger:
         running = access.tables.running
         rows = access.write(lambda conn: conn.execute(select(running)).all())
         orphans: list[OrphanedRun] = []
-        found: list[_Found] = []
+        found: list[FoundRow] = []
         recovering: dict[tuple[str, int], _Run] = {}
         for row in rows:
             report, rerun = orphans_of(access, row)
@@ -247,32 +291,23 @@ class RunLedger:
                 orphans.append(rerun)
                 run = _Run(rerun.job, rerun.run_times[-1], row.run_key, written=True)
                 recovering[(rerun.job_id, _micros(run.run_time))] = run
-            found.append(_Found(row.run_key, run))
+            found.append(FoundRow(row.run_key, run))
         with self._lock:
-            self._orphans.extend(orphans)
-            self._found.extend(found)
             self._recovering.update(recovering)
+        self._orphans.add(orphans, found)
         self.taken_over = True
 
     def take_orphans(self) -> list[OrphanedRun]:
-        """Hand the runs found abandoned to the loop, and delete the rows of those handed over
-        before (their reports are out) unless they became the rows of their re-runs."""
-        if not (self._orphans or self._found or self._handed):
-            return []
-        with self._lock:
-            settle, self._handed, self._found = self._handed, self._found, []
-            orphans, self._orphans = self._orphans, []
-            for found in settle:
-                if found.rerun is not None and not found.rerun.submitted:
-                    self._recovering.pop((found.rerun.job.id, _micros(found.rerun.run_time)), None)
-            keys = [
-                found.run_key
-                for found in settle
-                if found.rerun is None or not found.rerun.submitted
-            ]
-        if keys:
-            self.delete_rows(keys)
-        return orphans
+        """Hand the runs found abandoned to the loop, once it has settled those it took before
+        (their rows deleted, but those of submitted re-runs)."""
+        stale = self._orphans.settle()
+        if stale:
+            with self._lock:
+                for row in stale:
+                    if row.rerun is not None:
+                        self._recovering.pop((row.rerun.job.id, _micros(row.rerun.run_time)), None)
+            self.delete_rows([row.run_key for row in stale])
+        return self._orphans.take()
 
 
 def _micros(moment: datetime) -> int:
