@@ -12,7 +12,13 @@ from obssched._timeutil import astimezone, get_localzone
 from obssched.clock import Clock, SystemClock
 from obssched.util import asbool, asint, ref_to_obj
 
-__all__ = ["CONFIG_PREFIXES", "SchedulerSettings", "create_component", "flatten_config"]
+__all__ = [
+    "CONFIG_PREFIXES",
+    "SchedulerSettings",
+    "check_options",
+    "create_component",
+    "flatten_config",
+]
 
 CONFIG_PREFIXES = ("obssched.", "apscheduler.")
 """Key prefixes recognised in ``gconfig``; the APScheduler one eases migration."""
@@ -190,3 +196,27 @@ def create_component(kind: str, alias: str, value: Any, base: type) -> Any:
     raise TypeError(
         f'Expected {kind} "{alias}" to be an instance of {base.__name__} or a dict, got {value!r}'
     )
+
+
+def check_options(options: Mapping[str, Any]) -> SchedulerSettings:
+    """Check scheduler options as a scheduler's constructor does, without making a scheduler.
+
+    The executors and job stores configured are created (not started) and dropped. Returns the
+    settings the options give (their ``timezone``, say).
+
+    Raises:
+        Exception: what the scheduler's constructor would raise for these options.
+    """
+    from obssched.executors.base import BaseExecutor
+    from obssched.jobstores.base import BaseJobStore
+
+    config = flatten_config({}, CONFIG_PREFIXES[0], options)
+    executors = config.pop("executors", {})
+    jobstores = config.pop("jobstores", {})
+    settings = SchedulerSettings()
+    settings.update(config)
+    for alias, value in executors.items():
+        create_component("executor", alias, value, BaseExecutor)
+    for alias, value in jobstores.items():
+        create_component("jobstore", alias, value, BaseJobStore)
+    return settings

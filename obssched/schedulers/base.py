@@ -250,6 +250,9 @@ class BaseScheduler(ABC):
                 store.shutdown()
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
+        if self._observability is not None:
+            # What start() subscribed goes with the shutdown event; a restart attaches it again.
+            self._observability.detach()
 
     def pause(self) -> None:
         """Stop processing jobs until :meth:`resume` (jobs already running go on).
@@ -298,8 +301,11 @@ class BaseScheduler(ABC):
         return MemoryJobStore()
 
     def _attach_builtin_observability(self) -> None:
+        if self._observability is not None:
+            self._observability.attach()
+            return
         options = self._settings.observability
-        if self._observability is not None or not (options["metrics"] or options["tracing"]):
+        if not (options["metrics"] or options["tracing"]):
             return
         # Imported here: the scheduler core itself does not depend on the observability stack.
         from obssched.observability import attach_builtin
