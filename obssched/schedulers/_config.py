@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +87,9 @@ class SchedulerSettings:
         default_factory=lambda: {"metrics": True, "tracing": True}
     )
 
-    def update(self, config: dict[str, Any]) -> None:
-        """Apply the recognised keys of ``config`` (which are removed from it)."""
+    def update(self, config: dict[str, Any], local_zone: Callable[[], Any] = get_localzone) -> None:
+        """Apply the recognised keys of ``config`` (which are removed from it); with no time
+        zone given or set before, ``local_zone()`` gives it."""
         logger = config.pop("logger", _UNSET)
         if isinstance(logger, str) and ":" in logger:
             logger = ref_to_obj(logger)  # "module:attribute", as APScheduler's maybe_ref reads it
@@ -102,7 +103,7 @@ class SchedulerSettings:
         if "timezone" in config:
             self.timezone = astimezone(config.pop("timezone"))
         if self.timezone is None:
-            self.timezone = get_localzone()
+            self.timezone = local_zone()
 
         if "jobstore_retry_interval" in config:
             self.jobstore_retry_interval = _positive(

@@ -205,3 +205,13 @@ def test_logger_by_name() -> None:
     """logger may be given as a logger name."""
     sched = ManualScheduler(logger="my.app.scheduler", **QUIET)
     assert sched._logger.name == "my.app.scheduler"
+
+
+def test_the_default_zone_comes_from_the_base_modules_get_localzone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests written for APScheduler 3 fix the default zone by patching
+    schedulers.base.get_localzone; obssched's scheduler reads it there too."""
+    helsinki = ZoneInfo("Europe/Helsinki")
+    monkeypatch.setattr("obssched.schedulers.base.get_localzone", lambda: helsinki)
+    assert ManualScheduler(metrics=False, tracing=False).timezone is helsinki
