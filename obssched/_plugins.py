@@ -51,7 +51,7 @@ def create_plugin(kind: str, alias: str, kwargs: dict[str, Any]) -> Any:
             aliases = JOBSTORE_ALIASES
         ref = aliases.get(alias)
         if ref is None:
-            raise UnknownAliasError(kind, alias, list(aliases))
+            raise UnknownAliasError(kind, alias, list(aliases), plugin=True)
         cls = _RESOLVED[(kind, alias)] = resolve_class(ref)
     return cls(**kwargs)
 

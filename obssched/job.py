@@ -147,9 +147,7 @@ class Job:
                 try:
                     func = ref_to_obj(func)
                 except LookupError as exc:
-                    raise LookupError(
-                        f"Cannot resolve the job function {func_ref!r}: {exc}"
-                    ) from exc
+                    raise LookupError(f"{exc} (the job function {func_ref!r})") from exc
             elif callable(func):
                 try:
                     func_ref = obj_to_ref(func)
@@ -159,7 +157,8 @@ class Job:
                 raise TypeError(f"func must be a callable or a textual reference to one: {func!r}")
             if not callable(func):
                 raise TypeError(
-                    f"The reference {func_ref!r} does not point to a callable: {func!r}"
+                    f"Unable to determine a name for {func!r} -- maybe it is not a callable? "
+                    f"(the reference {func_ref!r} does not point to a callable)"
                 )
 
             if new and changes.get("name") is None:
@@ -187,7 +186,7 @@ class Job:
                 isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
             ):
                 raise TypeError(
-                    f"misfire_grace_time must be either None or a positive number, got {value!r}"
+                    f"misfire_grace_time must be either None or a positive integer, got {value!r}"
                 )
             approved["misfire_grace_time"] = value
 

@@ -17,7 +17,7 @@ from obssched.events import (
     JobEvent,
     SchedulerEvent,
 )
-from obssched.exceptions import ConflictingIdError, JobLookupError
+from obssched.exceptions import ConflictingIdError, JobLookupError, SchedulerNotStartedError
 from obssched.job import Job
 from obssched.schedulers import _jobs, _transfer
 from obssched.schedulers._states import STATE_RUNNING, STATE_STOPPED
@@ -272,7 +272,14 @@ class JobsAPI:
     def export_jobs(
         self, outfile: str | os.PathLike[str] | IO[str], jobstore: str | None = None
     ) -> None:
-        """Write the jobs (of one job store, if given) as JSON to a path or text file."""
+        """Write the jobs (of one job store, if given) as JSON to a path or text file.
+
+        Raises:
+            SchedulerNotStartedError: the scheduler is stopped (a ``RuntimeError``, as in
+                APScheduler 3: the stores are read only once started).
+        """
+        if self.state == STATE_STOPPED:
+            raise SchedulerNotStartedError("job export")
         _transfer.export_jobs(self._whole, outfile, jobstore)
 
     def import_jobs(
@@ -323,7 +330,10 @@ class JobsAPI:
         if trigger is None:
             trigger = "date"
         elif not isinstance(trigger, str):
-            raise TypeError(f"Expected a trigger instance or string, got {trigger!r} instead")
+            raise TypeError(
+                f"Expected a trigger instance or string, got {type(trigger).__name__} instead "
+                f"({trigger!r})"
+            )
         trigger_args.setdefault("timezone", self.timezone)
         plugin = create_plugin("trigger", trigger, trigger_args)
         assert isinstance(plugin, BaseTrigger)

@@ -145,7 +145,7 @@ def test_add_executor_with_taken_alias_raises(scheduler: ManualScheduler) -> Non
 
 def test_add_executor_with_unknown_plugin_raises(scheduler: ManualScheduler) -> None:
     """An unknown executor plugin alias raises UnknownAliasError naming it."""
-    with pytest.raises(UnknownAliasError, match="'nonesuch'"):
+    with pytest.raises(UnknownAliasError, match='"nonesuch"'):
         scheduler.add_executor("nonesuch")
 
 
