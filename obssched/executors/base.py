@@ -288,8 +288,13 @@ class BaseExecutor(ABC):
         if entry is not None:
             entry[1] = started
 
-    def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
+    def _run_ended(
+        self, run: RunInfo, event: JobExecutionEvent, *, last: bool, callback: bool = True
+    ) -> None:
         """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run.
+
+        The event is dispatched, or handed to an overridden ``_run_job_success`` (unless
+        ``callback`` is false: the event comes from that callback).
 
         A run ends once: a second end (a body that finished after its executor had already
         ended the run, as an asyncio executor shutting down does) is logged and dropped.
@@ -316,7 +321,14 @@ class BaseExecutor(ABC):
                         del counts[job_id]
             finally:
                 lock.release()
-        self._dispatch(event)
+        if not callback or (
+            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in vars(self)
+        ):
+            self._dispatch(event)
+        else:
+            # A subclass (or an instance) that replaced APScheduler 3's completion callback is
+            # handed every run's event, as APScheduler's own executors hand theirs.
+            self._run_job_success(run.job_id, [event])
 
     def _take_compat_runs(self, job_id: str) -> list[RunInfo]:
         items = self._compat_runs.get(job_id)
@@ -333,7 +345,7 @@ class BaseExecutor(ABC):
         for index, event in enumerate(events):
             if index < len(runs):
                 event.run_id = runs[index].run_id
-                self._run_ended(runs[index], event, last=index == len(events) - 1)
+                self._run_ended(runs[index], event, last=index == len(events) - 1, callback=False)
             else:
                 self._dispatch(event)
 
@@ -346,6 +358,9 @@ class BaseExecutor(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+_BASE_SUCCESS = BaseExecutor._run_job_success
 
 
 def run_job(

@@ -306,3 +306,31 @@ def test_an_obssched_executor_frees_a_failing_jobs_locals_while_its_event_is_kep
             assert [ref() for ref in _payloads] == [None]
     finally:
         scheduler.shutdown()
+
+
+def _hooked_debug_scenario(lib: str, failing: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    debug = _lib(lib, "executors.debug").DebugExecutor
+    names = _event_names(lib)
+    hooked: list[str] = []
+
+    class Hooked(debug):  # type: ignore[misc, valid-type]
+        def _run_job_success(self, job_id: str, events: list[Any]) -> None:
+            hooked.extend(names[event.code] for event in events)
+            super()._run_job_success(job_id, events)
+
+    with _running(lib, Hooked()) as (scheduler, seen):
+        body = fail_holding_a_local if failing else succeed
+        scheduler.add_job(body, "interval", hours=1, id="j", misfire_grace_time=None)
+        scheduler.modify_job("j", next_run_time=_now())
+        scheduler.tick()
+        return hooked, sorted(seen)
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["executed", "error"])
+def test_an_overridden_run_job_success_sees_every_run_of_a_built_in_executor(
+    failing: bool,
+) -> None:
+    """A subclass of a built-in executor that overrides _run_job_success is handed each run's
+    event, and its super() call still delivers the event to listeners."""
+    theirs, ours = (_hooked_debug_scenario(lib, failing) for lib in LIBRARIES)
+    assert ours == theirs
