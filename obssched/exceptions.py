@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ConflictingIdError",
+    "InvalidJobOptionError",
     "JobAbandonedError",
     "JobLookupError",
     "MaxInstancesReachedError",
@@ -53,6 +54,23 @@ class SchedulerNotStartedError(ObsschedError, RuntimeError):
     def __init__(self, operation: str) -> None:
         self.operation = operation
         super().__init__(f"the scheduler must have been started for {operation} to work")
+
+
+class InvalidJobOptionError(ObsschedError, TypeError):
+    """A job option was given a value it cannot take.
+
+    The message is APScheduler 3's, word for word (programs and tests match it); the option
+    and the bad value are kept as attributes.
+
+    Attributes:
+        option: the option's name (``"max_instances"``).
+        value: the value it was given.
+    """
+
+    def __init__(self, option: str, value: Any, message: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(message)
 
 
 class JobLookupError(ObsschedError, KeyError):
