@@ -138,7 +138,8 @@ class UnknownAliasError(ObsschedError, KeyError):
         self.plugin = plugin
         hint = f" (known: {', '.join(self.known)})" if self.known else ""
         if plugin:
-            message = f'No {kind} by the name "{alias}" was found{hint}'
+            # APScheduler's text alone: the known aliases are in ``known``.
+            message = f'No {kind} by the name "{alias}" was found'
         else:
             message = f"No such {kind}: {alias}{hint}"
         super().__init__(message)

@@ -194,8 +194,10 @@ def create_component(kind: str, alias: str, value: Any, base: type) -> Any:
         raise ValueError(
             f'Cannot create {kind} "{alias}": its configuration needs a "class" or a "type" key'
         )
+    noun = "job store" if kind == "jobstore" else kind
     raise TypeError(
-        f'Expected {kind} "{alias}" to be an instance of {base.__name__} or a dict, got {value!r}'
+        f"Expected {noun} instance or dict for {kind}s['{alias}'], got "
+        f"{type(value).__name__} instead"
     )
 
 

@@ -331,8 +331,7 @@ class JobsAPI:
             trigger = "date"
         elif not isinstance(trigger, str):
             raise TypeError(
-                f"Expected a trigger instance or string, got {type(trigger).__name__} instead "
-                f"({trigger!r})"
+                f"Expected a trigger instance or string, got {type(trigger).__name__} instead"
             )
         trigger_args.setdefault("timezone", self.timezone)
         plugin = create_plugin("trigger", trigger, trigger_args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -304,6 +305,10 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
 
     def _next_run_id(self) -> int:
         return self._context.next_run_id()
+
+    def _create_lock(self) -> threading.RLock:
+        """Return a new reentrant lock (APScheduler 3's hook; its executors call it)."""
+        return threading.RLock()
 
     def _dispatch_event(self, event: SchedulerEvent) -> None:
         self._events.dispatch(event)

@@ -117,7 +117,7 @@ def test_configure_while_running_raises() -> None:
         ({"heartbeat_interval": -1}, ValueError, "-1"),
         ({"executors": {"default": {"type": "warp"}}}, UnknownAliasError, "warp"),
         ({"executors": {"default": {"max_workers": 2}}}, ValueError, '"default"'),
-        ({"jobstores": {"default": 42}}, TypeError, "42"),
+        ({"jobstores": {"default": 42}}, TypeError, r"jobstores\['default'\], got int"),
         ({"clock": "now"}, TypeError, "'now'"),
         ({"logger": 3}, TypeError, "3"),
     ],

@@ -122,3 +122,20 @@ def _builtin_base(cls: type[BaseException]) -> type[BaseException]:
     if isinstance(same, type) and issubclass(same, BaseException):
         return same
     return next(base for base in cls.__mro__ if base.__module__ == "builtins")
+
+
+@pytest.mark.parametrize("kind", ["executors", "jobstores"])
+def test_a_component_of_the_wrong_type_in_the_configuration_is_apschedulers_error(
+    kind: str,
+) -> None:
+    """A configured executor or job store that is neither an instance nor a dict gives
+    APScheduler's TypeError and text."""
+
+    def raised(lib: str) -> BaseException:
+        module = importlib.import_module(f"{lib}.schedulers.background")
+        with pytest.raises(TypeError) as caught:
+            module.BackgroundScheduler(**{kind: {"default": 6}})
+        return caught.value
+
+    theirs, ours = (raised(lib) for lib in LIBRARIES)
+    assert _text(ours).startswith(_text(theirs))
