@@ -130,7 +130,33 @@ class BaseExecutor(ABC):
         """
         # The job carries its store's alias, as APScheduler 3's executors expect (their
         # _do_submit_job hands job._jobstore_alias to run_job).
-        self.submit_runs(job, run_times, jobstore=job._jobstore_alias or "default")
+        jobstore = job._jobstore_alias or "default"
+        grace = job.misfire_grace_time
+        if grace is None:
+            self.submit_runs(job, run_times, jobstore=jobstore)
+            return
+        # APScheduler 3's executors report a run time past the job's grace time missed instead
+        # of running it (obssched's scheduler filters them out before it submits).
+        now = self._clock.now()
+        limit = now - timedelta(seconds=grace)
+        missed = [run_time for run_time in run_times if run_time < limit]
+        due = [run_time for run_time in run_times if run_time >= limit]
+        if due:
+            self.submit_runs(job, due, jobstore=jobstore)
+        elif self._instances.get(job.id, 0) >= job.max_instances:
+            raise MaxInstancesReachedError(job)
+        for run_time in missed:
+            self._logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
+            self._dispatch(
+                JobExecutionEvent(
+                    EVENT_JOB_MISSED,
+                    job.id,
+                    jobstore,
+                    run_time,
+                    job_name=job.name,
+                    executor=job.executor,
+                )
+            )
 
     def submit_runs(
         self,

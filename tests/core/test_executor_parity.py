@@ -334,3 +334,44 @@ def test_an_overridden_run_job_success_sees_every_run_of_a_built_in_executor(
     event, and its super() call still delivers the event to listeners."""
     theirs, ours = (_hooked_debug_scenario(lib, failing) for lib in LIBRARIES)
     assert ours == theirs
+
+
+class ForeignScheduler:
+    """What an APScheduler 3 scheduler offers the executors it starts."""
+
+    def __init__(self, timezone: Any) -> None:
+        self.timezone = timezone
+        self.events: list[Any] = []
+
+    def _create_lock(self) -> Any:
+        import threading
+
+        return threading.RLock()
+
+    def _dispatch_event(self, event: Any) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.parametrize(
+    ("func", "late"),
+    [(succeed, 0), (fail_holding_a_local, 0), (succeed, 3600)],
+    ids=["executed", "error", "missed"],
+)
+def test_a_thread_pool_started_by_an_apscheduler_scheduler_reports_as_apschedulers(
+    func: Callable[..., Any], late: float
+) -> None:
+    """Started by an APScheduler 3 scheduler, the thread pool hands that scheduler's
+    _dispatch_event the events APScheduler's own pool would (and no submission event)."""
+
+    def outcome(lib: str) -> list[Any]:
+        scheduler = ForeignScheduler("UTC")
+        executor = _lib(lib, "executors.pool").ThreadPoolExecutor()
+        executor.start(scheduler, "pool")
+        job = _job(lib, func, misfire_grace_time=1)
+        job._jobstore_alias = "store"
+        executor.submit_job(job, [_now() - timedelta(seconds=late)])
+        executor.shutdown(wait=True)
+        return _outcome(scheduler.events)
+
+    theirs, ours = (outcome(lib) for lib in LIBRARIES)
+    assert ours == theirs
