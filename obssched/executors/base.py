@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from abc import ABC
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -26,10 +25,7 @@ from typing import TYPE_CHECKING, Any
 from obssched._context import context_of
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
-from obssched.clock import SystemClock
 from obssched.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
     EVENT_NAMES,
@@ -37,6 +33,7 @@ from obssched.events import (
     _submission_event,
 )
 from obssched.exceptions import MaxInstancesReachedError
+from obssched.executors._apscheduler import run_coroutine_job, run_job
 from obssched.executors._runner import error_event, run_body, wall_time
 
 if TYPE_CHECKING:
@@ -130,7 +127,33 @@ class BaseExecutor(ABC):
         """
         # The job carries its store's alias, as APScheduler 3's executors expect (their
         # _do_submit_job hands job._jobstore_alias to run_job).
-        self.submit_runs(job, run_times, jobstore=job._jobstore_alias or "default")
+        jobstore = job._jobstore_alias or "default"
+        grace = job.misfire_grace_time
+        if grace is None:
+            self.submit_runs(job, run_times, jobstore=jobstore)
+            return
+        # APScheduler 3's executors report a run time past the job's grace time missed instead
+        # of running it (obssched's scheduler filters them out before it submits).
+        now = self._clock.now()
+        limit = now - timedelta(seconds=grace)
+        missed = [run_time for run_time in run_times if run_time < limit]
+        due = [run_time for run_time in run_times if run_time >= limit]
+        if due:
+            self.submit_runs(job, due, jobstore=jobstore)
+        elif self._instances.get(job.id, 0) >= job.max_instances:
+            raise MaxInstancesReachedError(job)
+        for run_time in missed:
+            self._logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
+            self._dispatch(
+                JobExecutionEvent(
+                    EVENT_JOB_MISSED,
+                    job.id,
+                    jobstore,
+                    run_time,
+                    job_name=job.name,
+                    executor=job.executor,
+                )
+            )
 
     def submit_runs(
         self,
@@ -288,8 +311,13 @@ class BaseExecutor(ABC):
         if entry is not None:
             entry[1] = started
 
-    def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
+    def _run_ended(
+        self, run: RunInfo, event: JobExecutionEvent, *, last: bool, callback: bool = True
+    ) -> None:
         """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run.
+
+        The event is dispatched, or handed to an overridden ``_run_job_success`` (unless
+        ``callback`` is false: the event comes from that callback).
 
         A run ends once: a second end (a body that finished after its executor had already
         ended the run, as an asyncio executor shutting down does) is logged and dropped.
@@ -316,7 +344,14 @@ class BaseExecutor(ABC):
                         del counts[job_id]
             finally:
                 lock.release()
-        self._dispatch(event)
+        if not callback or (
+            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in vars(self)
+        ):
+            self._dispatch(event)
+        else:
+            # A subclass (or an instance) that replaced APScheduler 3's completion callback is
+            # handed every run's event, as APScheduler's own executors hand theirs.
+            self._run_job_success(run.job_id, [event])
 
     def _take_compat_runs(self, job_id: str) -> list[RunInfo]:
         items = self._compat_runs.get(job_id)
@@ -333,7 +368,7 @@ class BaseExecutor(ABC):
         for index, event in enumerate(events):
             if index < len(runs):
                 event.run_id = runs[index].run_id
-                self._run_ended(runs[index], event, last=index == len(events) - 1)
+                self._run_ended(runs[index], event, last=index == len(events) - 1, callback=False)
             else:
                 self._dispatch(event)
 
@@ -348,94 +383,4 @@ class BaseExecutor(ABC):
         return f"<{type(self).__name__}>"
 
 
-def run_job(
-    job: Job, jobstore_alias: str, run_times: Sequence[datetime], logger_name: str
-) -> list[JobExecutionEvent]:
-    """Run ``job`` once per run time in this thread and return the events to dispatch.
-
-    APScheduler 3's helper for executors written against it (their ``_do_submit_job`` calls it
-    and hands the events to :meth:`BaseExecutor._run_job_success`), with its behaviour: a run
-    time more than ``misfire_grace_time`` in the past gives ``EVENT_JOB_MISSED`` instead of a
-    run. obssched's own executors run bodies with timing, run hooks and in-flight tracking.
-    """
-    logger = logging.getLogger(logger_name)
-    events: list[JobExecutionEvent] = []
-    for run_time in run_times:
-        missed = _missed_event(job, jobstore_alias, run_time, logger)
-        if missed is not None:
-            events.append(missed)
-            continue
-        logger.info('Running job "%s" (scheduled at %s)', job, run_time)
-        try:
-            retval = job.func(*job.args, **job.kwargs)
-        except BaseException as exc:
-            events.append(_failed_event(job, jobstore_alias, run_time, exc, logger))
-        else:
-            events.append(_executed_event(job, jobstore_alias, run_time, retval, logger))
-    return events
-
-
-async def run_coroutine_job(
-    job: Job, jobstore_alias: str, run_times: Sequence[datetime], logger_name: str
-) -> list[JobExecutionEvent]:
-    """The coroutine version of :func:`run_job` (for jobs whose function is a coroutine
-    function)."""
-    logger = logging.getLogger(logger_name)
-    events: list[JobExecutionEvent] = []
-    for run_time in run_times:
-        missed = _missed_event(job, jobstore_alias, run_time, logger)
-        if missed is not None:
-            events.append(missed)
-            continue
-        logger.info('Running job "%s" (scheduled at %s)', job, run_time)
-        try:
-            retval = await job.func(*job.args, **job.kwargs)
-        except BaseException as exc:
-            events.append(_failed_event(job, jobstore_alias, run_time, exc, logger))
-        else:
-            events.append(_executed_event(job, jobstore_alias, run_time, retval, logger))
-    return events
-
-
-def _missed_event(
-    job: Job, jobstore_alias: str, run_time: datetime, logger: logging.Logger
-) -> JobExecutionEvent | None:
-    grace = job.misfire_grace_time
-    if grace is None:
-        return None
-    late = SystemClock().now() - run_time
-    if late <= timedelta(seconds=grace):
-        return None
-    logger.warning('Run time of job "%s" was missed by %s', job, late)
-    return JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time)
-
-
-def _failed_event(
-    job: Job,
-    jobstore_alias: str,
-    run_time: datetime,
-    exc: BaseException,
-    logger: logging.Logger,
-) -> JobExecutionEvent:
-    tb = exc.__traceback__
-    event = JobExecutionEvent(
-        EVENT_JOB_ERROR,
-        job.id,
-        jobstore_alias,
-        run_time,
-        exception=exc,
-        traceback="".join(traceback.format_tb(tb)),
-    )
-    logger.exception('Job "%s" raised an exception', job, exc_info=exc)
-    # Clearing the frames breaks the exception -> traceback -> frame cycle that would keep the
-    # job's locals alive until the garbage collector runs.
-    traceback.clear_frames(tb)
-    del tb
-    return event
-
-
-def _executed_event(
-    job: Job, jobstore_alias: str, run_time: datetime, retval: Any, logger: logging.Logger
-) -> JobExecutionEvent:
-    logger.info('Job "%s" executed successfully', job)
-    return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, jobstore_alias, run_time, retval=retval)
+_BASE_SUCCESS = BaseExecutor._run_job_success

@@ -22,18 +22,17 @@ from obssched.events import (
     EVENT_JOB_MISSED,
     EVENT_JOB_MODIFIED,
     EVENT_JOB_REMOVED,
-    EVENT_JOB_SUBMITTED,
     JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
-    SchedulerEvent,
     _job_event,
 )
 from obssched.exceptions import JobLookupError, MaxInstancesReachedError
-from obssched.executors.base import BaseExecutor
+from obssched.schedulers._submission import Dispatch, Submit, make_submitter
 
 if TYPE_CHECKING:
     from obssched.clock import Clock
+    from obssched.executors.base import BaseExecutor
     from obssched.job import Job
     from obssched.jobstores.base import BaseJobStore, OrphanedRun
 
@@ -41,9 +40,6 @@ __all__ = ["BACKLOG_RECHECK", "idle_wait", "run_tick", "run_times_until"]
 
 BACKLOG_RECHECK = 0.001
 """Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
-
-Dispatch = Callable[[SchedulerEvent], None]
-Submit = Callable[["Job", str, list[datetime], list[datetime]], None]
 
 
 def idle_wait(executors: Mapping[str, BaseExecutor], heartbeat: float) -> float:
@@ -358,62 +354,10 @@ class _Tick:
             executor = self.executors.get(executor_alias)
             if executor is None:
                 return None
-            submit = self.submitters[executor_alias] = _make_submitter(
+            submit = self.submitters[executor_alias] = make_submitter(
                 executor, self.dispatch, self.next_run_id, self.logger
             )
         return submit
-
-
-def _make_submitter(
-    executor: BaseExecutor,
-    dispatch: Dispatch,
-    next_run_id: Callable[[], int],
-    logger: logging.Logger,
-) -> Submit:
-    """Return what hands a due job's runs to ``executor``.
-
-    An executor that keeps :meth:`BaseExecutor.submit_job` is given obssched's extras through
-    :meth:`BaseExecutor.submit_runs`. One that overrides ``submit_job`` (APScheduler 3's entry
-    point) is called through it, as APScheduler 3 does; if the override does not hand the runs
-    on to the base class, the submission events are dispatched here.
-    """
-    if type(executor).submit_job is BaseExecutor.submit_job:
-        submit_runs = executor.submit_runs
-
-        def submit(
-            job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
-        ) -> None:
-            submit_runs(job, run_times, jobstore=alias, coalesced=coalesced)
-
-        return submit
-
-    def submit_through_override(
-        job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
-    ) -> None:
-        before = executor.submitted_runs
-        try:
-            executor.submit_job(job, run_times)
-        except MaxInstancesReachedError:
-            raise
-        except Exception:
-            logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
-            return
-        if executor.submitted_runs == before:
-            for index, run_time in enumerate(run_times):
-                dispatch(
-                    JobSubmissionEvent(
-                        EVENT_JOB_SUBMITTED,
-                        job.id,
-                        alias,
-                        [run_time],
-                        job_name=job.name,
-                        executor=job.executor,
-                        run_id=next_run_id(),
-                        coalesced_run_times=() if index else coalesced,
-                    )
-                )
-
-    return submit_through_override
 
 
 def _pause_broken_job(
