@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,9 @@ __all__ = ["Claim", "Claims"]
 
 @dataclass
 class Claim:
+    """A ``_running`` row of this node: deleted when the run of ``end_micros`` (its last run
+    time) ends, or at release if the loop never submitted it."""
+
     run_key: str
     job_id: str
     end_micros: int
@@ -166,7 +169,7 @@ class Claims:
                 )
             )
         if plan.run_times and in_flight >= job.max_instances:
-            plan = RunPlan(plan.run_times, next_run_time, plan.missed, plan.coalesced, refused=True)
+            plan = replace(plan, refused=True)
             access.logger.debug(
                 "Job %r has %d runs in flight across the cluster", job.id, in_flight
             )
@@ -174,11 +177,11 @@ class Claims:
             self._plans[job.id] = plan
             self._settled[job.id] = to_micros(next_run_time)
             if plan.run_times and not plan.refused:
-                claim = self._record(conn, job, plan.run_times, now)
+                claim = self._record(conn, job, plan.run_times, now, values["state"])
                 self._step_claims[job.id] = claim
 
     def _record(
-        self, conn: Connection, job: Job, run_times: list[datetime], now: datetime
+        self, conn: Connection, job: Job, run_times: list[datetime], now: datetime, state: bytes
     ) -> Claim:
         """Insert the ``_running`` row of ``job``'s ``run_times`` in ``conn``'s transaction and
         track it until the run ends (the caller holds the lock)."""
@@ -192,7 +195,7 @@ class Claims:
                 node_id=self.node_id,
                 run_times=json.dumps([moment.isoformat() for moment in run_times]),
                 claimed_at=to_micros(now),
-                state=self._access.row_values(job)["state"],
+                state=state,
             )
         )
         return self._track(run_key, job.id, run_times)
