@@ -14,6 +14,7 @@ from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
 from obssched.jobstores._sql.codec import UnloadableJob
 
 if TYPE_CHECKING:
+    from obssched._context import SchedulerContext
     from obssched.job import Job
     from obssched.jobstores._sql.rows import JobRows
     from obssched.schedulers.base import BaseScheduler
@@ -67,7 +68,7 @@ class UnloadableRows:
 
     def report(
         self,
-        scheduler: BaseScheduler | None,
+        context: SchedulerContext | None,
         alias: str | None,
         job_id: str,
         func_ref: str,
@@ -85,20 +86,25 @@ class UnloadableRows:
             alias,
             error,
         )
-        if scheduler is not None:
-            scheduler._dispatch_event(
+        if context is not None:
+            context.dispatch(
                 JobExecutionEvent(
                     EVENT_JOB_ERROR,
                     job_id,
                     alias,
-                    next_run_time or scheduler.clock.now(),
+                    next_run_time or context.clock.now(),
                     exception=error,
                     job_name=func_ref,
                 )
             )
 
     def load(
-        self, layout: JobRows, rows: Iterable[Any], scheduler: BaseScheduler, alias: str | None
+        self,
+        layout: JobRows,
+        rows: Iterable[Any],
+        scheduler: BaseScheduler,
+        context: SchedulerContext | None,
+        alias: str | None,
     ) -> list[Job]:
         """Load the jobs of ``rows``; report the rows that cannot be loaded and skip them."""
         jobs: list[Job] = []
@@ -107,7 +113,7 @@ class UnloadableRows:
                 jobs.append(layout.load(row, scheduler, alias or "default"))
             except Exception as exc:
                 next_run_time = layout.from_db_time(row.next_run_time)
-                self.report(scheduler, alias, row.id, layout.func_ref(row), next_run_time, exc)
+                self.report(context, alias, row.id, layout.func_ref(row), next_run_time, exc)
             else:
                 self.forget(row.id)
         return jobs
@@ -116,7 +122,7 @@ class UnloadableRows:
         self,
         layout: JobRows,
         read: Callable[[Callable[[Connection], Any]], Any],
-        scheduler: BaseScheduler | None,
+        context: SchedulerContext | None,
         alias: str | None,
     ) -> None:
         """Check each distinct callable reference of the table once, so that paused rows are
@@ -132,4 +138,4 @@ class UnloadableRows:
         query = select(jobs.c.id, column, jobs.c.next_run_time).where(column.in_(list(broken)))
         for row in read(lambda conn: conn.execute(query).all()):
             next_run_time = layout.from_db_time(row.next_run_time)
-            self.report(scheduler, alias, row.id, row.func_ref, next_run_time, broken[row.func_ref])
+            self.report(context, alias, row.id, row.func_ref, next_run_time, broken[row.func_ref])
