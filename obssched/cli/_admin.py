@@ -66,9 +66,9 @@ class _Admin:
         self.store.shutdown()
 
     def get(self, job_id: str) -> Job:
-        job: Job | None = self._read(lambda: self.store.lookup_job(job_id))
+        job: Job | None = self.call(lambda: self.store.lookup_job(job_id))
         if job is None:
-            ids = [j.id for j in self._read(self.store.get_all_jobs)]
+            ids = [j.id for j in self.call(self.store.get_all_jobs)]
             listing = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
             raise CliError(
                 f"no job with id {job_id!r} in {self.shown_url} "
@@ -77,7 +77,9 @@ class _Admin:
             )
         return job
 
-    def _read(self, action: Any) -> Any:
+    def call(self, action: Any) -> Any:
+        """Run a store operation; a job that cannot be loaded becomes an error saying where to
+        run the command instead."""
         try:
             return action()
         except LookupError as exc:
@@ -95,7 +97,7 @@ class _Admin:
             ) from exc
 
     def save(self, job: Job) -> None:
-        self._read(lambda: self.store.update_job(job))
+        self.call(lambda: self.store.update_job(job))
 
 
 def _fetch_outcomes(status_url: str | None) -> dict[str, dict[str, Any]]:
@@ -137,7 +139,7 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
         return job_row(job, now, tz, outcomes.get(job.id) if outcomes else None)
 
     if action == "list":
-        jobs = admin._read(admin.store.get_all_jobs)
+        jobs = admin.call(admin.store.get_all_jobs)
         rows = [row(job) for job in jobs]
         if args.json:
             print(json.dumps(rows, indent=2, default=str))
@@ -174,7 +176,7 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
                 print(f"{key + ':':<20} {shown}")
         return ExitCode.OK
     if action == "remove":
-        admin._read(lambda: admin.store.remove_job(job.id))
+        admin.call(lambda: admin.store.remove_job(job.id))
         message = f"Removed job {job.id!r}"
         if args.json:
             print(json.dumps({"removed": job.id}))
@@ -187,7 +189,7 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
     elif action == "resume":
         next_run = job.trigger.get_next_fire_time(None, now)
         if next_run is None:
-            admin._read(lambda: admin.store.remove_job(job.id))
+            admin.call(lambda: admin.store.remove_job(job.id))
             print(f"Job {job.id!r} will never run again (its trigger is done), so it was removed")
             return ExitCode.OK
         job._modify(next_run_time=next_run)
