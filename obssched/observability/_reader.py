@@ -2,7 +2,7 @@
 
 Each scrape (and each ``/healthz``) asks a :class:`StoreReader` to refresh. The reader starts one
 read per job store on a short-lived daemon thread, unless that store's previous read is still
-pending (at most one read is in flight per store), and waits for the reads it started for at most
+pending (at most one read is in flight per store), and waits for the reads in flight for at most
 :data:`SCRAPE_WAIT` seconds. A healthy store answers well within that, so the scrape shows what
 the store holds now; a store that raises, or blocks, leaves the last reading in place, and the
 scrape says how old it is (``obssched_jobstore_last_success_timestamp_seconds``) and that the
@@ -117,7 +117,7 @@ class StoreReader:
 
     Args:
         clock: the clock read times are taken from (the scheduler's).
-        scrape_wait: the longest real seconds :meth:`refresh` waits for the reads it starts.
+        scrape_wait: the longest real seconds :meth:`refresh` waits for the reads in flight.
     """
 
     def __init__(self, clock: Clock, scrape_wait: float = SCRAPE_WAIT) -> None:
@@ -128,9 +128,9 @@ class StoreReader:
 
     def refresh(self, reads: Mapping[str, Callable[[], Reading]]) -> list[UnitState]:
         """Start a read of every unit in ``reads`` that has none in flight, wait a bounded time
-        for them, and return the state of those units (copies, safe to read unlocked)."""
+        for the reads in flight, and return the state of those units (copies, safe to read
+        unlocked)."""
         now = self.clock.now()
-        started: list[UnitState] = []
         with self._done:
             for key in list(self._units):
                 if key not in reads:  # a store removed since
@@ -142,16 +142,18 @@ class StoreReader:
                 if unit.pending_since is None:
                     unit.pending_since = now
                     unit.stall_counted = False
-                    started.append(unit)
                     threading.Thread(
                         target=self._read,
                         args=(unit, read, now),
                         name=f"obssched-read-{key or 'jobs'}",
                         daemon=True,
                     ).start()
-            if started:
+            # Reads already in flight are waited for too: one that was blocked may be about to
+            # return (a store coming back), and its answer is the freshest there is.
+            waited = [self._units[key] for key in reads]
+            if any(unit.pending_since is not None for unit in waited):
                 self._done.wait_for(
-                    lambda: all(unit.pending_since is None for unit in started),
+                    lambda: all(unit.pending_since is None for unit in waited),
                     timeout=self.scrape_wait,
                 )
             now = self.clock.now()
