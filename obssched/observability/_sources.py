@@ -350,10 +350,8 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
                 earlier = next_runs.get(label)
                 if earlier is None or next_run < earlier:
                     next_runs[label] = next_run
-            job_id: str = job.id
-            if not job_id.isprintable():
-                job_id = safe_text(job_id)
-            info(((sched, label, job_id, job.executor, store, trigger_text(job.trigger)), 1.0))
+            # The job id is anyone's text too: the renderers make it safe (see safe_labels).
+            info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
     out["obssched_job_next_run_timestamp_seconds"].extend(
         ((sched, label), next_run.timestamp()) for label, next_run in next_runs.items()
     )
