@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from obssched.observability import attach_builtin, health, make_asgi_app, make_wsgi_app
 from obssched.observability._reader import STALLED_READ
+from obssched.testing import ManualClock, ManualScheduler
 
+from . import jobs
 from .conftest import T0, FakeJob, FakeScheduler
 from .test_exposition import call_asgi, call_wsgi
 
@@ -325,3 +327,20 @@ def test_bad_limit_is_refused(registry: CollectorRegistry, make: Any, limit: Any
     """A health limit that is not a positive number is refused, naming it."""
     with pytest.raises(ValueError, match="the health limit must be a positive number"):
         make(registry, health_limit=limit)
+
+
+def test_scheduler_option_sets_the_limit(registry: CollectorRegistry) -> None:
+    """An obssched scheduler's metrics_health_limit option is the limit /healthz judges it by."""
+    clock = ManualClock()
+    scheduler = ManualScheduler(
+        clock=clock, metrics_registry=registry, tracing=False, metrics_health_limit=5
+    )
+    scheduler.start()
+    try:
+        scheduler.add_job(jobs.current_trace, "interval", seconds=10, name="report")
+        clock.advance(16)
+        ok, why = health(registry)
+        assert not ok
+        assert "1 job(s) overdue by more than 5 s, 'report' by 6.0 s" in why
+    finally:
+        scheduler.shutdown()
