@@ -1,8 +1,10 @@
 """What the collector reads from each attached scheduler at scrape time.
 
 Scrape-time gauges (next run times, job info, running runs, executor load, scheduler state and
-heartbeat) are read while the registry is collected, so they are never stale and need no timer
-thread. A scheduler is read through its public members and its ``context`` (the executors and job
+heartbeat) are read while the registry is collected, and need no timer thread. The job stores
+are the exception: they are read through a :class:`~._reader.StoreReader`, which waits for them
+only briefly and otherwise serves their last reading (see :mod:`._reader`). A scheduler is read
+through its public members and its ``context`` (the executors and job
 stores); a stock APScheduler 3 scheduler, which has no context, through its public API alone.
 Schedulers are held weakly: one that is dropped without being detached simply disappears.
 """
