@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from obssched._context import SchedulerContext
 from obssched._runs import RunningRun
 from obssched.clock import Clock, SystemClock
+from obssched.observability._health import judge
 from obssched.observability._names import JobNames, safe_text
 from obssched.observability._reader import JOB_LIST, Reading, StoreReader, UnitState, read_store
 
@@ -219,74 +220,16 @@ class SchedulerSource:
         """Say whether the scheduler is doing its work, and why not.
 
         It is unhealthy while it is stopped or its loop thread has died; while its loop has not
-        woken up for longer than the limit or three heartbeat intervals, whichever is shorter
-        (the loop wakes at least once per interval); while a job store has failed every read for
-        longer than the limit; and while it runs (not paused) but a job's next run time lies
-        more than the limit before the store was last read. It is healthy again as soon as the
-        fault ends.
+        woken up for longer than the limit or three heartbeat intervals, whichever is shorter;
+        while a job store has failed every read for longer than the limit; and while it runs
+        (not paused) but a job's next run time lies more than the limit before its store was
+        last read. It is healthy again as soon as the fault ends.
 
         Args:
             limit: seconds a fault may last before it is reported (this source's
                 ``health_limit`` when ``None``).
         """
-        limit = self.health_limit if limit is None else check_health_limit(limit)
-        scheduler = self.scheduler
-        if scheduler is None:
-            return False, f"scheduler {self.name!r}: gone"
-        state = getattr(scheduler, "state", 0)
-        if state == 0:
-            return False, f"scheduler {self.name!r}: stopped"
-        # A background scheduler's loop thread, read privately until schedulers say whether
-        # their loop is alive: a dead loop is reported now rather than after three heartbeats.
-        thread = getattr(scheduler, "_thread", None)
-        if thread is not None and not thread.is_alive():
-            return False, f"scheduler {self.name!r}: its thread has died"
-        now = self.clock.now()
-        faults = [f"scheduler {self.name!r}: {fault}" for fault in self._faults(state, now, limit)]
-        interval = getattr(scheduler, "heartbeat_interval", None)
-        woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
-        if interval is None:  # a stock APScheduler scheduler: no heartbeat to judge by
-            summary = f"scheduler {self.name!r}: {_STATES[state]}"
-        elif woke is None:
-            return False, "\n".join([f"scheduler {self.name!r}: has not woken up yet", *faults])
-        else:
-            age = (now - woke).total_seconds()
-            if age > min(limit, 3 * float(interval)):
-                faults.insert(0, f"scheduler {self.name!r}: last woke up {age:.1f} s ago")
-            summary = f"scheduler {self.name!r}: {_STATES[state]}, woke up {age:.1f} s ago"
-        if faults:
-            return False, "\n".join(faults)
-        return True, summary
-
-    def _faults(self, state: int, now: datetime, limit: float) -> list[str]:
-        faults = []
-        for unit in self.refresh():
-            what = "its job list" if unit.key == JOB_LIST else f"job store {unit.key!r}"
-            failing = unit.failing_since
-            if failing is not None and (now - failing).total_seconds() > limit:
-                faults.append(
-                    f"{what} has not answered for {(now - failing).total_seconds():.1f} s "
-                    f"({unit.last_error})"
-                )
-            reading = unit.reading
-            if state != 1 or reading is None or unit.succeeded_at is None:
-                continue  # a paused scheduler runs nothing, rightly
-            cutoff = unit.succeeded_at - timedelta(seconds=limit)
-            overdue = [
-                job
-                for job in reading.jobs
-                if job.next_run_time is not None
-                and job.next_run_time < cutoff
-                and not getattr(job, "pending", False)
-            ]
-            if overdue:
-                late = min(overdue, key=lambda job: job.next_run_time)
-                lag = (unit.succeeded_at - late.next_run_time).total_seconds()
-                faults.append(
-                    f"{what}: {len(overdue)} job(s) overdue by more than {limit:g} s, "
-                    f"{safe_text(str(late.name))!r} by {lag:.1f} s"
-                )
-        return faults
+        return judge(self, self.health_limit if limit is None else check_health_limit(limit))
 
 
 def check_health_limit(limit: float) -> float:
