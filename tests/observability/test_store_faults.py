@@ -8,6 +8,8 @@ is only the bound past which the test fails, never a measurement.
 from __future__ import annotations
 
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from obssched.observability import attach_builtin, health, make_asgi_app, make_wsgi_app
+from obssched.observability import (
+    attach_builtin,
+    health,
+    make_asgi_app,
+    make_wsgi_app,
+    start_http_server,
+)
 from obssched.observability._reader import STALLED_READ
 from obssched.testing import ManualClock, ManualScheduler
 
@@ -344,3 +352,25 @@ def test_scheduler_option_sets_the_limit(registry: CollectorRegistry) -> None:
         assert "1 job(s) overdue by more than 5 s, 'report' by 6.0 s" in why
     finally:
         scheduler.shutdown()
+
+
+@pytest.mark.realtime
+def test_http_server_answers_while_a_store_blocks(
+    attached: FakeScheduler, registry: CollectorRegistry, store: StoreDouble
+) -> None:
+    """The built-in server answers /metrics while a read hangs, and /healthz by its own limit."""
+    store.jobs = [FakeJob("id-1", "report", next_run_time=T0 - timedelta(seconds=6))]
+    server = start_http_server(0, registry=registry, health_limit=5)
+    try:
+        assert up(registry) == 1
+        store.block()
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=JOIN_BOUND) as response:
+            assert response.status == 200
+            assert b'job_id="id-1"' in response.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server.url}/healthz", timeout=JOIN_BOUND)
+        assert refused.value.code == 503
+        assert b"overdue by more than 5 s" in refused.value.read()
+        refused.value.close()
+    finally:
+        server.close()
