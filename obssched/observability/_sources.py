@@ -210,6 +210,9 @@ class SchedulerSource:
             and getattr(scheduler, "state", 0) != 0
             and all(callable(getattr(store, "get_all_jobs", None)) for store in stores.values())
         ):
+            # Read without the scheduler's lock, which the loop holds through a whole step: a
+            # store hanging in a step would otherwise hold up the reads of every store. The SQL
+            # stores lock themselves; a memory store's read that races a write is retried.
             reads = {alias: partial(read_store, store) for alias, store in stores.items()}
         else:
             get_jobs = scheduler.get_jobs
