@@ -27,6 +27,7 @@ ERROR_RATIO_MIN_RUNS = 3  # below this many runs in the window a ratio says litt
 MISSED_WINDOW = "10m"
 MAX_INSTANCES_WINDOW = "10m"
 UPTIME_LOOKBACK = "1h"  # how long a target that once exported obssched metrics counts as one
+JOBSTORE_DOWN_FOR = "5m"  # a store that fails every read this long is down, not a hiccup
 
 SCHEDULER_KEYS = "job, instance, scheduler"
 JOB_KEYS = "job, instance, scheduler, job_name"
@@ -213,6 +214,19 @@ ALERTS: list[dict[str, Any]] = [
         "summary": "obssched scheduler {{ $labels.scheduler }} is not running",
         "description": "Scheduler {{ $labels.scheduler }} on {{ $labels.instance }} has been "
         "paused or shut down for 15 minutes: no job runs.",
+        "dashboard": SCHEDULER_LINK,
+    },
+    {
+        "alert": "ObsschedJobStoreDown",
+        "doc": f"THRESHOLD: a job store has failed or hung on every read for {JOBSTORE_DOWN_FOR}.",
+        "expr": "obssched_jobstore_up == 0",
+        "for": JOBSTORE_DOWN_FOR,
+        "severity": "critical",
+        "summary": "obssched job store {{ $labels.jobstore }} is down",
+        "description": "Job store {{ $labels.jobstore }} of scheduler {{ $labels.scheduler }} "
+        "on {{ $labels.instance }} has not answered reads for "
+        f"{JOBSTORE_DOWN_FOR}: its jobs are not run, and the job gauges show them as they "
+        "were at obssched_jobstore_last_success_timestamp_seconds.",
         "dashboard": SCHEDULER_LINK,
     },
     {

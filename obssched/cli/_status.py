@@ -24,6 +24,7 @@ from obssched.events import (
 )
 from obssched.observability import MetricsServer
 from obssched.observability._apps import WSGIApp
+from obssched.observability._reader import JOB_LIST, Reading, StoreReader
 
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
@@ -83,19 +84,30 @@ class OutcomeTracker:
 
 
 def status_data(
-    scheduler: BaseScheduler, tracker: OutcomeTracker, stores: dict[str, str]
+    scheduler: BaseScheduler,
+    tracker: OutcomeTracker,
+    stores: dict[str, str],
+    reader: StoreReader | None = None,
 ) -> dict[str, Any]:
-    """Return what the status page shows, as JSON-compatible data."""
+    """Return what the status page shows, as JSON-compatible data.
+
+    The jobs are read off the page's path (``reader``, kept by the app between requests): a job
+    store that hangs or fails leaves the last jobs read on the page, with ``jobs_error`` saying
+    why and ``jobs_as_of`` how old they are.
+    """
+    if reader is None:
+        reader = StoreReader(scheduler.clock)
+    get_jobs = scheduler.get_jobs
+    (unit,) = reader.refresh({JOB_LIST: lambda: Reading(list(get_jobs()))})
     now = scheduler.clock.now()
     outcomes = tracker.last(now)
     running: dict[str, int] = {}
     for run in scheduler.get_running_runs():
         running[run.info.job_id] = running.get(run.info.job_id, 0) + 1
-    try:
-        jobs = scheduler.get_jobs()
-        jobs_error = None
-    except Exception as exc:
-        jobs, jobs_error = [], f"{type(exc).__name__}: {exc}"
+    jobs = [] if unit.reading is None else unit.reading.jobs
+    jobs_error = unit.last_error
+    if unit.pending_since is not None and unit.reading is None and jobs_error is None:
+        jobs_error = "the job stores have not answered yet"
     rows = [
         job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
         for job in jobs
@@ -122,6 +134,7 @@ def status_data(
         "jobs": rows,
         "departed_jobs": departed,
         "jobs_error": jobs_error,
+        "jobs_as_of": None if unit.succeeded_at is None else unit.succeeded_at.isoformat(),
     }
 
 
@@ -183,17 +196,19 @@ def make_status_app(
     fallback: WSGIApp,
 ) -> WSGIApp:
     """Return a WSGI app serving ``/`` and ``/status.json``, and ``fallback`` for the rest."""
+    reader = StoreReader(scheduler.clock)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path not in ("/", "/status", "/status.json"):
             return fallback(environ, start_response)
-        data = status_data(scheduler, tracker, stores)
+        data = status_data(scheduler, tracker, stores, reader)
         if path == "/status.json":
             body = json.dumps(data, indent=2, default=str).encode()
             content_type = "application/json"
         else:
-            body = _render(data).encode()
+            # A job's name is anyone's text, a lone surrogate included: it must not fail the page.
+            body = _render(data).encode("utf-8", "backslashreplace")
             content_type = "text/html; charset=utf-8"
         start_response(
             "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))]

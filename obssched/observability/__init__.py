@@ -14,7 +14,13 @@ a stock APScheduler 3.11 one. Nothing is global: metrics go to the registry give
 prometheus-client's default) and spans to the provider given (or OpenTelemetry's global one); the
 library never configures an SDK. The metrics are served by :func:`start_http_server`, or by
 mounting :func:`make_wsgi_app` / :func:`make_asgi_app` in a web application; ``/healthz`` says
-whether every attached scheduler's loop is awake (:func:`health`).
+whether every attached scheduler is doing its work (:func:`health`).
+
+A scrape never waits on a job store for more than half a second: the stores are read on threads
+of their own, one read in flight per store, and a store that fails or hangs leaves its last jobs
+on show with ``obssched_jobstore_up`` at 0 and ``obssched_jobstore_last_success_timestamp_seconds``
+saying how old they are. Job names (and ids, trigger texts, span names) are made printable and
+bounded once, so that no job's name can fail a scrape or a span export.
 """
 
 from __future__ import annotations

@@ -18,7 +18,13 @@ from obssched.observability._collector import collector_for
 from obssched.observability._listener import LISTENER_MASK, MetricsListener
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT, JobNames
 from obssched.observability._options import ObservabilityOptions
-from obssched.observability._sources import SchedulerSource, context_or_none, jobstore_of
+from obssched.observability._sources import (
+    DEFAULT_HEALTH_LIMIT,
+    SchedulerSource,
+    check_health_limit,
+    context_or_none,
+    jobstore_of,
+)
 from obssched.observability._tracing import RunTracer, TraceFilter
 
 __all__ = ["LISTENER_MASK", "Instrumentation", "attach", "attach_builtin", "build"]
@@ -196,7 +202,9 @@ def build(
         assert collector is not None
         names = JobNames(options.job_name_limit)
         metrics_listener = MetricsListener(collector.store, name, names)
-        source = SchedulerSource(scheduler, name, names, running_runs, clock)
+        source = SchedulerSource(
+            scheduler, name, names, running_runs, clock, health_limit=options.health_limit
+        )
     tracer = None
     if options.tracing:
         tracer = RunTracer(
@@ -231,12 +239,14 @@ def attach_builtin(
     metrics_registry: CollectorRegistry | None = None,
     metrics_job_name_limit: int | _Unset | None = _UNSET,
     metrics_buckets: Sequence[float] | None = None,
+    health_limit: float = DEFAULT_HEALTH_LIMIT,
+    metrics_health_limit: float | None = None,
 ) -> Instrumentation:
     """Attach the built-in metrics and tracing listeners to an obssched scheduler.
 
     The scheduler calls this on its first ``start()`` with its options (``metrics``,
     ``tracing``, ``metrics_registry``, ``tracer_provider``, ``trace_filter``,
-    ``metrics_job_name_limit``, ``metrics_buckets``).
+    ``metrics_job_name_limit``, ``metrics_buckets``, ``metrics_health_limit``).
 
     Args:
         scheduler: the scheduler (its ``name`` becomes the ``scheduler`` label).
@@ -251,6 +261,10 @@ def attach_builtin(
         metrics_registry: ``registry`` under its scheduler option name.
         metrics_job_name_limit: ``job_name_limit`` under its scheduler option name.
         metrics_buckets: ``buckets`` under its scheduler option name.
+        health_limit: seconds a fault may last before ``/healthz`` reports it (default 60): a
+            job store that fails every read, jobs overdue by more than this while the scheduler
+            runs, a loop that has not woken up (see :func:`~obssched.observability.health`).
+        metrics_health_limit: ``health_limit`` under its scheduler option name.
 
     Returns:
         The handle whose ``detach()`` removes everything attached.
@@ -263,6 +277,9 @@ def attach_builtin(
         trace_filter=trace_filter,
         job_name_limit=job_name_limit,
         buckets=buckets,
+        health_limit=check_health_limit(
+            health_limit if metrics_health_limit is None else metrics_health_limit
+        ),
     )
     if metrics_registry is not None:
         options = replace(options, registry=metrics_registry)

@@ -16,6 +16,7 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 
 from obssched.observability._metrics import DEFAULT_BUCKETS, MetricStore
+from obssched.observability._names import safe_text
 from obssched.observability._sources import (
     GAUGES,
     SCRAPED_COUNTERS,
@@ -33,6 +34,14 @@ LISTENER_ERROR_LABELS = ("scheduler", "listener")
 
 _ATTRIBUTE = "obssched_collector"
 """The registry attribute holding its obssched collector."""
+
+
+def safe_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """Label values as prometheus-client may render them: job ids and other text that is not
+    printable made safe (job names were made safe when admitted)."""
+    if all(value.isprintable() for value in labels):
+        return labels
+    return tuple(safe_text(value) for value in labels)
 
 
 class RegistryCollector:
@@ -123,7 +132,9 @@ class RegistryCollector:
         for name, (doc, labelnames) in GAUGES.items():
             metric = Metric(name, doc, "gauge")
             metric.samples = [
-                Sample(name, dict(zip(labelnames, labels, strict=True)), value, None, None)
+                Sample(
+                    name, dict(zip(labelnames, safe_labels(labels), strict=True)), value, None, None
+                )
                 for labels, value in rows[name]
             ]
             yield metric

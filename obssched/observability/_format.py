@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from prometheus_client.samples import Exemplar
 
+from obssched.observability._names import LABEL_VALUE_LIMIT, safe_text
+
 __all__ = [
     "escape_label_value",
     "family_header",
@@ -23,7 +25,14 @@ _INF = math.inf
 
 
 def escape_label_value(value: str) -> str:
-    """Escape a label value for both exposition formats (backslash, newline, double quote)."""
+    """Escape a label value for both exposition formats (backslash, newline, double quote).
+
+    Text that is not printable (a job id with a lone surrogate, control characters) or too
+    long is made safe first (see :func:`~obssched.observability._names.safe_text`): label text
+    is rendered once per series, so this costs nothing per scrape.
+    """
+    if not value.isprintable() or len(value) > LABEL_VALUE_LIMIT:
+        value = safe_text(value)
     if "\\" in value or "\n" in value or '"' in value:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value

@@ -136,8 +136,14 @@ def start_http_server(
     registry: CollectorRegistry | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
+    *,
+    health_limit: float | None = None,
 ) -> MetricsServer:
     """Serve ``/metrics`` (OpenMetrics when asked for) and ``/healthz`` from a daemon thread.
+
+    A scrape never waits on a job store for more than half a second; ``/healthz`` answers 503,
+    with the reasons in its body, while a scheduler is stopped or a fault has lasted longer than
+    ``health_limit`` (see :func:`~obssched.observability.health`).
 
     Args:
         port: the TCP port (``0`` picks a free one; read it from the result's ``port``).
@@ -145,10 +151,16 @@ def start_http_server(
         registry: the registry to expose (the default registry when ``None``).
         certfile: a PEM certificate chain to serve HTTPS with.
         keyfile: the certificate's private key (when not in ``certfile``).
+        health_limit: seconds a fault may last before ``/healthz`` answers 503 (a job store
+            that fails every read, overdue jobs, a loop that has not woken up); ``None`` uses
+            each scheduler's own ``metrics_health_limit`` (60 s by default). See
+            :func:`~obssched.observability.health`.
 
     Raises:
         PortInUseError: the port is taken.
+        ValueError: ``health_limit`` is not a positive number.
     """
-    server = MetricsServer(addr, port, make_wsgi_app(registry), certfile=certfile, keyfile=keyfile)
+    app = make_wsgi_app(registry, health_limit=health_limit)
+    server = MetricsServer(addr, port, app, certfile=certfile, keyfile=keyfile)
     server.start()
     return server

@@ -51,6 +51,7 @@ from obssched.events import (
 from obssched.observability._attach import Instrumentation, attach, build
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT
 from obssched.observability._options import ObservabilityOptions
+from obssched.observability._sources import DEFAULT_HEALTH_LIMIT, check_health_limit
 from obssched.observability._tracing import TraceFilter
 
 __all__ = ["instrument"]
@@ -248,6 +249,7 @@ def instrument(
     buckets: Sequence[float] | None = None,
     scheduler_name: str | None = None,
     clock: Clock | None = None,
+    health_limit: float = DEFAULT_HEALTH_LIMIT,
 ) -> Instrumentation:
     """Attach the built-in metrics and tracing listeners to a scheduler.
 
@@ -269,6 +271,9 @@ def instrument(
         scheduler_name: the ``scheduler`` label (default: the scheduler's ``name``, or
             ``"default"``).
         clock: for stock schedulers, the clock event times are read from.
+        health_limit: seconds a fault may last before ``/healthz`` reports it (default 60): a
+            job store that fails every read, jobs overdue by more than this while the scheduler
+            runs, a loop that has not woken up (see :func:`~obssched.observability.health`).
 
     Returns:
         The handle whose ``detach()`` removes everything attached.
@@ -283,6 +288,7 @@ def instrument(
         buckets=buckets,
         scheduler_name=scheduler_name,
         clock=clock,
+        health_limit=check_health_limit(health_limit),
     )
     if hasattr(scheduler, "add_run_hook"):
         if scheduler_name is not None and scheduler_name != getattr(scheduler, "name", None):

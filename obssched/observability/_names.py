@@ -1,23 +1,63 @@
-"""The ``job_name`` label: job names, capped so random names cannot grow series without bound."""
+"""The ``job_name`` label: job names, capped so random names cannot grow series without bound.
+
+Any ``str`` is a valid job name, including lone surrogates (a file name decoded with
+``surrogateescape``), control characters and very long text. A name is made safe once, when it is
+admitted as a label value (:func:`safe_text`), so that no later scrape or span can fail on it.
+"""
 
 from __future__ import annotations
 
 import threading
+import zlib
 
-__all__ = ["DEFAULT_JOB_NAME_LIMIT", "OTHER_JOB_NAME", "JobNames"]
+__all__ = [
+    "DEFAULT_JOB_NAME_LIMIT",
+    "LABEL_VALUE_LIMIT",
+    "OTHER_JOB_NAME",
+    "JobNames",
+    "safe_text",
+]
 
 OTHER_JOB_NAME = "__other__"
 """The ``job_name`` label value of every job whose name came after the cap was reached."""
 
 DEFAULT_JOB_NAME_LIMIT = 1000
 
+LABEL_VALUE_LIMIT = 200
+"""The longest label value or span attribute kept whole; longer text is cut and tagged."""
+
+
+def safe_text(value: str) -> str:
+    """Return ``value`` as text every exporter accepts: printable, valid UTF-8, bounded.
+
+    Characters that are not printable (control characters other than the newline, which both
+    exposition formats escape, lone surrogates, ...) are written as their Python escape
+    (``\\x1b``, ``\\ud800``); text longer than :data:`LABEL_VALUE_LIMIT` keeps its start and a
+    checksum of the whole, so two long names stay two label values.
+    Ordinary names come back unchanged (the same object).
+    """
+    if value.isprintable() and len(value) <= LABEL_VALUE_LIMIT:
+        return value
+    if not value.isprintable():
+        value = "".join(
+            char
+            if char.isprintable() or char == "\n"
+            else char.encode("unicode_escape").decode("ascii")
+            for char in value
+        )
+    if len(value) > LABEL_VALUE_LIMIT:
+        checksum = zlib.crc32(value.encode("utf-8", "surrogatepass"))
+        value = f"{value[: LABEL_VALUE_LIMIT - 10]}~{checksum:08x}"
+    return value
+
 
 class JobNames:
     """Maps job names to ``job_name`` label values and tracks which jobs still use each.
 
-    The first ``limit`` distinct names keep their own label value; later names share
-    :data:`OTHER_JOB_NAME`. A name, once admitted, keeps its series for the life of the process
-    (its counters live on), so removing jobs does not free room under the cap.
+    The first ``limit`` distinct names keep their own label value (made safe by
+    :func:`safe_text`); later names share :data:`OTHER_JOB_NAME`. A name, once admitted, keeps
+    its series for the life of the process (its counters live on), so removing jobs does not
+    free room under the cap.
     """
 
     def __init__(self, limit: int | None = DEFAULT_JOB_NAME_LIMIT) -> None:
@@ -40,7 +80,7 @@ class JobNames:
         with self._lock:
             if self.limit is not None and len(self._admitted) >= self.limit:
                 return self._admitted.get(name, OTHER_JOB_NAME)
-            return self._admitted.setdefault(name, name)
+            return self._admitted.setdefault(name, safe_text(name))
 
     def job_added(
         self, job_id: str, name: str, jobstore: str | None = None

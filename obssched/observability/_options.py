@@ -10,6 +10,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from obssched.clock import Clock
 from obssched.observability._names import DEFAULT_JOB_NAME_LIMIT
+from obssched.observability._sources import DEFAULT_HEALTH_LIMIT
 from obssched.observability._spans import TraceFilter
 
 __all__ = ["ObservabilityOptions"]
@@ -36,6 +37,9 @@ class ObservabilityOptions:
             ``"default"``).
         clock: the clock event times are read from (``None``: the scheduler's ``clock``, or the
             system clock).
+        health_limit: seconds a fault may last before ``/healthz`` reports it (a job store that
+            fails every read, jobs overdue by more than this, a loop that has not woken up):
+            see :func:`~obssched.observability.health`.
     """
 
     metrics: bool = True
@@ -47,6 +51,7 @@ class ObservabilityOptions:
     buckets: Sequence[float] | None = None
     scheduler_name: str | None = None
     clock: Clock | None = None
+    health_limit: float = DEFAULT_HEALTH_LIMIT
 
     def metrics_registry(self) -> CollectorRegistry:
         """The registry the metrics go to: the one given, or prometheus-client's default."""

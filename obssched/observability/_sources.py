@@ -1,8 +1,10 @@
 """What the collector reads from each attached scheduler at scrape time.
 
 Scrape-time gauges (next run times, job info, running runs, executor load, scheduler state and
-heartbeat) are read while the registry is collected, so they are never stale and need no timer
-thread. A scheduler is read through its public members and its ``context`` (the executors and job
+heartbeat) are read while the registry is collected, and need no timer thread. The job stores
+are the exception: they are read through a :class:`~._reader.StoreReader`, which waits for them
+only briefly and otherwise serves their last reading (see :mod:`._reader`). A scheduler is read
+through its public members and its ``context`` (the executors and job
 stores); a stock APScheduler 3 scheduler, which has no context, through its public API alone.
 Schedulers are held weakly: one that is dropped without being detached simply disappears.
 """
@@ -13,18 +15,23 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from obssched._context import SchedulerContext
 from obssched._runs import RunningRun
 from obssched.clock import Clock, SystemClock
-from obssched.observability._names import JobNames
+from obssched.observability._health import judge
+from obssched.observability._names import JobNames, safe_text
+from obssched.observability._reader import JOB_LIST, Reading, StoreReader, UnitState, read_store
 
 __all__ = [
+    "DEFAULT_HEALTH_LIMIT",
     "GAUGES",
     "SCRAPED_COUNTERS",
     "Rows",
     "SchedulerSource",
+    "check_health_limit",
     "collect_scheduler",
     "context_or_none",
     "jobstore_of",
@@ -32,7 +39,8 @@ __all__ = [
 
 SCRAPED_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "obssched_jobstore_errors": (
-        "Job store operations that failed (they are retried).",
+        "Job store operations that failed (they are retried), and failed reads of the store "
+        "for the metrics.",
         ("scheduler", "jobstore"),
     ),
     "obssched_job_abandoned": (
@@ -41,6 +49,10 @@ SCRAPED_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 """Counters read from the job stores at scrape time."""
+
+DEFAULT_HEALTH_LIMIT = 60.0
+"""Seconds a fault (a store that does not answer, overdue jobs, a loop that sleeps) may last
+before ``/healthz`` reports it."""
 
 _STATES = ("stopped", "running", "paused")
 _JOB_STATES = ("scheduled", "paused", "pending")
@@ -80,6 +92,14 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Stored jobs that cannot be loaded (their callable is gone); they are kept, not deleted.",
         ("scheduler", "jobstore"),
     ),
+    "obssched_jobstore_up": (
+        "1 while the job store answers reads, 0 while its reads fail or hang.",
+        ("scheduler", "jobstore"),
+    ),
+    "obssched_jobstore_last_success_timestamp_seconds": (
+        "When the last successful read of the job store started: the job gauges are as of then.",
+        ("scheduler", "jobstore"),
+    ),
     "obssched_cluster_nodes": (
         "Live scheduler nodes sharing the job store (cluster mode).",
         ("scheduler", "jobstore"),
@@ -100,6 +120,8 @@ class SchedulerSource:
         names: the scheduler's job name labels (shared with its listener).
         running_runs: returns the in-flight runs (``scheduler.get_running_runs`` by default).
         clock: the clock health is judged by (the scheduler's by default).
+        health_limit: how long, in seconds, a fault may last before :meth:`health` reports it
+            (see :meth:`health`).
     """
 
     def __init__(
@@ -109,6 +131,7 @@ class SchedulerSource:
         names: JobNames,
         running_runs: Callable[[], Iterable[RunningRun]] | None = None,
         clock: Clock | None = None,
+        health_limit: float = DEFAULT_HEALTH_LIMIT,
     ) -> None:
         self._scheduler = weakref.ref(scheduler)
         self.name = name
@@ -118,6 +141,8 @@ class SchedulerSource:
         self._own_errors: dict[str, int] = {}
         self._lock = threading.Lock()
         self._trigger_texts: dict[int, tuple[object, str]] = {}
+        self.health_limit = check_health_limit(health_limit)
+        self.reader = StoreReader(self.clock)
 
     def trigger_texts(self) -> Callable[[object], str]:
         """Return a function formatting triggers, reusing the last scrape's text per object.
@@ -133,7 +158,7 @@ class SchedulerSource:
             key = id(trigger)
             known = previous.get(key)
             if known is None or known[0] is not trigger:
-                known = (trigger, str(trigger))
+                known = (trigger, safe_text(str(trigger)))
             current[key] = known
             return known[1]
 
@@ -167,29 +192,54 @@ class SchedulerSource:
         getter = getattr(scheduler, "get_running_runs", None)
         return () if getter is None else getter()
 
-    def health(self) -> tuple[bool, str]:
-        """Say whether the scheduling loop is running and woke up recently, and why not."""
+    def refresh(self) -> list[UnitState]:
+        """Read the job stores (bounded, see :class:`StoreReader`); return what is known of each.
+
+        A running obssched scheduler's stores are read one by one through its context, so one
+        failing store does not hide the others; a stopped one (whose jobs wait in it, not in its
+        stores) or a stock APScheduler 3 one is read through its ``get_jobs()``.
+        """
         scheduler = self.scheduler
         if scheduler is None:
-            return False, f"scheduler {self.name!r}: gone"
-        state = getattr(scheduler, "state", 0)
-        if state == 0:
-            return False, f"scheduler {self.name!r}: stopped"
-        # A background scheduler's loop thread, read privately until schedulers say whether
-        # their loop is alive: a dead loop is reported now rather than after three heartbeats.
-        thread = getattr(scheduler, "_thread", None)
-        if thread is not None and not thread.is_alive():
-            return False, f"scheduler {self.name!r}: its thread has died"
-        interval = getattr(scheduler, "heartbeat_interval", None)
-        if interval is None:  # a stock APScheduler scheduler: no heartbeat to judge by
-            return True, f"scheduler {self.name!r}: {_STATES[state]}"
-        woke: datetime | None = getattr(scheduler, "last_wakeup_at", None)
-        if woke is None:
-            return False, f"scheduler {self.name!r}: has not woken up yet"
-        age = (self.clock.now() - woke).total_seconds()
-        if age > 3 * float(interval):
-            return False, f"scheduler {self.name!r}: last woke up {age:.1f} s ago"
-        return True, f"scheduler {self.name!r}: {_STATES[state]}, woke up {age:.1f} s ago"
+            return []
+        context = context_or_none(scheduler)
+        stores = {} if context is None else dict(context.jobstores)
+        reads: dict[str, Callable[[], Reading]]
+        if (
+            stores
+            and getattr(scheduler, "state", 0) != 0
+            and all(callable(getattr(store, "get_all_jobs", None)) for store in stores.values())
+        ):
+            # Read without the scheduler's lock, which the loop holds through a whole step: a
+            # store hanging in a step would otherwise hold up the reads of every store. The SQL
+            # stores lock themselves; a memory store's read that races a write is retried.
+            reads = {alias: partial(read_store, store) for alias, store in stores.items()}
+        else:
+            get_jobs = scheduler.get_jobs
+            reads = {JOB_LIST: lambda: Reading(list(get_jobs()))}
+        return self.reader.refresh(reads)
+
+    def health(self, limit: float | None = None) -> tuple[bool, str]:
+        """Say whether the scheduler is doing its work, and why not.
+
+        It is unhealthy while it is stopped or its loop thread has died; while its loop has not
+        woken up for longer than the limit or three heartbeat intervals, whichever is shorter;
+        while a job store has failed every read for longer than the limit; and while it runs
+        (not paused) but a job's next run time lies more than the limit before its store was
+        last read. It is healthy again as soon as the fault ends.
+
+        Args:
+            limit: seconds a fault may last before it is reported (this source's
+                ``health_limit`` when ``None``).
+        """
+        return judge(self, self.health_limit if limit is None else check_health_limit(limit))
+
+
+def check_health_limit(limit: float) -> float:
+    """Return ``limit`` as seconds, refusing what is not a positive number."""
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+        raise ValueError(f"the health limit must be a positive number of seconds, got {limit!r}")
+    return float(limit)
 
 
 def context_or_none(scheduler: Any) -> SchedulerContext | None:
@@ -206,35 +256,50 @@ def jobstore_of(job: Any) -> str | None:
 
 
 def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> None:
-    """Append the scrape-time samples of one scheduler to ``out``."""
+    """Append the scrape-time samples of one scheduler to ``out``.
+
+    Jobs and job store figures come from the source's last readings (see :mod:`._reader`), so
+    this never waits on a store for longer than the reader's bounded wait.
+    """
     sched = source.name
     label_of = source.names.label
     context = context_or_none(scheduler)
-    stores: Mapping[str, Any] = {} if context is None else context.jobstores
     executors: Mapping[str, Any] = {} if context is None else context.executors
+    units = source.refresh()
     next_runs: dict[str, datetime] = {}
-    per_store: dict[str, list[int]] = {alias: [0, 0, 0] for alias in list(stores)}
+    per_store: dict[str, list[int]] = {}
+    if units and units[0].key == JOB_LIST and context is not None:
+        per_store = {alias: [0, 0, 0] for alias in list(context.jobstores)}
     job_labels: set[str] = set()
     info = out["obssched_job_info"].append
     trigger_text = source.trigger_texts()
-    for job in scheduler.get_jobs():
-        label = label_of(job.name)
-        job_labels.add(label)
-        store = jobstore_of(job) or "default"
-        counts = per_store.get(store)
-        if counts is None:
-            counts = per_store[store] = [0, 0, 0]
-        next_run: datetime | None = job.next_run_time
-        if getattr(job, "pending", False):
-            counts[2] += 1
-        elif next_run is None:
-            counts[1] += 1
-        else:
-            counts[0] += 1
-            earlier = next_runs.get(label)
-            if earlier is None or next_run < earlier:
-                next_runs[label] = next_run
-        info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
+    for unit in units:
+        reading = unit.reading
+        if unit.key != JOB_LIST:
+            _collect_store(unit, sched, label_of, out)
+            if reading is not None:
+                per_store[unit.key] = [0, 0, 0]
+        if reading is None:
+            continue
+        for job in reading.jobs:
+            label = label_of(job.name)
+            job_labels.add(label)
+            store = unit.key or jobstore_of(job) or "default"
+            counts = per_store.get(store)
+            if counts is None:
+                counts = per_store[store] = [0, 0, 0]
+            next_run: datetime | None = job.next_run_time
+            if getattr(job, "pending", False):
+                counts[2] += 1
+            elif next_run is None:
+                counts[1] += 1
+            else:
+                counts[0] += 1
+                earlier = next_runs.get(label)
+                if earlier is None or next_run < earlier:
+                    next_runs[label] = next_run
+            # The job id is anyone's text too: the renderers make it safe (see safe_labels).
+            info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
     out["obssched_job_next_run_timestamp_seconds"].extend(
         ((sched, label), next_run.timestamp()) for label, next_run in next_runs.items()
     )
@@ -245,7 +310,6 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
     )
     _collect_running(source, sched, job_labels, out)
     _collect_executors(executors, sched, out)
-    _collect_stores(stores, sched, label_of, out)
     state = getattr(scheduler, "state", 0)
     out["obssched_scheduler_state"].extend(
         ((sched, name), 1.0 if index == state else 0.0) for index, name in enumerate(_STATES)
@@ -274,31 +338,28 @@ def _collect_running(source: SchedulerSource, sched: str, job_labels: set[str], 
     )
 
 
-def _collect_stores(
-    stores: Mapping[str, Any], sched: str, label_of: Callable[[str], str], out: Rows
-) -> None:
-    for alias, store in list(stores.items()):
-        if not hasattr(store, "unloadable_count"):
-            continue  # a store written for APScheduler 3
-        try:
-            out["obssched_jobstore_unloadable_jobs"].append(
-                ((sched, alias), float(store.unloadable_count()))
-            )
-            out["obssched_jobstore_errors"].append(((sched, alias), float(store.error_count)))
-            nodes = store.cluster_nodes()
-            if nodes is not None:
-                out["obssched_cluster_nodes"].append(((sched, alias), float(nodes)))
-            abandoned: dict[str, float] = {}
-            for name, count in store.abandoned_counts.items():
-                label = label_of(name)
-                abandoned[label] = abandoned.get(label, 0.0) + count
-            out["obssched_job_abandoned"].extend(
-                ((sched, label), count) for label, count in abandoned.items()
-            )
-        except Exception:
-            # A store that cannot answer (its database is down) must not break the scrape;
-            # its error counter tells the story.
-            continue
+def _collect_store(unit: UnitState, sched: str, label_of: Callable[[str], str], out: Rows) -> None:
+    key = (sched, unit.key)
+    reading = unit.reading
+    out["obssched_jobstore_up"].append((key, 1.0 if unit.up else 0.0))
+    if unit.succeeded_at is not None:
+        out["obssched_jobstore_last_success_timestamp_seconds"].append(
+            (key, unit.succeeded_at.timestamp())
+        )
+    store_errors = 0 if reading is None else reading.store_errors
+    out["obssched_jobstore_errors"].append((key, float(store_errors + unit.failed_reads)))
+    if reading is None or reading.unloadable is None:
+        return  # never read yet, or a store written for APScheduler 3
+    out["obssched_jobstore_unloadable_jobs"].append((key, float(reading.unloadable)))
+    if reading.nodes is not None:
+        out["obssched_cluster_nodes"].append((key, float(reading.nodes)))
+    abandoned: dict[str, float] = {}
+    for name, count in reading.abandoned.items():
+        label = label_of(name)
+        abandoned[label] = abandoned.get(label, 0.0) + count
+    out["obssched_job_abandoned"].extend(
+        ((sched, label), count) for label, count in abandoned.items()
+    )
 
 
 def _collect_executors(executors: Mapping[str, Any], sched: str, out: Rows) -> None:

@@ -21,6 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from obssched.observability._listener import error_type_name
+from obssched.observability._names import safe_text
 
 if TYPE_CHECKING:
     from obssched.observability._tracing import RunTracer
@@ -127,7 +128,8 @@ class TracedRun:
     ) -> None:
         self.tracer = tracer
         self.job_id = job_id
-        self.name = name
+        # Made safe once here: the span names and attributes are built from it.
+        self.name = safe_text(name)
         self.executor = executor
         self.jobstore = jobstore
         self.scheduled = scheduled

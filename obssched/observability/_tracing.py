@@ -35,6 +35,7 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
+from obssched.observability._names import safe_text
 from obssched.observability._spans import (
     EPOCH,
     PROPAGATOR,
@@ -204,7 +205,7 @@ class RunTracer:
         if run.span is not None:
             return run.span
         attributes: dict[str, Any] = {
-            "obssched.job.id": run.job_id,
+            "obssched.job.id": safe_text(run.job_id),
             "obssched.job.name": run.name,
             "obssched.executor": run.executor or "",
             "obssched.jobstore": run.jobstore or "",
@@ -380,8 +381,8 @@ class RunTracer:
             )
         known = self._job_details.get(info.job_id)
         if known is None or known[0] is not info.trigger or known[3] != info.func_name:
-            text = str(info.trigger)
-            function = function_name(info.func_name)
+            text = safe_text(str(info.trigger))
+            function = safe_text(function_name(info.func_name))
             if info.job_id not in self._removed:  # nothing is kept for a removed job
                 self._job_details[info.job_id] = (info.trigger, text, function, info.func_name)
             else:

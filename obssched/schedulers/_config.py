@@ -154,6 +154,7 @@ class SchedulerSettings:
             "trace_filter",
             "metrics_job_name_limit",
             "metrics_buckets",
+            "metrics_health_limit",
         ):
             if key in config:
                 value = config.pop(key)

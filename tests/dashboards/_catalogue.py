@@ -32,6 +32,9 @@ EXPORTED: dict[str, tuple[str, frozenset[str]]] = {
         ("obssched_scheduler_state", GAUGE, ("state",)),
         ("obssched_scheduler_last_wakeup_timestamp_seconds", GAUGE, ()),
         ("obssched_build_info", GAUGE, ("version",)),
+        ("obssched_jobstore_up", GAUGE, ("jobstore",)),
+        ("obssched_jobstore_last_success_timestamp_seconds", GAUGE, ("jobstore",)),
+        ("obssched_jobstore_errors_total", COUNTER, ("jobstore",)),
     ]
 }
 
