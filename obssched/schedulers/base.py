@@ -58,8 +58,9 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
     ``job_defaults``, ``jobstores``, ``executors``, and obssched's own: ``clock`` (an
     :class:`obssched.clock.Clock`), ``name`` (the ``scheduler`` label of its metrics),
     ``heartbeat_interval`` (the longest the loop sleeps), ``metrics``, ``tracing``,
-    ``metrics_registry``, ``tracer_provider``, ``trace_filter``, ``metrics_job_name_limit`` and
-    ``metrics_buckets`` (see :mod:`obssched.observability`).
+    ``metrics_registry``, ``tracer_provider``, ``trace_filter``, ``metrics_job_name_limit``,
+    ``metrics_buckets`` and ``metrics_health_limit`` (how long a store may fail, or jobs stay
+    overdue, before ``/healthz`` turns unhealthy; see :mod:`obssched.observability`).
     """
 
     def __init__(self, gconfig: Mapping[str, Any] | None = None, **options: Any) -> None:
