@@ -244,17 +244,6 @@ class BaseExecutor(ABC):
                 self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
         return runs
 
-    def _submit(
-        self,
-        job: Job,
-        jobstore: str,
-        run_times: Sequence[datetime],
-        coalesced: Sequence[datetime],
-    ) -> list[RunInfo]:
-        # Kept only while job stores still submit recovered runs themselves instead of handing
-        # them to the scheduling loop through take_orphaned_runs(); goes when they all do.
-        return self.submit_runs(job, run_times, jobstore=jobstore, coalesced=coalesced)
-
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
 
