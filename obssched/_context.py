@@ -6,7 +6,10 @@ adds on top of them (its clock, the event bus, run ids, the run hooks around job
 wake the loop, read-only views of the components) reaches obssched's own components through
 this one object, read from ``scheduler.context``, never through the scheduler's private state.
 A component started without a scheduler (``store.start(None, alias)``) gets a standalone
-context: the system clock and an event bus nobody listens to.
+context: the system clock and an event bus nobody listens to. A component started by a scheduler
+that is not obssched's (APScheduler 3's own, or a test double of it) gets one that keeps
+APScheduler 3's contract: events go to ``scheduler._dispatch_event``, and executors leave the
+submission events to that scheduler, which dispatches its own.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class SchedulerContext:
         wakeup: makes the scheduling loop run a tick soon.
         executors: the scheduler's executors by alias (read through a read-only view).
         jobstores: the scheduler's job stores by alias (read through a read-only view).
+        announces_submissions: whether executors dispatch ``EVENT_JOB_SUBMITTED`` themselves
+            as they accept a run (an obssched scheduler expects it; APScheduler 3's scheduler
+            dispatches its own after ``submit_job`` returns).
     """
 
     __slots__ = (
@@ -63,6 +69,7 @@ class SchedulerContext:
         "_logger",
         "_name",
         "_run_hooks",
+        "announces_submissions",
         "dispatch",
         "events",
         "next_run_id",
@@ -81,6 +88,7 @@ class SchedulerContext:
         wakeup: Callable[[], None] = _no_wakeup,
         executors: Mapping[str, BaseExecutor] | None = None,
         jobstores: Mapping[str, BaseJobStore] | None = None,
+        announces_submissions: bool = True,
     ) -> None:
         self._name = name
         self._clock = clock
@@ -94,6 +102,8 @@ class SchedulerContext:
         self._jobstores: Mapping[str, BaseJobStore] = MappingProxyType(
             jobstores if jobstores is not None else {}
         )
+        self.announces_submissions = announces_submissions
+        """Whether executors dispatch ``EVENT_JOB_SUBMITTED`` themselves."""
         self.dispatch: Callable[[SchedulerEvent], None] = dispatch or events.dispatch
         """Deliver an event to every listener whose mask matches it."""
         self.next_run_id: Callable[[], int] = itertools.count(1).__next__
@@ -138,14 +148,35 @@ class SchedulerContext:
             name=lambda: "default", clock=lambda: clock, events=EventBus(log), logger=lambda: log
         )
 
+    @classmethod
+    def foreign(cls, scheduler: Any) -> SchedulerContext:
+        """A context for a component started by a scheduler that is not obssched's.
+
+        Events go to the scheduler's ``_dispatch_event``, looked up at each event (that is
+        APScheduler 3's executor contract, and test doubles set it after the start).
+        """
+        context = cls.standalone()
+
+        def dispatch(event: SchedulerEvent) -> None:
+            deliver = getattr(scheduler, "_dispatch_event", None)
+            if callable(deliver):
+                deliver(event)
+
+        context.dispatch = dispatch
+        context.announces_submissions = False
+        return context
+
     def __repr__(self) -> str:
         return f"<SchedulerContext of {self.name!r}>"
 
 
 def context_of(scheduler: Any) -> SchedulerContext:
-    """Return the context of ``scheduler``, or a standalone one for ``None`` or a scheduler
-    that is not obssched's (an APScheduler 3 scheduler starting an obssched component)."""
+    """Return the context of ``scheduler``: its own for an obssched scheduler, a standalone one
+    for ``None``, and one that keeps APScheduler 3's contract for any other scheduler (see
+    :meth:`SchedulerContext.foreign`)."""
+    if scheduler is None:
+        return SchedulerContext.standalone()
     context = getattr(scheduler, "context", None)
     if isinstance(context, SchedulerContext):
         return context
-    return SchedulerContext.standalone()
+    return SchedulerContext.foreign(scheduler)

@@ -73,18 +73,25 @@ class EventBus:
         """Replace the routes of ``callback``'s registrations, atomically for dispatch."""
         with self._lock:
             self._registrations = tuple(
-                r._replace(routes=dict(routes or {})) if r.callback is callback else r
+                r._replace(routes=dict(routes or {})) if r.callback == callback else r
                 for r in self._registrations
             )
             self._recompute()
 
     def remove(self, callback: Listener) -> None:
-        """Stop delivering events to ``callback`` (every registration of it)."""
+        """Stop delivering events to ``callback`` (every registration of it).
+
+        Callbacks are compared with ``==``, as APScheduler does: ``remove(obj.method)`` removes
+        what ``add(obj.method)`` added, although each attribute access makes a new bound method.
+        """
         with self._lock:
-            self._registrations = tuple(
-                r for r in self._registrations if r.callback is not callback
-            )
+            self._registrations = tuple(r for r in self._registrations if r.callback != callback)
             self._recompute()
+
+    @property
+    def callbacks(self) -> tuple[Listener, ...]:
+        """The registered callbacks, in registration order (one entry per registration)."""
+        return tuple(r.callback for r in self._registrations)
 
     def _recompute(self) -> None:
         mask = 0

@@ -12,12 +12,14 @@ from typing import Any
 
 __all__ = [
     "ConflictingIdError",
+    "InvalidJobOptionError",
     "JobAbandonedError",
     "JobLookupError",
     "MaxInstancesReachedError",
     "ObsschedError",
     "SchedulerAlreadyRunningError",
     "SchedulerNotRunningError",
+    "SchedulerNotStartedError",
     "SerializationError",
     "TransientJobError",
     "UnknownAliasError",
@@ -40,6 +42,35 @@ class SchedulerNotRunningError(ObsschedError):
 
     def __init__(self) -> None:
         super().__init__("Scheduler is not running")
+
+
+class SchedulerNotStartedError(ObsschedError, RuntimeError):
+    """Raised when an operation needs a started scheduler (APScheduler 3 raised RuntimeError).
+
+    Attributes:
+        operation: what needed it (``"job export"``).
+    """
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(f"the scheduler must have been started for {operation} to work")
+
+
+class InvalidJobOptionError(ObsschedError, TypeError):
+    """A job option was given a value it cannot take.
+
+    The message is APScheduler 3's, word for word (programs and tests match it); the option
+    and the bad value are kept as attributes.
+
+    Attributes:
+        option: the option's name (``"max_instances"``).
+        value: the value it was given.
+    """
+
+    def __init__(self, option: str, value: Any, message: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(message)
 
 
 class JobLookupError(ObsschedError, KeyError):
@@ -91,14 +122,27 @@ class MaxInstancesReachedError(ObsschedError):
 
 
 class UnknownAliasError(ObsschedError, KeyError):
-    """Raised when a trigger, executor or job store alias is not known."""
+    """Raised when a trigger, executor or job store alias is not known.
 
-    def __init__(self, kind: str, alias: str, known: list[str] | None = None) -> None:
+    ``plugin`` says whether ``alias`` named a plugin to create (``add_job(trigger="...")``,
+    ``add_executor("...")``) or a component the scheduler has; the message starts with
+    APScheduler 3's text for each.
+    """
+
+    def __init__(
+        self, kind: str, alias: str, known: list[str] | None = None, *, plugin: bool = False
+    ) -> None:
         self.kind = kind
         self.alias = alias
         self.known = sorted(known or [])
+        self.plugin = plugin
         hint = f" (known: {', '.join(self.known)})" if self.known else ""
-        super().__init__(f"No {kind} by the alias of {alias!r} was found{hint}")
+        if plugin:
+            # APScheduler's text alone: the known aliases are in ``known``.
+            message = f'No {kind} by the name "{alias}" was found'
+        else:
+            message = f"No such {kind}: {alias}{hint}"
+        super().__init__(message)
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from obssched._refs import get_callable_name, obj_to_ref, ref_to_obj
 from obssched._timeutil import convert_to_datetime, datetime_repr
+from obssched.exceptions import InvalidJobOptionError
 from obssched.triggers.base import BaseTrigger
 from obssched.util import check_callable_args
 
@@ -78,7 +79,7 @@ class Job:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
         self.recover = False
-        self._apply(dict(kwargs, id=id or uuid4().hex), new=True)
+        self._modify(id=id or uuid4().hex, **kwargs)
 
     def modify(self, **changes: Any) -> Job:
         """Change the job's attributes and save it in its job store; returns the job."""
@@ -113,14 +114,24 @@ class Job:
         """Return every run time from ``next_run_time`` up to and including ``now``."""
         run_times: list[datetime] = []
         next_run_time = self.next_run_time
-        while next_run_time is not None and next_run_time <= now:
+        # Compared in UTC: two times in one zone compare as wall times, blind to a DST fold.
+        while next_run_time is not None and next_run_time.astimezone(UTC) <= now.astimezone(UTC):
             run_times.append(next_run_time)
             next_run_time = self.trigger.get_next_fire_time(next_run_time, now)
         return run_times
 
     def _modify(self, **changes: Any) -> None:
-        """Validate ``changes`` and apply them all, or none of them."""
-        self._apply(changes, new=False)
+        """Validate ``changes`` and apply them all, or none of them.
+
+        The messages of the errors are APScheduler 3's, word for word.
+        """
+        try:
+            self.id  # noqa: B018 (a job without an id is under construction)
+        except AttributeError:
+            new = True
+        else:
+            new = False
+        self._apply(changes, new=new)
 
     def _apply(self, changes: dict[str, Any], *, new: bool) -> None:
         # ``new`` spares a job under construction the attribute probes: on a slotted object a
@@ -130,11 +141,11 @@ class Job:
         if "id" in changes:
             value = changes.pop("id")
             if not isinstance(value, str):
-                raise TypeError(f"id must be a nonempty string, got {value!r}")
+                raise InvalidJobOptionError("id", value, "id must be a nonempty string")
             if not new:
-                raise ValueError(f"The job ID may not be changed (job {self.id!r})")
+                raise ValueError("The job ID may not be changed")
             if not value:
-                raise ValueError("id must be a nonempty string, got ''")
+                raise ValueError("id must be a nonempty string")
             approved["id"] = value
 
         if "func" in changes or "args" in changes or "kwargs" in changes:
@@ -147,30 +158,33 @@ class Job:
                 try:
                     func = ref_to_obj(func)
                 except LookupError as exc:
-                    raise LookupError(
-                        f"Cannot resolve the job function {func_ref!r}: {exc}"
-                    ) from exc
+                    raise LookupError(f"{exc} (the job function {func_ref!r})") from exc
             elif callable(func):
                 try:
                     func_ref = obj_to_ref(func)
                 except ValueError:
                     func_ref = None
             else:
-                raise TypeError(f"func must be a callable or a textual reference to one: {func!r}")
+                raise InvalidJobOptionError(
+                    "func", func, "func must be a callable or a textual reference to one"
+                )
             if not callable(func):
                 raise TypeError(
-                    f"The reference {func_ref!r} does not point to a callable: {func!r}"
+                    f"Unable to determine a name for {func!r} -- maybe it is not a callable? "
+                    f"(the reference {func_ref!r} does not point to a callable)"
                 )
 
-            if new and changes.get("name") is None:
+            if changes.get("name") is None and (new or not hasattr(self, "name")):
                 changes["name"] = get_callable_name(func)
             if type(args) is not tuple:
                 if isinstance(args, str) or not isinstance(args, Iterable):
-                    raise TypeError(f"args must be a non-string iterable, got {args!r}")
+                    raise InvalidJobOptionError("args", args, "args must be a non-string iterable")
                 args = tuple(args)
             if type(kwargs) is not dict:
                 if not isinstance(kwargs, Mapping):
-                    raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
+                    raise InvalidJobOptionError(
+                        "kwargs", kwargs, "kwargs must be a dict-like object"
+                    )
                 kwargs = dict(kwargs)
             check_callable_args(func, args, kwargs)
             approved.update(func=func, func_ref=func_ref, args=args, kwargs=kwargs)
@@ -178,7 +192,7 @@ class Job:
         if "name" in changes:
             value = changes.pop("name")
             if not value or not isinstance(value, str):
-                raise TypeError(f"name must be a nonempty string, got {value!r}")
+                raise InvalidJobOptionError("name", value, "name must be a nonempty string")
             approved["name"] = value
 
         if "misfire_grace_time" in changes:
@@ -186,8 +200,10 @@ class Job:
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
             ):
-                raise TypeError(
-                    f"misfire_grace_time must be either None or a positive number, got {value!r}"
+                raise InvalidJobOptionError(
+                    "misfire_grace_time",
+                    value,
+                    "misfire_grace_time must be either None or a positive integer",
                 )
             approved["misfire_grace_time"] = value
 
@@ -198,27 +214,33 @@ class Job:
             value = changes.pop("max_instances")
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 # TypeError, as APScheduler raises for any bad value (negative ones included).
-                raise TypeError(f"max_instances must be a positive integer, got {value!r}")
+                raise InvalidJobOptionError(
+                    "max_instances", value, "max_instances must be a positive integer"
+                )
             approved["max_instances"] = value
 
         if "recover" in changes:
             value = changes.pop("recover")
             if not isinstance(value, bool):
-                raise TypeError(f"recover must be True or False, got {value!r}")
+                raise InvalidJobOptionError(
+                    "recover", value, f"recover must be True or False, got {value!r}"
+                )
             approved["recover"] = value
 
         if "trigger" in changes:
             trigger = changes.pop("trigger")
             if not isinstance(trigger, BaseTrigger):
-                raise TypeError(
-                    f"Expected a trigger instance, got {type(trigger).__name__} ({trigger!r})"
+                raise InvalidJobOptionError(
+                    "trigger",
+                    trigger,
+                    f"Expected a trigger instance, got {type(trigger).__name__} instead",
                 )
             approved["trigger"] = trigger
 
         if "executor" in changes:
             value = changes.pop("executor")
             if not isinstance(value, str):
-                raise TypeError(f"executor must be a string, got {value!r}")
+                raise InvalidJobOptionError("executor", value, "executor must be a string")
             approved["executor"] = value
 
         if "next_run_time" in changes:
@@ -228,7 +250,7 @@ class Job:
             )
 
         if changes:
-            names = ", ".join(sorted(changes))
+            names = ", ".join(changes)
             raise AttributeError(f"The following are not modifiable attributes of Job: {names}")
 
         for key, value in approved.items():
@@ -242,7 +264,7 @@ class Job:
                 f"({self.func!r}) could not be determined. Consider giving a textual reference "
                 "(module:function name) as the func argument instead."
             )
-        return {
+        state = {
             "version": JOB_STATE_VERSION,
             "id": self.id,
             "func": self.func_ref,
@@ -255,15 +277,18 @@ class Job:
             "coalesce": self.coalesce,
             "max_instances": self.max_instances,
             "next_run_time": self.next_run_time,
-            "recover": self.recover,
         }
+        if self.recover:
+            # Only then: the state of every other job is APScheduler 3's, key for key.
+            state["recover"] = True
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         version = state.get("version")
         if not isinstance(version, int) or version > JOB_STATE_VERSION:
             raise ValueError(
-                f"Job state of version {version!r} cannot be read by this obssched, which reads "
-                f"up to version {JOB_STATE_VERSION}: upgrade obssched"
+                f"Job has version {version}, but only version {JOB_STATE_VERSION} can be handled "
+                "(a newer obssched wrote it: upgrade obssched to read it)"
             )
         self.id = state["id"]
         self.func_ref = state["func"]

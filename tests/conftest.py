@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 POSTGRES_URL = os.environ.get(
     "OBSSCHED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("OBSSCHED_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def require_services() -> bool:
@@ -39,6 +40,23 @@ def postgres_url() -> str:
     finally:
         engine.dispose()
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server's URL; skips (fails under CI) when no Redis answers."""
+    try:
+        import redis
+    except ImportError:
+        skip_or_fail("the redis package is not installed")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        skip_or_fail(f"Redis at {REDIS_URL} does not answer: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from obssched.cli._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
-    from obssched.schedulers.base import BaseScheduler
+    from obssched.job import Job
 
 __all__ = [
     "JOB_OPTIONS",
@@ -192,13 +192,24 @@ def load_jobs_file(path: str | Path) -> JobsFile:
     return JobsFile(file_path, sections, jobs, problems)
 
 
+class JobChecker(Protocol):
+    """Builds a job from ``add_job`` arguments without storing it (raising what ``add_job``
+    raises), in its ``timezone``."""
+
+    timezone: Any
+
+    def add_job(self, replace_existing: bool = False, **options: Any) -> Job:
+        """Build the job."""
+        ...
+
+
 def validate_jobs(
     jobs_file: JobsFile,
-    scheduler: BaseScheduler,
+    scheduler: JobChecker,
     executors: Sequence[str],
     jobstores: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Check every job against a scheduler that is not started; return ``add_job`` arguments.
+    """Check every job by building it with ``scheduler``; return ``add_job`` arguments.
 
     Problems are appended to ``jobs_file.problems``; the returned list holds the jobs that passed
     (callers must not store anything unless there are no problems at all).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from obssched.cli._errors import ExitCode
 from obssched.cli._format import format_table, humanize_delta
@@ -16,14 +16,18 @@ from obssched.cli._jobsfile import (
     validate_jobs,
 )
 from obssched.cli._logs import setup_logging
-from obssched.cli._runner import RunPlan, build_scheduler, extend_sys_path, run_scheduler
+from obssched.cli._runner import RunPlan, extend_sys_path, run_scheduler, scheduler_options
 from obssched.cli._settings import RunSettings, resolve_settings
 from obssched.cli._stores import is_memory
+from obssched.job import Job
+from obssched.schedulers._config import check_options
+
+if TYPE_CHECKING:
+    from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["check_command", "prepare", "run_command"]
 
 _logger = logging.getLogger("obssched.cli")
-_VALIDATION_LOGGER = logging.getLogger("obssched.cli.validation")
 
 
 def prepare(
@@ -39,17 +43,13 @@ def prepare(
     settings = resolve_settings(args, jobs_file)
     setup_logging(settings.log_level, settings.log_format)
     extend_sys_path(settings.path)
-    # The scheduler that only checks jobs would log "Adding job tentatively" for each.
-    _VALIDATION_LOGGER.setLevel(logging.WARNING)
     try:
-        validator = build_scheduler(settings, observability=False, logger=_VALIDATION_LOGGER)
+        timezone = check_options(scheduler_options(settings, observability=False)).timezone
     except Exception as exc:
         jobs_file.problems.append(
             Problem(jobs_file.path, None, "[scheduler] or [executors]", None, str(exc))
         )
-        validator = build_scheduler(
-            RunSettings(timezone=settings.timezone), observability=False, logger=_VALIDATION_LOGGER
-        )
+        timezone = _fallback_timezone(settings)
     for alias, url in settings.jobstores.items():
         if not is_memory(url) and "://" not in url:
             jobs_file.problems.append(
@@ -62,10 +62,35 @@ def prepare(
                 )
             )
     executors = sorted({*settings.executors, "default"})
-    jobs = validate_jobs(jobs_file, validator, executors, sorted(settings.jobstores))
+    jobs = validate_jobs(jobs_file, _JobChecker(timezone), executors, sorted(settings.jobstores))
     if jobs_file.problems:
         raise problems_error(jobs_file.problems, consequence)
     return jobs_file, settings, jobs
+
+
+class _JobChecker:
+    """Checks a job's ``add_job`` arguments by building the job, as ``add_job`` does, with no
+    scheduler and nothing stored: the scheduler that runs the file adds each job once."""
+
+    def __init__(self, timezone: Any) -> None:
+        self.timezone = timezone
+
+    def add_job(self, replace_existing: bool = False, **options: Any) -> Job:
+        del replace_existing
+        options.pop("jobstore", None)
+        options.setdefault("args", ())
+        options.setdefault("kwargs", {})
+        # A job being built reads only its scheduler's time zone.
+        return Job(cast("BaseScheduler", self), **options)
+
+
+def _fallback_timezone(settings: RunSettings) -> Any:
+    # The jobs are still checked when the scheduler settings are not, in the zone asked for if
+    # that is valid, else the local one.
+    try:
+        return check_options({"timezone": settings.timezone}).timezone
+    except Exception:
+        return check_options({}).timezone
 
 
 def run_command(args: argparse.Namespace) -> ExitCode:

@@ -17,14 +17,21 @@ from obssched.cli._errors import CliError, ExitCode
 from obssched.cli._otel import TracingSetup, setup_tracing
 from obssched.cli._settings import RunSettings
 from obssched.cli._status import OutcomeTracker, StatusServer, make_status_app, serve
-from obssched.cli._stores import create_store, describe_store, start_store
+from obssched.cli._stores import create_store, describe_store
 from obssched.observability import PortInUseError
 
 if TYPE_CHECKING:
     from obssched.jobstores.base import BaseJobStore
     from obssched.schedulers.background import BackgroundScheduler
 
-__all__ = ["RunPlan", "Running", "build_scheduler", "extend_sys_path", "run_scheduler"]
+__all__ = [
+    "RunPlan",
+    "Running",
+    "build_scheduler",
+    "extend_sys_path",
+    "run_scheduler",
+    "scheduler_options",
+]
 
 _logger = logging.getLogger("obssched.cli")
 
@@ -81,6 +88,28 @@ def build_scheduler(
     """
     from obssched.schedulers.background import BackgroundScheduler
 
+    options = scheduler_options(
+        settings, jobstores, observability=observability, tracer_provider=tracer_provider, **extra
+    )
+    try:
+        return BackgroundScheduler(**options)
+    except Exception as exc:
+        raise CliError(
+            f"cannot configure the scheduler: {type(exc).__name__}: {exc} (check [scheduler] and "
+            "[executors.*] in the jobs file)",
+            ExitCode.INVALID_JOBS_FILE,
+        ) from exc
+
+
+def scheduler_options(
+    settings: RunSettings,
+    jobstores: dict[str, BaseJobStore] | None = None,
+    *,
+    observability: bool = True,
+    tracer_provider: Any = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return the scheduler options ``settings`` give (what :func:`build_scheduler` passes)."""
     options: dict[str, Any] = {
         "name": settings.name,
         "heartbeat_interval": settings.heartbeat,
@@ -99,14 +128,7 @@ def build_scheduler(
         options["jobstores"] = jobstores
     if tracer_provider is not None:
         options["tracer_provider"] = tracer_provider
-    try:
-        return BackgroundScheduler(**options)
-    except Exception as exc:
-        raise CliError(
-            f"cannot configure the scheduler: {type(exc).__name__}: {exc} (check [scheduler] and "
-            "[executors.*] in the jobs file)",
-            ExitCode.INVALID_JOBS_FILE,
-        ) from exc
+    return options
 
 
 class _Stopper:
@@ -162,8 +184,6 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
             tracer_provider=tracing.provider,
             **plan.extra_scheduler_options,
         )
-        for alias, store in stores.items():
-            start_store(store, scheduler, settings.jobstores[alias], alias)
         store_names = {alias: describe_store(url) for alias, url in settings.jobstores.items()}
         tracker = OutcomeTracker(scheduler)
         scheduler.add_listener(tracker, tracker.MASK)
@@ -171,7 +191,16 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
             from obssched.observability import make_wsgi_app
 
             server.start(make_status_app(scheduler, tracker, store_names, make_wsgi_app()))
-        scheduler.start(paused=True)
+        # The scheduler starts its stores (once: a store started here first as well would
+        # subscribe twice); one that cannot be opened fails the start.
+        try:
+            scheduler.start(paused=True)
+        except Exception as exc:
+            raise CliError(
+                f"cannot open job store {', '.join(store_names.values())}: "
+                f"{type(exc).__name__}: {exc}",
+                ExitCode.STORE_UNAVAILABLE,
+            ) from exc
         try:
             _add_jobs(scheduler, plan)
         except Exception:

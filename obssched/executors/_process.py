@@ -20,8 +20,12 @@ from obssched.exceptions import ObsschedError
 from obssched.executors._runner import error_event, execution_event
 
 if TYPE_CHECKING:
-    from obssched.executors.base import BaseExecutor
+    from collections.abc import Callable
+
+    from obssched._context import SchedulerContext
     from obssched.job import Job
+
+    RunEnded = Callable[..., None]
 
 __all__ = ["ProcessPoolRunner", "RemoteJobError"]
 
@@ -95,10 +99,28 @@ def _picklable_exception(exc: BaseException) -> BaseException:
 
 
 class ProcessPoolRunner:
-    """Owns a spawn-based process pool for an executor and replaces it when it breaks."""
+    """Owns a spawn-based process pool for an executor and replaces it when it breaks.
 
-    def __init__(self, executor: BaseExecutor, max_workers: int, pool_kwargs: dict[str, Any]):
-        self._executor = executor
+    Args:
+        max_workers: the most worker processes.
+        pool_kwargs: extra keyword arguments for the futures process pool.
+        context: the executor's scheduler context (its run hooks and clock).
+        logger: the executor's logger.
+        run_ended: ends a run with its terminal event: ``run_ended(run, event, last=...)``.
+    """
+
+    def __init__(
+        self,
+        max_workers: int,
+        pool_kwargs: dict[str, Any],
+        *,
+        context: SchedulerContext,
+        logger: logging.Logger,
+        run_ended: RunEnded,
+    ) -> None:
+        self._context = context
+        self._logger = logger
+        self._run_ended = run_ended
         self._max_workers = max_workers
         self._pool_kwargs = dict(pool_kwargs)
         self._pool_kwargs.setdefault("mp_context", multiprocessing.get_context("spawn"))
@@ -110,7 +132,7 @@ class ProcessPoolRunner:
 
     def submit(self, job: Job, runs: list[RunInfo]) -> None:
         """Send the runs of ``job`` to a worker process."""
-        hooks = self._executor._context.run_hooks
+        hooks = self._context.run_hooks
         wrappers = [
             [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None] for run in runs
         ]
@@ -130,23 +152,24 @@ class ProcessPoolRunner:
     def _complete(
         self, pool: _FuturesProcessPool, runs: list[RunInfo], future: Future[list[_Result]]
     ) -> None:
-        executor = self._executor
-        clock = executor._clock
+        clock = self._context.clock
+        logger = self._logger
+        run_ended = self._run_ended
         last = runs[-1]
         try:
             results = future.result()
         except BaseException as failure:
             if isinstance(failure, BrokenProcessPool):
                 self._replace(pool)
-            executor._logger.error(
+            logger.error(
                 'Job "%s" could not run in a worker process: %r', runs[0].job_name, failure
             )
             for run in runs:
-                executor._run_ended(run, error_event(run, failure, clock), last=run is last)
+                run_ended(run, error_event(run, failure, clock), last=run is last)
             return
         for run, (exc, retval, formatted, started_at, duration) in zip(runs, results, strict=True):
             if exc is not None:
-                executor._logger.error(
+                logger.error(
                     'Job "%s" raised an exception in a worker process:\n%s',
                     run.job_name,
                     formatted,
@@ -160,13 +183,13 @@ class ProcessPoolRunner:
                 finished_at=started_at + timedelta(seconds=duration),
                 run_duration=duration,
             )
-            executor._run_ended(run, event, last=run is last)
+            run_ended(run, event, last=run is last)
 
     def _replace(self, broken: _FuturesProcessPool) -> None:
         with self._lock:
             if self._pool is not broken:
                 return
-            self._executor._logger.warning(
+            self._logger.warning(
                 "The process pool is broken (a worker died); replacing it with a fresh pool"
             )
             self._pool = self._new_pool()

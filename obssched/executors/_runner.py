@@ -19,7 +19,8 @@ from obssched.events import (
 )
 
 __all__ = [
-    "BodyRun",
+    "begin_body",
+    "end_body",
     "enter_hooks",
     "error_event",
     "execution_event",
@@ -133,44 +134,43 @@ def failed_body_event(
     return _timed_execution_event(EVENT_JOB_ERROR, run, None, exc, formatted, started, finished)
 
 
-class BodyRun:
-    """The bookkeeping around one job body: timing, run hooks, logging, the terminal event.
+def begin_body(
+    run: RunInfo,
+    hooks: tuple[RunHook, ...],
+    clock: Clock,
+    logger: logging.Logger,
+    mark_started: Callable[[int, float], None],
+) -> tuple[float, list[AbstractContextManager[object]] | None]:
+    """Start the body of ``run``: log it, note its monotonic start, enter the run hooks.
 
-    Executors call :meth:`begin` right before the body and :meth:`end` right after it, in the
-    thread or task that runs it.
+    Returns the start reading and the hooks entered, for :func:`end_body`. Called right before
+    the body, in the thread or task that runs it.
     """
+    if logger.isEnabledFor(logging.INFO):
+        logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
+    started = clock.monotonic()
+    mark_started(run.run_id, started)
+    return started, enter_hooks(hooks, run, logger) if hooks else None
 
-    __slots__ = ("_clock", "_logger", "_managers", "_run", "_started")
 
-    def __init__(self, run: RunInfo, clock: Clock, logger: logging.Logger) -> None:
-        self._run = run
-        self._clock = clock
-        self._logger = logger
-
-    def begin(self, hooks: tuple[RunHook, ...], mark_started: Callable[[int, float], None]) -> None:
-        """Note the start time, tell the executor, and enter the run hooks."""
-        run = self._run
-        if self._logger.isEnabledFor(logging.INFO):
-            self._logger.info(
-                'Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time
-            )
-        self._started = self._clock.monotonic()
-        mark_started(run.run_id, self._started)
-        self._managers = enter_hooks(hooks, run, self._logger) if hooks else None
-
-    def end(self, retval: Any, exc: BaseException | None) -> JobExecutionEvent:
-        """Exit the run hooks and return the terminal event of the run."""
-        finished = self._clock.monotonic()
-        run = self._run
-        if self._managers is not None:
-            exit_hooks(self._managers, exc, self._logger)
-        if exc is not None:
-            return failed_body_event(run, exc, self._started, finished, self._logger)
-        if self._logger.isEnabledFor(logging.INFO):
-            self._logger.info('Job "%s" executed successfully', run.job_name)
-        return _timed_execution_event(
-            EVENT_JOB_EXECUTED, run, retval, None, None, self._started, finished
-        )
+def end_body(
+    run: RunInfo,
+    started: float,
+    managers: list[AbstractContextManager[object]] | None,
+    retval: Any,
+    exc: BaseException | None,
+    clock: Clock,
+    logger: logging.Logger,
+) -> JobExecutionEvent:
+    """End the body of ``run``: exit the run hooks and return its terminal event."""
+    finished = clock.monotonic()
+    if managers is not None:
+        exit_hooks(managers, exc, logger)
+    if exc is not None:
+        return failed_body_event(run, exc, started, finished, logger)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info('Job "%s" executed successfully', run.job_name)
+    return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)
 
 
 def run_body(
@@ -185,26 +185,12 @@ def run_body(
 ) -> JobExecutionEvent:
     """Run the body of ``run`` in this thread and return its terminal event.
 
-    The same steps as :class:`BodyRun`, written out: this is the per-run path of the thread
-    pool and the debug executor, where an object and two method calls per run show in the
-    throughput.
+    Coroutine bodies go through the same two steps, :func:`begin_body` and :func:`end_body`,
+    with an ``await`` between them.
     """
-    info = logger.isEnabledFor(logging.INFO)
-    if info:
-        logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
-    started = clock.monotonic()
-    mark_started(run.run_id, started)
-    managers = enter_hooks(hooks, run, logger) if hooks else None
+    started, managers = begin_body(run, hooks, clock, logger, mark_started)
     try:
         retval = func(*args, **kwargs)
     except BaseException as exc:
-        finished = clock.monotonic()
-        if managers is not None:
-            exit_hooks(managers, exc, logger)
-        return failed_body_event(run, exc, started, finished, logger)
-    finished = clock.monotonic()
-    if managers is not None:
-        exit_hooks(managers, None, logger)
-    if info:
-        logger.info('Job "%s" executed successfully', run.job_name)
-    return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)
+        return end_body(run, started, managers, None, exc, clock, logger)
+    return end_body(run, started, managers, retval, None, clock, logger)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from obssched.executors._runner import BodyRun, error_event
+from obssched.executors._runner import begin_body, end_body, error_event
 from obssched.executors.base import BaseExecutor
 from obssched.util import iscoroutinefunction_partial
 
@@ -30,21 +30,22 @@ class AsyncIOExecutor(BaseExecutor):
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Bind to the scheduler's event loop."""
         super().start(scheduler, alias)
-        loop = getattr(scheduler, "_eventloop", None)
+        # APScheduler 3's AsyncIOScheduler names its loop _eventloop; obssched's makes it public.
+        loop = getattr(scheduler, "event_loop", None) or getattr(scheduler, "_eventloop", None)
         if loop is None:
             raise TypeError(
                 f"AsyncIOExecutor {alias!r} needs an AsyncIOScheduler, "
                 f"not {type(scheduler).__name__}"
             )
         self._eventloop = loop
-        self._futures: set[asyncio.Future[Any]] = set()
+        self._pending_futures: set[asyncio.Future[Any]] = set()
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel the runs still in flight (asyncio offers no way to wait for them here)."""
-        for future in list(self._futures):
+        for future in list(self._pending_futures):
             if not future.done():
                 future.cancel()
-        self._futures.clear()
+        self._pending_futures.clear()
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         try:
@@ -65,8 +66,8 @@ class AsyncIOExecutor(BaseExecutor):
         # Cancelled before it started (a task cancelled before its first step never enters
         # _run_coroutines), its runs still end.
         future.add_done_callback(lambda done: self._end_unfinished(done, runs))
-        self._futures.add(future)
-        future.add_done_callback(self._futures.discard)
+        self._pending_futures.add(future)
+        future.add_done_callback(self._pending_futures.discard)
 
     def _end_unfinished(self, future: asyncio.Future[Any], runs: list[RunInfo]) -> None:
         # A run_in_executor future cancelled before its thread picked it up never ran.
@@ -81,20 +82,23 @@ class AsyncIOExecutor(BaseExecutor):
 
     async def _run_coroutines(self, job: Job, runs: list[RunInfo]) -> None:
         clock = self._clock
+        logger = self._logger
         last = runs[-1]
         for run in runs:
-            body = BodyRun(run, clock, self._logger)
-            body.begin(self._context.run_hooks, self._mark_started)
+            started, managers = begin_body(
+                run, self._context.run_hooks, clock, logger, self._mark_started
+            )
             try:
                 retval = await job.func(*job.args, **job.kwargs)
             except asyncio.CancelledError as exc:
                 # This run ends with its own timings; the rest of the work item never starts.
                 # The work item's instance is given back once, by whichever run is its last.
-                self._run_ended(run, body.end(None, exc), last=run is last)
+                event = end_body(run, started, managers, None, exc, clock, logger)
+                self._run_ended(run, event, last=run is last)
                 self._end_with_error(runs, exc)
                 raise
             except BaseException as exc:
-                event = body.end(None, exc)
+                event = end_body(run, started, managers, None, exc, clock, logger)
             else:
-                event = body.end(retval, None)
+                event = end_body(run, started, managers, retval, None, clock, logger)
             self._run_ended(run, event, last=run is last)

@@ -5,6 +5,12 @@ owns what every executor must get right: ``max_instances``, the in-flight regist
 ``scheduler.get_running_runs()``, dispatching the submission event before the body can finish,
 and ending every submitted run with exactly one terminal event, even when the executor itself
 fails.
+
+The scheduler submits through APScheduler 3's :meth:`BaseExecutor.submit_job`, so a subclass
+that overrides it is honoured; an executor that does not override it is handed obssched's extras
+(the job store alias, coalesced run times) through :meth:`BaseExecutor.submit_runs`. APScheduler
+3's hooks (``_do_submit_job``, ``_run_job_success``, ``_run_job_error``) and its module-level
+:func:`run_job` and :func:`run_coroutine_job` keep working for executors written against them.
 """
 
 from __future__ import annotations
@@ -13,19 +19,21 @@ import logging
 import threading
 from abc import ABC
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from obssched._context import context_of
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
 from obssched.events import (
+    EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
     EVENT_NAMES,
     JobExecutionEvent,
     _submission_event,
 )
 from obssched.exceptions import MaxInstancesReachedError
+from obssched.executors._apscheduler import run_coroutine_job, run_job
 from obssched.executors._runner import error_event, run_body, wall_time
 
 if TYPE_CHECKING:
@@ -36,7 +44,7 @@ if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.schedulers.base import BaseScheduler
 
-__all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_job"]
+__all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_coroutine_job", "run_job"]
 
 _new_tuple = tuple.__new__
 
@@ -54,6 +62,7 @@ class BaseExecutor(ABC):
 
     def __init__(self) -> None:
         self._instances: dict[str, int] = {}
+        self._submitted = 0
         # run id -> [RunInfo, monotonic start of its body, or None while it waits]. Only the
         # thread running a body writes its start, so that needs no lock; the running and
         # pending counts are read off this registry instead of being kept beside it.
@@ -75,6 +84,7 @@ class BaseExecutor(ABC):
         self._events = context.events
         self._next_run_id = context.next_run_id
         self._dispatch = context.dispatch
+        self._announce_submissions = context.announces_submissions
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""
@@ -94,6 +104,11 @@ class BaseExecutor(ABC):
         """How many submitted runs wait for a worker."""
         return sum(1 for _, started in list(self._inflight.values()) if started is None)
 
+    @property
+    def submitted_runs(self) -> int:
+        """How many runs this executor has accepted since it was created."""
+        return self._submitted
+
     def get_running_runs(self) -> list[RunningRun]:
         """Return the runs submitted to this executor that have not ended yet."""
         return [
@@ -102,21 +117,58 @@ class BaseExecutor(ABC):
         ]
 
     def submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
-        """Submit ``job`` for each of ``run_times`` (APScheduler 3's entry point).
+        """Submit ``job`` to run once per run time, in order (APScheduler 3's entry point).
+
+        The scheduler calls this for executors that override it; others are handed the same
+        submission with obssched's extras through :meth:`submit_runs`.
 
         Raises:
             MaxInstancesReachedError: the job already has ``max_instances`` runs in flight.
         """
-        self._submit(job, job._jobstore_alias or "default", run_times, ())
+        # The job carries its store's alias, as APScheduler 3's executors expect (their
+        # _do_submit_job hands job._jobstore_alias to run_job).
+        jobstore = job._jobstore_alias or "default"
+        grace = job.misfire_grace_time
+        if grace is None:
+            self.submit_runs(job, run_times, jobstore=jobstore)
+            return
+        # APScheduler 3's executors report a run time past the job's grace time missed instead
+        # of running it (obssched's scheduler filters them out before it submits).
+        now = self._clock.now()
+        limit = now - timedelta(seconds=grace)
+        missed = [run_time for run_time in run_times if run_time < limit]
+        due = [run_time for run_time in run_times if run_time >= limit]
+        if due:
+            self.submit_runs(job, due, jobstore=jobstore)
+        elif self._instances.get(job.id, 0) >= job.max_instances:
+            raise MaxInstancesReachedError(job)
+        for run_time in missed:
+            self._logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
+            self._dispatch(
+                JobExecutionEvent(
+                    EVENT_JOB_MISSED,
+                    job.id,
+                    jobstore,
+                    run_time,
+                    job_name=job.name,
+                    executor=job.executor,
+                )
+            )
 
-    def _submit(
+    def submit_runs(
         self,
         job: Job,
-        jobstore: str,
         run_times: Sequence[datetime],
-        coalesced: Sequence[datetime],
+        *,
+        jobstore: str,
+        coalesced: Sequence[datetime] = (),
     ) -> list[RunInfo]:
-        """Submit one work item that runs ``job`` once per run time, in order.
+        """Submit one work item that runs ``job`` once per run time, in order; return its runs.
+
+        What :meth:`submit_job` does, with what obssched adds: ``jobstore`` is the alias of the
+        store the job came from and ``coalesced`` the earlier run times folded into these by
+        ``coalesce`` (both reported in the events). Each run's ``EVENT_JOB_SUBMITTED`` is
+        dispatched before the run is handed to a worker.
 
         Raises:
             MaxInstancesReachedError: nothing was submitted.
@@ -125,12 +177,14 @@ class BaseExecutor(ABC):
         limit = job.max_instances
         counts = self._instances
         lock = self._lock
+        count = len(run_times)
         # No calls while the lock is held (see MetricsListener._ended): subscripts only.
         lock.acquire()
         try:
             instances = counts[job_id] if job_id in counts else 0  # noqa: SIM401 (no call under the lock)
             if instances < limit:
                 counts[job_id] = instances + 1
+                self._submitted += count
         finally:
             lock.release()
         if instances >= limit:
@@ -146,7 +200,7 @@ class BaseExecutor(ABC):
         next_run_id = self._next_run_id
         inflight = self._inflight
         events = self._events
-        announce = events.mask & EVENT_JOB_SUBMITTED
+        announce = self._announce_submissions and events.mask & EVENT_JOB_SUBMITTED
         runs: list[RunInfo] = []
         for run_time in run_times:
             run_id = next_run_id()
@@ -218,20 +272,23 @@ class BaseExecutor(ABC):
             event = run_body(func, args, kwargs, run, hooks, clock, logger, mark_started)
             self._run_ended(run, event, last=run is last)
 
-    def _begin_batch(self) -> None:
-        """A scheduler tick starts submitting; executors may hold submissions until its end."""
+    def begin_batch(self) -> None:
+        """A scheduler tick starts submitting: the executor may hold submissions back until
+        :meth:`end_batch`, to hand them to its workers in fewer, larger hand-overs."""
 
-    def _end_batch(self) -> None:
+    def end_batch(self) -> None:
         """The tick is done submitting: hand over whatever was held back."""
 
-    def _nudge(self) -> None:
-        """Wake more workers if queued runs have waited without progress (see ``_backlog``);
-        the loop calls it between ticks that submit nothing, such as while paused."""
+    def nudge(self) -> None:
+        """Wake more workers if queued runs have waited without progress (see
+        :attr:`has_backlog`); the scheduler calls it between ticks that submit nothing, such as
+        while it is paused."""
 
     @property
-    def _backlog(self) -> bool:
-        """Whether submitted runs wait that another look soon could start (see
-        ``BaseScheduler._process_jobs``); the thread pool's workers may all be blocked."""
+    def has_backlog(self) -> bool:
+        """Whether submitted runs wait that another look soon could start; while it holds, the
+        scheduler looks again (calling :meth:`nudge`) within milliseconds instead of sleeping
+        until the next run time."""
         return False
 
     def _mark_started(self, run_id: int, started: float) -> None:
@@ -243,8 +300,13 @@ class BaseExecutor(ABC):
         if entry is not None:
             entry[1] = started
 
-    def _run_ended(self, run: RunInfo, event: JobExecutionEvent, *, last: bool) -> None:
+    def _run_ended(
+        self, run: RunInfo, event: JobExecutionEvent, *, last: bool, callback: bool = True
+    ) -> None:
         """End ``run`` with its terminal ``event``; ``last`` marks the work item's final run.
+
+        The event is dispatched, or handed to an overridden ``_run_job_success`` (unless
+        ``callback`` is false: the event comes from that callback).
 
         A run ends once: a second end (a body that finished after its executor had already
         ended the run, as an asyncio executor shutting down does) is logged and dropped.
@@ -271,7 +333,14 @@ class BaseExecutor(ABC):
                         del counts[job_id]
             finally:
                 lock.release()
-        self._dispatch(event)
+        if not callback or (
+            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in vars(self)
+        ):
+            self._dispatch(event)
+        else:
+            # A subclass (or an instance) that replaced APScheduler 3's completion callback is
+            # handed every run's event, as APScheduler's own executors hand theirs.
+            self._run_job_success(run.job_id, [event])
 
     def _take_compat_runs(self, job_id: str) -> list[RunInfo]:
         items = self._compat_runs.get(job_id)
@@ -288,7 +357,7 @@ class BaseExecutor(ABC):
         for index, event in enumerate(events):
             if index < len(runs):
                 event.run_id = runs[index].run_id
-                self._run_ended(runs[index], event, last=index == len(events) - 1)
+                self._run_ended(runs[index], event, last=index == len(events) - 1, callback=False)
             else:
                 self._dispatch(event)
 
@@ -303,47 +372,4 @@ class BaseExecutor(ABC):
         return f"<{type(self).__name__}>"
 
 
-def run_job(
-    job: Job, jobstore_alias: str, run_times: Sequence[datetime], logger_name: str
-) -> list[JobExecutionEvent]:
-    """Run ``job`` once per run time in this thread and return the execution events.
-
-    Kept for executors written against APScheduler 3; obssched's own executors do more (timing,
-    run hooks, in-flight tracking).
-    """
-    import traceback as tb_module
-
-    from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-
-    logger = logging.getLogger(logger_name)
-    events = []
-    for run_time in run_times:
-        try:
-            retval = job.func(*job.args, **job.kwargs)
-        except BaseException as exc:
-            logger.exception('Job "%s" raised an exception', job)
-            events.append(
-                JobExecutionEvent(
-                    EVENT_JOB_ERROR,
-                    job.id,
-                    jobstore_alias,
-                    run_time,
-                    exception=exc,
-                    traceback="".join(tb_module.format_exception(exc)),
-                    job_name=job.name,
-                    executor=job.executor,
-                )
-            )
-        else:
-            events.append(
-                JobExecutionEvent(
-                    EVENT_JOB_EXECUTED,
-                    job.id,
-                    jobstore_alias,
-                    run_time,
-                    retval=retval,
-                    job_name=job.name,
-                    executor=job.executor,
-                )
-            )
-    return events
+_BASE_SUCCESS = BaseExecutor._run_job_success

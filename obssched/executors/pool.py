@@ -83,21 +83,26 @@ class ThreadPoolExecutor(BasePoolExecutor):
     _batch: list[tuple[Job, list[RunInfo]]] | None = None
     _flush_at = 8
 
-    def _begin_batch(self) -> None:
+    def begin_batch(self) -> None:
+        """Hold this tick's submissions and hand them to the workers in growing batches."""
         self._batch = []
         self._flush_at = 8
 
-    def _end_batch(self) -> None:
+    def end_batch(self) -> None:
+        """Hand the held submissions to the workers."""
         self._flush_batch()
         self._batch = None
-        self._nudge()
+        self.nudge()
 
-    def _nudge(self) -> None:
+    def nudge(self) -> None:
+        """Wake idle workers for queued runs that no awake worker has taken for a while."""
         if self._pool is not None:
             self._pool.nudge(self._clock.monotonic(), _PATIENCE)
 
     @property
-    def _backlog(self) -> bool:
+    def has_backlog(self) -> bool:
+        """Whether queued runs wait while some worker is idle (the awake ones may all be
+        blocked in job bodies)."""
         return self._pool is not None and self._pool.backlog
 
     def _flush_batch(self) -> None:
@@ -138,7 +143,13 @@ class ProcessPoolExecutor(BasePoolExecutor):
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Create the process pool."""
         super().start(scheduler, alias)
-        self._runner = ProcessPoolRunner(self, self._max_workers, self._pool_kwargs)
+        self._runner = ProcessPoolRunner(
+            self._max_workers,
+            self._pool_kwargs,
+            context=self._context,
+            logger=self._logger,
+            run_ended=self._run_ended,
+        )
 
     def shutdown(self, wait: bool = True) -> None:
         """Shut the process pool down; with ``wait``, return when all runs have ended."""

@@ -4,16 +4,72 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from obssched._context import SchedulerContext, context_of
 from obssched.exceptions import ConflictingIdError, JobLookupError, TransientJobError
 
 if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.schedulers.base import BaseScheduler
 
-__all__ = ["BaseJobStore", "ConflictingIdError", "JobLookupError", "TransientJobError"]
+__all__ = [
+    "BaseJobStore",
+    "ConflictingIdError",
+    "JobLookupError",
+    "OrphanedRun",
+    "RunPlan",
+    "TransientJobError",
+]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a store that claims runs decided for one due job (see
+    :meth:`BaseJobStore.planned_run_times`); the scheduling loop acts on it.
+
+    Attributes:
+        run_times: the run times to submit, in order (only the last due one when the job
+            coalesces).
+        next_run_time: the job's next run time after them (``None``: the job is finished).
+        missed: run times past the job's ``misfire_grace_time``, reported missed.
+        coalesced: the earlier run times folded into ``run_times`` by coalescing.
+        refused: the store could not claim ``run_times`` because the job already has
+            ``max_instances`` runs in flight (across the cluster): the loop reports them refused
+            instead of submitting them.
+    """
+
+    run_times: list[datetime]
+    next_run_time: datetime | None
+    missed: list[datetime] = field(default_factory=list)
+    coalesced: list[datetime] = field(default_factory=list)
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class OrphanedRun:
+    """A run its scheduler lost (its process or cluster node died), found by a store.
+
+    Attributes:
+        job_id: the job's id.
+        job_name: the job's name, when known.
+        executor: the alias of the executor the job runs on, when known.
+        run_times: the run's scheduled run times.
+        error: set when the run had started (a
+            :class:`~obssched.exceptions.JobAbandonedError`): the loop reports it failed, one
+            ``EVENT_JOB_ERROR`` per run time.
+        job: set when the run is to run again (it never started, or the job asks for recovery):
+            the loop submits it like a due run.
+    """
+
+    job_id: str
+    job_name: str | None
+    executor: str | None
+    run_times: list[datetime]
+    error: BaseException | None
+    job: Job | None
 
 
 class BaseJobStore(ABC):
@@ -29,15 +85,26 @@ class BaseJobStore(ABC):
     asks again within the same tick while it gets full batches, so the first runs of a large
     burst start before the last ones are even looked at."""
 
+    plans_run_times: bool = False
+    """Whether the scheduling loop asks :meth:`planned_run_times` for each due job this store
+    returns (it asks only stores that say so)."""
+
     _scheduler: BaseScheduler | None = None
     _alias: str | None = None
     _logger: logging.Logger = logging.getLogger("obssched.jobstores")
+    _context: SchedulerContext | None = None
 
-    def start(self, scheduler: BaseScheduler, alias: str) -> None:
-        """Called by the scheduler when it starts or when the store is added to a running one."""
+    def start(self, scheduler: BaseScheduler | None, alias: str) -> None:
+        """Called by the scheduler when it starts or when the store is added to a running one;
+        a store used on its own is started with ``scheduler=None``.
+
+        The store reaches the scheduler's services (clock, events, wakeup) through
+        ``context_of(scheduler)``, kept here: a standalone context when there is no scheduler.
+        """
         self._scheduler = scheduler
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.jobstores.{alias}")
+        self._context = context_of(scheduler)
 
     def shutdown(self) -> None:
         """Free any resources the store holds."""
@@ -117,14 +184,23 @@ class BaseJobStore(ABC):
         """Return the due jobs this scheduler may process now, leasing them where shared."""
         return self.get_due_jobs(now)
 
-    _plans_run_times = False
-    """Whether :meth:`planned_run_times` may answer (the loop asks only stores that say so)."""
+    def planned_run_times(self, job: Job) -> RunPlan | None:
+        """What this store decided for ``job`` when it claimed it, asked once per due job when
+        :attr:`plans_run_times` is true (``None``: the loop works the run times out itself).
 
-    def planned_run_times(self, job: Job) -> tuple[list[datetime], datetime | None] | None:
-        """The run times due and the next run time this store decided for ``job`` when it
-        leased it (``None``: the loop works them out). A store that computes them to lease a
-        job hands them on, so that a trigger with jitter is not asked twice for one run."""
+        A store that computes the run times to claim a job hands them on, so that a trigger
+        with jitter is not asked twice for one run, and says which it could not claim
+        (:attr:`RunPlan.refused`) or found missed. The loop still submits, reports and emits
+        every event.
+        """
         return None
+
+    def take_orphaned_runs(self) -> list[OrphanedRun]:
+        """Hand over (once) the runs this store found lost by a dead scheduler since the last
+        call; the loop reports or re-runs them. Called once per tick, so it must be cheap when
+        there are none. A store that finds some on a background thread keeps them until then
+        and wakes the loop (``context.wakeup()``)."""
+        return []
 
     def release_jobs(self, jobs: list[Job]) -> None:
         """Give back the leases on ``jobs`` once their next run times are saved."""

@@ -21,7 +21,7 @@ import socket
 import threading
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import URL, Connection, Engine, MetaData, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from obssched._refs import maybe_ref, ref_to_obj
 from obssched.events import EVENT_JOB_ERROR, JobExecutionEvent
 from obssched.exceptions import ConflictingIdError, JobLookupError
+from obssched.jobstores._sql.access import StoreAccess
 from obssched.jobstores._sql.codec import (
     Serializer,
     UnloadableJob,
@@ -38,9 +39,10 @@ from obssched.jobstores._sql.codec import (
     to_micros,
 )
 from obssched.jobstores._sql.engine import ErrorCounter, make_engine, with_retries
+from obssched.jobstores._sql.notify import Listener
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
 from obssched.jobstores._sql.schema import SchemaVersionError, define_tables, ensure_schema
-from obssched.jobstores.base import BaseJobStore
+from obssched.jobstores.base import BaseJobStore, OrphanedRun, RunPlan
 
 if TYPE_CHECKING:
     from obssched.job import Job
@@ -124,7 +126,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster
         # A cluster claim works the run times out: the loop takes them from it.
-        self._plans_run_times = cluster
+        self.plans_run_times = cluster
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
@@ -146,7 +148,7 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+    def start(self, scheduler: BaseScheduler | None, alias: str) -> None:
         """Create the tables if needed, check the schema version and find unloadable rows.
 
         Raises:
@@ -156,14 +158,45 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._stopping.clear()
         self._retry(lambda: ensure_schema(self.engine, self.tables))
         self._find_unloadable_refs()
+        access = self._access_for_runs(alias)
         if self.cluster:
             from obssched.jobstores._sql.cluster import ClusterNode
 
-            self._node = ClusterNode(self, scheduler, alias)
+            self._node = ClusterNode(access)
             self._node.start()
         else:
-            self._ledger = RunLedger(self)
-            scheduler.add_listener(self._ledger.on_event, RUN_EVENTS)
+            self._ledger = RunLedger(access)
+            access.context.events.add(
+                self._ledger.on_event, RUN_EVENTS, name="obssched.jobstore.runs"
+            )
+
+    def _access_for_runs(self, alias: str) -> StoreAccess:
+        """What the run bookkeeping and the cluster node may use of this store."""
+        context = self._context
+        assert context is not None
+        scheduler = self._scheduler
+        allow_pickle = self.serializer == "pickle"
+        return StoreAccess(
+            tables=self.tables,
+            alias=alias,
+            node_id=self.node_id,
+            context=context,
+            logger=self._logger,
+            recover=self.recover,
+            lease_seconds=self.lease_seconds,
+            batch_size=self.batch_size,
+            write=self._write,
+            read=self._read,
+            row_values=self._row_values,
+            load_rows=self._load_rows,
+            without_unloadable=self._without_unloadable,
+            decode_state=lambda state: decode_job(
+                state, cast("BaseScheduler", scheduler), alias, allow_pickle
+            ),
+            acquired=lambda: self._acquired,
+            count_abandoned=self._count_abandoned,
+            make_listener=lambda callback, stop: Listener(self, callback, stop),
+        )
 
     def shutdown(self) -> None:
         """Stop the cluster threads, leave the cluster and close the engine if the store made it."""
@@ -176,8 +209,8 @@ class SQLAlchemyJobStore(BaseJobStore):
                 self._flush()
             except Exception:
                 self._logger.exception("Could not save the last job changes on shutdown")
-        if self._ledger is not None and self._scheduler is not None:
-            self._scheduler.remove_listener(self._ledger.on_event)
+        if self._ledger is not None and self._context is not None:
+            self._context.events.remove(self._ledger.on_event)
             self._ledger = None
         if self._owns_engine:
             self.engine.dispose()
@@ -343,10 +376,25 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     # -- the leasing seam ------------------------------------------------------------------------
 
-    def planned_run_times(self, job: Job) -> tuple[list[datetime], datetime | None] | None:
-        """In cluster mode, the run times the claim worked out (see the base class)."""
+    def planned_run_times(self, job: Job) -> RunPlan | None:
+        """In cluster mode, what the claim decided for ``job`` (see the base class)."""
         node = self._node
         return None if node is None else node.planned_run_times(job.id)
+
+    def take_orphaned_runs(self) -> list[OrphanedRun]:
+        """The runs a dead scheduler left in flight: another node's in a cluster, a previous
+        process's alone (looked for once, at the first call); see the base class."""
+        if self._node is not None:
+            return self._node.take_orphaned_runs()
+        ledger = self._ledger
+        if ledger is None:
+            return []
+        if not ledger.taken_over:
+            try:
+                ledger.take_over()
+            except Exception:
+                self._logger.exception("Could not look for abandoned runs; retrying")
+        return ledger.take_orphans()
 
     def acquire_due_jobs(self, now: datetime) -> list[Job]:
         """Return the due jobs this scheduler processes now.
@@ -429,7 +477,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             )
         )
 
-        batch = ledger.take(self._scheduler.clock.now()) if ledger and self._scheduler else None
+        batch = ledger.take(self._context.clock.now()) if ledger and self._context else None
 
         def write(conn: Connection) -> None:
             if updates:
@@ -477,8 +525,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         return query.where(self.tables.jobs.c.id.not_in(list(self._unloadable)))
 
     def _load_rows(self, rows: Iterable[Any]) -> list[Job]:
-        scheduler = self._scheduler
-        assert scheduler is not None, "the job store has not been started"
+        # Jobs of a store used without a scheduler have none, as in APScheduler 3.
+        scheduler = cast("BaseScheduler", self._scheduler)
         alias = self._alias or "default"
         allow_pickle = self.serializer == "pickle"
         jobs: list[Job] = []
@@ -523,14 +571,14 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._alias,
             error,
         )
-        scheduler = self._scheduler
-        if scheduler is not None:
-            scheduler._dispatch_event(
+        context = self._context
+        if context is not None:
+            context.dispatch(
                 JobExecutionEvent(
                     EVENT_JOB_ERROR,
                     job_id,
                     self._alias,
-                    next_run_time or scheduler.clock.now(),
+                    next_run_time or context.clock.now(),
                     exception=error,
                     job_name=func_ref,
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,13 @@ from obssched._timeutil import astimezone, get_localzone
 from obssched.clock import Clock, SystemClock
 from obssched.util import asbool, asint, ref_to_obj
 
-__all__ = ["CONFIG_PREFIXES", "SchedulerSettings", "create_component", "flatten_config"]
+__all__ = [
+    "CONFIG_PREFIXES",
+    "SchedulerSettings",
+    "check_options",
+    "create_component",
+    "flatten_config",
+]
 
 CONFIG_PREFIXES = ("obssched.", "apscheduler.")
 """Key prefixes recognised in ``gconfig``; the APScheduler one eases migration."""
@@ -81,8 +87,9 @@ class SchedulerSettings:
         default_factory=lambda: {"metrics": True, "tracing": True}
     )
 
-    def update(self, config: dict[str, Any]) -> None:
-        """Apply the recognised keys of ``config`` (which are removed from it)."""
+    def update(self, config: dict[str, Any], local_zone: Callable[[], Any] = get_localzone) -> None:
+        """Apply the recognised keys of ``config`` (which are removed from it); with no time
+        zone given or set before, ``local_zone()`` gives it."""
         logger = config.pop("logger", _UNSET)
         if isinstance(logger, str) and ":" in logger:
             logger = ref_to_obj(logger)  # "module:attribute", as APScheduler's maybe_ref reads it
@@ -96,7 +103,7 @@ class SchedulerSettings:
         if "timezone" in config:
             self.timezone = astimezone(config.pop("timezone"))
         if self.timezone is None:
-            self.timezone = get_localzone()
+            self.timezone = local_zone()
 
         if "jobstore_retry_interval" in config:
             self.jobstore_retry_interval = _positive(
@@ -187,6 +194,32 @@ def create_component(kind: str, alias: str, value: Any, base: type) -> Any:
         raise ValueError(
             f'Cannot create {kind} "{alias}": its configuration needs a "class" or a "type" key'
         )
+    noun = "job store" if kind == "jobstore" else kind
     raise TypeError(
-        f'Expected {kind} "{alias}" to be an instance of {base.__name__} or a dict, got {value!r}'
+        f"Expected {noun} instance or dict for {kind}s['{alias}'], got "
+        f"{type(value).__name__} instead"
     )
+
+
+def check_options(options: Mapping[str, Any]) -> SchedulerSettings:
+    """Check scheduler options as a scheduler's constructor does, without making a scheduler.
+
+    The executors and job stores configured are created (not started) and dropped. Returns the
+    settings the options give (their ``timezone``, say).
+
+    Raises:
+        Exception: what the scheduler's constructor would raise for these options.
+    """
+    from obssched.executors.base import BaseExecutor
+    from obssched.jobstores.base import BaseJobStore
+
+    config = flatten_config({}, CONFIG_PREFIXES[0], options)
+    executors = config.pop("executors", {})
+    jobstores = config.pop("jobstores", {})
+    settings = SchedulerSettings()
+    settings.update(config)
+    for alias, value in executors.items():
+        create_component("executor", alias, value, BaseExecutor)
+    for alias, value in jobstores.items():
+        create_component("jobstore", alias, value, BaseJobStore)
+    return settings

@@ -1,14 +1,23 @@
 """One step of the scheduling loop: submit what is due, report what was missed, say how long
-to sleep."""
+to sleep.
+
+This is the one path a run takes from a job store to an executor. Stores store and claim (and
+may say what they decided, through :meth:`~obssched.jobstores.base.BaseJobStore.planned_run_times`
+and :meth:`~obssched.jobstores.base.BaseJobStore.take_orphaned_runs`); only this module decides
+``max_instances``, submits and emits the events that go with it.
+"""
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from obssched._runtimes import run_times_until
 from obssched.events import (
+    EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_MODIFIED,
@@ -16,228 +25,343 @@ from obssched.events import (
     JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
-    SchedulerEvent,
     _job_event,
 )
 from obssched.exceptions import JobLookupError, MaxInstancesReachedError
+from obssched.schedulers._submission import Dispatch, Submit, make_submitter
 
 if TYPE_CHECKING:
+    from obssched.clock import Clock
     from obssched.executors.base import BaseExecutor
     from obssched.job import Job
-    from obssched.jobstores.base import BaseJobStore
+    from obssched.jobstores.base import BaseJobStore, OrphanedRun
 
-__all__ = ["process_due_jobs", "run_times_until"]
+__all__ = ["BACKLOG_RECHECK", "idle_wait", "run_tick", "run_times_until"]
+
+BACKLOG_RECHECK = 0.001
+"""Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
 
 
-def run_times_until(job: Job, now: datetime) -> tuple[list[datetime], datetime | None]:
-    """Return the job's run times up to ``now`` and the first one after it.
+def idle_wait(executors: Mapping[str, BaseExecutor], heartbeat: float) -> float:
+    """Return how long a paused loop sleeps, nudging executors whose queued runs wait.
 
-    The trigger is asked once per run time: the call that ends the loop already yields the next
-    run time, so it is not asked again.
+    Runs submitted before the pause may still wait for workers that a tick's end would have
+    woken (see :meth:`BaseExecutor.nudge`): the loop keeps looking while they do.
     """
-    run_times: list[datetime] = []
-    next_run_time = job.next_run_time
-    trigger = job.trigger
-    while next_run_time is not None and next_run_time <= now:
-        run_times.append(next_run_time)
-        next_run_time = trigger.get_next_fire_time(next_run_time, now)
-    return run_times, next_run_time
+    backlog = [executor for executor in executors.values() if executor.has_backlog]
+    for executor in backlog:
+        executor.nudge()
+    return BACKLOG_RECHECK if backlog else heartbeat
 
 
-def process_due_jobs(
+def run_tick(
     jobstores: Mapping[str, BaseJobStore],
     executors: Mapping[str, BaseExecutor],
+    clock: Clock,
     now: datetime,
-    dispatch: Callable[[SchedulerEvent], None],
+    *,
+    heartbeat: float,
+    retry_interval: float,
+    dispatch: Dispatch,
     next_run_id: Callable[[], int],
     logger: logging.Logger,
-    retry_interval: float,
-) -> datetime | None:
-    """Submit every run due at ``now`` and return when the next one is due (``None``: never).
+) -> tuple[float, datetime]:
+    """Submit every run due at ``now``; return the seconds to sleep and the wakeup planned.
 
-    For each due job: run times later than ``misfire_grace_time`` are reported missed, the rest
-    are submitted (only the last one when the job coalesces), the job's next run time is saved,
-    and a job with no next run time is removed.
+    The sleep ends at the earliest next run time of any store, at most ``heartbeat`` seconds
+    from now, and within milliseconds while an executor has queued runs that need another look.
     """
-    next_wakeup: datetime | None = None
-    # Submissions are handed to the workers in batches, so a burst of due runs does not have
-    # the loop thread and the worker threads trading the GIL on every run.
-    # One list for both ends: an executor removed by another thread during the tick still
-    # hands over (or fails, and so ends) the runs it was holding.
-    batching = list(executors.values())
-    for executor in batching:
-        executor._begin_batch()
-    try:
-        for alias, store in list(jobstores.items()):
-            store_next = _process_store(
-                alias, store, executors, now, dispatch, next_run_id, logger, retry_interval
-            )
-            if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
-                next_wakeup = store_next
-    finally:
+    started = clock.monotonic()
+    next_wakeup = _Tick(executors, now, dispatch, next_run_id, logger).process(
+        jobstores, retry_interval
+    )
+    # The time spent in the tick is read off the monotonic clock: one reading instead of two
+    # wall-clock datetimes and the timedelta arithmetic between them.
+    elapsed = clock.monotonic() - started
+    wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
+    wait -= elapsed
+    if wait > BACKLOG_RECHECK and any(e.has_backlog for e in executors.values()):
+        # Runs wait for a pool whose awake workers may all be blocked; the next tick looks again
+        # and wakes more of them (see BaseExecutor.nudge).
+        wait = BACKLOG_RECHECK
+        next_wakeup = now + timedelta(seconds=elapsed + wait)
+    if wait >= heartbeat or next_wakeup is None:
+        wait = heartbeat
+        next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
+    return (wait if wait > 0.0 else 0.0), next_wakeup
+
+
+class _Tick:
+    """The state of one tick: where runs go, and what is computed once per tick."""
+
+    __slots__ = ("dispatch", "executors", "limits", "logger", "next_run_id", "now", "submitters")
+
+    def __init__(
+        self,
+        executors: Mapping[str, BaseExecutor],
+        now: datetime,
+        dispatch: Dispatch,
+        next_run_id: Callable[[], int],
+        logger: logging.Logger,
+    ) -> None:
+        self.executors = executors
+        self.now = now
+        self.dispatch = dispatch
+        self.next_run_id = next_run_id
+        self.logger = logger
+        self.submitters: dict[str, Submit] = {}
+        # The latest run time still within each misfire grace time in use.
+        self.limits: dict[float, datetime] = {}
+
+    def process(
+        self, jobstores: Mapping[str, BaseJobStore], retry_interval: float
+    ) -> datetime | None:
+        """Process every store; return the earliest next run time (``None``: none)."""
+        next_wakeup: datetime | None = None
+        # Submissions are handed to the workers in batches, so a burst of due runs does not have
+        # the loop thread and the worker threads trading the GIL on every run. One list for both
+        # ends: an executor removed by another thread during the tick still hands over (or
+        # fails, and so ends) the runs it was holding.
+        batching = list(self.executors.values())
         for executor in batching:
-            executor._end_batch()
-    return next_wakeup
-
-
-def _process_store(
-    alias: str,
-    store: BaseJobStore,
-    executors: Mapping[str, BaseExecutor],
-    now: datetime,
-    dispatch: Callable[[SchedulerEvent], None],
-    next_run_id: Callable[[], int],
-    logger: logging.Logger,
-    retry_interval: float,
-) -> datetime | None:
-    """Process one store's due jobs; return its next run time (or when to retry it)."""
-    batch = store.due_batch_size
-    processed: set[str] = set()
-    # The latest run time still within each misfire grace time in use, computed once a tick.
-    limits: dict[float, datetime] = {}
-    while True:
+            executor.begin_batch()
         try:
-            due_jobs = store.acquire_due_jobs(now)
-        except Exception:
-            logger.exception("Error getting due jobs from job store %r", alias)
-            return now + timedelta(seconds=retry_interval)
-        repeated = False
-        try:
-            for job in due_jobs:
-                job_id = job.id
-                if job_id in processed:
-                    # Still due after being processed: its store could not save it. Leave it
-                    # to the next tick rather than spin on it.
-                    repeated = True
-                    continue
-                processed.add(job_id)
-                try:
-                    _process_job(
-                        job, alias, store, executors, now, dispatch, next_run_id, logger, limits
-                    )
-                except Exception:
-                    logger.exception('Error processing job "%s"; pausing it', job)
-                    _pause_broken_job(job, alias, store, dispatch, logger)
+            for alias, store in list(jobstores.items()):
+                store_next = self._process_store(alias, store, retry_interval)
+                if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
+                    next_wakeup = store_next
         finally:
-            if due_jobs:
-                store.release_jobs(due_jobs)
-        # Every job processed here now runs after ``now`` or not at all, so a full batch means
-        # more jobs may be due.
-        if batch is None or len(due_jobs) < batch or repeated:
-            break
+            for executor in batching:
+                executor.end_batch()
+        return next_wakeup
 
-    try:
-        return store.get_next_run_time()
-    except Exception:
-        logger.exception("Error getting the next run time from job store %r", alias)
-        return now + timedelta(seconds=retry_interval)
+    def _process_store(
+        self, alias: str, store: BaseJobStore, retry_interval: float
+    ) -> datetime | None:
+        """Process one store's orphaned and due runs; return its next run time (or when to
+        retry it)."""
+        logger = self.logger
+        try:
+            orphans = store.take_orphaned_runs()
+        except Exception:
+            logger.exception("Error taking the orphaned runs of job store %r", alias)
+            orphans = []
+        for orphan in orphans:
+            self._process_orphan(orphan, alias)
 
+        batch = store.due_batch_size
+        plans = store.plans_run_times
+        processed: set[str] = set()
+        while True:
+            try:
+                due_jobs = store.acquire_due_jobs(self.now)
+            except Exception:
+                logger.exception("Error getting due jobs from job store %r", alias)
+                return self.now + timedelta(seconds=retry_interval)
+            repeated = False
+            try:
+                for job in due_jobs:
+                    job_id = job.id
+                    if job_id in processed:
+                        # Still due after being processed: its store could not save it. Leave
+                        # it to the next tick rather than spin on it.
+                        repeated = True
+                        continue
+                    processed.add(job_id)
+                    try:
+                        self._process_job(job, alias, store, plans)
+                    except Exception:
+                        logger.exception('Error processing job "%s"; pausing it', job)
+                        _pause_broken_job(job, alias, store, self.dispatch, logger)
+            finally:
+                if due_jobs:
+                    store.release_jobs(due_jobs)
+            # Every job processed here now runs after ``now`` or not at all, so a full batch
+            # means more jobs may be due.
+            if batch is None or len(due_jobs) < batch or repeated:
+                break
 
-def _process_job(
-    job: Job,
-    alias: str,
-    store: BaseJobStore,
-    executors: Mapping[str, BaseExecutor],
-    now: datetime,
-    dispatch: Callable[[SchedulerEvent], Any],
-    next_run_id: Callable[[], int],
-    logger: logging.Logger,
-    limits: dict[float, datetime],
-) -> None:
-    executor = executors.get(job.executor)
-    if executor is None:
-        logger.error(
-            'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor exists',
-            job.executor,
-            job,
-        )
-        _pause_broken_job(job, alias, store, dispatch, logger)
-        return
+        try:
+            return store.get_next_run_time()
+        except Exception:
+            logger.exception("Error getting the next run time from job store %r", alias)
+            return self.now + timedelta(seconds=retry_interval)
 
-    planned = store.planned_run_times(job) if store._plans_run_times else None
-    run_times, next_run_time = planned if planned is not None else run_times_until(job, now)
-    if run_times:
-        coalesced: list[datetime] = []
+    def _process_job(self, job: Job, alias: str, store: BaseJobStore, plans: bool) -> None:
+        submit = self._submitter(job.executor)
+        if submit is None:
+            self.logger.error(
+                'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor '
+                "exists",
+                job.executor,
+                job,
+            )
+            _pause_broken_job(job, alias, store, self.dispatch, self.logger)
+            return
+
+        plan = store.planned_run_times(job) if plans else None
+        if plan is None:
+            run_times, next_run_time = run_times_until(job, self.now)
+            if run_times:
+                self._run_due(job, alias, run_times, submit)
+        else:
+            next_run_time = plan.next_run_time
+            if plan.missed:
+                self._report_missed(job, alias, plan.missed, plan.coalesced)
+            if plan.refused:
+                if plan.run_times:
+                    self._refuse(job, alias, plan.run_times, plan.coalesced)
+            elif plan.run_times:
+                # What the store left to coalesce or found missed is settled as for any job
+                # (nothing, when the store did both).
+                self._run_due(job, alias, plan.run_times, submit, plan.coalesced)
+
+        if next_run_time is not None:
+            if next_run_time.tzinfo is not None:
+                # Triggers return aware datetimes; the validation of Job._modify is for users.
+                job.next_run_time = next_run_time
+            else:
+                job._modify(next_run_time=next_run_time)
+            store.update_job(job)
+        else:
+            try:
+                store.remove_job(job.id)
+            except JobLookupError:
+                return
+            self.dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
+
+    def _run_due(
+        self,
+        job: Job,
+        alias: str,
+        run_times: list[datetime],
+        submit: Submit,
+        coalesced: list[datetime] | None = None,
+    ) -> None:
+        """Coalesce, report the missed run times and submit the rest."""
         if len(run_times) > 1 and job.coalesce:
-            coalesced, run_times = run_times[:-1], run_times[-1:]
+            coalesced = [*(coalesced or ()), *run_times[:-1]]
+            run_times = run_times[-1:]
+        elif coalesced is None:
+            coalesced = []
         grace = job.misfire_grace_time
         if grace is not None:
-            limit = limits.get(grace)
+            limit = self.limits.get(grace)
             if limit is None:
-                limit = limits[grace] = now - timedelta(seconds=grace)
+                limit = self.limits[grace] = self.now - timedelta(seconds=grace)
             # Run times ascend, so none is missed unless the first one is.
             if run_times[0] < limit:
                 missed = [run_time for run_time in run_times if run_time < limit]
                 run_times = [run_time for run_time in run_times if run_time >= limit]
-                _report_missed(job, alias, missed, coalesced, now, dispatch, logger)
+                self._report_missed(job, alias, missed, coalesced)
         if run_times:
-            try:
-                executor._submit(job, alias, run_times, coalesced)
-            except MaxInstancesReachedError:
-                logger.warning(
-                    'Execution of job "%s" skipped: maximum number of running instances reached '
-                    "(%d)",
-                    job,
-                    job.max_instances,
-                )
-                dispatch(
-                    JobSubmissionEvent(
-                        EVENT_JOB_MAX_INSTANCES,
-                        job.id,
-                        alias,
-                        run_times,
-                        job_name=job.name,
-                        executor=job.executor,
-                        run_id=next_run_id(),
-                        coalesced_run_times=coalesced,
-                    )
-                )
+            self._submit(job, alias, run_times, coalesced, submit)
 
-    if next_run_time is not None:
-        if next_run_time.tzinfo is not None:
-            # Triggers return aware datetimes; the validation of Job._modify is for users.
-            job.next_run_time = next_run_time
-        else:
-            job._modify(next_run_time=next_run_time)
-        store.update_job(job)
-    else:
+    def _submit(
+        self,
+        job: Job,
+        alias: str,
+        run_times: list[datetime],
+        coalesced: list[datetime],
+        submit: Submit,
+    ) -> None:
         try:
-            store.remove_job(job.id)
-        except JobLookupError:
-            return
-        dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
+            submit(job, alias, run_times, coalesced)
+        except MaxInstancesReachedError:
+            self._refuse(job, alias, run_times, coalesced)
 
-
-def _report_missed(
-    job: Job,
-    alias: str,
-    missed: list[datetime],
-    coalesced: list[datetime],
-    now: datetime,
-    dispatch: Callable[[SchedulerEvent], Any],
-    logger: logging.Logger,
-) -> None:
-    for run_time in missed:
-        logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
-        dispatch(
-            JobExecutionEvent(
-                EVENT_JOB_MISSED,
+    def _refuse(
+        self, job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
+    ) -> None:
+        """Report runs refused because the job has ``max_instances`` runs in flight."""
+        self.logger.warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+            job,
+            job.max_instances,
+        )
+        self.dispatch(
+            JobSubmissionEvent(
+                EVENT_JOB_MAX_INSTANCES,
                 job.id,
                 alias,
-                run_time,
+                run_times,
                 job_name=job.name,
                 executor=job.executor,
-                coalesced_run_times=coalesced if job.coalesce else (),
+                run_id=self.next_run_id(),
+                coalesced_run_times=coalesced,
             )
         )
 
+    def _report_missed(
+        self, job: Job, alias: str, missed: list[datetime], coalesced: list[datetime]
+    ) -> None:
+        now = self.now
+        for run_time in missed:
+            self.logger.warning('Run time of job "%s" was missed by %s', job, now - run_time)
+            self.dispatch(
+                JobExecutionEvent(
+                    EVENT_JOB_MISSED,
+                    job.id,
+                    alias,
+                    run_time,
+                    job_name=job.name,
+                    executor=job.executor,
+                    coalesced_run_times=coalesced if job.coalesce else (),
+                )
+            )
+
+    def _process_orphan(self, orphan: OrphanedRun, alias: str) -> None:
+        """Report a run lost with its scheduler, or submit it again."""
+        error = orphan.error
+        if error is not None:
+            self.logger.error("%s", error)
+            formatted = "".join(traceback.format_exception(error))
+            for run_time in orphan.run_times:
+                self.dispatch(
+                    JobExecutionEvent(
+                        EVENT_JOB_ERROR,
+                        orphan.job_id,
+                        alias,
+                        run_time,
+                        exception=error,
+                        traceback=formatted,
+                        job_name=orphan.job_name,
+                        executor=orphan.executor,
+                    )
+                )
+        job = orphan.job
+        if job is None or not orphan.run_times:
+            return
+        submit = self._submitter(job.executor)
+        if submit is None:
+            self.logger.error(
+                'Executor lookup ("%s") failed for the orphaned run of job "%s"; not running it',
+                job.executor,
+                job,
+            )
+            return
+        self.logger.info('Running the orphaned run of job "%s" again', job)
+        try:
+            self._submit(job, alias, list(orphan.run_times), [], submit)
+        except Exception:
+            self.logger.exception('Could not submit the orphaned run of job "%s"', job)
+
+    def _submitter(self, executor_alias: str) -> Submit | None:
+        """Return what submits to the executor ``executor_alias`` (``None``: no such
+        executor), made once per tick."""
+        submit = self.submitters.get(executor_alias)
+        if submit is None:
+            executor = self.executors.get(executor_alias)
+            if executor is None:
+                return None
+            submit = self.submitters[executor_alias] = make_submitter(
+                executor, self.dispatch, self.next_run_id, self.logger
+            )
+        return submit
+
 
 def _pause_broken_job(
-    job: Job,
-    alias: str,
-    store: BaseJobStore,
-    dispatch: Callable[[SchedulerEvent], Any],
-    logger: logging.Logger,
+    job: Job, alias: str, store: BaseJobStore, dispatch: Dispatch, logger: logging.Logger
 ) -> None:
     # A job that cannot be processed would be due again on every tick; pausing it keeps the
     # loop from spinning while keeping the job (and the evidence) in its store.

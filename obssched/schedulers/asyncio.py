@@ -23,6 +23,11 @@ class AsyncIOScheduler(BaseScheduler):
     _eventloop: asyncio.AbstractEventLoop | None = None
     _timeout: asyncio.TimerHandle | None = None
 
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the scheduler runs on (``None`` until it is known)."""
+        return self._eventloop
+
     def start(self, paused: bool = False) -> None:
         """Start the scheduler on its event loop (call it from the loop, or pass ``event_loop``)."""
         if self._eventloop is None or self._eventloop.is_closed():

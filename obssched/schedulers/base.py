@@ -3,69 +3,55 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
-from typing import IO, Any, TypeVar
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 from obssched._context import SchedulerContext
-from obssched._eventbus import EventBus, Listener
-from obssched._plugins import create_plugin
-from obssched._runs import RunHook, RunningRun
+from obssched._eventbus import EventBus
+from obssched._runs import RunHook
+from obssched._timeutil import get_localzone
 from obssched.clock import Clock
 from obssched.events import (
-    EVENT_ALL,
-    EVENT_ALL_JOBS_REMOVED,
     EVENT_EXECUTOR_ADDED,
-    EVENT_EXECUTOR_REMOVED,
-    EVENT_JOB_ADDED,
-    EVENT_JOB_MODIFIED,
-    EVENT_JOB_REMOVED,
     EVENT_JOBSTORE_ADDED,
-    EVENT_JOBSTORE_REMOVED,
     EVENT_SCHEDULER_PAUSED,
     EVENT_SCHEDULER_RESUMED,
     EVENT_SCHEDULER_SHUTDOWN,
     EVENT_SCHEDULER_STARTED,
-    JobEvent,
     SchedulerEvent,
 )
 from obssched.exceptions import (
-    ConflictingIdError,
-    JobLookupError,
     SchedulerAlreadyRunningError,
     SchedulerNotRunningError,
     UnknownAliasError,
 )
 from obssched.executors.base import BaseExecutor
-from obssched.job import Job
 from obssched.jobstores.base import BaseJobStore
-from obssched.schedulers import _engine, _jobs, _transfer
-from obssched.schedulers._components import Registry
+from obssched.schedulers import _engine, _jobs
+from obssched.schedulers._componentapi import ComponentsAPI
 from obssched.schedulers._config import SchedulerSettings, create_component, flatten_config
-from obssched.triggers.base import BaseTrigger
-from obssched.triggers.date import DateTrigger
-from obssched.util import undefined
+from obssched.schedulers._jobapi import JobsAPI
+from obssched.schedulers._registry import Registry
+from obssched.schedulers._states import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 __all__ = ["STATE_PAUSED", "STATE_RUNNING", "STATE_STOPPED", "BaseScheduler"]
 
-STATE_STOPPED = 0
-"""The scheduler is stopped (constant of ``scheduler.state``)."""
-STATE_RUNNING = 1
-"""The scheduler is running and processes jobs."""
-STATE_PAUSED = 2
-"""The scheduler is running but does not process jobs."""
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-_BACKLOG_RECHECK = 0.001
-"""Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
+def _local_zone() -> Any:
+    # The module's get_localzone is looked up at each call, as APScheduler 3's scheduler looks
+    # up its own: tests written for it patch schedulers.base.get_localzone to fix the zone.
+    return get_localzone()
 
 
-class BaseScheduler(ABC):
+class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
     """Keeps job stores, executors and listeners, and offers the APScheduler 3 scheduler API.
+
+    The job API comes from :class:`~obssched.schedulers._jobapi.JobsAPI`, the executor, store,
+    listener and run-hook API from :class:`~obssched.schedulers._componentapi.ComponentsAPI`;
+    this class holds the configuration, the life cycle and the loop's tick.
 
     Options (as keyword arguments, or in ``gconfig`` under the ``obssched.`` or
     ``apscheduler.`` prefix): ``logger``, ``timezone``, ``jobstore_retry_interval``,
@@ -164,7 +150,7 @@ class BaseScheduler(ABC):
     def _configure(self, config: dict[str, Any]) -> None:
         executors = config.pop("executors", {})
         jobstores = config.pop("jobstores", {})
-        self._settings.update(config)
+        self._settings.update(config, _local_zone)
         self._events._logger = self._settings.logger
         if config:
             # APScheduler ignores options it does not know (BlockingScheduler(daemon=True) is
@@ -253,6 +239,9 @@ class BaseScheduler(ABC):
                 store.shutdown()
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
+        if self._observability is not None:
+            # What start() subscribed goes with the shutdown event; a restart attaches it again.
+            self._observability.detach()
 
     def pause(self) -> None:
         """Stop processing jobs until :meth:`resume` (jobs already running go on).
@@ -301,314 +290,25 @@ class BaseScheduler(ABC):
         return MemoryJobStore()
 
     def _attach_builtin_observability(self) -> None:
+        if self._observability is not None:
+            self._observability.attach()
+            return
         options = self._settings.observability
-        if self._observability is not None or not (options["metrics"] or options["tracing"]):
+        if not (options["metrics"] or options["tracing"]):
             return
         # Imported here: the scheduler core itself does not depend on the observability stack.
         from obssched.observability import attach_builtin
 
         self._observability = attach_builtin(self, **options)
 
-    # -- executors, job stores, listeners, run hooks ------------------------------------------
-
-    def add_executor(
-        self, executor: BaseExecutor | str, alias: str = "default", **executor_opts: Any
-    ) -> None:
-        """Add an executor (an instance, or a plugin alias such as ``"threadpool"``).
-
-        Raises:
-            ValueError: an executor with ``alias`` exists already.
-            UnknownAliasError: ``executor`` is an unknown plugin alias.
-        """
-        self._executor_registry.add(executor, alias, executor_opts, self._starter(alias))
-        self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, alias))
-
-    def remove_executor(self, alias: str, shutdown: bool = True) -> None:
-        """Remove the executor ``alias``, shutting it down unless told not to.
-
-        Raises:
-            KeyError: no such executor.
-        """
-        executor = self._executor_registry.remove(alias)
-        if shutdown:
-            executor.shutdown()
-        self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_REMOVED, alias))
-
-    def add_jobstore(
-        self, jobstore: BaseJobStore | str, alias: str = "default", **jobstore_opts: Any
-    ) -> None:
-        """Add a job store (an instance, or a plugin alias such as ``"memory"``).
-
-        Raises:
-            ValueError: a job store with ``alias`` exists already.
-            UnknownAliasError: ``jobstore`` is an unknown plugin alias.
-        """
-        self._jobstore_registry.add(jobstore, alias, jobstore_opts, self._starter(alias))
-        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, alias))
-        if self.state != STATE_STOPPED:
-            self.wakeup()
-
-    def remove_jobstore(self, alias: str, shutdown: bool = True) -> None:
-        """Remove the job store ``alias`` (its jobs go with it).
-
-        Raises:
-            KeyError: no such job store.
-        """
-        store = self._jobstore_registry.remove(alias)
-        if shutdown:
-            store.shutdown()
-        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_REMOVED, alias))
-
-    def _starter(self, alias: str) -> Callable[[Any], None] | None:
-        """Return what starts a component added now: nothing while stopped."""
-        if self.state == STATE_STOPPED:
-            return None
-        return lambda component: component.start(self, alias)
-
-    def add_listener(self, callback: Listener, mask: int = EVENT_ALL) -> None:
-        """Call ``callback(event)`` for every event whose code is in ``mask``."""
-        self._events.add(callback, mask)
-
-    def remove_listener(self, callback: Listener) -> None:
-        """Stop calling ``callback``."""
-        self._events.remove(callback)
-
-    def add_run_hook(self, hook: RunHook) -> None:
-        """Wrap every job body in ``hook`` (see :class:`obssched._runs.RunHook`)."""
-        self._run_hooks = (*self._run_hooks, hook)
-
-    def remove_run_hook(self, hook: RunHook) -> None:
-        """Stop wrapping job bodies in ``hook``."""
-        self._run_hooks = tuple(h for h in self._run_hooks if h is not hook)
-
-    def get_listener_errors(self) -> dict[str, int]:
-        """Return how many times each listener (by name) has raised."""
-        return dict(self._events.error_counts)
-
-    def get_running_runs(self) -> list[RunningRun]:
-        """Return the submitted runs that have not ended, across every executor."""
-        with self._executors_lock:
-            executors = list(self._executors.values())
-        runs: list[RunningRun] = []
-        for executor in executors:
-            runs.extend(executor.get_running_runs())
-        return runs
-
-    # -- jobs ---------------------------------------------------------------------------------
-
-    def add_job(
-        self,
-        func: Callable[..., Any] | str,
-        trigger: BaseTrigger | str | None = None,
-        args: Iterable[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        id: str | None = None,
-        name: str | None = None,
-        misfire_grace_time: Any = undefined,
-        coalesce: Any = undefined,
-        max_instances: Any = undefined,
-        next_run_time: Any = undefined,
-        jobstore: str = "default",
-        executor: str = "default",
-        replace_existing: bool = False,
-        *,
-        recover: bool = False,
-        **trigger_args: Any,
-    ) -> Job:
-        """Add a job and return it.
-
-        ``func`` is a callable or a ``"module:qualname"`` reference; ``trigger`` a trigger
-        instance or alias (``"date"``, ``"interval"``, ``"cron"``...) configured by
-        ``trigger_args``. Options left ``undefined`` take the scheduler's ``job_defaults``.
-        ``recover`` asks for a run abandoned by a dead scheduler to be run again (stores that
-        detect abandoned runs, such as ``SQLAlchemyJobStore``, honour it).
-
-        Raises:
-            ConflictingIdError: ``id`` is taken and ``replace_existing`` is false.
-            UnknownAliasError: the trigger, job store or executor alias is unknown.
-        """
-        job_kwargs: dict[str, Any] = {
-            "trigger": self._create_trigger(trigger, trigger_args),
-            "executor": executor,
-            "func": func,
-            "args": tuple(args) if args is not None else (),
-            "kwargs": dict(kwargs) if kwargs is not None else {},
-            "id": id,
-            "name": name,
-            "misfire_grace_time": misfire_grace_time,
-            "coalesce": coalesce,
-            "max_instances": max_instances,
-            "next_run_time": next_run_time,
-            "recover": recover,
-        }
-        if self.state != STATE_STOPPED:
-            # Jobs of a running scheduler take the defaults now; pending ones take them at start,
-            # so that configure() before start() still applies to them.
-            for key, value in self._settings.job_defaults.items():
-                if job_kwargs[key] is undefined:
-                    job_kwargs[key] = value
-        job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
-        job = Job(self, **job_kwargs)
-        with self._jobstores_lock:
-            if self.state == STATE_STOPPED:
-                self._pending_jobs.append((job, jobstore, replace_existing))
-                self._logger.info(
-                    "Adding job tentatively -- it will be properly scheduled when the scheduler "
-                    "starts"
-                )
-            else:
-                self._real_add_job(job, jobstore, replace_existing)
-        return job
-
-    def scheduled_job(
-        self,
-        trigger: BaseTrigger | str | None,
-        args: Iterable[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        id: str | None = None,
-        name: str | None = None,
-        misfire_grace_time: Any = undefined,
-        coalesce: Any = undefined,
-        max_instances: Any = undefined,
-        next_run_time: Any = undefined,
-        jobstore: str = "default",
-        executor: str = "default",
-        **trigger_args: Any,
-    ) -> Callable[[_F], _F]:
-        """Decorator form of :meth:`add_job`; the decorated function is returned unchanged."""
-
-        def inner(func: _F) -> _F:
-            self.add_job(
-                func,
-                trigger,
-                args,
-                kwargs,
-                id,
-                name,
-                misfire_grace_time,
-                coalesce,
-                max_instances,
-                next_run_time,
-                jobstore,
-                executor,
-                True,
-                **trigger_args,
-            )
-            return func
-
-        return inner
-
-    def modify_job(self, job_id: str, jobstore: str | None = None, **changes: Any) -> Job:
-        """Change attributes of a job and return it.
-
-        Raises:
-            JobLookupError: no such job.
-        """
-        with self._jobstores_lock:
-            job, store_alias = self._lookup_job(job_id, jobstore)
-            job._modify(**changes)
-            if store_alias:
-                self._lookup_jobstore(store_alias).update_job(job)
-        self._dispatch_event(self._job_event(EVENT_JOB_MODIFIED, job, store_alias))
-        self._wake_for(job)
-        return job
-
-    def reschedule_job(
-        self,
-        job_id: str,
-        jobstore: str | None = None,
-        trigger: BaseTrigger | str | None = None,
-        **trigger_args: Any,
-    ) -> Job:
-        """Give a job a new trigger and compute its next run time from now."""
-        new_trigger = self._create_trigger(trigger, trigger_args)
-        next_run_time = new_trigger.get_next_fire_time(None, self.clock.now())
-        return self.modify_job(job_id, jobstore, trigger=new_trigger, next_run_time=next_run_time)
-
-    def pause_job(self, job_id: str, jobstore: str | None = None) -> Job:
-        """Pause a job: it keeps its trigger but has no next run time."""
-        return self.modify_job(job_id, jobstore, next_run_time=None)
-
-    def resume_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
-        """Resume a paused job; a job whose trigger has no more fire times is removed."""
-        with self._jobstores_lock:
-            job, store_alias = self._lookup_job(job_id, jobstore)
-            next_run_time = job.trigger.get_next_fire_time(None, self.clock.now())
-            if next_run_time is not None:
-                return self.modify_job(job_id, store_alias, next_run_time=next_run_time)
-            self.remove_job(job.id, store_alias)
-            return None
-
-    def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
-        """Return the pending jobs and the stored ones (of ``jobstore`` only, if given).
-
-        ``pending`` is accepted for APScheduler 3 compatibility and ignored, as there.
-        """
-        del pending
-        with self._jobstores_lock:
-            return _jobs.list_jobs(self._pending_jobs, self._jobstores, jobstore)
-
-    def get_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
-        """Return the job with ``job_id``, or ``None``."""
-        with self._jobstores_lock:
-            try:
-                return self._lookup_job(job_id, jobstore)[0]
-            except JobLookupError:
-                return None
-
-    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
-        """Remove a job so it runs no more.
-
-        Raises:
-            JobLookupError: no such job.
-        """
-        with self._jobstores_lock:
-            removed, store_alias = _jobs.take_job(
-                self._pending_jobs, self._jobstores, job_id, jobstore
-            )
-        if removed is None:  # a stored row that could not be loaded
-            self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, store_alias))
-        else:
-            self._dispatch_event(self._job_event(EVENT_JOB_REMOVED, removed, store_alias))
-        self._logger.info("Removed job %s", job_id)
-
-    def remove_all_jobs(self, jobstore: str | None = None) -> None:
-        """Remove every job (of ``jobstore`` only, if given)."""
-        with self._jobstores_lock:
-            if self.state == STATE_STOPPED:
-                if jobstore:
-                    self._pending_jobs = [p for p in self._pending_jobs if p[1] != jobstore]
-                else:
-                    self._pending_jobs = []
-            else:
-                for alias, store in self._jobstores.items():
-                    if jobstore in (None, alias):
-                        store.remove_all_jobs()
-        self._dispatch_event(SchedulerEvent(EVENT_ALL_JOBS_REMOVED, jobstore))
-
-    def print_jobs(self, jobstore: str | None = None, out: IO[str] | None = None) -> None:
-        """Print the jobs of every job store (or one) to ``out`` (standard output by default)."""
-        _transfer.print_jobs(self, jobstore, out or sys.stdout)
-
-    def export_jobs(
-        self, outfile: str | os.PathLike[str] | IO[str], jobstore: str | None = None
-    ) -> None:
-        """Write the jobs (of one job store, if given) as JSON to a path or text file."""
-        _transfer.export_jobs(self, outfile, jobstore)
-
-    def import_jobs(
-        self, infile: str | os.PathLike[str] | IO[str], jobstore: str = "default"
-    ) -> None:
-        """Add the jobs of a file written by :meth:`export_jobs` to ``jobstore``."""
-        _transfer.import_jobs(self, infile, jobstore)
-
     # -- internals ----------------------------------------------------------------------------
-
-    def _job_event(self, code: int, job: Job, jobstore: str | None) -> JobEvent:
-        return JobEvent(code, job.id, jobstore, job_name=job.name, executor=job.executor)
 
     def _next_run_id(self) -> int:
         return self._context.next_run_id()
+
+    def _create_lock(self) -> threading.RLock:
+        """Return a new reentrant lock (APScheduler 3's hook; its executors call it)."""
+        return threading.RLock()
 
     def _dispatch_event(self, event: SchedulerEvent) -> None:
         self._events.dispatch(event)
@@ -620,102 +320,28 @@ class BaseScheduler(ABC):
             return self._events.dispatch
         return self._dispatch_event
 
-    def _lookup_executor(self, alias: str) -> BaseExecutor:
-        return self._executor_registry.lookup(alias)
-
-    def _lookup_jobstore(self, alias: str) -> BaseJobStore:
-        return self._jobstore_registry.lookup(alias)
-
-    def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str | None]:
-        return _jobs.find_job(self._pending_jobs, self._jobstores, job_id, jobstore_alias)
-
-    def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
-        store = self._lookup_jobstore(jobstore_alias)
-        self._lookup_executor(job.executor)
-        # The defaults were validated when configured and the trigger returns aware datetimes,
-        # so they are set directly rather than through Job._modify (add_job is a hot path).
-        for key, value in self._settings.job_defaults.items():
-            if not hasattr(job, key):
-                setattr(job, key, value)
-        if not hasattr(job, "next_run_time"):
-            job.next_run_time = job.trigger.get_next_fire_time(None, self.clock.now())
-        try:
-            store.add_job(job)
-        except ConflictingIdError:
-            if not replace_existing:
-                raise
-            store.update_job(job)
-        job._jobstore_alias = jobstore_alias
-        self._logger.info('Added job "%s" to job store "%s"', job.name, jobstore_alias)
-        self._dispatch_event(self._job_event(EVENT_JOB_ADDED, job, jobstore_alias))
-        self._wake_for(job)
-
-    def _wake_for(self, job: Job) -> None:
-        # Waking the loop for a job due after its planned wakeup would only make it look at
-        # its stores again; with thousands of add_job calls that is thousands of ticks.
-        if self.state != STATE_RUNNING or job.next_run_time is None:
-            return
-        planned = self._planned_wakeup
-        if planned is None or job.next_run_time < planned:
-            self.wakeup()
-
-    def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
-        if isinstance(trigger, BaseTrigger):
-            return trigger
-        if trigger is None:
-            trigger = "date"
-        elif not isinstance(trigger, str):
-            raise TypeError(f"Expected a trigger instance or string, got {trigger!r} instead")
-        trigger_args.setdefault("timezone", self.timezone)
-        plugin = create_plugin("trigger", trigger, trigger_args)
-        assert isinstance(plugin, BaseTrigger)
-        created: BaseTrigger = plugin
-        if isinstance(created, DateTrigger) and created.run_date is None:
-            # "Run once, now", fixed when the job is made, as APScheduler's date trigger does:
-            # the job's trigger then shows (and stores) the time it runs at.
-            created.run_date = self._settings.clock.now().astimezone(created.timezone)
-        return created
-
     def _process_jobs(self) -> float:
         """Run one tick of the scheduling loop; return the seconds to sleep until the next."""
         settings = self._settings
         clock = settings.clock
         now = clock.now()
         self.last_wakeup_at = now
-        heartbeat: float = settings.heartbeat_interval
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
-            # Runs submitted before the pause may still wait for workers that a tick's end
-            # would have woken (see WorkerPool.nudge): keep looking while they do.
-            backlog = [e for e in self._executors.values() if e._backlog]
-            for executor in backlog:
-                executor._nudge()
-            return _BACKLOG_RECHECK if backlog else heartbeat
-        started = clock.monotonic()
+            return _engine.idle_wait(self._executors, settings.heartbeat_interval)
         with self._jobstores_lock:
-            next_wakeup = _engine.process_due_jobs(
+            wait, planned = _engine.run_tick(
                 self._jobstores,
                 self._executors,
+                clock,
                 now,
-                self._event_dispatcher(),
-                self._next_run_id,
-                settings.logger,
-                settings.jobstore_retry_interval,
+                heartbeat=settings.heartbeat_interval,
+                retry_interval=settings.jobstore_retry_interval,
+                dispatch=self._event_dispatcher(),
+                next_run_id=self._context.next_run_id,
+                logger=settings.logger,
             )
-            # The time spent in the tick is read off the monotonic clock: one reading instead of
-            # two wall-clock datetimes and the timedelta arithmetic between them.
-            elapsed = clock.monotonic() - started
-            wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
-            wait -= elapsed
-            if wait > _BACKLOG_RECHECK and any(e._backlog for e in self._executors.values()):
-                # Runs wait for a pool whose awake workers may all be blocked; the next tick
-                # looks again and wakes more of them (see WorkerPool.nudge).
-                wait = _BACKLOG_RECHECK
-                next_wakeup = now + timedelta(seconds=elapsed + wait)
-            if wait >= heartbeat:
-                wait = heartbeat
-                next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
             # Set under the lock that add_job takes, so a job added right after this tick is
             # compared with the wakeup this tick really planned.
-            self._planned_wakeup = next_wakeup
-        return wait if wait > 0.0 else 0.0
+            self._planned_wakeup = planned
+        return wait

@@ -117,7 +117,7 @@ def test_configure_while_running_raises() -> None:
         ({"heartbeat_interval": -1}, ValueError, "-1"),
         ({"executors": {"default": {"type": "warp"}}}, UnknownAliasError, "warp"),
         ({"executors": {"default": {"max_workers": 2}}}, ValueError, '"default"'),
-        ({"jobstores": {"default": 42}}, TypeError, "42"),
+        ({"jobstores": {"default": 42}}, TypeError, r"jobstores\['default'\], got int"),
         ({"clock": "now"}, TypeError, "'now'"),
         ({"logger": 3}, TypeError, "3"),
     ],
@@ -205,3 +205,13 @@ def test_logger_by_name() -> None:
     """logger may be given as a logger name."""
     sched = ManualScheduler(logger="my.app.scheduler", **QUIET)
     assert sched._logger.name == "my.app.scheduler"
+
+
+def test_the_default_zone_comes_from_the_base_modules_get_localzone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests written for APScheduler 3 fix the default zone by patching
+    schedulers.base.get_localzone; obssched's scheduler reads it there too."""
+    helsinki = ZoneInfo("Europe/Helsinki")
+    monkeypatch.setattr("obssched.schedulers.base.get_localzone", lambda: helsinki)
+    assert ManualScheduler(metrics=False, tracing=False).timezone is helsinki

@@ -191,3 +191,19 @@ def test_a_finished_job_is_removed_after_its_run(
     assert len(recorder.of(EVENT_JOB_EXECUTED)) == 1
     assert store.lookup_job("once") is None
     assert store.count_jobs() == (0, 0)
+
+
+def test_a_store_works_without_a_scheduler(store: BaseJobStore, clock: ManualClock) -> None:
+    """Started with ``start(None, alias)``, a store stores, finds and removes jobs."""
+    maker = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+    store.start(None, "standalone")
+    try:
+        store.add_job(make_job(maker, "due", T0))
+        store.add_job(make_job(maker, "later", T0 + timedelta(hours=1)))
+        assert [job.id for job in store.get_due_jobs(T0)] == ["due"]
+        assert store.get_next_run_time() == T0
+        store.remove_job("due")
+        assert [job.id for job in store.get_all_jobs()] == ["later"]
+    finally:
+        store.remove_all_jobs()
+        store.shutdown()

@@ -5,12 +5,17 @@ before the run ends, nothing would ever report that run time. So the store recor
 still in flight in the ``_running`` table, in the same transaction that saves its job, and
 deletes the record when the run ends. Whoever finds a record its owner can no longer delete
 (another cluster node once the owner's lease expired, or the same single-node store when it
-restarts) reports the run as abandoned (a :data:`~obssched.events.EVENT_JOB_ERROR` event per
-run time, with a :class:`~obssched.exceptions.JobAbandonedError`) and, if the job asks for it
-(``recover=True``), runs it again.
+restarts) hands the run to the scheduling loop as an
+:class:`~obssched.jobstores.base.OrphanedRun`: the loop reports it abandoned (an
+:data:`~obssched.events.EVENT_JOB_ERROR` event per run time, with a
+:class:`~obssched.exceptions.JobAbandonedError`) and, if the job asks for it (``recover=True``),
+runs it again.
 
-:class:`RunLedger` is the single-node bookkeeping; :mod:`._sql.cluster` records claims itself
-and shares :func:`report_abandoned` and :func:`recoverable_job`.
+A record is deleted only once the loop has taken its orphaned run and come back for more, so a
+process that dies in between leaves it to be reported again rather than never.
+
+:class:`RunLedger` is the single-node bookkeeping; the cluster records its claims itself and
+shares :func:`orphans_of`.
 """
 
 from __future__ import annotations
@@ -23,66 +28,60 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
-    EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
-    JobExecutionEvent,
-    JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.exceptions import JobAbandonedError, MaxInstancesReachedError
-from obssched.jobstores._sql.codec import decode_job, encode_job, to_micros
+from obssched.exceptions import JobAbandonedError
+from obssched.jobstores._sql.codec import to_micros
+from obssched.jobstores.base import OrphanedRun
 
 if TYPE_CHECKING:
     from obssched.job import Job
-    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from obssched.jobstores._sql.access import StoreAccess
 
-__all__ = ["RUN_EVENTS", "RowBatch", "RunLedger", "recoverable_job", "report_abandoned"]
+__all__ = [
+    "RUN_EVENTS",
+    "FoundRow",
+    "OrphanQueue",
+    "RowBatch",
+    "RunLedger",
+    "orphans_of",
+    "run_times_of",
+]
 
 RUN_EVENTS = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
 """The events that start and end a run."""
 
 
-def report_abandoned(store: SQLAlchemyJobStore, row: Any) -> list[datetime]:
-    """Log, count and dispatch the abandoned run of a ``_running`` row; return its run times."""
-    scheduler = store._scheduler
-    assert scheduler is not None
-    run_times = [datetime.fromisoformat(text) for text in json.loads(row.run_times)]
+def run_times_of(row: Any) -> list[datetime]:
+    """The run times a ``_running`` row records."""
+    return [datetime.fromisoformat(text) for text in json.loads(row.run_times)]
+
+
+def orphans_of(access: StoreAccess, row: Any) -> tuple[OrphanedRun, OrphanedRun | None]:
+    """The report of the abandoned run of a ``_running`` row, and its re-run when the job (or
+    the store) asks for recovery and the job can still be loaded; counts the abandoned run."""
+    run_times = run_times_of(row)
     error = JobAbandonedError(row.job_id, row.node_id, run_times)
-    store._logger.error("%s", error)
-    store._count_abandoned(row.job_name)
-    for moment in run_times:
-        scheduler._dispatch_event(
-            JobExecutionEvent(
-                EVENT_JOB_ERROR,
-                row.job_id,
-                store._alias,
-                moment,
-                exception=error,
-                job_name=row.job_name,
-            )
-        )
-    return run_times
-
-
-def recoverable_job(store: SQLAlchemyJobStore, row: Any) -> Job | None:
-    """The job of an abandoned run as it was claimed, if it (or the store) asks for recovery."""
-    scheduler = store._scheduler
-    assert scheduler is not None
+    access.count_abandoned(row.job_name)
+    job: Job | None
     try:
-        pickled = store.serializer == "pickle"
-        job = decode_job(row.state, scheduler, store._alias or "default", pickled)
+        job = access.decode_state(row.state)
     except Exception:
-        store._logger.exception("Cannot load job %r to recover its abandoned run", row.job_id)
-        return None
-    option = store.recover
-    wanted = job.recover or (option if isinstance(option, bool) else job.id in option)
-    return job if wanted else None
+        access.logger.exception("Cannot load job %r to recover its abandoned run", row.job_id)
+        job = None
+    executor = job.executor if job is not None else None
+    report = OrphanedRun(row.job_id, row.job_name, executor, run_times, error, None)
+    if job is None or not access.wants_recovery(job):
+        return report, None
+    access.logger.info("Recovering the abandoned run of job %r", row.job_id)
+    return report, OrphanedRun(row.job_id, row.job_name, executor, run_times, None, job)
 
 
 @dataclass
@@ -92,6 +91,56 @@ class _Run:
     run_key: str = ""  # assigned when the row is prepared
     written: bool = False  # the row is committed: ending the run deletes it
     ended: bool = False
+    submitted: bool = False
+
+
+@dataclass
+class FoundRow:
+    """A ``_running`` row found abandoned. ``rerun`` is what tracks the run of it started again
+    (anything with a ``submitted`` flag), if the job asks for recovery: once submitted, the
+    row is the re-run's."""
+
+    run_key: str
+    rerun: Any = None
+
+
+class OrphanQueue:
+    """Orphaned runs waiting for the scheduling loop, and the rows of those it has taken.
+
+    A row is settled (deleted, or kept as its submitted re-run's) only after the loop took its
+    run and came back: a process that dies in between leaves the row to be reported again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._orphans: list[OrphanedRun] = []
+        self._found: list[FoundRow] = []
+        self._handed: list[FoundRow] = []
+
+    def add(self, orphans: list[OrphanedRun], found: list[FoundRow]) -> None:
+        """Queue ``orphans``, found in the rows ``found``."""
+        with self._lock:
+            self._orphans.extend(orphans)
+            self._found.extend(found)
+
+    def take(self) -> list[OrphanedRun]:
+        """The queued orphaned runs, for the loop (once)."""
+        if not (self._orphans or self._found):
+            return []
+        with self._lock:
+            orphans, self._orphans = self._orphans, []
+            self._handed.extend(self._found)
+            self._found = []
+        return orphans
+
+    def settle(self) -> list[FoundRow]:
+        """The rows of the runs taken so far that are to be deleted now: all but those of
+        submitted re-runs."""
+        if not self._handed:
+            return []
+        with self._lock:
+            handed, self._handed = self._handed, []
+        return [row for row in handed if row.rerun is None or not row.rerun.submitted]
 
 
 @dataclass
@@ -110,31 +159,34 @@ class RunLedger:
     touch the table. The others get a row in the saving transaction, deleted when they end.
     """
 
-    def __init__(self, store: SQLAlchemyJobStore) -> None:
-        self._store = store
+    def __init__(self, access: StoreAccess) -> None:
+        self._access = access
         self._lock = threading.Lock()
         self._runs: dict[tuple[str, int], _Run] = {}  # (job id, run time) -> run in flight
         self._unwritten: list[_Run] = []
         self._stale_keys: list[str] = []  # rows of ended runs whose delete failed
         # A fresh prefix per process: a restarted node may keep its node id.
-        self._prefix = f"{store.node_id}:{uuid.uuid4().hex[:8]}:"
+        self._prefix = f"{access.node_id}:{uuid.uuid4().hex[:8]}:"
         self._sequence = itertools.count(1)
         self.taken_over = False
+        self._orphans = OrphanQueue()
+        self._recovering: dict[tuple[str, int], _Run] = {}  # re-runs not yet submitted
 
     def on_event(self, event: SchedulerEvent) -> None:
         """Track runs of this store's jobs: submitted during a step, and ended."""
-        store = self._store
-        if getattr(event, "jobstore", None) != store._alias:
+        if getattr(event, "jobstore", None) != self._access.alias:
             return
         job_id: str = getattr(event, "job_id", "")
         if event.code == EVENT_JOB_SUBMITTED:
-            acquired = store._acquired
-            if acquired is None or job_id not in acquired:
-                return  # not submitted by a scheduling step of this store
             submitted: datetime = event.scheduled_run_times[0]  # type: ignore[attr-defined]
+            key = (job_id, _micros(submitted))
+            acquired = self._access.acquired()
+            if acquired is None or job_id not in acquired:
+                self._submitted_rerun(key)
+                return  # not submitted by a scheduling step of this store
             run = _Run(acquired[job_id], submitted)
             with self._lock:
-                self._runs[(job_id, _micros(submitted))] = run
+                self._runs[key] = run
                 self._unwritten.append(run)
             return
         ended_at = getattr(event, "scheduled_run_time", None)
@@ -149,18 +201,28 @@ class RunLedger:
                 return  # never written, or written() deletes it once committed
         self.delete_rows([ended.run_key])
 
+    def _submitted_rerun(self, key: tuple[str, int]) -> None:
+        if not self._recovering:
+            return
+        with self._lock:
+            rerun = self._recovering.pop(key, None)
+            if rerun is not None:
+                rerun.submitted = True
+                self._runs[key] = rerun
+
     def pending(self) -> bool:
         """Whether rows wait to be written or deleted."""
         return bool(self._unwritten or self._stale_keys)
 
     def take(self, now: datetime) -> RowBatch:
         """Prepare the rows of the runs still in flight, and the deletes that failed before."""
-        store = self._store
+        access = self._access
         with self._lock:
             runs = [run for run in self._unwritten if not run.ended]
             self._unwritten = []
             stale, self._stale_keys = self._stale_keys, []
         rows = []
+        claimed_at = to_micros(now)
         for run in runs:
             job = run.job
             run.run_key = f"{self._prefix}{next(self._sequence)}"
@@ -169,17 +231,17 @@ class RunLedger:
                     "run_key": run.run_key,
                     "job_id": job.id,
                     "job_name": job.name,
-                    "node_id": store.node_id,
+                    "node_id": access.node_id,
                     "run_times": json.dumps([run.run_time.isoformat()]),
-                    "claimed_at": to_micros(now),
-                    "state": encode_job(job, store.serializer, store.pickle_protocol),
+                    "claimed_at": claimed_at,
+                    "state": access.row_values(job)["state"],
                 }
             )
         return RowBatch(runs, rows, stale)
 
     def write(self, conn: Connection, batch: RowBatch) -> None:
         """Write ``batch`` in ``conn``'s transaction (again, if the transaction is retried)."""
-        running = self._store.tables.running
+        running = self._access.tables.running
         if batch.rows:
             conn.execute(insert(running), batch.rows)
         if batch.stale_keys:
@@ -202,92 +264,50 @@ class RunLedger:
 
     def delete_rows(self, keys: list[str]) -> None:
         """Delete the rows of ended runs; on failure retry with the next save."""
-        running = self._store.tables.running
+        running = self._access.tables.running
         try:
-            self._store._write(
+            self._access.write(
                 lambda conn: conn.execute(delete(running).where(running.c.run_key.in_(keys)))
             )
         except Exception:
-            self._store._logger.warning("Could not record the end of %d runs; retrying", len(keys))
+            self._access.logger.warning("Could not record the end of %d runs; retrying", len(keys))
             with self._lock:
                 self._stale_keys.extend(keys)
 
     def take_over(self) -> None:
-        """Report the runs a previous life of this store left in flight; recover those asked.
-
-        They are reported before their rows change: a crash in between reports them again
-        rather than never.
-        """
-        store = self._store
-        running = store.tables.running
-        rows = store._write(lambda conn: conn.execute(select(running)).all())
-        recovered: list[tuple[Job, list[datetime], _Run]] = []
-        forget: list[str] = []
-        rekey: dict[str, str] = {}
+        """Find the runs a previous life of this store left in flight, for the loop to report
+        (and to run again, those whose jobs ask for it)."""
+        access = self._access
+        running = access.tables.running
+        rows = access.write(lambda conn: conn.execute(select(running)).all())
+        orphans: list[OrphanedRun] = []
+        found: list[FoundRow] = []
+        recovering: dict[tuple[str, int], _Run] = {}
         for row in rows:
-            run_times = report_abandoned(store, row)
-            job = recoverable_job(store, row)
-            if job is None:
-                forget.append(row.run_key)
-                continue
-            run = _Run(job, run_times[-1], f"{self._prefix}{next(self._sequence)}", True)
-            rekey[row.run_key] = run.run_key
-            recovered.append((job, run_times, run))
-
-        def settle(conn: Connection) -> None:
-            if forget:
-                conn.execute(delete(running).where(running.c.run_key.in_(forget)))
-            for old, new in rekey.items():
-                conn.execute(
-                    update(running)
-                    .where(running.c.run_key == old)
-                    .values(run_key=new, node_id=store.node_id)
-                )
-
-        if rows:
-            store._write(settle)
-        self.taken_over = True
-        for job, run_times, run in recovered:
-            self._recover(job, run_times, run)
-
-    def _recover(self, job: Job, run_times: list[datetime], run: _Run) -> None:
-        store = self._store
-        scheduler = store._scheduler
-        assert scheduler is not None
-        key = (job.id, _micros(run.run_time))
+            report, rerun = orphans_of(access, row)
+            orphans.append(report)
+            run = None
+            if rerun is not None and rerun.job is not None:
+                orphans.append(rerun)
+                run = _Run(rerun.job, rerun.run_times[-1], row.run_key, written=True)
+                recovering[(rerun.job_id, _micros(run.run_time))] = run
+            found.append(FoundRow(row.run_key, run))
         with self._lock:
-            self._runs[key] = run
-        alias = store._alias or "default"
-        try:
-            executor = scheduler._lookup_executor(job.executor)
-            store._logger.info("Recovering the abandoned run of job %r", job.id)
-            executor._submit(job, alias, run_times, [])
-        except MaxInstancesReachedError:
-            store._logger.warning(
-                "Recovery of job %r skipped: maximum number of running instances reached (%d)",
-                job.id,
-                job.max_instances,
-            )
-            scheduler._dispatch_event(
-                JobSubmissionEvent(
-                    EVENT_JOB_MAX_INSTANCES,
-                    job.id,
-                    alias,
-                    run_times,
-                    job_name=job.name,
-                    executor=job.executor,
-                    run_id=scheduler._next_run_id(),
-                )
-            )
+            self._recovering.update(recovering)
+        self._orphans.add(orphans, found)
+        self.taken_over = True
+
+    def take_orphans(self) -> list[OrphanedRun]:
+        """Hand the runs found abandoned to the loop, once it has settled those it took before
+        (their rows deleted, but those of submitted re-runs)."""
+        stale = self._orphans.settle()
+        if stale:
             with self._lock:
-                self._runs.pop(key, None)
-            self.delete_rows([run.run_key])
-        except Exception:
-            store._logger.exception("Could not recover the abandoned run of job %r", job.id)
-            with self._lock:
-                dropped = self._runs.pop(key, None)
-            if dropped is not None:
-                self.delete_rows([run.run_key])
+                for row in stale:
+                    if row.rerun is not None:
+                        self._recovering.pop((row.rerun.job.id, _micros(row.rerun.run_time)), None)
+            self.delete_rows([row.run_key for row in stale])
+        return self._orphans.take()
 
 
 def _micros(moment: datetime) -> int:

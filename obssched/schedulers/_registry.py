@@ -56,7 +56,7 @@ class Registry(Generic[_T]):
             else:
                 raise TypeError(
                     f"Expected {_article(self.kind)} {self.kind} instance or a string, "
-                    f"got {type(value).__name__}"
+                    f"got {type(value).__name__} instead"
                 )
             if start is not None:
                 start(instance)

@@ -1,0 +1,347 @@
+"""Cluster mode, the scheduling step: claiming due runs under leases.
+
+Each step claims due rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` and, in the same
+transaction, advances each job's next run time, sets its lease (``lease_owner``,
+``lease_until``) and records the runs it will submit in the ``_running`` table. A run time is
+therefore handed to exactly one node, and ``max_instances`` holds across the cluster: a job
+with that many ``_running`` rows is claimed (its next run time advances) but its runs are
+refused. The claim's decisions reach the scheduling loop as
+:class:`~obssched.jobstores.base.RunPlan` objects; the loop submits and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from obssched._runtimes import plan_runs
+from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
+from obssched.exceptions import JobAbandonedError
+from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
+from obssched.jobstores.base import RunPlan
+
+if TYPE_CHECKING:
+    from obssched.job import Job
+    from obssched.jobstores._sql.access import StoreAccess
+
+__all__ = ["Claim", "Claims"]
+
+
+@dataclass
+class Claim:
+    run_key: str
+    job_id: str
+    end_micros: int
+    submitted: bool = False
+
+
+class Claims:
+    """This node's claims: the current step's, and the runs in flight it owns.
+
+    Args:
+        access: the store's tables, transactions and row format.
+    """
+
+    def __init__(self, access: StoreAccess) -> None:
+        self._access = access
+        self.node_id = access.node_id
+        self.lease_micros = int(access.lease_seconds * 1_000_000)
+        self._lock = threading.Lock()
+        self._settled: dict[str, int | None] = {}  # job id -> next run written by the claim
+        # job id -> what this step's claim decided (or why it could not)
+        self._plans: dict[str, RunPlan | Exception] = {}
+        self._step_claims: dict[str, Claim] = {}  # job id -> claim of the current step
+        self._ends: dict[tuple[str, int], Claim] = {}  # (job id, last run time) -> claim
+        self._unreleased_keys: list[str] = []
+        self._sequence = 0
+
+    # -- the step ------------------------------------------------------------------------------
+
+    def claim_due(self, now: datetime) -> list[Job]:
+        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+        access = self._access
+        jobs_table = access.tables.jobs
+        now_micros = to_micros(now)
+        assert now_micros is not None
+        query = (
+            select(
+                jobs_table.c.id,
+                jobs_table.c.func_ref,
+                jobs_table.c.next_run_time,
+                jobs_table.c.state,
+            )
+            .where(
+                jobs_table.c.next_run_time <= now_micros,
+                or_(
+                    jobs_table.c.lease_until.is_(None),
+                    jobs_table.c.lease_until < now_micros,
+                    jobs_table.c.lease_owner == self.node_id,
+                ),
+            )
+            .order_by(jobs_table.c.next_run_time)
+            .limit(access.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        query = access.without_unloadable(query)
+
+        def claim(conn: Connection) -> list[Job]:
+            with self._lock:
+                self._plans.clear()
+            jobs = access.load_rows(conn.execute(query).all())
+            in_flight = self._running_counts(conn, [job.id for job in jobs])
+            for job in jobs:
+                # Each job in a savepoint of its own: one that cannot be processed (its trigger
+                # raises, its state cannot be written) is paused here and its error handed to
+                # the loop, which pauses it as it pauses any job it cannot process, instead of
+                # rolling back every node's claim on every step.
+                try:
+                    with conn.begin_nested():
+                        self._claim_job(conn, job, now, in_flight.get(job.id, 0))
+                except Exception as exc:
+                    self._pause(conn, job)
+                    with self._lock:
+                        self._step_claims.pop(job.id, None)
+                        self._plans[job.id] = exc
+                        self._settled[job.id] = None
+            return jobs
+
+        return access.write(claim)
+
+    def planned_run_times(self, job_id: str) -> RunPlan | None:
+        """What this step's claim decided for the job (taken once).
+
+        Raises:
+            Exception: what kept the claim from processing the job (the job is paused).
+        """
+        with self._lock:
+            plan = self._plans.pop(job_id, None)
+        if isinstance(plan, Exception):
+            raise plan
+        return plan
+
+    def _pause(self, conn: Connection, job: Job) -> None:
+        """Store ``job`` without a next run time (paused) and without a lease."""
+        jobs_table = self._access.tables.jobs
+        original = job.next_run_time
+        job.next_run_time = None
+        try:
+            values = self._access.row_values(job)
+        except Exception:  # the state cannot be written either: the columns say paused
+            values = {"next_run_time": None}
+        finally:
+            job.next_run_time = original
+        with conn.begin_nested():
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job.id)
+                .values(**values, lease_owner=None, lease_until=None)
+            )
+
+    def _claim_job(self, conn: Connection, job: Job, now: datetime, in_flight: int) -> None:
+        access = self._access
+        jobs_table = access.tables.jobs
+        plan = plan_runs(job, now)
+        next_run_time = plan.next_run_time
+        original = job.next_run_time
+        job.next_run_time = next_run_time
+        try:
+            values = access.row_values(job)
+        finally:
+            job.next_run_time = original
+        if next_run_time is None:
+            conn.execute(delete(jobs_table).where(jobs_table.c.id == job.id))
+        else:
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job.id)
+                .values(
+                    **values,
+                    lease_owner=self.node_id,
+                    lease_until=to_micros(now) + self.lease_micros,  # type: ignore[operator]
+                )
+            )
+        if plan.run_times and in_flight >= job.max_instances:
+            plan = RunPlan(plan.run_times, next_run_time, plan.missed, plan.coalesced, refused=True)
+            access.logger.debug(
+                "Job %r has %d runs in flight across the cluster", job.id, in_flight
+            )
+        with self._lock:
+            self._plans[job.id] = plan
+            self._settled[job.id] = to_micros(next_run_time)
+            if plan.run_times and not plan.refused:
+                claim = self._record(conn, job, plan.run_times, now)
+                self._step_claims[job.id] = claim
+
+    def _record(
+        self, conn: Connection, job: Job, run_times: list[datetime], now: datetime
+    ) -> Claim:
+        """Insert the ``_running`` row of ``job``'s ``run_times`` in ``conn``'s transaction and
+        track it until the run ends (the caller holds the lock)."""
+        self._sequence += 1
+        run_key = f"{self.node_id}:{self._sequence}:{to_micros(run_times[0])}"
+        conn.execute(
+            insert(self._access.tables.running).values(
+                run_key=run_key,
+                job_id=job.id,
+                job_name=job.name,
+                node_id=self.node_id,
+                run_times=json.dumps([moment.isoformat() for moment in run_times]),
+                claimed_at=to_micros(now),
+                state=self._access.row_values(job)["state"],
+            )
+        )
+        return self._track(run_key, job.id, run_times)
+
+    def track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
+        """Delete the ``_running`` row ``run_key`` once the run of ``run_times`` ends (the
+        claim is marked submitted when the loop submits that run)."""
+        with self._lock:
+            return self._track(run_key, job_id, run_times)
+
+    def _track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
+        end_micros = to_micros(run_times[-1])
+        assert end_micros is not None
+        claim = Claim(run_key, job_id, end_micros)
+        self._ends[(job_id, end_micros)] = claim
+        return claim
+
+    def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
+        if not job_ids:
+            return {}
+        running = self._access.tables.running
+        query = (
+            select(running.c.job_id, func.count())
+            .where(running.c.job_id.in_(job_ids))
+            .group_by(running.c.job_id)
+        )
+        return {job_id: int(count) for job_id, count in conn.execute(query).all()}
+
+    def settled_by_claim(
+        self, job_id: str, next_run_time: datetime | None, *, removed: bool = False
+    ) -> bool:
+        """Whether the loop's save of ``job_id`` was already written by this step's claim."""
+        with self._lock:
+            if job_id not in self._settled:
+                return False
+            expected = self._settled.pop(job_id)
+        if removed:
+            return expected is None
+        return expected == to_micros(next_run_time)
+
+    def release(self, jobs: list[Job]) -> None:
+        """Give back the leases of this step's jobs and drop claims that were never submitted."""
+        access = self._access
+        jobs_table = access.tables.jobs
+        running = access.tables.running
+        ids = [job.id for job in jobs]
+        with self._lock:
+            for job_id in ids:
+                self._settled.pop(job_id, None)
+                self._plans.pop(job_id, None)
+            unsubmitted = [c for c in self._step_claims.values() if not c.submitted]
+            self._step_claims.clear()
+            for claim in unsubmitted:
+                self._ends.pop((claim.job_id, claim.end_micros), None)
+            keys = [claim.run_key for claim in unsubmitted]
+
+        def give_back(conn: Connection) -> None:
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id.in_(ids), jobs_table.c.lease_owner == self.node_id)
+                .values(lease_owner=None, lease_until=None)
+            )
+            if keys:
+                conn.execute(delete(running).where(running.c.run_key.in_(keys)))
+
+        try:
+            access.write(give_back)
+        except Exception:
+            # The leases expire by themselves; the running rows are retried by the heartbeat.
+            access.logger.exception("Could not release the leases of %d jobs", len(ids))
+            with self._lock:
+                self._unreleased_keys.extend(keys)
+
+    def next_run_time(self) -> datetime | None:
+        """The earliest moment a job may be claimed: a leased job counts at its lease's end."""
+        access = self._access
+        jobs_table = access.tables.jobs
+        free = access.without_unloadable(
+            select(func.min(jobs_table.c.next_run_time)).where(
+                or_(
+                    jobs_table.c.lease_owner.is_(None),
+                    jobs_table.c.lease_owner == self.node_id,
+                )
+            )
+        )
+        leased = access.without_unloadable(
+            select(
+                func.min(func.greatest(jobs_table.c.next_run_time, jobs_table.c.lease_until))
+            ).where(jobs_table.c.lease_until.is_not(None), jobs_table.c.lease_owner != self.node_id)
+        )
+
+        def read(conn: Connection) -> list[Any]:
+            return [conn.execute(free).scalar(), conn.execute(leased).scalar()]
+
+        found = [value for value in access.read(read) if value is not None]
+        return micros_to_datetime(min(found)) if found else None
+
+    # -- runs starting and ending --------------------------------------------------------------
+
+    def on_event(self, event: SchedulerEvent) -> None:
+        """Mark this step's claims submitted; delete the ``_running`` row of a run that ended."""
+        job_id = getattr(event, "job_id", None)
+        if job_id is None:
+            return
+        if event.code == EVENT_JOB_SUBMITTED:
+            run_times: list[datetime] = event.scheduled_run_times  # type: ignore[attr-defined]
+            with self._lock:
+                claim = self._step_claims.get(job_id)
+                if claim is not None:
+                    claim.submitted = True
+                for moment in run_times:  # a re-run of an orphaned run is tracked by its end
+                    rerun = self._ends.get((job_id, to_micros(moment) or 0))
+                    if rerun is not None:
+                        rerun.submitted = True
+            return
+        run_time = getattr(event, "scheduled_run_time", None)
+        if run_time is None or isinstance(getattr(event, "exception", None), JobAbandonedError):
+            return
+        with self._lock:
+            ended = self._ends.pop((job_id, to_micros(run_time) or 0), None)
+        if ended is not None:
+            self.delete_running([ended.run_key])
+
+    def forget(self, claim: Claim) -> None:
+        """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""
+        with self._lock:
+            if self._ends.get((claim.job_id, claim.end_micros)) is claim:
+                del self._ends[(claim.job_id, claim.end_micros)]
+
+    def delete_running(self, keys: list[str]) -> None:
+        """Delete ``_running`` rows; on failure the next heartbeat retries."""
+        running = self._access.tables.running
+
+        def forget(conn: Connection) -> None:
+            # Losing this commit in a server crash only makes the run look abandoned later;
+            # not waiting for its flush to disk lifts the per-run cost off the fsync.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            conn.execute(delete(running).where(running.c.run_key.in_(keys)))
+
+        try:
+            self._access.write(forget)
+        except Exception:
+            self._access.logger.warning("Could not record the end of %d runs; retrying", len(keys))
+            with self._lock:
+                self._unreleased_keys.extend(keys)
+
+    def retry_deletes(self) -> None:
+        """Delete the ``_running`` rows whose deletion failed before."""
+        with self._lock:
+            keys, self._unreleased_keys = self._unreleased_keys, []
+        if keys:
+            self.delete_running(keys)
