@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "ArgumentOverflowError",
     "ConflictingIdError",
+    "InvalidArgumentError",
     "InvalidJobOptionError",
     "JobAbandonedError",
     "JobLookupError",
@@ -21,6 +23,7 @@ __all__ = [
     "SchedulerNotRunningError",
     "SchedulerNotStartedError",
     "SerializationError",
+    "TimeZoneNameError",
     "TransientJobError",
     "UnknownAliasError",
 ]
@@ -169,3 +172,35 @@ class JobAbandonedError(ObsschedError):
             f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler node "
             f"{node_id!r} died (or stopped heart-beating) before the run ended"
         )
+
+
+class InvalidArgumentError(ObsschedError, ValueError):
+    """An argument has a value that cannot be used (a NaN interval, an invalid zone name).
+
+    Where APScheduler 3 raised for the same input, the message starts with its text.
+
+    Attributes:
+        argument: the argument's name (``"seconds"``, ``"timezone"``).
+        value: the value it was given.
+    """
+
+    def __init__(self, argument: str, value: Any, message: str) -> None:
+        self.argument = argument
+        self.value = value
+        super().__init__(message)
+
+
+class ArgumentOverflowError(InvalidArgumentError, OverflowError):
+    """An argument is too large for the times obssched represents (years 1 to 9999).
+
+    An ``OverflowError``, as APScheduler 3 raised for the same input, and a ``ValueError``.
+    """
+
+
+class TimeZoneNameError(InvalidArgumentError, OSError):
+    """A time zone name that is not even a valid zone key (empty, absolute, ``..``, NUL, or
+    longer than a file name may be).
+
+    A ``ValueError`` and an ``OSError``: APScheduler 3 let through one or the other, depending
+    on the name. Unknown but valid names raise ``ZoneInfoNotFoundError`` instead.
+    """

@@ -20,10 +20,12 @@ def choose_zone(
     ``local`` gives the local zone; trigger modules pass their own module-level
     ``get_localzone`` so that tests which patch it there (as APScheduler's do) take effect.
 
+    An empty name counts as none given, as in APScheduler 3.
+
     Raises:
         ValueError: ``timezone`` is an unknown zone name.
     """
-    zone = astimezone(timezone)
+    zone = astimezone(timezone or None)
     if zone is not None:
         return zone
     for value in dates:

@@ -105,7 +105,10 @@ class CalendarIntervalTrigger(GridTrigger):
             self._time = time(hour, minute, second)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})") from exc
-        self.timezone = astimezone(timezone) or astimezone(get_localzone()) or get_localzone()
+        # An empty name counts as none given, as in APScheduler 3.
+        self.timezone = (
+            astimezone(timezone or None) or astimezone(get_localzone()) or get_localzone()
+        )
         self.start_date = _as_date(start_date, "start_date")
         self.end_date = _as_date(end_date, "end_date")
         if self.start_date and self.end_date and self.start_date > self.end_date:
