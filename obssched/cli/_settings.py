@@ -246,7 +246,19 @@ def resolve_settings(
             )
             configured = ["."]
         # Relative to the jobs file, the way `python script.py` puts the script's directory first.
-        file_path = [str((directory / p).resolve()) for p in configured]
+        for entry in configured:
+            try:
+                file_path.append(str((directory / entry).resolve()))
+            except (OSError, ValueError) as exc:  # a NUL, a loop of symbolic links
+                jobs_file.problems.append(
+                    Problem(
+                        jobs_file.path,
+                        jobs_file.line_of("scheduler", "path"),
+                        "[scheduler]",
+                        "path",
+                        f"{entry!r} is not a usable directory: {exc}",
+                    )
+                )
     settings.path = [*path_flags, *env_path, *file_path]
 
     if jobs_file is not None:
