@@ -36,11 +36,24 @@ __all__ = [
 JOB_DATA_VERSION = 1
 _TAG = "__obssched__"
 
+
+def _with_fold(value: datetime | time) -> Any:
+    # ISO 8601 text has no room for PEP 495's fold (the second pass of a repeated wall time).
+    return [value.isoformat(), 1] if value.fold else value.isoformat()
+
+
+def _read_fold(parse: Callable[[str], Any], payload: Any) -> Any:
+    if isinstance(payload, list):
+        text, fold = payload
+        return parse(text).replace(fold=fold)
+    return parse(payload)
+
+
 _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
     # datetime before date: a datetime is a date too.
-    (datetime, "datetime", lambda v: v.isoformat()),
+    (datetime, "datetime", lambda v: _with_fold(v)),
     (date, "date", lambda v: v.isoformat()),
-    (time, "time", lambda v: v.isoformat()),
+    (time, "time", lambda v: _with_fold(v)),
     (timedelta, "timedelta", lambda v: [v.days, v.seconds, v.microseconds]),
     (Decimal, "decimal", str),
     (UUID, "uuid", str),
@@ -48,9 +61,9 @@ _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
 ]
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
-    "datetime": datetime.fromisoformat,
+    "datetime": lambda v: _read_fold(datetime.fromisoformat, v),
     "date": date.fromisoformat,
-    "time": time.fromisoformat,
+    "time": lambda v: _read_fold(time.fromisoformat, v),
     "timedelta": lambda v: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "decimal": Decimal,
     "uuid": UUID,

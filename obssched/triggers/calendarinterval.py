@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
 from obssched._timeutil import astimezone, get_localzone, timezone_repr
+from obssched.exceptions import ArgumentOverflowError
 from obssched.triggers._state import check_version, date_from_text, zone_from_text, zone_to_text
 from obssched.triggers._zones import WallKind, classify_wall_time
 from obssched.triggers.base import GridTrigger, RandomSource
@@ -105,6 +106,10 @@ class CalendarIntervalTrigger(GridTrigger):
             self._time = time(hour, minute, second)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})") from exc
+        except OverflowError as exc:  # APScheduler 3.11 lets this through
+            raise ArgumentOverflowError(
+                "hour", hour, f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})"
+            ) from exc
         # An empty name counts as none given, as in APScheduler 3.
         self.timezone = (
             astimezone(timezone or None) or astimezone(get_localzone()) or get_localzone()
