@@ -167,6 +167,12 @@ def load_jobs_file(path: str | Path) -> JobsFile:
         raise CliError(
             f"{file_path}: not a valid TOML file: {exc}", ExitCode.INVALID_JOBS_FILE
         ) from exc
+    except RecursionError as exc:  # tomllib parses nested arrays and tables recursively
+        raise CliError(
+            f"{file_path}: not a valid jobs file: its arrays or tables are nested too deeply "
+            "to read",
+            ExitCode.INVALID_JOBS_FILE,
+        ) from exc
 
     problems: list[Problem] = []
     lines = key_lines(text)

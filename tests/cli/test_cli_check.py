@@ -156,8 +156,9 @@ def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
         (None, "no such jobs file"),
         ("[[jobs]\nfunc = ", "not a valid TOML file"),
         ("[schedule]\nname = 'x'", "unknown table or key"),
+        ("x = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
     ],
-    ids=["missing", "malformed", "unknown-table"],
+    ids=["missing", "malformed", "unknown-table", "nested-too-deep"],
 )
 def test_unreadable_file_exits_with_the_jobs_file_code(
     workdir: Workdir, content: str | None, expected: str
