@@ -214,9 +214,17 @@ def _parse_date_text(value: str, arg_name: str) -> datetime:
     def num(key: str) -> int:
         return int(parts[key] or 0)
 
-    # Out-of-range parts ("2009-13-40") raise datetime's own ValueError, as in APScheduler.
+    # Out-of-range parts ("2009-13-40", "+24:00") raise datetime's own ValueError, as in
+    # APScheduler, which reads the offset first.
     try:
-        result = datetime(  # noqa: DTZ001 (the zone is attached below)
+        zone: tzinfo | None = None
+        if offset == "Z":
+            zone = UTC
+        elif offset:
+            sign = 1 if offset[0] == "+" else -1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return datetime(
             num("year"),
             num("month"),
             num("day"),
@@ -224,16 +232,10 @@ def _parse_date_text(value: str, arg_name: str) -> datetime:
             num("minute"),
             num("second"),
             int(micro),
+            tzinfo=zone,
         )
     except ValueError as exc:
         raise InvalidArgumentError(arg_name, value, f"{exc}: {arg_name}={shorten(value)}") from exc
-    if offset == "Z":
-        return result.replace(tzinfo=UTC)
-    if offset:
-        sign = 1 if offset[0] == "+" else -1
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        return result.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
-    return result
 
 
 def datetime_to_utc_timestamp(timeval: datetime | None) -> float | None:

@@ -460,3 +460,62 @@ def test_nan_misfire_grace_time_is_refused(scheduler: Any) -> None:
     """add_job with misfire_grace_time=NaN raises TypeError, as APScheduler 3.11 does."""
     with pytest.raises(TypeError, match="misfire_grace_time"):
         scheduler.add_job(core_jobs.record, "interval", seconds=1, misfire_grace_time=math.nan)
+
+
+def _outcome(call: Any) -> Exception | None:
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _assert_raises_like_apscheduler(ours: Any, theirs: Any) -> None:
+    expected, raised = _outcome(theirs), _outcome(ours)
+    if expected is None:
+        assert raised is None, f"obssched raised {raised!r} where APScheduler returned"
+        return
+    assert isinstance(raised, type(expected)), (raised, expected)
+    assert str(raised).startswith(str(expected)), (raised, expected)
+
+
+ZONE_NAMES = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["UTC", "Europe/Paris", "", "..", "a/../b", "local", LONG_NAME, "EST5EDT"]),
+    st.integers(),
+    st.none(),
+)
+
+
+@PROPERTY_SETTINGS
+@given(name=ZONE_NAMES)
+def test_astimezone_fails_where_apscheduler_fails_with_its_type_and_text(name: Any) -> None:
+    """For any input, astimezone raises when and what APScheduler 3.11's raises (its type, a
+    message starting with its text), and returns when it returns."""
+    from apscheduler.util import astimezone as their_astimezone
+
+    _assert_raises_like_apscheduler(lambda: astimezone(name), lambda: their_astimezone(name))
+
+
+DATE_TEXTS = st.from_regex(
+    r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}:\d{1,2}(\.\d{1,6})?(Z|[+-]\d\d:\d\d)?)?",
+    fullmatch=True,
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    value=st.one_of(st.text(max_size=30), DATE_TEXTS, st.datetimes(), st.dates(), st.integers()),
+    zone=st.sampled_from([UTC, "UTC", "Europe/Paris", "Etc/GMT-14", "Etc/GMT+12"]),
+)
+def test_convert_to_datetime_fails_where_apscheduler_fails_with_its_type_and_text(
+    value: Any, zone: Any
+) -> None:
+    """For any input, convert_to_datetime raises when and what APScheduler 3.11's raises, and
+    returns when it returns."""
+    from apscheduler.util import convert_to_datetime as their_convert
+
+    _assert_raises_like_apscheduler(
+        lambda: convert_to_datetime(value, zone, "value"),
+        lambda: their_convert(value, zone, "value"),
+    )
