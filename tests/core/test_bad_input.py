@@ -35,6 +35,13 @@ LATE = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
 LONG_NAME = "x" * 300
 
 
+class LargestDelay:
+    """A jitter source that always picks the longest delay."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return max(a, b)
+
+
 def _raised(call: Any) -> BaseException:
     try:
         call()
@@ -127,8 +134,8 @@ def test_jitter_that_no_date_can_hold_is_refused_when_the_trigger_is_made(
             IntervalTrigger(days=999999999, start_date=NOW, timezone="UTC"), NOW, NOW,
             id="interval-longest",
         ),
-        pytest.param(IntervalTrigger(seconds=1, jitter=1e13, timezone="UTC"), None, NOW,
-                     id="interval-long-jitter"),
+        pytest.param(IntervalTrigger(seconds=1, jitter=1e13, timezone="UTC",
+                                     rng=LargestDelay()), None, NOW, id="interval-long-jitter"),
         pytest.param(CronTrigger(hour="*", timezone="Etc/GMT-5"), None,
                      datetime(9999, 12, 31, 22, tzinfo=UTC), id="cron-east"),
         pytest.param(CronTrigger(year=9999, month=12, day=31, hour=23, minute=59,
@@ -150,12 +157,30 @@ def test_fire_time_past_year_9999_means_never(
     assert trigger.get_next_fire_time(previous, now) is None
 
 
-def test_empty_zone_name_means_the_default_zone_as_in_apscheduler() -> None:
-    """A trigger given timezone='' uses the local zone, as APScheduler 3.11's do."""
-    from apscheduler.triggers.interval import IntervalTrigger as TheirIntervalTrigger
+@pytest.mark.parametrize(
+    ("module", "name", "kwargs"),
+    [
+        ("interval", "IntervalTrigger", {"seconds": 1}),
+        ("cron", "CronTrigger", {"hour": 1}),
+        ("calendarinterval", "CalendarIntervalTrigger", {"days": 1}),
+    ],
+    ids=["interval", "cron", "calendarinterval"],
+)
+def test_empty_zone_name_means_the_local_zone_as_in_apscheduler(
+    module: str, name: str, kwargs: dict[str, Any]
+) -> None:
+    """Interval, cron and calendar triggers given timezone='' use the local zone, as
+    APScheduler 3.11's do."""
+    ours = getattr(importlib.import_module(f"obssched.triggers.{module}"), name)
+    theirs = getattr(importlib.import_module(f"apscheduler.triggers.{module}"), name)
+    assert theirs(**kwargs, timezone="").timezone is not None
+    assert ours(**kwargs, timezone="").timezone == ours(**kwargs).timezone
 
-    assert TheirIntervalTrigger(seconds=1, timezone="").timezone is not None
-    assert IntervalTrigger(seconds=1, timezone="").timezone is not None
+
+def test_date_trigger_refuses_an_empty_zone_name_as_apscheduler_does() -> None:
+    """DateTrigger(timezone='') raises TimeZoneNameError, a ValueError as APScheduler's."""
+    with pytest.raises(TimeZoneNameError, match="normalized relative paths"):
+        DateTrigger(run_date="2030-01-01", timezone="")
 
 
 @pytest.mark.parametrize(
@@ -519,3 +544,50 @@ def test_convert_to_datetime_fails_where_apscheduler_fails_with_its_type_and_tex
         lambda: convert_to_datetime(value, zone, "value"),
         lambda: their_convert(value, zone, "value"),
     )
+
+
+ANY_VALUE = st.one_of(
+    st.integers(min_value=0, max_value=10**4),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(),
+    st.text(max_size=8),
+    st.none(),
+    st.datetimes(),
+    st.dates(),
+    st.sampled_from(
+        ["UTC", "Europe/Paris", "", "../x", LONG_NAME, "*/5", "last fri", "2024-01-01"]
+    ),
+)
+ONE_ARGUMENT_CASES = {
+    "interval": ("IntervalTrigger", {"seconds": 5}, ["weeks", "days", "hours", "minutes",
+                 "seconds", "start_date", "end_date", "timezone", "jitter"]),
+    "cron": ("CronTrigger", {"hour": 5}, ["year", "month", "day", "week", "day_of_week", "hour",
+             "minute", "second", "start_date", "end_date", "timezone", "jitter"]),
+    "date": ("DateTrigger", {"run_date": "2030-01-01"}, ["run_date", "timezone"]),
+    "calendarinterval": ("CalendarIntervalTrigger", {"days": 1}, ["years", "months", "weeks",
+                         "days", "hour", "minute", "second", "start_date", "timezone", "jitter"]),
+}  # fmt: skip
+
+
+def _reads_the_clock(module: str, error: Exception) -> bool:
+    # APScheduler's interval trigger adds the interval to the current time when it is made; an
+    # obssched trigger never reads the clock, and an interval past year 9999 just never fires.
+    return module == "interval" and str(error) == "date value out of range"
+
+
+@PROPERTY_SETTINGS
+@given(module=st.sampled_from(sorted(ONE_ARGUMENT_CASES)), data=st.data())
+def test_one_bad_trigger_argument_fails_as_in_apscheduler(module: str, data: Any) -> None:
+    """A trigger given one arbitrary argument (the others valid) raises wherever APScheduler
+    3.11's raises, with its type and a message starting with its text."""
+    name, base, arguments = ONE_ARGUMENT_CASES[module]
+    argument = data.draw(st.sampled_from(arguments))
+    kwargs = {"timezone": "UTC", **base, argument: data.draw(ANY_VALUE)}
+    ours = getattr(importlib.import_module(f"obssched.triggers.{module}"), name)
+    theirs = getattr(importlib.import_module(f"apscheduler.triggers.{module}"), name)
+    expected = _outcome(lambda: theirs(**kwargs))
+    if expected is None or _reads_the_clock(module, expected):
+        return
+    raised = _outcome(lambda: ours(**kwargs))
+    assert isinstance(raised, type(expected)), (raised, expected)
+    assert str(raised).startswith(str(expected)), (raised, expected)
