@@ -591,3 +591,19 @@ def test_one_bad_trigger_argument_fails_as_in_apscheduler(module: str, data: Any
     raised = _outcome(lambda: ours(**kwargs))
     assert isinstance(raised, type(expected)), (raised, expected)
     assert str(raised).startswith(str(expected)), (raised, expected)
+
+
+@pytest.mark.parametrize(
+    "zone", [LONG_NAME, "a\0b", "", 0, "Mars/Base"], ids=["long", "nul", "empty", "int", "unknown"]
+)
+def test_scheduler_zone_fails_as_in_apscheduler(zone: Any) -> None:
+    """A scheduler configured with an invalid zone raises what APScheduler 3.11's raises (its
+    type, its text first)."""
+    from apscheduler.schedulers.background import BackgroundScheduler as TheirScheduler
+
+    from obssched.schedulers.background import BackgroundScheduler
+
+    _assert_raises_like_apscheduler(
+        lambda: BackgroundScheduler(timezone=zone), lambda: TheirScheduler(timezone=zone)
+    )
+    assert _outcome(lambda: BackgroundScheduler(timezone=zone)) is not None
