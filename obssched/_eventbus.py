@@ -42,6 +42,8 @@ class EventBus:
         self._names: dict[int, str] = {}
         self.mask = 0
         self.error_counts: dict[str, int] = {}
+        # Every code gets its (empty) tuple now, so dispatch never falls back to _matching.
+        self._recompute()
 
     def add(
         self,

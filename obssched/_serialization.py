@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from obssched._timeutil import shorten
 from obssched.exceptions import SerializationError
 
 if TYPE_CHECKING:
@@ -34,11 +36,24 @@ __all__ = [
 JOB_DATA_VERSION = 1
 _TAG = "__obssched__"
 
+
+def _with_fold(value: datetime | time) -> Any:
+    # ISO 8601 text has no room for PEP 495's fold (the second pass of a repeated wall time).
+    return [value.isoformat(), 1] if value.fold else value.isoformat()
+
+
+def _read_fold(parse: Callable[[str], Any], payload: Any) -> Any:
+    if isinstance(payload, list):
+        text, fold = payload
+        return parse(text).replace(fold=fold)
+    return parse(payload)
+
+
 _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
     # datetime before date: a datetime is a date too.
-    (datetime, "datetime", lambda v: v.isoformat()),
+    (datetime, "datetime", lambda v: _with_fold(v)),
     (date, "date", lambda v: v.isoformat()),
-    (time, "time", lambda v: v.isoformat()),
+    (time, "time", lambda v: _with_fold(v)),
     (timedelta, "timedelta", lambda v: [v.days, v.seconds, v.microseconds]),
     (Decimal, "decimal", str),
     (UUID, "uuid", str),
@@ -46,9 +61,9 @@ _ENCODERS: list[tuple[type, str, Callable[[Any], Any]]] = [
 ]
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
-    "datetime": datetime.fromisoformat,
+    "datetime": lambda v: _read_fold(datetime.fromisoformat, v),
     "date": date.fromisoformat,
-    "time": time.fromisoformat,
+    "time": lambda v: _read_fold(time.fromisoformat, v),
     "timedelta": lambda v: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "decimal": Decimal,
     "uuid": UUID,
@@ -56,34 +71,66 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _encode(value: Any, path: str) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+_MAX_DEPTH = 100
+"""Containers nested deeper than this are refused: encoding, storing and decoding them would
+otherwise reach the interpreter's recursion limit (RecursionError) somewhere less helpful."""
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_LONGEST_JSON_INT_BITS = 4_000 * 3
+"""Python refuses to turn ints of more than 4,300 digits into text (and back); longer ones are
+stored as hexadecimal text, which has no such limit."""
+
+
+def _encode(value: Any, path: str, depth: int = 0) -> Any:
+    if value is None or isinstance(value, bool | str):
         return value
-    if isinstance(value, list):
-        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, tuple):
-        items = [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
-        return {_TAG: ["tuple", items]}
-    if isinstance(value, set | frozenset):
-        items = [_encode(item, f"{path}{{}}") for item in value]
-        return {_TAG: ["set", items]}
-    if isinstance(value, dict):
-        encoded: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise SerializationError(
-                    f"{path} has a non-string key {key!r}, which JSON cannot store; use "
-                    'serializer="pickle" (only for a database you trust)'
-                )
-            encoded[key] = _encode(item, f"{path}[{key!r}]")
-        return encoded
+    if isinstance(value, int):
+        if abs(value).bit_length() > _LONGEST_JSON_INT_BITS:
+            return {_TAG: ["int", format(value, "x")]}
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        # NaN and infinities are not JSON (PostgreSQL's JSON types refuse them).
+        return {_TAG: ["float", repr(float(value))]}
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        if depth >= _MAX_DEPTH:
+            where = path if len(path) <= 60 else f"{path[:30]}...{path[-20:]}"
+            raise SerializationError(
+                f"{where} is nested more than {_MAX_DEPTH} containers deep (or contains "
+                "itself), which cannot be stored; flatten the data"
+            )
+        return _encode_container(value, path, depth + 1)
     for kind, tag, encoder in _ENCODERS:
         if isinstance(value, kind):
             return {_TAG: [tag, encoder(value)]}
     raise SerializationError(
-        f"{path} = {value!r} ({type(value).__qualname__}) cannot be stored as JSON; pass plain "
-        'data, or opt in to serializer="pickle" (only for a database you trust)'
+        f"{path} = {shorten(value)} ({type(value).__qualname__}) cannot be stored as JSON; pass "
+        'plain data, or opt in to serializer="pickle" (only for a database you trust)'
     )
+
+
+def _encode_container(value: Any, path: str, depth: int) -> Any:
+    if isinstance(value, list):
+        return [_encode(item, f"{path}[{index}]", depth) for index, item in enumerate(value)]
+    if isinstance(value, tuple):
+        items = [_encode(item, f"{path}[{index}]", depth) for index, item in enumerate(value)]
+        return {_TAG: ["tuple", items]}
+    if isinstance(value, set | frozenset):
+        items = [_encode(item, f"{path}{{}}", depth) for item in value]
+        return {_TAG: ["set", items]}
+    encoded: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise SerializationError(
+                f"{path} has a non-string key {shorten(key)}, which JSON cannot store; use "
+                'serializer="pickle" (only for a database you trust)'
+            )
+        encoded[key] = _encode(item, f"{path}[{key!r}]", depth)
+    if _TAG in encoded and len(encoded) == 1:
+        # A plain dict that looks like a tagged value: tag it, so it reads back as itself.
+        return {_TAG: ["dict", encoded]}
+    return encoded
 
 
 def _decode(value: Any) -> Any:
@@ -96,6 +143,12 @@ def _decode(value: Any) -> Any:
                 return tuple(_decode(item) for item in payload)
             if tag == "set":
                 return {_decode(item) for item in payload}
+            if tag == "dict":
+                return {key: _decode(item) for key, item in payload.items()}
+            if tag == "float":
+                return _NON_FINITE[payload]
+            if tag == "int":
+                return int(payload, 16)
             decoder = _DECODERS.get(tag)
             if decoder is None:
                 raise SerializationError(
@@ -109,20 +162,36 @@ def _decode(value: Any) -> Any:
 def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """Encode a job's arguments as tagged JSON.
 
+    NaN, infinities and ints too long for JSON text are stored tagged, and read back as they
+    were.
+
     Raises:
-        SerializationError: an argument cannot be encoded; the message names it.
+        SerializationError: an argument cannot be encoded (an object JSON cannot express, a
+            non-string dict key, containers nested more than 100 deep or containing
+            themselves); the message names it.
     """
     encoded = {
         "args": [_encode(value, f"args[{index}]") for index, value in enumerate(args)],
         "kwargs": {key: _encode(value, f"kwargs[{key!r}]") for key, value in kwargs.items()},
     }
-    return json.dumps(encoded, separators=(",", ":"))
+    return json.dumps(encoded, separators=(",", ":"), allow_nan=False)
 
 
 def loads_args(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Decode what :func:`dumps_args` wrote."""
-    data = json.loads(text)
-    return tuple(_decode(item) for item in data["args"]), _decode(data["kwargs"])
+    """Decode what :func:`dumps_args` wrote.
+
+    Raises:
+        SerializationError: the text is not such data (or was written by a newer obssched).
+    """
+    try:
+        data = json.loads(text)
+        return tuple(_decode(item) for item in data["args"]), _decode(data["kwargs"])
+    except SerializationError:
+        raise
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
+        raise SerializationError(
+            f"Stored job arguments cannot be read ({type(exc).__name__}: {exc}): {shorten(text)}"
+        ) from exc
 
 
 def job_to_data(job: Job) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from obssched.exceptions import ArgumentOverflowError, InvalidArgumentError, TimeZoneNameError
+
 __all__ = [
     "astimezone",
     "convert_to_datetime",
@@ -79,6 +81,8 @@ def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
         TypeError: ``obj`` is neither text nor a ``tzinfo``.
         ValueError: the zone calls itself ``"local"`` (its real name is unknown).
         ZoneInfoNotFoundError: the name is not a known time zone (also a ``ValueError``).
+        TimeZoneNameError: the name is not a valid zone key (a ``ValueError`` and an
+            ``OSError``).
         NotImplementedError: ``obj`` is a bare ``tzinfo()`` that cannot name itself.
     """
     if obj is None:
@@ -116,8 +120,21 @@ def _zone_named(name: str) -> tzinfo:
         return ZoneInfo(name)
     except ZoneInfoNotFoundError as exc:
         raise UnknownTimeZoneError(*exc.args) from exc
-    except ValueError as exc:  # a name that is not even a valid key ("../x", "")
-        raise UnknownTimeZoneError(f"No time zone found with key {name}") from exc
+    except (ValueError, OSError) as exc:
+        # Not even a valid key: "", "../x", "/etc/passwd" and NUL raise ValueError, a name
+        # longer than a file name may be OSError. APScheduler lets either through; keep its
+        # text first, and be both.
+        raise TimeZoneNameError(
+            "timezone", name, f"{exc} (the time zone name {shorten(name)} is not a valid key)"
+        ) from exc
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """Return ``repr(value)``, cut to about ``limit`` characters, for error messages."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}...{text[-10:]} ({len(text)} characters)"
 
 
 def localize(dt: datetime, tz: tzinfo) -> datetime:
@@ -150,6 +167,8 @@ def convert_to_datetime(
     Raises:
         TypeError: ``value`` is of an unsupported type.
         ValueError: the text is not a date, or a naive value came without a time zone.
+        ArgumentOverflowError: the value in ``tz`` lies outside years 1 to 9999 (also an
+            ``OverflowError`` and a ``ValueError``).
     """
     if value is None:
         return None
@@ -158,7 +177,7 @@ def convert_to_datetime(
     elif isinstance(value, date):
         result = datetime.combine(value, datetime.min.time())
     elif isinstance(value, str):
-        result = _parse_date_text(value)
+        result = _parse_date_text(value, arg_name)
     else:
         raise TypeError(f"Unsupported type for {arg_name}: {type(value).__name__}")
 
@@ -170,13 +189,24 @@ def convert_to_datetime(
         )
     zone = astimezone(tz)
     assert zone is not None
-    return localize(result, zone)
+    try:
+        return localize(result, zone)
+    except OverflowError as exc:  # a wall time within a day of year 1 or 9999
+        raise ArgumentOverflowError(
+            arg_name, value, f"{exc} ({arg_name}={shorten(value)} in {zone})"
+        ) from exc
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            arg_name, value, f"{exc} ({arg_name}={shorten(value)} in {zone})"
+        ) from exc
 
 
-def _parse_date_text(value: str) -> datetime:
+def _parse_date_text(value: str, arg_name: str) -> datetime:
     match = _DATE_RE.match(value)
     if match is None:
-        raise ValueError("Invalid date string")
+        raise InvalidArgumentError(
+            arg_name, value, f"Invalid date string: {arg_name}={shorten(value)}"
+        )
     parts = match.groupdict()
     offset = parts.pop("timezone")
     micro = parts.pop("microsecond") or "0"
@@ -184,23 +214,28 @@ def _parse_date_text(value: str) -> datetime:
     def num(key: str) -> int:
         return int(parts[key] or 0)
 
-    # Out-of-range parts ("2009-13-40") raise datetime's own ValueError, as in APScheduler.
-    result = datetime(  # noqa: DTZ001 (the zone is attached below)
-        num("year"),
-        num("month"),
-        num("day"),
-        num("hour"),
-        num("minute"),
-        num("second"),
-        int(micro),
-    )
-    if offset == "Z":
-        return result.replace(tzinfo=UTC)
-    if offset:
-        sign = 1 if offset[0] == "+" else -1
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        return result.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
-    return result
+    # Out-of-range parts ("2009-13-40", "+24:00") raise datetime's own ValueError, as in
+    # APScheduler, which reads the offset first.
+    try:
+        zone: tzinfo | None = None
+        if offset == "Z":
+            zone = UTC
+        elif offset:
+            sign = 1 if offset[0] == "+" else -1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return datetime(
+            num("year"),
+            num("month"),
+            num("day"),
+            num("hour"),
+            num("minute"),
+            num("second"),
+            int(micro),
+            tzinfo=zone,
+        )
+    except ValueError as exc:
+        raise InvalidArgumentError(arg_name, value, f"{exc}: {arg_name}={shorten(value)}") from exc
 
 
 def datetime_to_utc_timestamp(timeval: datetime | None) -> float | None:

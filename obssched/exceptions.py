@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "ArgumentOverflowError",
     "ConflictingIdError",
+    "InvalidArgumentError",
     "InvalidJobOptionError",
     "JobAbandonedError",
     "JobLookupError",
@@ -22,6 +24,7 @@ __all__ = [
     "SchedulerNotRunningError",
     "SchedulerNotStartedError",
     "SerializationError",
+    "TimeZoneNameError",
     "TransientJobError",
     "UnknownAliasError",
     "UnmigratedJobsError",
@@ -214,3 +217,35 @@ class MigrationError(ObsschedError, ValueError):
         super().__init__(
             f"Cannot migrate APScheduler 3 jobs from table {table!r} in {url}: {reason}"
         )
+
+
+class InvalidArgumentError(ObsschedError, ValueError):
+    """An argument has a value that cannot be used (a NaN interval, an invalid zone name).
+
+    Where APScheduler 3 raised for the same input, the message starts with its text.
+
+    Attributes:
+        argument: the argument's name (``"seconds"``, ``"timezone"``).
+        value: the value it was given.
+    """
+
+    def __init__(self, argument: str, value: Any, message: str) -> None:
+        self.argument = argument
+        self.value = value
+        super().__init__(message)
+
+
+class ArgumentOverflowError(InvalidArgumentError, OverflowError):
+    """An argument is too large for the times obssched represents (years 1 to 9999).
+
+    An ``OverflowError``, as APScheduler 3 raised for the same input, and a ``ValueError``.
+    """
+
+
+class TimeZoneNameError(InvalidArgumentError, OSError):
+    """A time zone name that is not even a valid zone key (empty, absolute, ``..``, NUL, or
+    longer than a file name may be).
+
+    A ``ValueError`` and an ``OSError``: APScheduler 3 let through one or the other, depending
+    on the name. Unknown but valid names raise ``ZoneInfoNotFoundError`` instead.
+    """

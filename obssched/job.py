@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -197,8 +198,12 @@ class Job:
 
         if "misfire_grace_time" in changes:
             value = changes.pop("misfire_grace_time")
+            # "not value > 0" also refuses NaN; infinity is no grace time either.
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value > 0
+                or value == math.inf
             ):
                 raise InvalidJobOptionError(
                     "misfire_grace_time",

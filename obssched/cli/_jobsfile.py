@@ -8,6 +8,7 @@ and field it concerns, so one ``obssched check`` run reports them all.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from obssched.cli._errors import CliError, ExitCode
+from obssched.cli._tomllines import KeyPath, key_lines
 
 if TYPE_CHECKING:
     from obssched.job import Job
@@ -69,7 +71,6 @@ JOB_OPTIONS = frozenset(
 )
 """The keys of a ``[[jobs]]`` table that are job options; the others are trigger arguments."""
 
-_JOBS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*jobs[ \t]*\]\]", re.MULTILINE)
 _QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
 
 
@@ -81,11 +82,19 @@ class JobSpec:
         index: the job's position in the file, from 1.
         line: the line of its ``[[jobs]]`` header, when it has one.
         table: the keys and values as read.
+        field_lines: the line that sets each key of the table, when known.
     """
 
     index: int
     line: int | None
     table: Mapping[str, Any]
+    field_lines: Mapping[str, int] = field(default_factory=dict)
+
+    def line_of(self, fieldname: str | None) -> int | None:
+        """Return the line that sets ``fieldname``, else the job's header line."""
+        if fieldname is None:
+            return self.line
+        return self.field_lines.get(fieldname, self.line)
 
     @property
     def label(self) -> str:
@@ -118,10 +127,20 @@ class JobsFile:
     sections: dict[str, dict[str, Any]]
     jobs: list[JobSpec]
     problems: list[Problem] = field(default_factory=list)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
         """Return a scheduler-wide table (empty when the file has none)."""
         return self.sections.get(name, {})
+
+    def line_of(self, *path: str | int) -> int | None:
+        """Return the line that sets ``path`` (``"scheduler", "heartbeat"``), else the line of
+        the nearest table around it that the file names, else ``None``."""
+        for size in range(len(path), 0, -1):
+            line = self.lines.get(path[:size])
+            if line is not None:
+                return line
+        return None
 
 
 def load_jobs_file(path: str | Path) -> JobsFile:
@@ -148,8 +167,15 @@ def load_jobs_file(path: str | Path) -> JobsFile:
         raise CliError(
             f"{file_path}: not a valid TOML file: {exc}", ExitCode.INVALID_JOBS_FILE
         ) from exc
+    except RecursionError as exc:  # tomllib parses nested arrays and tables recursively
+        raise CliError(
+            f"{file_path}: not a valid jobs file: its arrays or tables are nested too deeply "
+            "to read",
+            ExitCode.INVALID_JOBS_FILE,
+        ) from exc
 
     problems: list[Problem] = []
+    lines = key_lines(text)
 
     def problem(where: str, fieldname: str | None, message: str, line: int | None = None) -> None:
         problems.append(Problem(file_path, line, where, fieldname, message))
@@ -158,38 +184,60 @@ def load_jobs_file(path: str | Path) -> JobsFile:
     for key, value in data.items():
         if key not in SECTIONS:
             known = ", ".join(f"[{name}]" for name in SECTIONS if name != "jobs")
-            problem("top level", key, f"unknown table or key; expected [[jobs]] or one of {known}")
+            problem(
+                "top level",
+                key,
+                f"unknown table or key; expected [[jobs]] or one of {known}",
+                lines.get((key,)),
+            )
             continue
         if key == "jobs":
             continue
         if not isinstance(value, dict):
-            problem(f"[{key}]", None, f"must be a table, got {_describe(value)}")
+            problem(f"[{key}]", None, f"must be a table, got {_describe(value)}", lines.get((key,)))
             continue
         allowed = SECTIONS[key]
         for name in value:
             if allowed is not None and name not in allowed:
                 problem(
-                    f"[{key}]", name, f"unknown key; expected one of {', '.join(sorted(allowed))}"
+                    f"[{key}]",
+                    name,
+                    f"unknown key; expected one of {', '.join(sorted(allowed))}",
+                    lines.get((key, name)),
                 )
         sections[key] = dict(value)
     for kind in ("executors", "jobstores"):
         for alias, options in sections.get(kind, {}).items():
             if not isinstance(options, dict):
-                problem(f"[{kind}.{alias}]", None, f"must be a table, got {_describe(options)}")
+                problem(
+                    f"[{kind}.{alias}]",
+                    None,
+                    f"must be a table, got {_describe(options)}",
+                    lines.get((kind, alias)),
+                )
 
     raw_jobs = data.get("jobs", [])
     jobs: list[JobSpec] = []
     if not isinstance(raw_jobs, list):
-        problem("top level", "jobs", "must be an array of tables: write each job as [[jobs]]")
+        problem(
+            "top level",
+            "jobs",
+            "must be an array of tables: write each job as [[jobs]]",
+            lines.get(("jobs",)),
+        )
         raw_jobs = []
-    lines = [text.count("\n", 0, match.start()) + 1 for match in _JOBS_HEADER.finditer(text)]
     for index, table in enumerate(raw_jobs, start=1):
-        line = lines[index - 1] if len(lines) == len(raw_jobs) else None
+        line = lines.get(("jobs", index))
         if not isinstance(table, dict):
             problem(f"job {index}", None, f"must be a table, got {_describe(table)}", line)
             continue
-        jobs.append(JobSpec(index, line, table))
-    return JobsFile(file_path, sections, jobs, problems)
+        field_lines = {
+            str(path[2]): number
+            for path, number in lines.items()
+            if len(path) == 3 and path[:2] == ("jobs", index)
+        }
+        jobs.append(JobSpec(index, line, table, field_lines))
+    return JobsFile(file_path, sections, jobs, problems, lines)
 
 
 class JobChecker(Protocol):
@@ -224,10 +272,14 @@ def validate_jobs(
 
         def problem(fieldname: str | None, message: str, spec: JobSpec = spec) -> None:
             jobs_file.problems.append(
-                Problem(jobs_file.path, spec.line, spec.label, fieldname, message)
+                Problem(jobs_file.path, spec.line_of(fieldname), spec.label, fieldname, message)
             )
 
-        kwargs = _check_options(spec, problem, executors, jobstores, scheduler.timezone)
+        try:
+            kwargs = _check_options(spec, problem, executors, jobstores, scheduler.timezone)
+        except Exception as exc:  # a bug here must still leave a report that names the job
+            problem(None, f"cannot be checked: {type(exc).__name__}: {exc}")
+            continue
         if len(jobs_file.problems) > before or kwargs is None:
             continue
         job_id = kwargs["id"]
@@ -246,7 +298,7 @@ def validate_jobs(
             continue
         try:
             dumps_args(job.args, job.kwargs)
-        except SerializationError as exc:
+        except (SerializationError, RecursionError) as exc:
             problem("args" if "args[" in str(exc) else "kwargs", str(exc))
             continue
         accepted.append(kwargs)
@@ -306,6 +358,8 @@ def _check_options(
             "trigger",
             f"unknown trigger {trigger!r}; expected one of {', '.join(sorted(TRIGGER_ALIASES))}",
         )
+    elif "timezone" in trigger_args and not isinstance(trigger_args["timezone"], str):
+        problem("timezone", f"must be a time zone name, got {_describe(trigger_args['timezone'])}")
     else:
         timezone = trigger_args.pop("timezone", None)
         try:
@@ -313,7 +367,8 @@ def _check_options(
                 "trigger", trigger, {**trigger_args, "timezone": timezone or default_timezone}
             )
         except Exception as exc:
-            problem(_guess_field(exc, trigger_args, default="trigger"), _message(exc))
+            given = {**trigger_args, "timezone": timezone} if timezone else trigger_args
+            problem(_guess_field(exc, given, default="trigger"), _message(exc))
 
     checks: list[tuple[str, type | tuple[type, ...], str]] = [
         ("id", str, "text"),
@@ -337,7 +392,10 @@ def _check_options(
         problem("max_instances", f"must be a whole number of 1 or more, got {max_instances!r}")
     grace = table.get("misfire_grace_time")
     if grace is not None and (
-        isinstance(grace, bool) or not isinstance(grace, int | float) or grace <= 0
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not math.isfinite(grace)
+        or grace <= 0
     ):
         problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
     executor = table.get("executor", "default")
@@ -360,7 +418,7 @@ def _check_options(
     options = {key: value for key, value in table.items() if key in JOB_OPTIONS}
     options["trigger"] = trigger_instance
     options.setdefault("id", table.get("name") or func)
-    if "args" in options:
+    if isinstance(options.get("args"), list):
         options["args"] = tuple(options["args"])
     return options
 
@@ -378,6 +436,14 @@ def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliErr
 def _guess_field(
     exc: BaseException, table: Mapping[str, Any], default: str | None = None
 ) -> str | None:
+    from obssched.exceptions import InvalidArgumentError, InvalidJobOptionError
+
+    # Typed errors carry the argument's name.
+    named = getattr(exc, "argument", None) if isinstance(exc, InvalidArgumentError) else None
+    if isinstance(exc, InvalidJobOptionError):
+        named = exc.option
+    if named in table:
+        return str(named)
     # Trigger and job errors name the bad argument in quotes ("cron field 'hour'", "unexpected
     # keyword argument 'foo'"); report the first quoted name that the table actually has.
     text = str(exc)
@@ -388,13 +454,20 @@ def _guess_field(
     for name in table:
         if name not in JOB_OPTIONS and re.search(rf"\b{re.escape(name)}\b", text):
             return str(name)
+    # Others quote the bad value ("No time zone found with key Mars/Base").
+    for name, value in table.items():
+        if isinstance(value, str) and len(value) >= 3 and value in text:
+            return str(name)
     return default
 
 
 def _arguments_field(exc: BaseException, table: Mapping[str, Any]) -> str | None:
-    if "argument" not in str(exc):
+    text = str(exc)
+    if "argument" not in text:
         return None
-    return "kwargs" if "kwargs" in table and "args" not in table else "args"
+    if "kwargs" in table and ("keyword" in text or "args" not in table):
+        return "kwargs"
+    return "args"
 
 
 def _message(exc: BaseException) -> str:

@@ -164,7 +164,13 @@ class _Resolver:
                     return convert(table[key]), True
                 except (TypeError, ValueError) as exc:
                     self.jobs_file.problems.append(
-                        Problem(self.jobs_file.path, None, f"[{section}]", key, str(exc))
+                        Problem(
+                            self.jobs_file.path,
+                            self.jobs_file.line_of(section, key),
+                            f"[{section}]",
+                            key,
+                            str(exc),
+                        )
                     )
         return default, False
 
@@ -231,12 +237,28 @@ def resolve_settings(
         if not isinstance(configured, list) or not all(isinstance(p, str) for p in configured):
             jobs_file.problems.append(
                 Problem(
-                    jobs_file.path, None, "[scheduler]", "path", "must be an array of directories"
+                    jobs_file.path,
+                    jobs_file.line_of("scheduler", "path"),
+                    "[scheduler]",
+                    "path",
+                    "must be an array of directories",
                 )
             )
             configured = ["."]
         # Relative to the jobs file, the way `python script.py` puts the script's directory first.
-        file_path = [str((directory / p).resolve()) for p in configured]
+        for entry in configured:
+            try:
+                file_path.append(str((directory / entry).resolve()))
+            except (OSError, ValueError) as exc:  # a NUL, a loop of symbolic links
+                jobs_file.problems.append(
+                    Problem(
+                        jobs_file.path,
+                        jobs_file.line_of("scheduler", "path"),
+                        "[scheduler]",
+                        "path",
+                        f"{entry!r} is not a usable directory: {exc}",
+                    )
+                )
     settings.path = [*path_flags, *env_path, *file_path]
 
     if jobs_file is not None:
@@ -252,7 +274,10 @@ def resolve_settings(
 
 def _read_components(jobs_file: JobsFile, settings: RunSettings) -> None:
     def problem(where: str, key: str | None, message: str) -> None:
-        jobs_file.problems.append(Problem(jobs_file.path, None, where, key, message))
+        # "[executors.default]" and its key "type" are found at ("executors", "default", "type").
+        path = [part for part in where.strip("[]").split(".") if part]
+        line = jobs_file.line_of(*path, *([key] if key else []))
+        jobs_file.problems.append(Problem(jobs_file.path, line, where, key, message))
 
     defaults = jobs_file.section("scheduler").get("job_defaults", {})
     if isinstance(defaults, dict):

@@ -62,6 +62,8 @@ class BaseExecutor(ABC):
 
     def __init__(self) -> None:
         self._instances: dict[str, int] = {}
+        # Whether _run_job_success is the base class's (an instance may still replace it).
+        self._plain_success = type(self)._run_job_success is _BASE_SUCCESS
         self._submitted = 0
         # run id -> [RunInfo, monotonic start of its body, or None while it waits]. Only the
         # thread running a body writes its start, so that needs no lock; the running and
@@ -244,17 +246,6 @@ class BaseExecutor(ABC):
                 self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
         return runs
 
-    def _submit(
-        self,
-        job: Job,
-        jobstore: str,
-        run_times: Sequence[datetime],
-        coalesced: Sequence[datetime],
-    ) -> list[RunInfo]:
-        # Kept only while job stores still submit recovered runs themselves instead of handing
-        # them to the scheduling loop through take_orphaned_runs(); goes when they all do.
-        return self.submit_runs(job, run_times, jobstore=jobstore, coalesced=coalesced)
-
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
 
@@ -344,9 +335,7 @@ class BaseExecutor(ABC):
                         del counts[job_id]
             finally:
                 lock.release()
-        if not callback or (
-            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in vars(self)
-        ):
+        if not callback or (self._plain_success and "_run_job_success" not in self.__dict__):
             self._dispatch(event)
         else:
             # A subclass (or an instance) that replaced APScheduler 3's completion callback is

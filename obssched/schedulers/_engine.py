@@ -255,7 +255,10 @@ class _Tick:
                 run_times = [run_time for run_time in run_times if run_time >= limit]
                 self._report_missed(job, alias, missed, coalesced)
         if run_times:
-            self._submit(job, alias, run_times, coalesced, submit)
+            try:
+                submit(job, alias, run_times, coalesced)
+            except MaxInstancesReachedError:
+                self._refuse(job, alias, run_times, coalesced)
 
     def _submit(
         self,

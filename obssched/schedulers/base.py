@@ -86,7 +86,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             logger=lambda: self._settings.logger,
             dispatch=self._event_dispatcher(),
             run_hooks=lambda: self._run_hooks,
-            wakeup=self.wakeup,
+            # Looked up at each call: a subclass or a test may replace wakeup on the instance.
+            wakeup=lambda: self.wakeup(),
             executors=self._executors,
             jobstores=self._jobstores,
         )
@@ -130,6 +131,11 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         """What this scheduler hands the executors, job stores and listeners it starts: its
         clock, event bus, run ids, run hooks and read-only views of its components."""
         return self._context
+
+    @property
+    def _job_defaults(self) -> dict[str, Any]:
+        # APScheduler 3's name for the job defaults (its tests and subclasses read it).
+        return self._settings.job_defaults
 
     @property
     def _logger(self) -> logging.Logger:

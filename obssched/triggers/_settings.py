@@ -14,16 +14,20 @@ def choose_zone(
     timezone: str | tzinfo | None,
     *dates: object,
     local: Callable[[], tzinfo | str] = get_localzone,
+    empty_is_local: bool = True,
 ) -> tzinfo:
     """Return ``timezone``, else the zone of the first aware datetime in ``dates``, else local.
 
     ``local`` gives the local zone; trigger modules pass their own module-level
     ``get_localzone`` so that tests which patch it there (as APScheduler's do) take effect.
 
+    With ``empty_is_local`` an empty name (any false value) counts as none given, as in
+    APScheduler 3's interval and cron triggers; its date trigger refuses one.
+
     Raises:
         ValueError: ``timezone`` is an unknown zone name.
     """
-    zone = astimezone(timezone)
+    zone = astimezone(timezone or None) if empty_is_local else astimezone(timezone)
     if zone is not None:
         return zone
     for value in dates:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABCMeta, abstractmethod
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+from obssched._timeutil import shorten
+from obssched.exceptions import ArgumentOverflowError, InvalidArgumentError
 
 __all__ = ["BaseTrigger", "GridTrigger", "RandomSource", "next_unjittered_time"]
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_LONGEST_JITTER: Final = timedelta.max.total_seconds()
+"""Jitter is a ``timedelta``; longer ones cannot be represented (nor added to any date)."""
 
 
 class RandomSource(Protocol):
@@ -74,8 +80,19 @@ class GridTrigger(BaseTrigger):
         if jitter is not None:
             if isinstance(jitter, bool) or not isinstance(jitter, int | float):
                 raise TypeError(f"jitter must be a number of seconds, got {jitter!r}")
+            if isinstance(jitter, float) and math.isnan(jitter):
+                raise InvalidArgumentError(
+                    "jitter", jitter, f"jitter must be a number of seconds, got {jitter!r}"
+                )
             if jitter < 0:
                 raise ValueError(f"jitter must not be negative, got {jitter!r}")
+            if jitter > _LONGEST_JITTER:
+                raise ArgumentOverflowError(
+                    "jitter",
+                    jitter,
+                    f"jitter must be at most {_LONGEST_JITTER:.0f} seconds (999999999 days), "
+                    f"got {shorten(jitter)}",
+                )
         self.jitter = jitter or None
         self._rng = rng if rng is not None else random
 
@@ -84,11 +101,28 @@ class GridTrigger(BaseTrigger):
     ) -> datetime | None:
         """Return the next time to fire, or ``None`` if the trigger never fires again.
 
+        A fire time after the end of year 9999 (the last a ``datetime`` holds, in UTC or in
+        the trigger's zone) counts as never.
+
         Args:
             previous_fire_time: the time the trigger last fired (as reported, jitter included),
                 or ``None`` if it has not fired yet.
             now: the current time; the first fire time is not earlier than this.
         """
+        try:
+            next_fire_time = self._next_fire_time(previous_fire_time, now)
+            if next_fire_time is not None and next_fire_time.year in (1, 9999):
+                # A wall time that exists in the zone but not in UTC (late on 9999-12-31
+                # west of Greenwich) could not be compared or stored: beyond range too.
+                next_fire_time.astimezone(UTC)
+        except OverflowError:
+            return None
+        return next_fire_time
+
+    def _next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the next fire time, jitter included; may overflow past year 9999."""
         next_fire_time = self._next_scheduled_time(previous_fire_time, now)
         return self._apply_jitter(next_fire_time, self.jitter, now)
 
@@ -123,5 +157,8 @@ def next_unjittered_time(
 ) -> datetime | None:
     """Ask ``trigger`` for its next fire time, without jitter when it is a grid trigger."""
     if isinstance(trigger, GridTrigger):
-        return trigger._next_scheduled_time(previous_fire_time, now)
+        try:
+            return trigger._next_scheduled_time(previous_fire_time, now)
+        except OverflowError:  # past year 9999: never
+            return None
     return trigger.get_next_fire_time(previous_fire_time, now)

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
 from obssched._timeutil import astimezone, get_localzone, timezone_repr
+from obssched.exceptions import ArgumentOverflowError
 from obssched.triggers._state import check_version, date_from_text, zone_from_text, zone_to_text
 from obssched.triggers._zones import WallKind, classify_wall_time
 from obssched.triggers.base import GridTrigger, RandomSource
@@ -105,7 +106,14 @@ class CalendarIntervalTrigger(GridTrigger):
             self._time = time(hour, minute, second)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})") from exc
-        self.timezone = astimezone(timezone) or astimezone(get_localzone()) or get_localzone()
+        except OverflowError as exc:  # APScheduler 3.11 lets this through
+            raise ArgumentOverflowError(
+                "hour", hour, f"{exc} (hour={hour!r}, minute={minute!r}, second={second!r})"
+            ) from exc
+        # An empty name counts as none given, as in APScheduler 3.
+        self.timezone = (
+            astimezone(timezone or None) or astimezone(get_localzone()) or get_localzone()
+        )
         self.start_date = _as_date(start_date, "start_date")
         self.end_date = _as_date(end_date, "end_date")
         if self.start_date and self.end_date and self.start_date > self.end_date:

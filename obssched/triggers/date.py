@@ -47,7 +47,7 @@ class DateTrigger(GridTrigger):
         run_date: datetime | date | str | None = None,
         timezone: str | tzinfo | None = None,
     ) -> None:
-        self.timezone = choose_zone(timezone, run_date, local=_local_zone)
+        self.timezone = choose_zone(timezone, run_date, local=_local_zone, empty_is_local=False)
         self.run_date = to_aware(run_date, self.timezone, "run_date")
         self._init_jitter(None, None)
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from obssched._timeutil import datetime_repr, get_localzone
+from obssched.exceptions import ArgumentOverflowError, InvalidArgumentError
 from obssched.triggers._settings import check_window, choose_zone, to_aware
 from obssched.triggers._state import (
     check_version,
@@ -27,6 +28,32 @@ def _local_zone() -> tzinfo:
     return get_localzone()
 
 
+def _interval(**parts: float) -> timedelta:
+    try:
+        return timedelta(**parts)
+    except (OverflowError, ValueError) as exc:
+        # Too long for a timedelta (or infinite), or NaN: timedelta's text, as APScheduler
+        # lets it through, then the parts that made it.
+        given = ", ".join(f"{name}={value!r}" for name, value in parts.items() if value)
+        culprit = next(
+            (name for name, value in parts.items() if _breaks_timedelta(name, value)), "seconds"
+        )
+        error = ArgumentOverflowError if isinstance(exc, OverflowError) else InvalidArgumentError
+        raise error(
+            culprit,
+            parts[culprit],
+            f"{exc} (interval {given}; an interval is at most 999999999 days long)",
+        ) from exc
+
+
+def _breaks_timedelta(name: str, value: float) -> bool:
+    try:
+        timedelta(**{name: value})
+    except (OverflowError, ValueError):
+        return True
+    return False
+
+
 class IntervalTrigger(GridTrigger):
     """Fires every ``interval`` of elapsed time from ``start_date`` until ``end_date``.
 
@@ -37,6 +64,10 @@ class IntervalTrigger(GridTrigger):
 
     Args:
         weeks, days, hours, minutes, seconds: the length of the interval (zero means 1 second).
+            Together at most 999999999 days; longer, infinite or NaN lengths raise
+            :class:`~obssched.exceptions.ArgumentOverflowError` (an ``OverflowError``, as in
+            APScheduler 3, and a ``ValueError``) or
+            :class:`~obssched.exceptions.InvalidArgumentError`.
         start_date: the first fire time; ``datetime``, ``date`` or ISO 8601 text.
         end_date: no fire time is later than this.
         timezone: the zone of returned fire times and of naive dates (default: the zone of
@@ -67,7 +98,7 @@ class IntervalTrigger(GridTrigger):
         *,
         rng: RandomSource | None = None,
     ) -> None:
-        interval = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+        interval = _interval(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
         if interval < timedelta(0):
             raise ValueError(f"The interval must not be negative, got {interval}")
         self.interval = interval or timedelta(seconds=1)
@@ -98,7 +129,7 @@ class IntervalTrigger(GridTrigger):
             return None
         return next_fire_time.astimezone(self.timezone)
 
-    def get_next_fire_time(
+    def _next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         """Return the next time to fire; as in APScheduler 3, ``None`` once jitter would push

@@ -67,17 +67,26 @@ def test_example_jobs_file_passes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("replace", "by", "expected"),
+    ("replace", "by", "field", "expected"),
     [
-        ('func = "clitasks:record"', 'func = "clitasks:nothing"', "field 'func': unknown callable"),
-        ('func = "clitasks:record"', 'func = "nosuchmodule:f"', "No module named 'nosuchmodule'"),
-        ('trigger = "interval"\nseconds = 30', 'trigger = "cron"\nhour = "25"', "field 'hour'"),
-        ("seconds = 30", "seconds = 30\nmax_instances = 0", "field 'max_instances'"),
-        ("seconds = 30", "seconds = 30\ncolour = 'red'", "field 'colour'"),
-        ("seconds = 30", "seconds = 30\nexecutor = 'gpu'", "no executor named 'gpu'"),
-        ('trigger = "interval"', 'trigger = "weekly"', "unknown trigger 'weekly'"),
-        ('args = ["x.txt"]', "args = [1, 2, 3]", "field 'args'"),
-        ('id = "bad"', 'id = "bad"\nreplace_existing = false', "field 'replace_existing'"),
+        ('func = "clitasks:record"', 'func = "clitasks:nothing"', "func", "unknown callable"),
+        ('func = "clitasks:record"', 'func = "nosuchmodule:f"', "func", "No module named"),
+        ('trigger = "interval"\nseconds = 30', 'trigger = "cron"\nhour = "25"', "hour", "25"),
+        ("seconds = 30", "seconds = 30\nmax_instances = 0", "max_instances", "1 or more"),
+        ("seconds = 30", "seconds = 30\ncolour = 'red'", "colour", "unexpected keyword"),
+        ("seconds = 30", "seconds = 30\nexecutor = 'gpu'", "executor", "no executor named"),
+        ('trigger = "interval"', 'trigger = "weekly"', "trigger", "unknown trigger 'weekly'"),
+        ('args = ["x.txt"]', "args = [1, 2, 3]", "args", "positional arguments"),
+        ('id = "bad"', 'id = "bad"\nreplace_existing = false', "replace_existing", "not allowed"),
+        ('args = ["x.txt"]', "args = 5", "args", "must be an array, got int 5"),
+        ("seconds = 30", "seconds = 30\njitter = 1e300", "jitter", "1e+300"),
+        ("seconds = 30", "seconds = 1e300", "seconds", "too large"),
+        ("seconds = 30", f"seconds = 30\ntimezone = '{'x' * 300}'", "timezone", "too long"),
+        ("seconds = 30", "seconds = 30\ntimezone = '../x'", "timezone", "../x"),
+        ("seconds = 30", "seconds = 30\ntimezone = 'Mars/Base'", "timezone", "Mars/Base"),
+        ("seconds = 30", "seconds = 30\ntimezone = 5", "timezone", "got int 5"),
+        ("seconds = 30", "seconds = 30\nmisfire_grace_time = nan", "misfire_grace_time", "nan"),
+        ('args = ["x.txt"]', f"args = [{'[' * 120}{']' * 120}, 't']", "args", "nested more"),
     ],
     ids=[
         "unknown-function",
@@ -89,19 +98,43 @@ def test_example_jobs_file_passes() -> None:
         "unknown-trigger",
         "wrong-arguments",
         "replace-existing",
+        "args-not-an-array",
+        "huge-jitter",
+        "huge-interval",
+        "long-zone-name",
+        "zone-key-outside-tzdata",
+        "unknown-zone",
+        "zone-not-text",
+        "nan-grace-time",
+        "nested-arguments",
     ],
 )
-def test_bad_job_is_reported_with_file_line_job_and_field(
-    workdir: Workdir, replace: str, by: str, expected: str
+def test_bad_job_is_reported_at_the_line_of_its_field(
+    workdir: Workdir, replace: str, by: str, field: str, expected: str
 ) -> None:
-    """Each kind of bad job exits 3 naming the file, the line, the job and the field."""
+    """Each kind of bad job exits 3 naming the file, the line that sets the field, the job and
+    the field; never an unexpected error."""
     assert replace in JOB
-    workdir.write("jobs.toml", "# header\n" + JOB.replace(replace, by))
+    text = "# header\n" + JOB.replace(replace, by)
+    line = next(
+        number
+        for number, content in enumerate(text.splitlines(), start=1)
+        if content.startswith(f"{field} =")
+    )
+    workdir.write("jobs.toml", text)
     result = workdir.run("check", "jobs.toml")
-    assert result.returncode == ExitCode.INVALID_JOBS_FILE
-    assert "jobs.toml:3: job 1 ('bad')" in result.stderr
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE, result.stderr
+    assert f"jobs.toml:{line}: job 1 ('bad'), field '{field}'" in result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_settings_problem_points_at_its_line(workdir: Workdir) -> None:
+    """A bad scheduler-wide setting is reported at the line that sets it."""
+    workdir.write("jobs.toml", "[scheduler]\nname = 'x'\nheartbeat = -1\n" + JOB)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    assert "jobs.toml:3: [scheduler], field 'heartbeat'" in result.stderr
 
 
 def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
@@ -123,8 +156,9 @@ def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
         (None, "no such jobs file"),
         ("[[jobs]\nfunc = ", "not a valid TOML file"),
         ("[schedule]\nname = 'x'", "unknown table or key"),
+        ("x = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
     ],
-    ids=["missing", "malformed", "unknown-table"],
+    ids=["missing", "malformed", "unknown-table", "nested-too-deep"],
 )
 def test_unreadable_file_exits_with_the_jobs_file_code(
     workdir: Workdir, content: str | None, expected: str

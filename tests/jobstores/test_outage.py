@@ -270,9 +270,8 @@ def test_a_job_that_cannot_be_processed_is_paused_and_the_cluster_goes_on(
     )
     sched.start()
     try:
-        # The second run time of this trigger overflows the datetime range.
         record = "jobstores.jobfuncs:record"
-        sched.add_job(record, "interval", weeks=500_000, start_date=T0, id="bad")
+        sched.add_job(record, jobfuncs.FailingTrigger(T0), id="bad")
         sched.add_job(record, "interval", seconds=10, start_date=T0, id="ok", args=["ok"])
         jobfuncs.CALLS.clear()
         for _ in range(3):

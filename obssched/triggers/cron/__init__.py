@@ -248,7 +248,7 @@ class CronTrigger(GridTrigger):
             return None
         return found
 
-    def get_next_fire_time(
+    def _next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         """Return the next time to fire (jitter never pushes it past ``end_date``)."""

@@ -12,6 +12,7 @@ import re
 from datetime import date
 from typing import Any, ClassVar, Final
 
+from obssched._timeutil import shorten
 from obssched.triggers.cron.expressions import (
     AllExpression,
     LastDayOfMonthExpression,
@@ -124,7 +125,7 @@ class BaseField:
         Raises:
             ValueError: no expression type accepts ``expr``, or it does not fit the field.
         """
-        detail = f" (field {self.name!r}, expression {expr!r})"
+        detail = f" (field {self.name!r}, expression {shorten(expr)})"
         for compiler in self.COMPILERS:
             match = compiler.value_re.match(expr)
             if match is None:
