@@ -17,7 +17,7 @@ from obssched.events import (
 )
 from obssched.executors.base import BaseExecutor
 from obssched.jobstores.base import BaseJobStore
-from obssched.schedulers._registry import Registry
+from obssched.schedulers._registry import Registry, lookup
 from obssched.schedulers._states import STATE_STOPPED
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class ComponentsAPI:
     _executor_registry: Registry[BaseExecutor]
     _jobstore_registry: Registry[BaseJobStore]
     _executors: dict[str, BaseExecutor]
+    _jobstores: dict[str, BaseJobStore]
     _executors_lock: threading.RLock
     _events: EventBus
     _run_hooks: tuple[RunHook, ...]
@@ -127,8 +128,10 @@ class ComponentsAPI:
             runs.extend(executor.get_running_runs())
         return runs
 
+    # APScheduler 3's lookups read the scheduler's ``_executors``/``_jobstores`` dicts, and code
+    # written against it (plugins, test suites) sets those: they are read here too.
     def _lookup_executor(self, alias: str) -> BaseExecutor:
-        return self._executor_registry.lookup(alias)
+        return lookup(self._executors, self._executor_registry.kind, alias)
 
     def _lookup_jobstore(self, alias: str) -> BaseJobStore:
-        return self._jobstore_registry.lookup(alias)
+        return lookup(self._jobstores, self._jobstore_registry.kind, alias)
