@@ -6,13 +6,19 @@ OpenTelemetry machinery on first use, so ``import obssched`` stays cheap.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 try:
-    __version__ = version("obssched")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = metadata.version("obssched")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
+
+#: The release as APScheduler 3 spells it beside ``__version__``: the text, and its numeric parts.
+version = __version__
+version_info: tuple[int | str, ...] = tuple(
+    int(part) if part.isdigit() else part for part in __version__.split(".")
+)
 
 if TYPE_CHECKING:
     from obssched.observability import (
@@ -30,6 +36,8 @@ __all__ = [
     "make_asgi_app",
     "make_wsgi_app",
     "start_http_server",
+    "version",
+    "version_info",
 ]
 
 _OBSERVABILITY = frozenset(

@@ -298,7 +298,8 @@ class Job:
         self.func = ref_to_obj(self.func_ref) if self.func_ref else None
         self.trigger = state["trigger"]
         self.executor = state["executor"]
-        self.args = tuple(state["args"])
+        # Kept as given, as APScheduler 3.11 keeps it: a state read from JSON holds a list.
+        self.args = state["args"]
         self.kwargs = dict(state["kwargs"])
         self.name = state["name"]
         self.misfire_grace_time = state["misfire_grace_time"]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import URL, Connection, Engine, MetaData, func, select
+from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from obssched._refs import maybe_ref
@@ -106,7 +106,11 @@ class SQLAlchemyJobStore(BaseJobStore):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
-        self.engine, self._owns_engine = open_engine(url, engine, engine_options, cluster)
+        # create_engine is read from this module at each call, as APScheduler 3's store reads
+        # it, so code that patches it there is served.
+        self.engine, self._owns_engine = open_engine(
+            url, engine, engine_options, cluster, create_engine
+        )
         self.serializer: Serializer = serializer
         self.pickle_protocol = pickle_protocol
         self.cluster = cluster

@@ -15,10 +15,9 @@ from obssched.events import (
     EVENT_JOBSTORE_REMOVED,
     SchedulerEvent,
 )
-from obssched.exceptions import UnknownAliasError
 from obssched.executors.base import BaseExecutor
 from obssched.jobstores.base import BaseJobStore
-from obssched.schedulers._registry import Registry
+from obssched.schedulers._registry import Registry, lookup
 from obssched.schedulers._states import STATE_STOPPED
 
 if TYPE_CHECKING:
@@ -129,17 +128,10 @@ class ComponentsAPI:
             runs.extend(executor.get_running_runs())
         return runs
 
-    # APScheduler 3's lookups read the scheduler's _executors and _jobstores dicts, which its
-    # tests (and some subclasses) replace; these read them the same way.
-
+    # APScheduler 3's lookups read the scheduler's ``_executors``/``_jobstores`` dicts, and code
+    # written against it (plugins, test suites) sets those: they are read here too.
     def _lookup_executor(self, alias: str) -> BaseExecutor:
-        try:
-            return self._executors[alias]
-        except KeyError:
-            raise UnknownAliasError("executor", alias, list(self._executors)) from None
+        return lookup(self._executors, self._executor_registry.kind, alias)
 
     def _lookup_jobstore(self, alias: str) -> BaseJobStore:
-        try:
-            return self._jobstores[alias]
-        except KeyError:
-            raise UnknownAliasError("job store", alias, list(self._jobstores)) from None
+        return lookup(self._jobstores, self._jobstore_registry.kind, alias)

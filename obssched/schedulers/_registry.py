@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from obssched._plugins import create_plugin
 from obssched.exceptions import UnknownAliasError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "lookup"]
 
 _T = TypeVar("_T")
 
@@ -80,10 +80,20 @@ class Registry(Generic[_T]):
         Raises:
             UnknownAliasError: no such component.
         """
-        try:
-            return self.items[alias]
-        except KeyError:
-            raise UnknownAliasError(self.kind, alias, list(self.items)) from None
+        return lookup(self.items, self.kind, alias)
+
+
+def lookup(items: dict[str, _T], kind: str, alias: str) -> _T:
+    """Return ``items[alias]``.
+
+    Raises:
+        UnknownAliasError: no such component (a ``KeyError`` whose message starts with
+            APScheduler 3's "No such <kind>: <alias>").
+    """
+    try:
+        return items[alias]
+    except KeyError:
+        raise UnknownAliasError(kind, alias, list(items)) from None
 
 
 def _article(noun: str) -> str:

@@ -54,9 +54,13 @@ def print_jobs(scheduler: BaseScheduler, jobstore: str | None, out: IO[str]) -> 
 def export_jobs(
     scheduler: BaseScheduler, outfile: str | os.PathLike[str] | IO[str], jobstore: str | None
 ) -> None:
-    """Write the jobs as JSON: ``{"version": 1, "jobs": [...]}``."""
+    """Write the jobs as JSON in APScheduler 3.11's envelope:
+    ``{"version": 1, "scheduler_version": <obssched's version>, "jobs": [...]}``."""
+    from obssched import __version__
+
     data = {
         "version": EXPORT_VERSION,
+        "scheduler_version": __version__,
         "jobs": [job_to_data(job) for job in scheduler.get_jobs(jobstore)],
     }
     if isinstance(outfile, (str, os.PathLike)):  # a path; anything else is an open file
@@ -93,6 +97,9 @@ def import_jobs(
         jobs = _aps3_jobs(scheduler, text, jobstore)
     else:
         jobs = [job_from_data(scheduler, item) for item in data["jobs"]]
+        for job in jobs:
+            # As in APScheduler 3.11, imported arguments are the JSON lists the file holds.
+            job.args = list(job.args)  # type: ignore[assignment]
     with scheduler._jobstores_lock:
         if scheduler.running:
             # Every job's store and executor are looked up before any job is added, so a bad
@@ -108,9 +115,8 @@ def import_jobs(
 
 
 def _is_aps3_export(data: dict[str, Any]) -> bool:
-    """APScheduler 3.11 writes its version beside the jobs, and each trigger as an object."""
-    if "scheduler_version" in data:
-        return True
+    """APScheduler 3.11 writes each trigger as an embedded object (both write the same envelope,
+    so only the jobs tell the two apart)."""
     jobs = data.get("jobs") or []
     return any(
         isinstance(item, dict)

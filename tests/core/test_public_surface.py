@@ -209,7 +209,8 @@ def test_event_module_exports() -> None:
 
 
 def test_top_level_exports() -> None:
-    """obssched exports its version and the observability entry points, and nothing else."""
+    """obssched exports its version (also under APScheduler 3's names ``version`` and
+    ``version_info``) and the observability entry points, and nothing else."""
     import obssched
 
     assert set(obssched.__all__) == {
@@ -219,6 +220,8 @@ def test_top_level_exports() -> None:
         "make_wsgi_app",
         "make_asgi_app",
         "PortInUseError",
+        "version",
+        "version_info",
     }
     for name in obssched.__all__:
         assert getattr(obssched, name) is not None

@@ -537,7 +537,7 @@ def test_export_and_import_round_trip(scheduler: ManualScheduler, clock: ManualC
     buffer.seek(0)
     other.import_jobs(buffer)
     job = other.get_job("j")
-    assert (job.func, job.args, job.name, job.max_instances) == (core_jobs.add, (1, 2), "adder", 2)
+    assert (job.func, job.args, job.name, job.max_instances) == (core_jobs.add, [1, 2], "adder", 2)
     assert job.next_run_time == START + timedelta(seconds=30)
     other.shutdown()
 

@@ -19,9 +19,13 @@ RETRY_DELAYS = (0.05, 0.25, 1.0)
 """Waits between attempts of an operation that failed on a lost connection."""
 
 
-def make_engine(url: str | URL, options: dict[str, Any]) -> Engine:
-    """Create an engine for ``url`` (text or a SQLAlchemy ``URL``); SQLite gets WAL mode and a
-    busy timeout.
+def make_engine(
+    url: str | URL,
+    options: dict[str, Any],
+    create: Callable[..., Engine] = create_engine,
+) -> Engine:
+    """Create an engine for ``url`` (text or a SQLAlchemy ``URL``) with ``create`` (SQLAlchemy's
+    ``create_engine``); SQLite gets WAL mode and a busy timeout.
 
     WAL lets readers (``obssched jobs``) run beside the scheduler, and ``synchronous=NORMAL``
     under WAL still survives a killed process (only an OS crash can lose the last commits).
@@ -41,7 +45,7 @@ def make_engine(url: str | URL, options: dict[str, Any]) -> Engine:
         if in_memory:
             # One shared connection: each new connection to :memory: would be another database.
             options.setdefault("poolclass", StaticPool)
-        engine = create_engine(url, **options)
+        engine = create(url, **options)
 
         @event.listens_for(engine, "connect")
         def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -54,7 +58,7 @@ def make_engine(url: str | URL, options: dict[str, Any]) -> Engine:
 
         return engine
     options.setdefault("pool_pre_ping", True)
-    return create_engine(url, **options)
+    return create(url, **options)
 
 
 def open_engine(
@@ -62,6 +66,7 @@ def open_engine(
     engine: Engine | str | None,
     options: dict[str, Any] | None,
     cluster: bool,
+    create: Callable[..., Engine] = create_engine,
 ) -> tuple[Engine, bool]:
     """Return the store's engine and whether the store made it (and so disposes of it).
 
@@ -79,7 +84,7 @@ def open_engine(
     if given is None:
         if not url:
             raise ValueError('Need either "engine" or "url" defined')
-        given = make_engine(url, options or {})
+        given = make_engine(url, options or {}, create)
     if cluster and given.dialect.name != "postgresql":
         raise ValueError(
             f"cluster=True needs PostgreSQL, not {given.dialect.name}: the cluster claims "
