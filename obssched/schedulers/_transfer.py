@@ -5,6 +5,10 @@
 ``{"__apscheduler_pickle__"}`` (datetimes, zones, cron fields), which are rebuilt as APScheduler
 itself rebuilds them (so the ``apscheduler`` package must be importable, and the file trusted:
 unpickling runs code) and converted to obssched's triggers.
+
+These functions are three of the scheduler's own methods, kept out of its class so that
+``schedulers/base.py`` stays small: they read its locks, pending jobs and stores as its methods
+do, and nothing outside the scheduler calls them.
 """
 
 from __future__ import annotations
