@@ -4,7 +4,6 @@ shutdown(), for every scheduler class and job store; the user's own listeners st
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,28 +21,26 @@ from obssched.schedulers.base import BaseScheduler
 from obssched.schedulers.blocking import BlockingScheduler
 from obssched.testing import ManualScheduler
 
-StoreFactory = Callable[[Path], BaseJobStore]
+StoreFactory = Callable[[Path, pytest.FixtureRequest], BaseJobStore]
 
 
-def _memory(tmp_path: Path) -> BaseJobStore:
+def _memory(tmp_path: Path, request: pytest.FixtureRequest) -> BaseJobStore:
     return MemoryJobStore()
 
 
-def _sqlite(tmp_path: Path) -> BaseJobStore:
+def _sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> BaseJobStore:
     from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     return SQLAlchemyJobStore(url=f"sqlite:///{tmp_path / 'jobs.sqlite'}")
 
 
-def _postgres_cluster(tmp_path: Path) -> BaseJobStore:
+def _postgres_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> BaseJobStore:
     from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 
-    url = os.environ.get("OBSSCHED_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("OBSSCHED_TEST_POSTGRES_URL is not set")
-    return SQLAlchemyJobStore(
-        url=url, tablename=f"lifecycle_{tmp_path.name[-12:]}".replace("-", "_"), cluster=True
-    )
+    # The shared fixtures skip without a server, and fail in CI where one is required.
+    url: str = request.getfixturevalue("postgres_url")
+    schema: str = request.getfixturevalue("pg_schema")
+    return SQLAlchemyJobStore(url=url, tableschema=schema, cluster=True)
 
 
 STORES = [
@@ -121,7 +118,7 @@ SCHEDULERS = [
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BaseJobStore:
     factory: StoreFactory = request.param
-    return factory(tmp_path)
+    return factory(tmp_path, request)
 
 
 @pytest.mark.parametrize(("scheduler_class", "start_and_stop"), SCHEDULERS)
