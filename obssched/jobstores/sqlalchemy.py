@@ -47,6 +47,7 @@ from obssched.jobstores.base import BaseJobStore, OrphanedRun, RunPlan
 if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.jobstores._sql.cluster import ClusterNode
+    from obssched.jobstores._sql.owner import StoreOwner
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["SQLAlchemyJobStore", "SchemaVersionError", "UnloadableJob"]
@@ -134,6 +135,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._node: ClusterNode | None = None
         self._ledger: RunLedger | None = None
         self._abandoned: dict[str, int] = {}
+        self._owner: StoreOwner | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         """
         from obssched.jobstores._sql.aps3_table import in_place_rows
 
-        if self._ledger is not None or self._node is not None:
+        if self._ledger is not None or self._node is not None or self._owner is not None:
             return  # started already: a second start must not subscribe a second run ledger
         super().start(scheduler, alias)
         self._stopping.clear()
@@ -165,8 +167,10 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._saves = DeferredSaves(in_place)
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
-        self._unloadable.scan_refs(self._rows, self._read, self._context, alias)
         access = self._access_for_runs(alias)
+        if scheduler is not None and not self.cluster:
+            self._take_ownership(access)
+        self._unloadable.scan_refs(self._rows, self._read, self._context, alias)
         if self.cluster:
             from obssched.jobstores._sql.cluster import ClusterNode
 
@@ -177,6 +181,18 @@ class SQLAlchemyJobStore(BaseJobStore):
             access.context.events.add(
                 self._ledger.on_event, RUN_EVENTS, name="obssched.jobstore.runs"
             )
+
+    def _take_ownership(self, access: StoreAccess) -> None:
+        from obssched.jobstores._sql.owner import StoreOwner
+
+        owner = StoreOwner(access)
+        try:
+            owner.acquire()
+        except Exception:
+            if self._owns_engine:
+                self.engine.dispose()
+            raise
+        self._owner = owner
 
     def _access_for_runs(self, alias: str) -> StoreAccess:
         """What the run bookkeeping and the cluster node may use of this store."""
@@ -220,6 +236,9 @@ class SQLAlchemyJobStore(BaseJobStore):
         if self._ledger is not None and self._context is not None:
             self._context.events.remove(self._ledger.on_event)
             self._ledger = None
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
         if self._owns_engine:
             self.engine.dispose()
 

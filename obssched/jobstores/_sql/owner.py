@@ -1,0 +1,186 @@
+"""Outside cluster mode, one scheduler at a time serves a store: the ``_owner`` row.
+
+The scheduler that starts the store writes a row naming its host, process, node id and since
+when, and refreshes it every third of ``lease_seconds``. Another scheduler that finds the row
+fresher than a lease refuses to start (:class:`~obssched.exceptions.StoreInUseError`): two
+schedulers on one store would both run its due jobs, could not enforce ``max_instances`` for each
+other, and each would report the other's runs as abandoned. A row older than a lease was left by
+a process that died: it is taken over, with a warning naming that process. Shutdown deletes the
+row, so a restart starts at once.
+
+Each start has its own token, so two schedulers of one process (same default node id) are told
+apart. The row changes hands by compare-and-set on the token and heartbeat read, which works
+the same on SQLite and PostgreSQL. Times come from the scheduler's clock; as for the cluster's
+leases, keep the hosts' clocks synchronised well within ``lease_seconds``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from obssched.exceptions import StoreInUseError
+from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
+
+if TYPE_CHECKING:
+    from obssched.jobstores._sql.access import StoreAccess
+
+__all__ = ["StoreOwner"]
+
+_SLOT = "scheduler"
+
+
+class StoreOwner:
+    """This scheduler's claim on a store it serves alone.
+
+    Args:
+        access: the store's tables, transactions and scheduler context.
+    """
+
+    def __init__(self, access: StoreAccess) -> None:
+        self._access = access
+        self.token = uuid.uuid4().hex
+        self.lease_micros = int(access.lease_seconds * 1_000_000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lost_to: str | None = None
+
+    def acquire(self) -> None:
+        """Take the store, or refuse if a live scheduler serves it; then start heart-beating.
+
+        Raises:
+            StoreInUseError: another scheduler heart-beat within the lease.
+        """
+        while not self._take():
+            pass
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"obssched-owner-{self._access.alias}", daemon=True
+        )
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop heart-beating and delete this scheduler's row (never another's)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        owner = self._access.tables.owner
+        try:
+            self._access.write(
+                lambda conn: conn.execute(delete(owner).where(owner.c.token == self.token))
+            )
+        except Exception:
+            self._access.logger.exception("Could not release the job store on shutdown")
+
+    def beat(self) -> None:
+        """Refresh the row; if another scheduler took the store meanwhile, say so loudly."""
+        owner = self._access.tables.owner
+        now = self._now()
+        found = self._access.write(
+            lambda conn: (
+                conn.execute(
+                    update(owner).where(owner.c.token == self.token).values(last_seen=now)
+                ).rowcount
+            )
+        )
+        if found:
+            self._lost_to = None
+            return
+        try:
+            if self._take():
+                return
+        except StoreInUseError as exc:
+            holder = f"process {exc.pid} on host {exc.host!r} (node {exc.node_id!r})"
+            if holder != self._lost_to:
+                self._lost_to = holder
+                self._access.logger.error(
+                    "This scheduler stopped heart-beating for longer than the lease and %s took "
+                    "the job store over: both now run its jobs; stop one of them",
+                    holder,
+                )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._access.lease_seconds / 3):
+            try:
+                self.beat()
+            except Exception:
+                self._access.logger.exception("Job store ownership heartbeat failed; retrying")
+
+    def _take(self) -> bool:
+        """One attempt at taking the row; False if another scheduler changed it meanwhile (a
+        lost compare-and-set, or an insert beaten by another): read it again."""
+        try:
+            return self._access.write(self._try_acquire)
+        except IntegrityError:
+            return False
+
+    def _try_acquire(self, conn: Connection) -> bool:
+        """Take the row if it is absent, stale or ours; return False if the row changed under
+        this attempt.
+
+        Raises:
+            StoreInUseError: the row is another scheduler's and fresh.
+        """
+        owner = self._access.tables.owner
+        now = self._now()
+        row = conn.execute(select(owner).where(owner.c.slot == _SLOT)).first()
+        if row is None:
+            conn.execute(insert(owner).values(slot=_SLOT, **self._row(now)))
+            return True
+        if row.token != self.token and row.last_seen >= now - self.lease_micros:
+            raise StoreInUseError(
+                self._access.tables.jobs.name,
+                row.host,
+                row.pid,
+                row.node_id,
+                _time(row.since),
+                _time(row.last_seen + self.lease_micros),
+            )
+        changed = conn.execute(
+            update(owner)
+            .where(and_(owner.c.token == row.token, owner.c.last_seen == row.last_seen))
+            .values(**self._row(now if row.token != self.token else row.since))
+        ).rowcount
+        if changed and row.token != self.token:
+            self._access.logger.warning(
+                "Took over job store %r from process %s on host %r (node %r), which served it "
+                "since %s and has not heart-beat since %s (longer than the %gs lease): it died "
+                "or hung without shutting down",
+                self._access.alias,
+                row.pid,
+                row.host,
+                row.node_id,
+                _time(row.since).isoformat(),
+                _time(row.last_seen).isoformat(),
+                self._access.lease_seconds,
+            )
+        return bool(changed)
+
+    def _row(self, since: int) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "node_id": self._access.node_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": since,
+            "last_seen": self._now(),
+        }
+
+    def _now(self) -> int:
+        micros = to_micros(self._access.now())
+        assert micros is not None
+        return micros
+
+
+def _time(micros: int) -> datetime:
+    moment = micros_to_datetime(micros)
+    assert moment is not None
+    return moment
