@@ -83,6 +83,16 @@ class SQLAlchemyJobStore(BaseJobStore):
             the restart; it assumes it is the only scheduler using its tables. An APScheduler
             3 table kept in place has no room for this bookkeeping: runs are not tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
+        exclusive: outside cluster mode, the scheduler that starts the store takes it: it
+            writes a row in ``<tablename>_owner`` naming its host, process and node, and
+            heartbeats it every third of ``lease_seconds``. Another scheduler then refuses to
+            start on the store (:class:`~obssched.exceptions.StoreInUseError`) until the row
+            is released at shutdown, or left unrefreshed for a whole lease by a process that
+            died (taken over, with a warning naming it). ``False`` is for tools that only read
+            and change jobs beside the scheduler serving the store (``obssched jobs`` does so);
+            a store started without a scheduler (``start(None, alias)``) takes nothing either.
+            An APScheduler 3 table kept in place is not taken: APScheduler 3 would not honour
+            the row, and that mode keeps the database as APScheduler 3 lays it out.
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         lease_seconds: float = 15.0,
         recover: bool | Collection[str] = False,
         batch_size: int = 1000,
+        exclusive: bool = True,
     ) -> None:
         super().__init__()
         if serializer not in ("json", "pickle"):
@@ -117,6 +128,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
         self.batch_size = batch_size
+        self.exclusive = exclusive
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
         # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
@@ -168,7 +180,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
         access = self._access_for_runs(alias)
-        if scheduler is not None and not self.cluster:
+        if scheduler is not None and self.exclusive and not self.cluster:
             self._take_ownership(access)
         self._unloadable.scan_refs(self._rows, self._read, self._context, alias)
         if self.cluster:

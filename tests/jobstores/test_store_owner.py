@@ -1,0 +1,192 @@
+"""Outside cluster mode, a SQL store is served by one scheduler at a time."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from obssched.exceptions import StoreInUseError
+from obssched.jobstores._sql.schema import SCHEMA_VERSION
+from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+from obssched.testing import ManualClock, ManualScheduler
+
+from . import jobfuncs
+
+LEASE = 60.0  # long enough that no real-time heartbeat fires during a test
+
+StoreFactory = Callable[..., SQLAlchemyJobStore]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Creates stores on one and the same set of tables (an SQLite file, or a PostgreSQL
+    schema of this test)."""
+    if request.param == "sqlite":
+        options: dict[str, Any] = {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"}
+    else:
+        options = {
+            "url": request.getfixturevalue("postgres_url"),
+            "tableschema": request.getfixturevalue("pg_schema"),
+        }
+
+    def make(**extra: Any) -> SQLAlchemyJobStore:
+        return SQLAlchemyJobStore(**options, lease_seconds=LEASE, **extra)
+
+    return make
+
+
+@pytest.fixture
+def schedulers(clock: ManualClock) -> Iterator[Callable[..., ManualScheduler]]:
+    """Makes manual schedulers on the shared manual clock; those running are shut down."""
+    made: list[ManualScheduler] = []
+
+    def scheduler(store: SQLAlchemyJobStore) -> ManualScheduler:
+        sched = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+        sched.add_jobstore(store)
+        made.append(sched)
+        return sched
+
+    yield scheduler
+    for sched in made:
+        if sched.running:
+            sched.shutdown()
+
+
+def test_a_second_scheduler_refuses_a_store_a_live_one_serves(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler], clock: ManualClock
+) -> None:
+    """The second start raises StoreInUseError naming the first process, host and since when."""
+    first = schedulers(make_store(node_id="node-a"))
+    first.start()
+    started = clock.now()
+    clock.advance(LEASE / 2)
+    with pytest.raises(StoreInUseError) as refused:
+        schedulers(make_store(node_id="node-b")).start()
+    error = refused.value
+    assert (error.host, error.pid, error.node_id) == (socket.gethostname(), os.getpid(), "node-a")
+    assert error.since == started
+    assert error.expires == started + timedelta(seconds=LEASE)
+    assert f"process {os.getpid()}" in str(error)
+    assert "cluster=True" in str(error)
+
+
+def test_the_first_scheduler_keeps_running_its_jobs_and_none_runs_twice(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler], clock: ManualClock
+) -> None:
+    """After a second scheduler is refused, the first runs each due run exactly once."""
+    jobfuncs.CALLS.clear()
+    first = schedulers(make_store())
+    first.start()
+    first.add_job(jobfuncs.record, "interval", seconds=10, args=["tick"], id="every10")
+    second = schedulers(make_store())
+    with pytest.raises(StoreInUseError):
+        second.start()
+    for _ in range(3):
+        clock.advance(10)
+        first.tick()
+    assert not second.running
+    assert jobfuncs.CALLS == [(("tick",), {})] * 3
+
+
+def test_a_stale_owner_is_taken_over_with_a_warning_naming_it(
+    make_store: StoreFactory,
+    schedulers: Callable[..., ManualScheduler],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A row not refreshed for a whole lease (its process died) is taken, and the log says
+    whose it was."""
+    schedulers(make_store(node_id="node-dead")).start()
+    clock.advance(LEASE + 1)
+    with caplog.at_level(logging.WARNING, logger="obssched"):
+        schedulers(make_store(node_id="node-new")).start()
+    warnings = [r.getMessage() for r in caplog.records if "Took over job store" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"process {os.getpid()}" in warnings[0]
+    assert "'node-dead'" in warnings[0]
+
+
+def test_the_dead_owners_shutdown_does_not_release_the_new_owners_claim(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler], clock: ManualClock
+) -> None:
+    """A scheduler whose store was taken over deletes only its own row when it shuts down."""
+    stale = schedulers(make_store(node_id="node-stale"))
+    stale.start()
+    clock.advance(LEASE + 1)
+    schedulers(make_store(node_id="node-new")).start()
+    stale.shutdown()
+    with pytest.raises(StoreInUseError) as refused:
+        schedulers(make_store(node_id="node-third")).start()
+    assert refused.value.node_id == "node-new"
+
+
+def test_shutdown_releases_the_store_so_a_restart_starts_at_once(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler]
+) -> None:
+    """A scheduler started right after the previous one shut down is not refused."""
+    first = schedulers(make_store())
+    first.start()
+    first.shutdown()
+    restarted = schedulers(make_store())
+    restarted.start()
+    assert restarted.running
+
+
+@pytest.mark.parametrize(
+    "open_store",
+    [
+        pytest.param(lambda make: make().start(None, "default"), id="started-without-scheduler"),
+        pytest.param(
+            lambda make: make(exclusive=False).start(
+                ManualScheduler(metrics=False, tracing=False), "default"
+            ),
+            id="exclusive-false",
+        ),
+    ],
+)
+def test_a_store_opened_for_administration_takes_nothing(
+    make_store: StoreFactory,
+    schedulers: Callable[..., ManualScheduler],
+    open_store: Callable[[StoreFactory], None],
+) -> None:
+    """Opened beside a running scheduler, it starts, and leaves the store to that scheduler."""
+    owner = schedulers(make_store(node_id="node-a"))
+    owner.start()
+    stores: list[SQLAlchemyJobStore] = []
+
+    def make(**extra: Any) -> SQLAlchemyJobStore:
+        stores.append(make_store(**extra))
+        return stores[-1]
+
+    open_store(make)
+    stores[0].shutdown()
+    owner.shutdown()
+    schedulers(make_store(node_id="node-b")).start()
+
+
+def test_a_version_1_store_gets_the_owner_table(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler]
+) -> None:
+    """Tables written by an obssched before the owner table are read, and upgraded in place."""
+    old = make_store()
+    old.start(None, "default")
+    meta, owner = old.tables.meta, old.tables.owner
+    with old.engine.begin() as conn:
+        owner.drop(conn)
+        conn.execute(update(meta).where(meta.c.name == "schema_version").values(value="1"))
+    old.shutdown()
+    store = make_store()
+    schedulers(store).start()
+    with store.engine.begin() as conn:
+        version = conn.execute(meta.select()).one().value
+        owners = conn.execute(owner.select()).all()
+    assert [row.node_id for row in owners] == [store.node_id]
+    assert int(version) == SCHEMA_VERSION == 2
