@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from sqlalchemy import update
 
 from obssched.exceptions import StoreInUseError
+from obssched.jobstores._sql.codec import to_micros
 from obssched.jobstores._sql.schema import SCHEMA_VERSION
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
@@ -190,3 +193,86 @@ def test_a_version_1_store_gets_the_owner_table(
         owners = conn.execute(owner.select()).all()
     assert [row.node_id for row in owners] == [store.node_id]
     assert int(version) == SCHEMA_VERSION == 2
+
+
+def _leave_row(
+    store: SQLAlchemyJobStore, clock: ManualClock, node_id: str, host: str, pid: int
+) -> None:
+    """Write the owner row a killed process left a moment ago (it never shut down)."""
+    now = to_micros(clock.now())
+    store.start(None, "default")  # creates the tables; takes nothing
+    with store.engine.begin() as conn:
+        conn.execute(
+            store.tables.owner.insert().values(
+                slot="scheduler",
+                token="killed",
+                node_id=node_id,
+                host=host,
+                pid=pid,
+                since=now,
+                last_seen=now,
+            )
+        )
+    store.shutdown()
+
+
+def _ended_pid() -> int:
+    """The id of a process of this host that has ended (and been reaped)."""
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as child:
+        child.wait()
+    return child.pid
+
+
+HERE = socket.gethostname()
+
+
+@pytest.mark.parametrize(
+    ("node_id", "host", "pid"),
+    [
+        pytest.param("solo", "another-host", 4242, id="same-node-id-on-another-host"),
+        pytest.param("any", HERE, os.getpid(), id="this-process-id-reused"),
+        pytest.param("any", HERE, None, id="process-of-this-host-ended"),
+    ],
+)
+def test_a_restart_takes_over_from_a_killed_process_at_once(
+    make_store: StoreFactory,
+    schedulers: Callable[..., ManualScheduler],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    node_id: str,
+    host: str,
+    pid: int | None,
+) -> None:
+    """A fresh row of a process that no longer runs (or of this node id) is taken at once,
+    with a warning, rather than after the lease."""
+    _leave_row(make_store(), clock, node_id, host, pid if pid is not None else _ended_pid())
+    with caplog.at_level(logging.WARNING, logger="obssched"):
+        restarted = schedulers(make_store(node_id="solo"))
+        restarted.start()
+    assert restarted.running
+    assert any("was killed" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("host", "pid"),
+    [
+        pytest.param(HERE, os.getppid(), id="running-process-of-this-host"),
+        pytest.param("another-host", 4242, id="process-of-another-host"),
+    ],
+)
+def test_a_fresh_row_of_another_live_node_is_refused(
+    make_store: StoreFactory,
+    schedulers: Callable[..., ManualScheduler],
+    clock: ManualClock,
+    host: str,
+    pid: int,
+) -> None:
+    """A row of another node id, within the lease, whose process may run, refuses the start."""
+    _leave_row(make_store(), clock, "elsewhere", host, pid)
+    with pytest.raises(StoreInUseError) as refused:
+        schedulers(make_store(node_id="solo")).start()
+    assert (refused.value.node_id, refused.value.host, refused.value.pid) == (
+        "elsewhere",
+        host,
+        pid,
+    )

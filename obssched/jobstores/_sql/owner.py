@@ -36,6 +36,12 @@ __all__ = ["StoreOwner"]
 
 _SLOT = "scheduler"
 
+# The tokens of the stores this process serves now. A fresh row naming this host and process but
+# none of these tokens was left by an earlier process that had the same id (a container's pid 1,
+# restarted); one naming a token here is another scheduler of this very process.
+_LIVE_TOKENS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
 
 class StoreOwner:
     """This scheduler's claim on a store it serves alone.
@@ -58,8 +64,17 @@ class StoreOwner:
         Raises:
             StoreInUseError: another scheduler heart-beat within the lease.
         """
-        while not self._take():
-            pass
+        # Live before the row is written: another scheduler of this process that reads the row
+        # meanwhile must not take it for an earlier life.
+        with _LIVE_LOCK:
+            _LIVE_TOKENS.add(self.token)
+        try:
+            while not self._take(restart=True):
+                pass
+        except BaseException:
+            with _LIVE_LOCK:
+                _LIVE_TOKENS.discard(self.token)
+            raise
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, name=f"obssched-owner-{self._access.alias}", daemon=True
@@ -72,6 +87,8 @@ class StoreOwner:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with _LIVE_LOCK:
+            _LIVE_TOKENS.discard(self.token)
         owner = self._access.tables.owner
         try:
             self._access.write(
@@ -95,7 +112,9 @@ class StoreOwner:
             self._lost_to = None
             return
         try:
-            if self._take():
+            # Never as a restart: two live processes given one node id would take the row from
+            # each other at every beat, each unaware of the other.
+            if self._take(restart=False):
                 return
         except StoreInUseError as exc:
             holder = f"process {exc.pid} on host {exc.host!r} (node {exc.node_id!r})"
@@ -114,20 +133,20 @@ class StoreOwner:
             except Exception:
                 self._access.logger.exception("Job store ownership heartbeat failed; retrying")
 
-    def _take(self) -> bool:
+    def _take(self, restart: bool) -> bool:
         """One attempt at taking the row; False if another scheduler changed it meanwhile (a
         lost compare-and-set, or an insert beaten by another): read it again."""
         try:
-            return self._access.write(self._try_acquire)
+            return self._access.write(lambda conn: self._try_acquire(conn, restart))
         except IntegrityError:
             return False
 
-    def _try_acquire(self, conn: Connection) -> bool:
-        """Take the row if it is absent, stale or ours; return False if the row changed under
-        this attempt.
+    def _try_acquire(self, conn: Connection, restart: bool) -> bool:
+        """Take the row if it is absent, ours, stale, or (with ``restart``) left by an earlier
+        life of this scheduler; return False if the row changed under this attempt.
 
         Raises:
-            StoreInUseError: the row is another scheduler's and fresh.
+            StoreInUseError: the row is another live scheduler's.
         """
         owner = self._access.tables.owner
         now = self._now()
@@ -135,7 +154,10 @@ class StoreOwner:
         if row is None:
             conn.execute(insert(owner).values(slot=_SLOT, **self._row(now)))
             return True
-        if row.token != self.token and row.last_seen >= now - self.lease_micros:
+        ours = row.token == self.token
+        stale = row.last_seen < now - self.lease_micros
+        earlier_life = restart and not ours and not stale and self._earlier_life(row)
+        if not (ours or stale or earlier_life):
             raise StoreInUseError(
                 self._access.tables.jobs.name,
                 row.host,
@@ -147,22 +169,40 @@ class StoreOwner:
         changed = conn.execute(
             update(owner)
             .where(and_(owner.c.token == row.token, owner.c.last_seen == row.last_seen))
-            .values(**self._row(now if row.token != self.token else row.since))
+            .values(**self._row(row.since if ours else now))
         ).rowcount
-        if changed and row.token != self.token:
+        if changed and not ours:
+            why = (
+                f"has not heart-beat since {_time(row.last_seen).isoformat()} (longer than the "
+                f"{self._access.lease_seconds:g}s lease): it died or hung without shutting down"
+                if stale
+                else "was killed: it no longer runs on this host, or it had this scheduler's "
+                "node id and is taken for an earlier life of it (if it still runs, both now "
+                "run the store's jobs)"
+            )
             self._access.logger.warning(
                 "Took over job store %r from process %s on host %r (node %r), which served it "
-                "since %s and has not heart-beat since %s (longer than the %gs lease): it died "
-                "or hung without shutting down",
+                "since %s and %s",
                 self._access.alias,
                 row.pid,
                 row.host,
                 row.node_id,
                 _time(row.since).isoformat(),
-                _time(row.last_seen).isoformat(),
-                self._access.lease_seconds,
+                why,
             )
         return bool(changed)
+
+    def _earlier_life(self, row: Any) -> bool:
+        """Whether a fresh row was left by a killed process: one of this host that no longer
+        runs (or whose process id this process reuses, with no live token here), or one that
+        had this scheduler's node id (a restart of the same node)."""
+        if row.host == socket.gethostname():
+            if row.pid == os.getpid():
+                with _LIVE_LOCK:
+                    return row.token not in _LIVE_TOKENS
+            if not _process_runs(row.pid):
+                return True
+        return bool(row.node_id == self._access.node_id)
 
     def _row(self, since: int) -> dict[str, Any]:
         return {
@@ -178,6 +218,19 @@ class StoreOwner:
         micros = to_micros(self._access.now())
         assert micros is not None
         return micros
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether a process of this host has ``pid`` (assumed so where that cannot be asked)."""
+    if os.name != "posix":
+        return True  # elsewhere os.kill would end the process rather than probe it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it runs, as another user's
+    return True
 
 
 def _time(micros: int) -> datetime:
