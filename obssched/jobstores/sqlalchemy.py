@@ -63,7 +63,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             ``postgresql+psycopg://user@host/db``); used when ``engine`` is not given.
         engine: an engine to use instead of creating one.
         tablename: the jobs table; the store also keeps ``<tablename>_meta`` (schema version),
-            ``<tablename>_nodes`` and ``<tablename>_running`` (cluster mode). With
+            ``<tablename>_owner`` (see ``exclusive``), ``<tablename>_nodes`` (cluster mode)
+            and ``<tablename>_running`` (runs in flight). With
             ``serializer="pickle"``, a table in APScheduler 3's layout (or a new one named
             ``apscheduler_jobs``) is used in place, as APScheduler 3.11 reads and writes it.
         metadata: the ``MetaData`` to declare the tables on.
@@ -80,17 +81,20 @@ class SQLAlchemyJobStore(BaseJobStore):
             collection of job ids, besides the jobs added with ``recover=True`` (Quartz's
             "requests recovery"); abandoned runs are reported either way. Alone, the store
             finds the runs a killed process left in flight at its first scheduling step after
-            the restart; it assumes it is the only scheduler using its tables. An APScheduler
-            3 table kept in place has no room for this bookkeeping: runs are not tracked there.
+            the restart (the ``exclusive`` row keeps a second scheduler off its tables). An
+            APScheduler 3 table kept in place has no room for this bookkeeping: runs are not
+            tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
         exclusive: outside cluster mode, the scheduler that starts the store takes it: it
             writes a row in ``<tablename>_owner`` naming its host, process and node, and
             heartbeats it every third of ``lease_seconds``. Another scheduler then refuses to
             start on the store (:class:`~obssched.exceptions.StoreInUseError`) until the row
             is released at shutdown, or left unrefreshed for a whole lease by a process that
-            died (taken over, with a warning naming it). ``False`` is for tools that only read
-            and change jobs beside the scheduler serving the store (``obssched jobs`` does so);
-            a store started without a scheduler (``start(None, alias)``) takes nothing either.
+            died; a restart takes it at once from a process of its host that no longer runs,
+            or from one that had its ``node_id`` (taken over with a warning naming it).
+            ``False`` is for tools that only read and change jobs beside the scheduler serving
+            the store (``obssched jobs`` does so); a store started without a scheduler
+            (``start(None, alias)``) takes nothing either.
             An APScheduler 3 table kept in place is not taken: APScheduler 3 would not honour
             the row, and that mode keeps the database as APScheduler 3 lays it out.
     """
