@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from obssched.clock import SystemClock
 from obssched.exceptions import StoreInUseError
 from obssched.jobstores._sql.codec import to_micros
 from obssched.jobstores._sql.schema import SCHEMA_VERSION
@@ -41,7 +43,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
         }
 
     def make(**extra: Any) -> SQLAlchemyJobStore:
-        return SQLAlchemyJobStore(**options, lease_seconds=LEASE, **extra)
+        return SQLAlchemyJobStore(**{"lease_seconds": LEASE, **options, **extra})
 
     return make
 
@@ -276,3 +278,62 @@ def test_a_fresh_row_of_another_live_node_is_refused(
         host,
         pid,
     )
+
+
+def _poll(what: str, check: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait (real time) until ``check()`` holds; fail after ``timeout`` seconds."""
+    deadline = SystemClock().monotonic() + timeout
+    while not check():
+        if SystemClock().monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        threading.Event().wait(0.02)
+
+
+@pytest.mark.realtime
+def test_the_heartbeat_keeps_the_store_taken_past_the_first_lease(
+    make_store: StoreFactory, schedulers: Callable[..., ManualScheduler], clock: ManualClock
+) -> None:
+    """The owner refreshes its row with the scheduler's clock, so a lease after its start a
+    second scheduler is still refused."""
+    store = make_store(lease_seconds=0.3)
+    schedulers(store).start()
+    clock.advance(0.2)
+    beat = to_micros(clock.now())
+
+    def refreshed() -> bool:
+        with store.engine.connect() as conn:
+            return bool(conn.execute(store.tables.owner.select()).one().last_seen == beat)
+
+    _poll("a heartbeat", refreshed)
+    clock.advance(0.2)
+    with pytest.raises(StoreInUseError):
+        schedulers(make_store(lease_seconds=0.3)).start()
+
+
+@pytest.mark.realtime
+def test_an_owner_whose_store_was_taken_over_logs_an_error(
+    make_store: StoreFactory,
+    schedulers: Callable[..., ManualScheduler],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A scheduler that finds, at a heartbeat, that another took its store over says so."""
+    caplog.set_level(logging.ERROR, logger="obssched")
+    schedulers(make_store(lease_seconds=0.3, node_id="node-slow")).start()
+    later = ManualScheduler(
+        clock=ManualClock(clock.now() + timedelta(seconds=10)),
+        metrics=False,
+        tracing=False,
+        timezone="UTC",
+    )
+    later.add_jobstore(make_store(lease_seconds=0.3, node_id="node-later"))
+    later.start()
+    try:
+        _poll(
+            "the error",
+            lambda: any("took the job store over" in r.getMessage() for r in caplog.records),
+        )
+    finally:
+        later.shutdown()
+    message = next(r.getMessage() for r in caplog.records if "took the job" in r.getMessage())
+    assert "'node-later'" in message
