@@ -199,8 +199,10 @@ class SQLAlchemyJobStore(BaseJobStore):
             )
 
     def _take_ownership(self, access: StoreAccess) -> None:
-        from obssched.jobstores._sql.owner import StoreOwner
+        from obssched.jobstores._sql.owner import StoreOwner, can_be_shared
 
+        if not can_be_shared(self.engine.url):
+            return
         owner = StoreOwner(access)
         try:
             owner.acquire()

@@ -337,3 +337,16 @@ def test_an_owner_whose_store_was_taken_over_logs_an_error(
         later.shutdown()
     message = next(r.getMessage() for r in caplog.records if "took the job" in r.getMessage())
     assert "'node-later'" in message
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"], ids=["bare", "memory"])
+def test_an_in_memory_sqlite_store_is_not_taken(
+    url: str, schedulers: Callable[..., ManualScheduler]
+) -> None:
+    """A database no other process can open gets no owner row (and no heartbeat thread on its
+    one shared connection)."""
+    store = SQLAlchemyJobStore(url=url)
+    schedulers(store).start()
+    with store.engine.connect() as conn:
+        assert conn.execute(store.tables.owner.select()).all() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("obssched-owner")]

@@ -23,7 +23,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import URL, Connection, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from obssched.exceptions import StoreInUseError
@@ -32,7 +32,7 @@ from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 if TYPE_CHECKING:
     from obssched.jobstores._sql.access import StoreAccess
 
-__all__ = ["StoreOwner"]
+__all__ = ["StoreOwner", "can_be_shared"]
 
 _SLOT = "scheduler"
 
@@ -121,8 +121,9 @@ class StoreOwner:
             if holder != self._lost_to:
                 self._lost_to = holder
                 self._access.logger.error(
-                    "This scheduler stopped heart-beating for longer than the lease and %s took "
-                    "the job store over: both now run its jobs; stop one of them",
+                    "Another scheduler, %s, took the job store over from this one (this one did "
+                    "not heart-beat for a whole lease, or that one has its node id): both now "
+                    "run its jobs; stop one of them",
                     holder,
                 )
 
@@ -218,6 +219,15 @@ class StoreOwner:
         micros = to_micros(self._access.now())
         assert micros is not None
         return micros
+
+
+def can_be_shared(url: URL) -> bool:
+    """Whether another scheduler could open the database at ``url``: not an in-memory SQLite
+    database, which lives in one connection of one process (and is not taken, so that no
+    heartbeat thread shares that connection)."""
+    if url.get_backend_name() != "sqlite":
+        return True
+    return (url.database or "") not in ("", ":memory:") and "mode=memory" not in str(url)
 
 
 def _process_runs(pid: int) -> bool:
