@@ -24,6 +24,7 @@ __all__ = [
     "SchedulerNotRunningError",
     "SchedulerNotStartedError",
     "SerializationError",
+    "StoreInUseError",
     "TimeZoneNameError",
     "TransientJobError",
     "UnknownAliasError",
@@ -249,3 +250,28 @@ class TimeZoneNameError(InvalidArgumentError, OSError):
     A ``ValueError`` and an ``OSError``: APScheduler 3 let through one or the other, depending
     on the name. Unknown but valid names raise ``ZoneInfoNotFoundError`` instead.
     """
+
+
+class StoreInUseError(ObsschedError, RuntimeError):
+    """A SQL job store refuses to start: another live scheduler serves it outside cluster mode.
+
+    Two schedulers processing one store both run its due jobs, and neither can enforce
+    ``max_instances`` for the other; the message names the other process and the ways forward.
+    """
+
+    def __init__(
+        self, table: str, host: str, pid: int, node_id: str, since: datetime, expires: datetime
+    ) -> None:
+        self.table = table
+        self.host = host
+        self.pid = pid
+        self.node_id = node_id
+        self.since = since
+        self.expires = expires
+        super().__init__(
+            f"The job table {table!r} is in use by another scheduler: process {pid} on host "
+            f"{host!r} (node {node_id!r}), since {since.isoformat()}. Two schedulers on one "
+            "store would both run its jobs: stop that one first, or share the store between "
+            "schedulers with SQLAlchemyJobStore(..., cluster=True) on PostgreSQL. If that "
+            f"process is gone without shutting down, its claim lapses at {expires.isoformat()}."
+        )

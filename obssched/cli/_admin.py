@@ -59,6 +59,11 @@ class _Admin:
         except (TypeError, ValueError) as exc:
             raise CliError(f"--timezone: {exc}", ExitCode.USAGE) from exc
         self.store: BaseJobStore = create_store(self.url)
+        from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        if isinstance(self.store, SQLAlchemyJobStore):
+            # It changes rows beside the scheduler that serves the store: it must not take it.
+            self.store.exclusive = False
         start_store(self.store, self.scheduler, self.url, "default")
         self.shown_url = describe_store(self.url)
 

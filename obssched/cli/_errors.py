@@ -37,7 +37,10 @@ _DESCRIPTIONS = {
     ExitCode.USAGE: "bad command line, environment variable or setting; missing optional package",
     ExitCode.INVALID_JOBS_FILE: "jobs file missing, unreadable, not TOML, or invalid",
     ExitCode.PORT_IN_USE: "the metrics port is in use (or the address cannot be bound)",
-    ExitCode.STORE_UNAVAILABLE: "the job store cannot be opened (unreachable database, bad URL)",
+    ExitCode.STORE_UNAVAILABLE: (
+        "the job store cannot be opened (unreachable database, bad URL); run: another "
+        "scheduler serves it"
+    ),
     ExitCode.JOB_NOT_FOUND: "jobs show/pause/resume/remove/run-now: no job has that id",
     ExitCode.SHUTDOWN_TIMEOUT: "jobs still ran when --shutdown-timeout ran out (abandoned)",
     ExitCode.INTERRUPTED: "stopped by SIGINT (Ctrl-C) after a clean shutdown",

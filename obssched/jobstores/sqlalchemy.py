@@ -47,6 +47,7 @@ from obssched.jobstores.base import BaseJobStore, OrphanedRun, RunPlan
 if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.jobstores._sql.cluster import ClusterNode
+    from obssched.jobstores._sql.owner import StoreOwner
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["SQLAlchemyJobStore", "SchemaVersionError", "UnloadableJob"]
@@ -62,7 +63,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             ``postgresql+psycopg://user@host/db``); used when ``engine`` is not given.
         engine: an engine to use instead of creating one.
         tablename: the jobs table; the store also keeps ``<tablename>_meta`` (schema version),
-            ``<tablename>_nodes`` and ``<tablename>_running`` (cluster mode). With
+            ``<tablename>_owner`` (see ``exclusive``), ``<tablename>_nodes`` (cluster mode)
+            and ``<tablename>_running`` (runs in flight). With
             ``serializer="pickle"``, a table in APScheduler 3's layout (or a new one named
             ``apscheduler_jobs``) is used in place, as APScheduler 3.11 reads and writes it.
         metadata: the ``MetaData`` to declare the tables on.
@@ -79,9 +81,22 @@ class SQLAlchemyJobStore(BaseJobStore):
             collection of job ids, besides the jobs added with ``recover=True`` (Quartz's
             "requests recovery"); abandoned runs are reported either way. Alone, the store
             finds the runs a killed process left in flight at its first scheduling step after
-            the restart; it assumes it is the only scheduler using its tables. An APScheduler
-            3 table kept in place has no room for this bookkeeping: runs are not tracked there.
+            the restart (the ``exclusive`` row keeps a second scheduler off its tables). An
+            APScheduler 3 table kept in place has no room for this bookkeeping: runs are not
+            tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
+        exclusive: outside cluster mode, the scheduler that starts the store takes it: it
+            writes a row in ``<tablename>_owner`` naming its host, process and node, and
+            heartbeats it every third of ``lease_seconds``. Another scheduler then refuses to
+            start on the store (:class:`~obssched.exceptions.StoreInUseError`) until the row
+            is released at shutdown, or left unrefreshed for a whole lease by a process that
+            died; a restart takes it at once from a process of its host that no longer runs,
+            or from one that had its ``node_id`` (taken over with a warning naming it).
+            ``False`` is for tools that only read and change jobs beside the scheduler serving
+            the store (``obssched jobs`` does so); a store started without a scheduler
+            (``start(None, alias)``) takes nothing either.
+            An APScheduler 3 table kept in place is not taken: APScheduler 3 would not honour
+            the row, and that mode keeps the database as APScheduler 3 lays it out.
     """
 
     def __init__(
@@ -100,6 +115,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         lease_seconds: float = 15.0,
         recover: bool | Collection[str] = False,
         batch_size: int = 1000,
+        exclusive: bool = True,
     ) -> None:
         super().__init__()
         if serializer not in ("json", "pickle"):
@@ -120,6 +136,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
         self.batch_size = batch_size
+        self.exclusive = exclusive
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
         # Text references ("module:attribute") are resolved, as APScheduler's maybe_ref does.
@@ -138,6 +155,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._node: ClusterNode | None = None
         self._ledger: RunLedger | None = None
         self._abandoned: dict[str, int] = {}
+        self._owner: StoreOwner | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -151,7 +169,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         """
         from obssched.jobstores._sql.aps3_table import in_place_rows
 
-        if self._ledger is not None or self._node is not None:
+        if self._ledger is not None or self._node is not None or self._owner is not None:
             return  # started already: a second start must not subscribe a second run ledger
         super().start(scheduler, alias)
         self._stopping.clear()
@@ -169,8 +187,10 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._saves = DeferredSaves(in_place)
             return
         self._retry(lambda: ensure_schema(self.engine, self.tables))
-        self._unloadable.scan_refs(self._rows, self._read, self._context, alias)
         access = self._access_for_runs(alias)
+        if scheduler is not None and self.exclusive and not self.cluster:
+            self._take_ownership(access)
+        self._unloadable.scan_refs(self._rows, self._read, self._context, alias)
         if self.cluster:
             from obssched.jobstores._sql.cluster import ClusterNode
 
@@ -181,6 +201,20 @@ class SQLAlchemyJobStore(BaseJobStore):
             access.context.events.add(
                 self._ledger.on_event, RUN_EVENTS, name="obssched.jobstore.runs"
             )
+
+    def _take_ownership(self, access: StoreAccess) -> None:
+        from obssched.jobstores._sql.owner import StoreOwner, can_be_shared
+
+        if not can_be_shared(self.engine.url):
+            return
+        owner = StoreOwner(access)
+        try:
+            owner.acquire()
+        except Exception:
+            if self._owns_engine:
+                self.engine.dispose()
+            raise
+        self._owner = owner
 
     def _access_for_runs(self, alias: str) -> StoreAccess:
         """What the run bookkeeping and the cluster node may use of this store."""
@@ -224,6 +258,9 @@ class SQLAlchemyJobStore(BaseJobStore):
         if self._ledger is not None and self._context is not None:
             self._context.events.remove(self._ledger.on_event)
             self._ledger = None
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
         if self._owns_engine:
             self.engine.dispose()
 

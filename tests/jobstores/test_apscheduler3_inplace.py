@@ -205,3 +205,17 @@ def test_a_cluster_cannot_share_the_aps3_table_in_place(
     )
     with pytest.raises(ValueError, match="no lease columns; migrate it"):
         start_obssched(store)
+
+
+def test_an_aps3_table_in_place_is_not_taken_by_its_scheduler(
+    database: tuple[str, str | None], start_obssched: Any
+) -> None:
+    """In place no owner row is written (APScheduler 3 would not honour it, and the database
+    keeps APScheduler 3's layout): a second obssched scheduler is not refused."""
+    url, schema = database
+    aps_write_jobs(url, schema)
+    first = start_obssched(in_place(url, schema))
+    second = start_obssched(in_place(url, schema))
+    assert first.running
+    assert second.running
+    assert table_names(url, schema) == {"apscheduler_jobs"}

@@ -18,14 +18,19 @@ from sqlalchemy import (
     Text,
     select,
     text,
+    update,
 )
 
 from obssched.exceptions import ObsschedError
 
 __all__ = ["SCHEMA_VERSION", "SchemaVersionError", "Tables", "define_tables", "ensure_schema"]
 
-SCHEMA_VERSION = 1
-"""The version of the table layout this obssched writes; recorded in the ``_meta`` table."""
+SCHEMA_VERSION = 2
+"""The version of the table layout this obssched writes; recorded in the ``_meta`` table.
+
+Version 2 added the ``_owner`` table (which scheduler serves a store outside cluster mode);
+a version-1 store gets it, and the new version, when this obssched opens it.
+"""
 
 # An advisory lock key ("obss" in ASCII) so nodes starting together do not race to create tables.
 _PG_SCHEMA_LOCK = 0x6F627373
@@ -53,6 +58,7 @@ class Tables:
     meta: Table
     nodes: Table
     running: Table
+    owner: Table
 
 
 def define_tables(metadata: MetaData, tablename: str, schema: str | None) -> Tables:
@@ -106,7 +112,20 @@ def define_tables(metadata: MetaData, tablename: str, schema: str | None) -> Tab
         Index(f"ix_{tablename}_running_node_id", "node_id"),
         schema=schema,
     )
-    return Tables(jobs, meta, nodes, running)
+    # One row at most: the scheduler serving the store outside cluster mode, and its heartbeat.
+    owner = Table(
+        f"{tablename}_owner",
+        metadata,
+        Column("slot", String(16), primary_key=True),
+        Column("token", String(64), nullable=False),
+        Column("node_id", String(191), nullable=False),
+        Column("host", String(255), nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("since", BigInteger, nullable=False),
+        Column("last_seen", BigInteger, nullable=False),
+        schema=schema,
+    )
+    return Tables(jobs, meta, nodes, running, owner)
 
 
 def ensure_schema(engine: Engine, tables: Tables) -> None:
@@ -118,15 +137,22 @@ def ensure_schema(engine: Engine, tables: Tables) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
-        for table in (tables.meta, tables.jobs, tables.nodes, tables.running):
-            table.create(conn, checkfirst=True)
+        tables.meta.create(conn, checkfirst=True)
         found = _read_version(conn, tables)
-        if found is None:
-            conn.execute(
-                tables.meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
-            )
-        elif found > SCHEMA_VERSION:
+        if found is not None and found > SCHEMA_VERSION:
             raise SchemaVersionError(tables.jobs.name, found, SCHEMA_VERSION)
+        for table in (tables.jobs, tables.nodes, tables.running, tables.owner):
+            table.create(conn, checkfirst=True)
+        meta = tables.meta
+        if found is None:
+            conn.execute(meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
+        elif found < SCHEMA_VERSION:
+            # Older layouts only lack tables, created above: the rows read as they are.
+            conn.execute(
+                update(meta)
+                .where(meta.c.name == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
+            )
 
 
 def _read_version(conn: Connection, tables: Tables) -> int | None:
