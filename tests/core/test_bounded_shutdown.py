@@ -179,3 +179,37 @@ def test_shutdown_refuses_a_timeout_that_is_not_positive(timeout: float) -> None
     with pytest.raises(ValueError, match=repr(timeout)):
         sched.shutdown(timeout=timeout)
     sched.shutdown()
+
+
+def test_a_bounded_shutdown_leaves_the_sqlite_store_consistent(tmp_path: Any) -> None:
+    """After a bounded shutdown abandons a run, the store has the job (its next run time
+    saved) and a restart finds no run left in flight to report a second time."""
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from obssched.testing import ManualScheduler
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    sched = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url)},
+        executors={"default": ThreadPoolExecutor(1)},
+        **options(),
+    )
+    recorder = EventRecorder(sched)
+    sched.start()
+    job = sched.add_job(timeout_jobs.block, "interval", hours=1, id="hung", next_run_time=None)
+    due = sched.clock.now()
+    job.modify(next_run_time=due)
+    sched.wakeup()
+    recorder.wait_for_count(EVENT_JOB_SUBMITTED, 1)
+    sched.shutdown(timeout=0.2)
+    assert_abandoned_once(recorder, "hung")
+    timeout_jobs.release.set()
+
+    restarted = ManualScheduler(jobstores={"default": SQLAlchemyJobStore(url)}, **options())
+    second = EventRecorder(restarted)
+    restarted.start(paused=True)
+    restarted.tick()
+    (stored,) = restarted.get_jobs()
+    assert stored.next_run_time is not None
+    assert stored.next_run_time > due
+    assert second.of(TERMINAL) == []
+    restarted.shutdown()
