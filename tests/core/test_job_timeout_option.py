@@ -108,3 +108,25 @@ def test_a_state_without_a_timeout_reads_as_none(scheduler: ManualScheduler) -> 
     state = job.__getstate__()
     assert "timeout" not in state
     assert pickle.loads(pickle.dumps(job)).timeout is None
+
+
+@pytest.mark.parametrize("value", [4.5, None], ids=["set", "none"])
+def test_the_timeout_survives_the_sql_store(
+    clock: ManualClock, tmp_path: Any, value: float | None
+) -> None:
+    """The SQL store's JSON job state keeps the timeout (and writes no key without one)."""
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    sched = ManualScheduler(
+        clock=clock, timezone="UTC", jobstores={"default": SQLAlchemyJobStore(url)}
+    )
+    sched.start()
+    sched.add_job(core_jobs.record, "interval", seconds=5, id="j", timeout=value)
+    sched.shutdown()
+    reopened = ManualScheduler(
+        clock=clock, timezone="UTC", jobstores={"default": SQLAlchemyJobStore(url)}
+    )
+    reopened.start(paused=True)
+    assert reopened.get_job("j").timeout == value
+    reopened.shutdown()
