@@ -326,11 +326,16 @@ class BaseExecutor(ABC):
         deadline = clock.monotonic() + timeout
         own = self._own_run_ids()
         pause = threading.Event()
+        # The pauses also add up to the timeout, so that a clock nobody moves (a test's manual
+        # clock) cannot keep a shutdown waiting for ever.
+        paused = 0.0
         while any(run_id not in own for run_id in list(self._inflight)):
-            remaining = deadline - clock.monotonic()
+            remaining = min(deadline - clock.monotonic(), timeout - paused)
             if remaining <= 0:
                 return False
-            pause.wait(min(remaining, _SHUTDOWN_POLL))
+            step = min(remaining, _SHUTDOWN_POLL)
+            pause.wait(step)
+            paused += step
         return True
 
     def abandon_runs(self, waited: float) -> list[RunInfo]:

@@ -213,3 +213,24 @@ def test_a_bounded_shutdown_leaves_the_sqlite_store_consistent(tmp_path: Any) ->
     assert stored.next_run_time > due
     assert second.of(TERMINAL) == []
     restarted.shutdown()
+
+
+def test_a_bounded_shutdown_returns_even_when_the_clock_stands_still() -> None:
+    """With a manual clock nobody moves, shutdown(timeout=...) still returns and abandons the
+    hung run."""
+    from obssched.testing import ManualClock, ManualScheduler
+
+    sched = ManualScheduler(
+        clock=ManualClock("2024-01-01T00:00:00+00:00"),
+        executors={"default": ThreadPoolExecutor(1)},
+        **options(),
+    )
+    recorder = EventRecorder(sched)
+    gate = Gate()
+    sched.start()
+    sched.add_job(gate, id="hung")
+    sched.tick()
+    assert gate.started.wait(10)
+    sched.shutdown(timeout=0.2)
+    assert_abandoned_once(recorder, "hung")
+    gate.opened.set()
