@@ -196,3 +196,25 @@ def test_a_coroutine_past_its_timeout_is_cancelled() -> None:
     (event,) = asyncio.run(scenario())
     assert isinstance(event.exception, JobTimeoutError)
     assert cancelled == [True]
+
+
+def test_a_plain_function_past_its_timeout_on_the_asyncio_executor_is_abandoned() -> None:
+    """AsyncIOExecutor ends a plain function's run (in the loop's thread pool) over its timeout
+    with JobTimeoutError, and goes on running jobs."""
+
+    async def scenario() -> list[Any]:
+        sched = AsyncIOScheduler(timezone="UTC", metrics=False, tracing=False)
+        recorder = EventRecorder(sched)
+        sched.start()
+        sched.add_job(timeout_jobs.block, timeout=0.2)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, recorder.wait_for_count, TERMINAL, 1)
+        timeout_jobs.release.set()
+        sched.add_job(timeout_jobs.pid)
+        await loop.run_in_executor(None, recorder.wait_for_count, TERMINAL, 2)
+        sched.shutdown()
+        return recorder.of(TERMINAL)
+
+    timed_out, after = asyncio.run(scenario())
+    assert isinstance(timed_out.exception, JobTimeoutError)
+    assert after.code == EVENT_JOB_EXECUTED
