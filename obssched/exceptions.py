@@ -15,8 +15,10 @@ __all__ = [
     "ConflictingIdError",
     "InvalidArgumentError",
     "InvalidJobOptionError",
+    "JobAbandonedAtShutdownError",
     "JobAbandonedError",
     "JobLookupError",
+    "JobTimeoutError",
     "MaxInstancesReachedError",
     "MigrationError",
     "ObsschedError",
@@ -183,6 +185,53 @@ class JobAbandonedError(ObsschedError):
         super().__init__(
             f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler node "
             f"{node_id!r} died (or stopped heart-beating) before the run ended"
+        )
+
+
+class JobAbandonedAtShutdownError(JobAbandonedError):
+    """A run was abandoned: the scheduler was shut down with a ``timeout`` before it ended.
+
+    It is the ``exception`` of the run's one :data:`~obssched.events.EVENT_JOB_ERROR` event; a
+    thread running the body is left to finish on its own (its result is dropped), a coroutine is
+    cancelled and a worker process terminated.
+    """
+
+    def __init__(self, job_id: str, node_id: str, run_times: list[datetime], waited: float) -> None:
+        self.job_id = job_id
+        self.node_id = node_id
+        self.run_times = run_times
+        self.waited = waited
+        times = ", ".join(moment.isoformat() for moment in run_times)
+        ObsschedError.__init__(
+            self,
+            f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler "
+            f"{node_id!r} was shut down and waited {waited:g} s for it to end",
+        )
+
+
+class JobTimeoutError(ObsschedError, TimeoutError):
+    """A run took longer than its job's ``timeout``; its executor ended it.
+
+    It is the ``exception`` of the run's one :data:`~obssched.events.EVENT_JOB_ERROR` event. The
+    run no longer counts against ``max_instances``. A thread running the body is left to finish
+    on its own (its result is logged and dropped), a coroutine is cancelled and a worker process
+    terminated.
+
+    Attributes:
+        job_id: the job's id.
+        timeout: the job's timeout, in seconds.
+        run_time: the run's scheduled run time.
+        elapsed: how long the body had run when it was ended, in seconds.
+    """
+
+    def __init__(self, job_id: str, timeout: float, run_time: datetime, elapsed: float) -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        self.run_time = run_time
+        self.elapsed = elapsed
+        super().__init__(
+            f"The run of job {job_id!r} scheduled for {run_time.isoformat()} exceeded its "
+            f"timeout of {timeout:g} s (it had run {elapsed:.3f} s)"
         )
 
 

@@ -17,9 +17,27 @@ from obssched.util import check_callable_args
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
-__all__ = ["Job"]
+__all__ = ["Job", "check_timeout"]
 
 JOB_STATE_VERSION = 1
+
+
+def check_timeout(value: Any) -> float | None:
+    """Return ``value`` if it is a valid job ``timeout``: a positive, finite number or ``None``.
+
+    Raises:
+        InvalidJobOptionError: ``value`` is not a number (a ``TypeError``).
+        ValueError: ``value`` is a number that is not positive and finite.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJobOptionError(
+            "timeout", value, "timeout must be None or a positive number of seconds"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {value!r}")
+    return value
 
 
 class Job:
@@ -41,6 +59,8 @@ class Job:
         next_run_time: the next scheduled run time; ``None`` while the job is paused.
         recover: run again a run that was abandoned because the scheduler running it died
             (Quartz's "requests recovery"); a store that can detect abandoned runs honours it.
+        timeout: seconds a run's body may take before its executor ends the run with
+            :class:`~obssched.exceptions.JobTimeoutError`; ``None`` (the default) means no limit.
     """
 
     __slots__ = (
@@ -59,6 +79,7 @@ class Job:
         "name",
         "next_run_time",
         "recover",
+        "timeout",
         "trigger",
     )
 
@@ -75,11 +96,13 @@ class Job:
     max_instances: int
     next_run_time: datetime | None
     recover: bool
+    timeout: float | None
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
         self.recover = False
+        self.timeout = None
         self._modify(id=id or uuid4().hex, **kwargs)
 
     def modify(self, **changes: Any) -> Job:
@@ -230,6 +253,9 @@ class Job:
                 raise InvalidJobOptionError("recover", value, "recover must be True or False")
             approved["recover"] = value
 
+        if "timeout" in changes:
+            approved["timeout"] = check_timeout(changes.pop("timeout"))
+
         if "trigger" in changes:
             trigger = changes.pop("trigger")
             if not isinstance(trigger, BaseTrigger):
@@ -284,6 +310,8 @@ class Job:
         if self.recover:
             # Only then: the state of every other job is APScheduler 3's, key for key.
             state["recover"] = True
+        if self.timeout is not None:
+            state["timeout"] = self.timeout
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -307,6 +335,7 @@ class Job:
         self.max_instances = state["max_instances"]
         self.next_run_time = state["next_run_time"]
         self.recover = state.get("recover", False)  # absent from states saved before it existed
+        self.timeout = state.get("timeout")  # likewise, and absent whenever it is None
         if not hasattr(self, "_jobstore_alias"):
             self._jobstore_alias = None
 

@@ -126,6 +126,12 @@ class ProcessPoolRunner:
         self._pool_kwargs.setdefault("mp_context", multiprocessing.get_context("spawn"))
         self._lock = threading.Lock()
         self._pool = self._new_pool()
+        self._closed = False
+        # What a timeout needs to terminate the worker running a run: run id -> (pool, future),
+        # each pool's unfinished futures, and those of them that timed out.
+        self._futures: dict[int, tuple[_FuturesProcessPool, Future[list[_Result]]]] = {}
+        self._unfinished: dict[_FuturesProcessPool, set[Future[list[_Result]]]] = {}
+        self._timed_out: dict[_FuturesProcessPool, set[Future[list[_Result]]]] = {}
 
     def _new_pool(self) -> _FuturesProcessPool:
         return _FuturesProcessPool(self._max_workers, **self._pool_kwargs)
@@ -147,7 +153,52 @@ class ProcessPoolRunner:
             with self._lock:
                 pool = self._pool
             future = pool.submit(_run_in_worker, job.func, job.args, job.kwargs, wrappers)
+        with self._lock:
+            self._unfinished.setdefault(pool, set()).add(future)
+            for run in runs:
+                self._futures[run.run_id] = (pool, future)
         future.add_done_callback(lambda done: self._complete(pool, runs, done))
+
+    def stop(self, runs: list[RunInfo]) -> None:
+        """Terminate the worker processes running ``runs`` (ended already: timed out or
+        abandoned).
+
+        A process pool cannot terminate one worker, so the pool is retired: new work goes to a
+        fresh pool, and the retired one's workers are terminated as soon as the only runs left
+        on it are stopped ones (the others finish first).
+        """
+        retired: set[_FuturesProcessPool] = set()
+        with self._lock:
+            for run in runs:
+                found = self._futures.pop(run.run_id, None)
+                if found is None:
+                    continue
+                pool, future = found
+                self._timed_out.setdefault(pool, set()).add(future)
+                retired.add(pool)
+                if pool is self._pool and not self._closed:
+                    self._pool = self._new_pool()
+        for pool in retired:
+            self._terminate_if_only_stopped(pool)
+
+    def _terminate_if_only_stopped(self, pool: _FuturesProcessPool) -> None:
+        with self._lock:
+            stopped = self._timed_out.get(pool)
+            if stopped is None or not self._unfinished.get(pool, set()) <= stopped:
+                return
+            del self._timed_out[pool]
+            self._unfinished.pop(pool, None)
+        self._logger.warning("Terminating the worker processes of runs that were stopped")
+        # Python 3.14 offers terminate_workers(); before it, the pool's process table (a
+        # private attribute of concurrent.futures) is the only way to reach the workers.
+        terminate = getattr(pool, "terminate_workers", None)
+        if terminate is not None:
+            terminate()
+            return
+        processes = getattr(pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def _complete(
         self, pool: _FuturesProcessPool, runs: list[RunInfo], future: Future[list[_Result]]
@@ -156,6 +207,14 @@ class ProcessPoolRunner:
         logger = self._logger
         run_ended = self._run_ended
         last = runs[-1]
+        with self._lock:
+            unfinished = self._unfinished.get(pool)
+            if unfinished is not None:
+                unfinished.discard(future)
+            for run in runs:
+                self._futures.pop(run.run_id, None)
+        if pool in self._timed_out:
+            self._terminate_if_only_stopped(pool)
         try:
             results = future.result()
         except BaseException as failure:
@@ -187,7 +246,7 @@ class ProcessPoolRunner:
 
     def _replace(self, broken: _FuturesProcessPool) -> None:
         with self._lock:
-            if self._pool is not broken:
+            if self._pool is not broken or self._closed:
                 return
             self._logger.warning(
                 "The process pool is broken (a worker died); replacing it with a fresh pool"
@@ -199,4 +258,5 @@ class ProcessPoolRunner:
         """Shut the pool down; with ``wait``, return once every submitted run has ended."""
         with self._lock:
             pool = self._pool
+            self._closed = True
         pool.shutdown(wait=wait)

@@ -39,6 +39,8 @@ class AsyncIOExecutor(BaseExecutor):
             )
         self._eventloop = loop
         self._pending_futures: set[asyncio.Future[Any]] = set()
+        # first run id of a work item -> its task, for the jobs with a timeout only
+        self._tasks: dict[int, asyncio.Future[Any]] = {}
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel the runs still in flight (asyncio offers no way to wait for them here)."""
@@ -46,6 +48,26 @@ class AsyncIOExecutor(BaseExecutor):
             if not future.done():
                 future.cancel()
         self._pending_futures.clear()
+        self._stop_watchdog()
+
+    def wait_for_runs(self, timeout: float) -> bool:
+        """Wait for the runs in flight as :meth:`BaseExecutor.wait_for_runs` does, unless called
+        on the event loop: blocking it would keep the runs from ending, so then the runs are
+        only looked at."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._eventloop:
+            return not self._inflight
+        return super().wait_for_runs(timeout)
+
+    def _stop_runs(self, runs: list[RunInfo]) -> None:
+        """Cancel the task running a coroutine job's work item (a plain function's thread
+        cannot be stopped: it finishes on its own)."""
+        task = self._tasks.pop(runs[0].run_id, None)
+        if task is not None and not task.done():
+            self._eventloop.call_soon_threadsafe(task.cancel)
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         try:
@@ -66,6 +88,10 @@ class AsyncIOExecutor(BaseExecutor):
         # Cancelled before it started (a task cancelled before its first step never enters
         # _run_coroutines), its runs still end.
         future.add_done_callback(lambda done: self._end_unfinished(done, runs))
+        if job.timeout is not None:
+            key = runs[0].run_id
+            self._tasks[key] = future
+            future.add_done_callback(lambda _: self._tasks.pop(key, None))
         self._pending_futures.add(future)
         future.add_done_callback(self._pending_futures.discard)
 

@@ -65,6 +65,8 @@ class ThreadPoolExecutor(BasePoolExecutor):
         """Stop the pool; queued runs still run; with ``wait``, return when all have ended."""
         if self._pool is not None:
             self._pool.shutdown(wait)
+        if wait:
+            self._stop_watchdog()
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         if self._pool is None:
@@ -139,6 +141,9 @@ class ProcessPoolExecutor(BasePoolExecutor):
     """
 
     _runner: ProcessPoolRunner | None = None
+    # The pool does not say when a worker picks a run up, so a job's timeout counts from the
+    # run's submission.
+    _timeout_from_submission = True
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Create the process pool."""
@@ -155,6 +160,13 @@ class ProcessPoolExecutor(BasePoolExecutor):
         """Shut the process pool down; with ``wait``, return when all runs have ended."""
         if self._runner is not None:
             self._runner.shutdown(wait)
+        if wait:
+            self._stop_watchdog()
+
+    def _stop_runs(self, runs: list[RunInfo]) -> None:
+        """Terminate the worker process running ``runs``; a fresh pool takes new work."""
+        if self._runner is not None:
+            self._runner.stop(runs)
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         if self._runner is None:

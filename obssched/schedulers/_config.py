@@ -10,6 +10,7 @@ from typing import Any
 from obssched._plugins import create_plugin, resolve_class
 from obssched._timeutil import astimezone, get_localzone
 from obssched.clock import Clock, SystemClock
+from obssched.job import check_timeout
 from obssched.util import asbool, asint, ref_to_obj
 
 __all__ = [
@@ -127,7 +128,7 @@ class SchedulerSettings:
         defaults = config.pop("job_defaults", {})
         if not isinstance(defaults, Mapping):
             raise TypeError(f"job_defaults must be a dict, got {defaults!r}")
-        unknown = set(defaults) - {"misfire_grace_time", "coalesce", "max_instances"}
+        unknown = set(defaults) - {"misfire_grace_time", "coalesce", "max_instances", "timeout"}
         if unknown:
             # APScheduler ignores them; a program written for it must still start.
             self.logger.warning(
@@ -141,6 +142,14 @@ class SchedulerSettings:
                 is_number = isinstance(grace, int | float) and not isinstance(grace, bool)
                 grace = grace if is_number else checked
             self.job_defaults["misfire_grace_time"] = grace
+        if "timeout" in defaults:
+            timeout = defaults["timeout"]
+            if isinstance(timeout, str):
+                try:
+                    timeout = float(timeout)  # configuration files give numbers as text
+                except ValueError:
+                    pass  # check_timeout names the bad text
+            self.job_defaults["timeout"] = check_timeout(timeout)
         if "coalesce" in defaults:
             self.job_defaults["coalesce"] = asbool(defaults["coalesce"])
         if "max_instances" in defaults:

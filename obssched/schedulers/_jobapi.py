@@ -92,6 +92,7 @@ class JobsAPI:
         replace_existing: bool = False,
         *,
         recover: bool = False,
+        timeout: Any = undefined,
         **trigger_args: Any,
     ) -> Job:
         """Add a job and return it.
@@ -100,7 +101,9 @@ class JobsAPI:
         instance or alias (``"date"``, ``"interval"``, ``"cron"``...) configured by
         ``trigger_args``. Options left ``undefined`` take the scheduler's ``job_defaults``.
         ``recover`` asks for a run abandoned by a dead scheduler to be run again (stores that
-        detect abandoned runs, such as ``SQLAlchemyJobStore``, honour it).
+        detect abandoned runs, such as ``SQLAlchemyJobStore``, honour it). ``timeout`` bounds
+        how many seconds a run may take (``None``: no limit): a run past it ends with
+        :class:`~obssched.exceptions.JobTimeoutError` and frees its ``max_instances`` slot.
 
         Raises:
             ConflictingIdError: ``id`` is taken and ``replace_existing`` is false.
@@ -119,6 +122,7 @@ class JobsAPI:
             "max_instances": max_instances,
             "next_run_time": next_run_time,
             "recover": recover,
+            "timeout": timeout,
         }
         if self.state != STATE_STOPPED:
             # Jobs of a running scheduler take the defaults now; pending ones take them at start,
@@ -128,6 +132,9 @@ class JobsAPI:
                     job_kwargs[key] = value
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
         job = Job(self._whole, **job_kwargs)
+        if "timeout" not in job_kwargs and self.state == STATE_STOPPED:
+            # Left unset, as the other options, so that start() gives it job_defaults' timeout.
+            del job.timeout
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 self._pending_jobs.append((job, jobstore, replace_existing))
@@ -152,6 +159,8 @@ class JobsAPI:
         next_run_time: Any = undefined,
         jobstore: str = "default",
         executor: str = "default",
+        *,
+        timeout: Any = undefined,
         **trigger_args: Any,
     ) -> Callable[[_F], _F]:
         """Decorator form of :meth:`add_job`; the decorated function is returned unchanged."""
@@ -171,6 +180,7 @@ class JobsAPI:
                 jobstore,
                 executor,
                 True,
+                timeout=timeout,
                 **trigger_args,
             )
             return func
@@ -302,6 +312,8 @@ class JobsAPI:
         for key, value in self._settings.job_defaults.items():
             if not hasattr(job, key):
                 setattr(job, key, value)
+        if not hasattr(job, "timeout"):
+            job.timeout = None  # a pending job, and job_defaults sets no timeout
         if not hasattr(job, "next_run_time"):
             job.next_run_time = job.trigger.get_next_fire_time(None, self.clock.now())
         try:

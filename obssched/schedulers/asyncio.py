@@ -35,9 +35,10 @@ class AsyncIOScheduler(BaseScheduler):
             self._eventloop = asyncio.get_running_loop()
         super().start(paused)
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop the scheduler and cancel its timer."""
-        super().shutdown(wait)
+    def shutdown(self, wait: bool = True, *, timeout: float | None = None) -> None:
+        """Stop the scheduler and cancel its timer (see :meth:`BaseScheduler.shutdown` for
+        ``timeout``)."""
+        super().shutdown(wait, timeout=timeout)
         self._stop_timer()
 
     def _configure(self, config: dict[str, Any]) -> None:

@@ -35,10 +35,12 @@ class BackgroundScheduler(BlockingScheduler):
         )
         self._thread.start()
 
-    def shutdown(self, *args: Any, **kwargs: Any) -> None:
-        """Stop the scheduler and wait for the loop thread to end."""
-        super().shutdown(*args, **kwargs)
+    def shutdown(self, wait: bool = True, *, timeout: float | None = None) -> None:
+        """Stop the scheduler and wait for the loop thread to end (see
+        :meth:`BaseScheduler.shutdown` for ``timeout``, which also bounds this wait)."""
+        super().shutdown(wait, timeout=timeout)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            # The loop ends at its next wake-up, unless a listener it runs is stuck.
+            thread.join(timeout)
         self._thread = None

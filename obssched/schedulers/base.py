@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -225,12 +226,28 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             if job.executor not in self._executors:
                 raise UnknownAliasError("executor", job.executor, list(self._executors))
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, *, timeout: float | None = None) -> None:
         """Stop the scheduler, its executors (waiting for running jobs with ``wait``) and stores.
+
+        With ``wait`` and a ``timeout`` (seconds), it returns by then: each run still going is
+        ended with one ``EVENT_JOB_ERROR`` whose exception is
+        :class:`~obssched.exceptions.JobAbandonedAtShutdownError` (a thread finishes on its own,
+        its result dropped; a coroutine is cancelled; a worker process terminated), and the job
+        stores are shut down after. Called from inside a job, it does not wait for that job.
 
         Raises:
             SchedulerNotRunningError: the scheduler is not running.
+            ValueError: ``timeout`` is not a positive, finite number.
         """
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ValueError(
+                f"timeout must be a positive, finite number of seconds, got {timeout!r}"
+            )
         if self.state == STATE_STOPPED:
             raise SchedulerNotRunningError
         self.state = STATE_STOPPED
@@ -238,9 +255,19 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         # progress hand its runs over before the executors stop taking them.
         with self._jobstores_lock:
             pass
+        bounded = wait and timeout is not None
         with self._executors_lock:
-            for executor in self._executors.values():
-                executor.shutdown(wait)
+            executors = list(self._executors.values())
+        for executor in executors:
+            executor.shutdown(wait and not bounded)
+        if bounded:
+            assert timeout is not None
+            clock = self.clock
+            deadline = clock.monotonic() + timeout
+            for executor in executors:
+                executor.wait_for_runs(max(deadline - clock.monotonic(), 0.0))
+            for executor in executors:
+                executor.abandon_runs(timeout)
         with self._jobstores_lock:
             for store in self._jobstores.values():
                 store.shutdown()

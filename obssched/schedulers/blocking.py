@@ -46,9 +46,12 @@ class BlockingScheduler(BaseScheduler):
         super().start(*args, **kwargs)
         self._main_loop()
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop the scheduler; :meth:`start` returns in the thread that called it."""
-        super().shutdown(wait)
+    def shutdown(self, wait: bool = True, *, timeout: float | None = None) -> None:
+        """Stop the scheduler; :meth:`start` returns in the thread that called it.
+
+        ``timeout`` bounds the wait for running jobs (see :meth:`BaseScheduler.shutdown`).
+        """
+        super().shutdown(wait, timeout=timeout)
         if self._alarm is not None:
             self._alarm.ring()
 

@@ -116,6 +116,8 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
         "next_run_time": next_run_time.isoformat() if next_run_time else None,
         "recover": state.get("recover", False),
     }
+    if state.get("timeout") is not None:
+        data["timeout"] = state["timeout"]  # only then: older readers see the same fields
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -172,6 +174,7 @@ def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle:
             "max_instances": data["max_instances"],
             "next_run_time": datetime.fromisoformat(next_run_time) if next_run_time else None,
             "recover": data.get("recover", False),  # absent from rows written before it existed
+            "timeout": data.get("timeout"),  # absent when None, and from older rows
         }
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}") from exc
