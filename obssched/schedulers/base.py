@@ -341,6 +341,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                 dispatch=self._event_dispatcher(),
                 next_run_id=self._context.next_run_id,
                 logger=settings.logger,
+                stages=self._context.stage_errors,
             )
             # Set under the lock that add_job takes, so a job added right after this tick is
             # compared with the wakeup this tick really planned.
