@@ -250,6 +250,7 @@ class _Tick:
             except Exception as exc:
                 self._trigger_failed(job, alias, store, exc)
                 return
+            self.stages.job_mended(job.id)
             if run_times:
                 self._run_due(job, alias, run_times, submit)
         else:
@@ -337,6 +338,7 @@ class _Tick:
             'Error working out the run times of job "%s"; pausing it', job, exc_info=error
         )
         self.stages.failed("trigger")
+        self.stages.job_broken(job.id, due)
         self.dispatch(
             JobExecutionEvent(
                 EVENT_JOB_ERROR,
