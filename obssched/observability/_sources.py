@@ -97,6 +97,10 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scheduler",),
     ),
     "obssched_build_info": ("The obssched version (always 1).", ("version",)),
+    "obssched_listener_max_duration_seconds": (
+        "The longest timed call of the event listener (one dispatch in 8 is timed).",
+        ("scheduler", "listener"),
+    ),
     "obssched_jobstore_unloadable_jobs": (
         "Stored jobs that cannot be loaded (their callable is gone); they are kept, not deleted.",
         ("scheduler", "jobstore"),
@@ -328,6 +332,10 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
         for state, count in zip(_JOB_STATES, counts, strict=True)
     )
     stage_counts["listener"] = sum(source.listener_errors().values())
+    if context is not None:
+        out["obssched_listener_max_duration_seconds"].extend(
+            ((sched, name), longest) for name, (_, _, longest) in context.events.timings().items()
+        )
     out["obssched_scheduler_errors"].extend(
         ((sched, stage), float(count)) for stage, count in stage_counts.items()
     )

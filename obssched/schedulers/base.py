@@ -76,7 +76,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._executors_lock = self._executor_registry.lock
         self._jobstores = self._jobstore_registry.items
         self._jobstores_lock = self._jobstore_registry.lock
-        self._events = EventBus(self._settings.logger)
+        self._events = EventBus(self._settings.logger, lambda: self._settings.clock)
         self._run_hooks: tuple[RunHook, ...] = ()
         self._pending_jobs: list[_jobs.PendingJob] = []
         self._context = SchedulerContext(
