@@ -69,7 +69,9 @@ class EventBus:
         self._clock = clock
         self.slow_threshold = slow_threshold
         """Seconds past which a listener call is logged as slow."""
-        self._dispatches = 0
+        # Dispatches left before the next timed one (unsynchronised: a race only moves the
+        # sample by one).
+        self._countdown = TIMING_SAMPLE
         # Timings by id() of each callable dispatch may call; one object per listener name.
         self._timings: dict[int, ListenerTiming] = {}
         self._timings_by_name: dict[str, ListenerTiming] = {}
@@ -168,10 +170,14 @@ class EventBus:
         callbacks = self._by_code.get(event.code)
         if callbacks is None:  # a code outside the event table
             callbacks = self._matching(event.code)
-        self._dispatches += 1
-        if self._dispatches % TIMING_SAMPLE == 0 and self._clock is not None and callbacks:
-            self._dispatch_timed(event, callbacks, self._clock().monotonic)
-            return
+        countdown = self._countdown - 1
+        if countdown:
+            self._countdown = countdown
+        else:
+            self._countdown = TIMING_SAMPLE
+            if self._clock is not None:
+                self._dispatch_timed(event, callbacks, self._clock().monotonic)
+                return
         for callback in callbacks:
             try:
                 callback(event)
