@@ -333,7 +333,11 @@ class _Tick:
     def _trigger_failed(self, job: Job, alias: str, store: BaseJobStore, cause: Exception) -> None:
         """Report a trigger that raised as an error of its job, and pause the job."""
         due = job.next_run_time or self.now
-        error = TriggerError(job.id, str(job.trigger), cause)
+        try:
+            described = str(job.trigger)
+        except Exception:  # a broken trigger may not describe itself either
+            described = type(job.trigger).__name__
+        error = TriggerError(job.id, described, cause)
         self.logger.error(
             'Error working out the run times of job "%s"; pausing it', job, exc_info=error
         )
