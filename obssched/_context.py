@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from obssched._eventbus import EventBus
+from obssched._stages import StageErrors
 from obssched.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class SchedulerContext:
         "dispatch",
         "events",
         "next_run_id",
+        "stage_errors",
         "wakeup",
     )
 
@@ -108,6 +110,8 @@ class SchedulerContext:
         """Deliver an event to every listener whose mask matches it."""
         self.next_run_id: Callable[[], int] = itertools.count(1).__next__
         """Return a new run id, unique within this scheduler."""
+        self.stage_errors = StageErrors()
+        """The scheduling loop's failures by stage, and the backoff of failing job stores."""
 
     @property
     def name(self) -> str:

@@ -8,9 +8,37 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from obssched._refs import get_callable_name
+from obssched.clock import Clock
 from obssched.events import EVENT_ALL, EVENT_NAMES, SchedulerEvent
 
-__all__ = ["EventBus", "Listener"]
+__all__ = ["SLOW_LISTENER_SECONDS", "TIMING_SAMPLE", "EventBus", "Listener", "ListenerTiming"]
+
+SLOW_LISTENER_SECONDS = 1.0
+"""A listener call taking longer than this is logged (once per listener per minute)."""
+
+TIMING_SAMPLE = 8
+"""One dispatch in this many is timed, listener by listener: two clock readings per listener
+call on every event would cost more than the cheapest listeners themselves."""
+
+_SLOW_LOG_INTERVAL = 60.0
+
+
+class ListenerTiming:
+    """The timed calls of one listener: how many, their total and their longest, in seconds.
+
+    Updated by whichever thread dispatches, without a lock: under concurrent dispatch a call
+    may go uncounted, never counted twice.
+    """
+
+    __slots__ = ("count", "logged_at", "max", "name", "total")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+        self.logged_at: float | None = None
+
 
 Listener = Callable[[Any], Any]
 
@@ -30,8 +58,23 @@ class EventBus:
     when it is added); the other callbacks still get the event.
     """
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        clock: Callable[[], Clock] | None = None,
+        *,
+        slow_threshold: float = SLOW_LISTENER_SECONDS,
+    ) -> None:
         self._logger = logger
+        self._clock = clock
+        self.slow_threshold = slow_threshold
+        """Seconds past which a listener call is logged as slow."""
+        # Dispatches left before the next timed one (unsynchronised: a race only moves the
+        # sample by one).
+        self._countdown = TIMING_SAMPLE
+        # Timings by id() of each callable dispatch may call; one object per listener name.
+        self._timings: dict[int, ListenerTiming] = {}
+        self._timings_by_name: dict[str, ListenerTiming] = {}
         self._lock = threading.Lock()
         # Replaced, never mutated, so dispatch can iterate without taking the lock.
         self._registrations: tuple[_Registration, ...] = ()
@@ -105,21 +148,81 @@ class EventBus:
                 names[id(route)] = registration.name
         self.mask = mask
         self._names = names
+        by_name = self._timings_by_name
+        self._timings = {
+            key: by_name.setdefault(name, ListenerTiming(name)) for key, name in names.items()
+        }
         self._by_code = {code: self._matching(code) for code in EVENT_NAMES}
 
     def _matching(self, code: int) -> tuple[Listener, ...]:
         return tuple(r.routes.get(code, r.callback) for r in self._registrations if code & r.mask)
+
+    def timings(self) -> dict[str, tuple[int, float, float]]:
+        """Return the timed listener calls by listener name: (calls, total seconds, longest).
+
+        One dispatch in :data:`TIMING_SAMPLE` is timed, with the scheduler's monotonic clock.
+        """
+        return {
+            name: (timing.count, timing.total, timing.max)
+            for name, timing in list(self._timings_by_name.items())
+        }
 
     def dispatch(self, event: SchedulerEvent) -> None:
         """Call every listener whose mask includes ``event.code``."""
         callbacks = self._by_code.get(event.code)
         if callbacks is None:  # a code outside the event table
             callbacks = self._matching(event.code)
+        countdown = self._countdown - 1
+        if countdown:
+            self._countdown = countdown
+        else:
+            self._countdown = TIMING_SAMPLE
+            if self._clock is not None:
+                self._dispatch_timed(event, callbacks, self._clock().monotonic)
+                return
         for callback in callbacks:
             try:
                 callback(event)
             except Exception:
                 self._failed(callback)
+
+    def _dispatch_timed(
+        self,
+        event: SchedulerEvent,
+        callbacks: tuple[Listener, ...],
+        monotonic: Callable[[], float],
+    ) -> None:
+        timings = self._timings
+        for callback in callbacks:
+            started = monotonic()
+            try:
+                callback(event)
+            except Exception:
+                self._failed(callback)
+            ended = monotonic()
+            elapsed = ended - started
+            timing = timings.get(id(callback))
+            if timing is None:  # removed while this dispatch ran
+                continue
+            timing.count += 1
+            timing.total += elapsed
+            if elapsed > timing.max:
+                timing.max = elapsed
+            if elapsed > self.slow_threshold:
+                self._slow(timing, elapsed, ended)
+
+    def _slow(self, timing: ListenerTiming, elapsed: float, now: float) -> None:
+        logged_at = timing.logged_at
+        if logged_at is not None and now - logged_at < _SLOW_LOG_INTERVAL:
+            return
+        timing.logged_at = now
+        self._logger.warning(
+            "Listener %s took %.3f s to handle an event (more than %s s): it delays the "
+            "scheduling loop and the executors that dispatch events",
+            timing.name,
+            elapsed,
+            self.slow_threshold,
+        )
 
     def _failed(self, callback: Listener) -> None:
         name = self._names.get(id(callback)) or get_callable_name(callback)

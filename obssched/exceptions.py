@@ -29,6 +29,7 @@ __all__ = [
     "StoreInUseError",
     "TimeZoneNameError",
     "TransientJobError",
+    "TriggerError",
     "UnknownAliasError",
     "UnmigratedJobsError",
 ]
@@ -233,6 +234,25 @@ class JobTimeoutError(ObsschedError, TimeoutError):
             f"The run of job {job_id!r} scheduled for {run_time.isoformat()} exceeded its "
             f"timeout of {timeout:g} s (it had run {elapsed:.3f} s)"
         )
+
+
+class TriggerError(ObsschedError):
+    """A job's trigger raised while the scheduling loop worked out the job's run times.
+
+    The loop pauses the job (it would be due again on every tick) and reports this as the
+    ``exception`` of an :data:`~obssched.events.EVENT_JOB_ERROR` event for the run time that was
+    due; the trigger's own exception is ``cause`` (and ``__cause__``).
+    """
+
+    def __init__(self, job_id: str, trigger: str, cause: BaseException) -> None:
+        self.job_id = job_id
+        self.trigger = trigger
+        self.cause = cause
+        super().__init__(
+            f"The trigger {trigger} of job {job_id!r} raised "
+            f"{type(cause).__name__}: {cause}; the job is paused until it is rescheduled"
+        )
+        self.__cause__ = cause
 
 
 class UnmigratedJobsError(ObsschedError, RuntimeError):

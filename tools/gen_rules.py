@@ -28,6 +28,7 @@ MISSED_WINDOW = "10m"
 MAX_INSTANCES_WINDOW = "10m"
 UPTIME_LOOKBACK = "1h"  # how long a target that once exported obssched metrics counts as one
 JOBSTORE_DOWN_FOR = "5m"  # a store that fails every read this long is down, not a hiccup
+LOOP_ERRORS_WINDOW = "10m"  # how long a caught executor or listener failure keeps its alert up
 
 SCHEDULER_KEYS = "job, instance, scheduler"
 JOB_KEYS = "job, instance, scheduler, job_name"
@@ -152,7 +153,8 @@ ALERTS: list[dict[str, Any]] = [
         "severity": "warning",
         "summary": "obssched job {{ $labels.job_name }} is overdue",
         "description": f"The next run of {ON_JOB} was due {{{{ $value | humanizeDuration }}}} ago "
-        "and has not started: the scheduler loop is not getting to it.",
+        "and has not started: the scheduler loop is not getting to it, or the job's trigger "
+        'raised and the job was paused (obssched_scheduler_errors_total{stage="trigger"}).',
         "dashboard": JOB_LINK,
     },
     {
@@ -227,6 +229,19 @@ ALERTS: list[dict[str, Any]] = [
         "on {{ $labels.instance }} has not answered reads for "
         f"{JOBSTORE_DOWN_FOR}: its jobs are not run, and the job gauges show them as they "
         "were at obssched_jobstore_last_success_timestamp_seconds.",
+        "dashboard": SCHEDULER_LINK,
+    },
+    {
+        "alert": "ObsschedSchedulerLoopErrors",
+        "doc": f"The loop caught executor or listener failures in the last {LOOP_ERRORS_WINDOW}.",
+        "expr": f"sum by ({SCHEDULER_KEYS}, stage) (increase(obssched_scheduler_errors_total"
+        f'{{stage=~"executor|listener"}}[{LOOP_ERRORS_WINDOW}])) > 0',
+        "for": "0m",
+        "severity": "warning",
+        "summary": "obssched scheduler {{ $labels.scheduler }} has {{ $labels.stage }} failures",
+        "description": "The loop of scheduler {{ $labels.scheduler }} on {{ $labels.instance }} "
+        f"caught {{{{ $labels.stage }}}} failures in the last {LOOP_ERRORS_WINDOW}: runs were not "
+        "submitted (executor) or events were not handled (listener). Its log names them.",
         "dashboard": SCHEDULER_LINK,
     },
     {

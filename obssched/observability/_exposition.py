@@ -20,6 +20,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import CollectorRegistry
 
 from obssched.observability._collector import (
+    LISTENER_DURATION,
     LISTENER_ERROR_LABELS,
     LISTENER_ERRORS,
     RegistryCollector,
@@ -89,6 +90,13 @@ def write_collector(collector: RegistryCollector, out: list[str], openmetrics: b
     for labels, value in errors:
         text = label_text(LISTENER_ERROR_LABELS, labels)
         write(f"obssched_listener_errors_total{{{text}}} {format_value(value)}\n")
+    duration = "obssched_listener_duration_seconds"
+    write(family_header(duration, LISTENER_DURATION, "summary", openmetrics))
+    for labels, count, total in collector.listener_durations():
+        text = label_text(LISTENER_ERROR_LABELS, labels)
+        write(
+            f"{duration}_count{{{text}}} {count}\n{duration}_sum{{{text}}} {format_value(total)}\n"
+        )
     # Rendered label text is kept from one scrape to the next, for the series still present:
     # a job's labels rarely change between scrapes, and escaping is most of the rendering.
     caches = collector.label_texts

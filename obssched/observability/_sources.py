@@ -43,6 +43,13 @@ SCRAPED_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "for the metrics.",
         ("scheduler", "jobstore"),
     ),
+    "obssched_scheduler_errors": (
+        "Failures the scheduling loop caught and went on from, by stage: trigger (a trigger "
+        "raised; its job is paused and reported with EVENT_JOB_ERROR), store (a job store call "
+        "failed; it is retried with backoff), executor (no such executor, or a submission "
+        "failed) and listener (an event listener raised).",
+        ("scheduler", "stage"),
+    ),
     "obssched_job_abandoned": (
         "Runs abandoned by a scheduler node that died while running them.",
         ("scheduler", "job_name"),
@@ -63,7 +70,9 @@ _JOB = ("scheduler", "job_name")
 _EXECUTOR = ("scheduler", "executor")
 GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "obssched_job_next_run_timestamp_seconds": (
-        "When the job runs next (absent while paused).",
+        "When the job runs next (absent while paused). A job paused because its trigger raised "
+        "keeps the run time that was due, so that it shows as overdue until it is rescheduled, "
+        "resumed or removed.",
         _JOB,
     ),
     "obssched_job_info": (
@@ -88,6 +97,10 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scheduler",),
     ),
     "obssched_build_info": ("The obssched version (always 1).", ("version",)),
+    "obssched_listener_max_duration_seconds": (
+        "The longest timed call of the event listener (one dispatch in 8 is timed).",
+        ("scheduler", "listener"),
+    ),
     "obssched_jobstore_unloadable_jobs": (
         "Stored jobs that cannot be loaded (their callable is gone); they are kept, not deleted.",
         ("scheduler", "jobstore"),
@@ -273,6 +286,11 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
     job_labels: set[str] = set()
     info = out["obssched_job_info"].append
     trigger_text = source.trigger_texts()
+    broken: dict[str, datetime] = {}
+    stage_counts: dict[str, int] = {}
+    if context is not None:
+        broken = context.stage_errors.broken_jobs()
+        stage_counts = context.stage_errors.counts()
     for unit in units:
         reading = unit.reading
         if unit.key != JOB_LIST:
@@ -293,6 +311,11 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
                 counts[2] += 1
             elif next_run is None:
                 counts[1] += 1
+                next_run = broken.get(job.id) if broken else None
+                if next_run is not None:
+                    earlier = next_runs.get(label)
+                    if earlier is None or next_run < earlier:
+                        next_runs[label] = next_run
             else:
                 counts[0] += 1
                 earlier = next_runs.get(label)
@@ -307,6 +330,14 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
         ((sched, store, state), float(count))
         for store, counts in per_store.items()
         for state, count in zip(_JOB_STATES, counts, strict=True)
+    )
+    stage_counts["listener"] = sum(source.listener_errors().values())
+    if context is not None:
+        out["obssched_listener_max_duration_seconds"].extend(
+            ((sched, name), longest) for name, (_, _, longest) in context.events.timings().items()
+        )
+    out["obssched_scheduler_errors"].extend(
+        ((sched, stage), float(count)) for stage, count in stage_counts.items()
     )
     _collect_running(source, sched, job_labels, out)
     _collect_executors(executors, sched, out)

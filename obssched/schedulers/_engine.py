@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from obssched._runtimes import run_times_until
+from obssched._stages import StageErrors
 from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
@@ -27,7 +28,7 @@ from obssched.events import (
     JobSubmissionEvent,
     _job_event,
 )
-from obssched.exceptions import JobLookupError, MaxInstancesReachedError
+from obssched.exceptions import JobLookupError, MaxInstancesReachedError, TriggerError
 from obssched.schedulers._submission import Dispatch, Submit, make_submitter
 
 if TYPE_CHECKING:
@@ -65,16 +66,19 @@ def run_tick(
     dispatch: Dispatch,
     next_run_id: Callable[[], int],
     logger: logging.Logger,
+    stages: StageErrors | None = None,
 ) -> tuple[float, datetime]:
     """Submit every run due at ``now``; return the seconds to sleep and the wakeup planned.
 
     The sleep ends at the earliest next run time of any store, at most ``heartbeat`` seconds
     from now, and within milliseconds while an executor has queued runs that need another look.
+    A failure is logged and counted in ``stages`` by the stage that failed; a store that fails
+    is retried after ``retry_interval`` seconds, doubled on each failure in a row up to
+    ``stages.retry_cap`` (``stages`` keeps that count from one tick to the next).
     """
     started = clock.monotonic()
-    next_wakeup = _Tick(executors, now, dispatch, next_run_id, logger).process(
-        jobstores, retry_interval
-    )
+    tick = _Tick(executors, now, dispatch, next_run_id, logger, stages or StageErrors())
+    next_wakeup = tick.process(jobstores, retry_interval)
     # The time spent in the tick is read off the monotonic clock: one reading instead of two
     # wall-clock datetimes and the timedelta arithmetic between them.
     elapsed = clock.monotonic() - started
@@ -94,7 +98,16 @@ def run_tick(
 class _Tick:
     """The state of one tick: where runs go, and what is computed once per tick."""
 
-    __slots__ = ("dispatch", "executors", "limits", "logger", "next_run_id", "now", "submitters")
+    __slots__ = (
+        "dispatch",
+        "executors",
+        "limits",
+        "logger",
+        "next_run_id",
+        "now",
+        "stages",
+        "submitters",
+    )
 
     def __init__(
         self,
@@ -103,7 +116,9 @@ class _Tick:
         dispatch: Dispatch,
         next_run_id: Callable[[], int],
         logger: logging.Logger,
+        stages: StageErrors,
     ) -> None:
+        self.stages = stages
         self.executors = executors
         self.now = now
         self.dispatch = dispatch
@@ -141,10 +156,15 @@ class _Tick:
         """Process one store's orphaned and due runs; return its next run time (or when to
         retry it)."""
         logger = self.logger
+        retry_at = self.stages.store_backing_off(alias, self.now)
+        if retry_at is not None:
+            # Still backing off: a store in an outage is not asked on every heartbeat.
+            return retry_at
         try:
             orphans = store.take_orphaned_runs()
         except Exception:
             logger.exception("Error taking the orphaned runs of job store %r", alias)
+            self.stages.failed("store")
             orphans = []
         for orphan in orphans:
             self._process_orphan(orphan, alias)
@@ -157,8 +177,9 @@ class _Tick:
                 due_jobs = store.acquire_due_jobs(self.now)
             except Exception:
                 logger.exception("Error getting due jobs from job store %r", alias)
-                return self.now + timedelta(seconds=retry_interval)
+                return self._retry_store(alias, retry_interval)
             repeated = False
+            store_failed = False
             try:
                 for job in due_jobs:
                     job_id = job.id
@@ -170,22 +191,44 @@ class _Tick:
                     processed.add(job_id)
                     try:
                         self._process_job(job, alias, store, plans)
+                    except _StoreFailure as failure:
+                        # The store cannot save what this tick did: the rest waits for it to
+                        # answer again, when its jobs are still due (at least once).
+                        logger.error(
+                            'Error saving job "%s" to job store %r',
+                            job,
+                            alias,
+                            exc_info=failure.__cause__,
+                        )
+                        store_failed = True
+                        break
                     except Exception:
                         logger.exception('Error processing job "%s"; pausing it', job)
+                        self.stages.failed("store")
                         _pause_broken_job(job, alias, store, self.dispatch, logger)
             finally:
                 if due_jobs:
                     store.release_jobs(due_jobs)
+            if store_failed:
+                return self._retry_store(alias, retry_interval)
             # Every job processed here now runs after ``now`` or not at all, so a full batch
             # means more jobs may be due.
             if batch is None or len(due_jobs) < batch or repeated:
                 break
 
         try:
-            return store.get_next_run_time()
+            next_run_time = store.get_next_run_time()
         except Exception:
             logger.exception("Error getting the next run time from job store %r", alias)
-            return self.now + timedelta(seconds=retry_interval)
+            return self._retry_store(alias, retry_interval)
+        self.stages.store_answered(alias)
+        return next_run_time
+
+    def _retry_store(self, alias: str, retry_interval: float) -> datetime:
+        """Count a failure of the store ``alias``; return when to try it again (backing off)."""
+        retry_at = self.stages.store_failed(alias, retry_interval, self.now)
+        self.logger.warning("Retrying job store %r at %s", alias, retry_at)
+        return retry_at
 
     def _process_job(self, job: Job, alias: str, store: BaseJobStore, plans: bool) -> None:
         submit = self._submitter(job.executor)
@@ -196,12 +239,18 @@ class _Tick:
                 job.executor,
                 job,
             )
+            self.stages.failed("executor")
             _pause_broken_job(job, alias, store, self.dispatch, self.logger)
             return
 
         plan = store.planned_run_times(job) if plans else None
         if plan is None:
-            run_times, next_run_time = run_times_until(job, self.now)
+            try:
+                run_times, next_run_time = run_times_until(job, self.now)
+            except Exception as exc:
+                self._trigger_failed(job, alias, store, exc)
+                return
+            self.stages.job_mended(job.id)
             if run_times:
                 self._run_due(job, alias, run_times, submit)
         else:
@@ -222,12 +271,19 @@ class _Tick:
                 job.next_run_time = next_run_time
             else:
                 job._modify(next_run_time=next_run_time)
-            store.update_job(job)
+            try:
+                store.update_job(job)
+            except JobLookupError:
+                raise
+            except Exception as exc:
+                raise _StoreFailure from exc
         else:
             try:
                 store.remove_job(job.id)
             except JobLookupError:
                 return
+            except Exception as exc:
+                raise _StoreFailure from exc
             self.dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
 
     def _run_due(
@@ -255,10 +311,7 @@ class _Tick:
                 run_times = [run_time for run_time in run_times if run_time >= limit]
                 self._report_missed(job, alias, missed, coalesced)
         if run_times:
-            try:
-                submit(job, alias, run_times, coalesced)
-            except MaxInstancesReachedError:
-                self._refuse(job, alias, run_times, coalesced)
+            self._submit(job, alias, run_times, coalesced, submit)
 
     def _submit(
         self,
@@ -272,6 +325,37 @@ class _Tick:
             submit(job, alias, run_times, coalesced)
         except MaxInstancesReachedError:
             self._refuse(job, alias, run_times, coalesced)
+        except Exception:
+            # As APScheduler 3 does: the runs are lost, the job keeps its schedule.
+            self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
+            self.stages.failed("executor")
+
+    def _trigger_failed(self, job: Job, alias: str, store: BaseJobStore, cause: Exception) -> None:
+        """Report a trigger that raised as an error of its job, and pause the job."""
+        due = job.next_run_time or self.now
+        try:
+            described = str(job.trigger)
+        except Exception:  # a broken trigger may not describe itself either
+            described = type(job.trigger).__name__
+        error = TriggerError(job.id, described, cause)
+        self.logger.error(
+            'Error working out the run times of job "%s"; pausing it', job, exc_info=error
+        )
+        self.stages.failed("trigger")
+        self.stages.job_broken(job.id, due)
+        self.dispatch(
+            JobExecutionEvent(
+                EVENT_JOB_ERROR,
+                job.id,
+                alias,
+                due,
+                exception=error,
+                traceback="".join(traceback.format_exception(cause)),
+                job_name=job.name,
+                executor=job.executor,
+            )
+        )
+        _pause_broken_job(job, alias, store, self.dispatch, self.logger)
 
     def _refuse(
         self, job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
@@ -344,10 +428,7 @@ class _Tick:
             )
             return
         self.logger.info('Running the orphaned run of job "%s" again', job)
-        try:
-            self._submit(job, alias, list(orphan.run_times), [], submit)
-        except Exception:
-            self.logger.exception('Could not submit the orphaned run of job "%s"', job)
+        self._submit(job, alias, list(orphan.run_times), [], submit)
 
     def _submitter(self, executor_alias: str) -> Submit | None:
         """Return what submits to the executor ``executor_alias`` (``None``: no such
@@ -361,6 +442,10 @@ class _Tick:
                 executor, self.dispatch, self.next_run_id, self.logger
             )
         return submit
+
+
+class _StoreFailure(Exception):
+    """Raised from inside a job's processing when its store failed to save it."""
 
 
 def _pause_broken_job(

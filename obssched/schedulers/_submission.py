@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from obssched.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent, SchedulerEvent
-from obssched.exceptions import MaxInstancesReachedError
 from obssched.executors.base import BaseExecutor
 
 if TYPE_CHECKING:
@@ -49,13 +48,9 @@ def make_submitter(
         job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
     ) -> None:
         before = executor.submitted_runs
-        try:
-            executor.submit_job(job, run_times)
-        except MaxInstancesReachedError:
-            raise
-        except Exception:
-            logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
-            return
+        # What it raises (MaxInstancesReachedError, or a failure the loop logs and counts) is
+        # the loop's to handle, as for any executor.
+        executor.submit_job(job, run_times)
         if executor.submitted_runs == before:
             for index, run_time in enumerate(run_times):
                 dispatch(

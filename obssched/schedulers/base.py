@@ -77,7 +77,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._executors_lock = self._executor_registry.lock
         self._jobstores = self._jobstore_registry.items
         self._jobstores_lock = self._jobstore_registry.lock
-        self._events = EventBus(self._settings.logger)
+        self._events = EventBus(self._settings.logger, lambda: self._settings.clock)
         self._run_hooks: tuple[RunHook, ...] = ()
         self._pending_jobs: list[_jobs.PendingJob] = []
         self._context = SchedulerContext(
@@ -374,6 +374,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                 dispatch=self._event_dispatcher(),
                 next_run_id=self._context.next_run_id,
                 logger=settings.logger,
+                stages=self._context.stage_errors,
             )
             # Set under the lock that add_job takes, so a job added right after this tick is
             # compared with the wakeup this tick really planned.

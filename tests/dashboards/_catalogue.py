@@ -35,6 +35,9 @@ EXPORTED: dict[str, tuple[str, frozenset[str]]] = {
         ("obssched_jobstore_up", GAUGE, ("jobstore",)),
         ("obssched_jobstore_last_success_timestamp_seconds", GAUGE, ("jobstore",)),
         ("obssched_jobstore_errors_total", COUNTER, ("jobstore",)),
+        ("obssched_scheduler_errors_total", COUNTER, ("stage",)),
+        ("obssched_listener_duration_seconds", "summary", ("listener",)),
+        ("obssched_listener_max_duration_seconds", GAUGE, ("listener",)),
     ]
 }
 
