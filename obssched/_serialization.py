@@ -209,7 +209,7 @@ def job_to_data(job: Job) -> dict[str, Any]:
             "'module:qualname' reference (lambdas, nested functions and bound methods of "
             "instances have none); pass a module-level function or its textual reference"
         )
-    return {
+    data: dict[str, Any] = {
         "version": JOB_DATA_VERSION,
         "id": job.id,
         "name": job.name,
@@ -223,6 +223,11 @@ def job_to_data(job: Job) -> dict[str, Any]:
         "next_run_time": job.next_run_time.isoformat() if job.next_run_time else None,
         "recover": job.recover,
     }
+    timeout = getattr(job, "timeout", None)
+    if timeout is not None:
+        # Only when set, so the data of a job without one has the same fields as before.
+        data["timeout"] = timeout
+    return data
 
 
 def job_from_data(scheduler: BaseScheduler, data: dict[str, Any]) -> Job:
@@ -259,6 +264,8 @@ def job_from_data(scheduler: BaseScheduler, data: dict[str, Any]) -> Job:
             next_run_time=datetime.fromisoformat(next_run_time) if next_run_time else None,
             # Absent from data written before jobs could ask for recovery.
             recover=data.get("recover", False),
+            # Absent from data written before jobs had timeouts, and for jobs without one.
+            timeout=data.get("timeout"),
         )
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}: {data!r}") from exc

@@ -65,6 +65,7 @@ JOB_OPTIONS = frozenset(
         "max_instances",
         "misfire_grace_time",
         "coalesce",
+        "timeout",
         "executor",
         "jobstore",
     }
@@ -398,6 +399,14 @@ def _check_options(
         or grace <= 0
     ):
         problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
+    timeout = table.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        problem("timeout", f"must be a number of seconds above 0, got {timeout!r}")
     executor = table.get("executor", "default")
     if isinstance(executor, str) and executor not in executors:
         problem(

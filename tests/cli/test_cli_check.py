@@ -50,6 +50,15 @@ def test_good_file_passes_and_lists_its_jobs(workdir: Workdir) -> None:
     assert "cron[hour='3']" in result.stdout
 
 
+def test_a_timeout_is_accepted_per_job_and_in_the_job_defaults(workdir: Workdir) -> None:
+    """`timeout` is a job option in a [[jobs]] table and a key of [scheduler.job_defaults]."""
+    text = GOOD.replace('timezone = "UTC"', 'timezone = "UTC"\njob_defaults = { timeout = 60 }')
+    workdir.write("jobs.toml", text.replace("seconds = 30", "seconds = 30\ntimeout = 5"))
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == 0, result.stderr
+    assert "OK, 2 job(s)" in result.stdout
+
+
 def test_example_jobs_file_passes() -> None:
     """examples/jobs.toml, the documented example, is valid."""
     import subprocess
@@ -86,6 +95,7 @@ def test_example_jobs_file_passes() -> None:
         ("seconds = 30", "seconds = 30\ntimezone = 'Mars/Base'", "timezone", "Mars/Base"),
         ("seconds = 30", "seconds = 30\ntimezone = 5", "timezone", "got int 5"),
         ("seconds = 30", "seconds = 30\nmisfire_grace_time = nan", "misfire_grace_time", "nan"),
+        ("seconds = 30", "seconds = 30\ntimeout = 0", "timeout", "above 0, got 0"),
         ('args = ["x.txt"]', f"args = [{'[' * 120}{']' * 120}, 't']", "args", "nested more"),
     ],
     ids=[
@@ -106,6 +116,7 @@ def test_example_jobs_file_passes() -> None:
         "unknown-zone",
         "zone-not-text",
         "nan-grace-time",
+        "zero-timeout",
         "nested-arguments",
     ],
 )

@@ -542,6 +542,24 @@ def test_export_and_import_round_trip(scheduler: ManualScheduler, clock: ManualC
     other.shutdown()
 
 
+@pytest.mark.parametrize("timeout", [None, 7.5], ids=["no-timeout", "timeout"])
+def test_export_and_import_keep_a_jobs_timeout(
+    scheduler: ManualScheduler, clock: ManualClock, timeout: float | None
+) -> None:
+    """A job's timeout survives export and import; a job without one exports no timeout field."""
+    scheduler.start()
+    scheduler.add_job(core_jobs.record, "interval", seconds=30, id="j", timeout=timeout)
+    buffer = io.StringIO()
+    scheduler.export_jobs(buffer)
+    assert ('"timeout"' in buffer.getvalue()) is (timeout is not None)
+    other = ManualScheduler(clock=clock, metrics=False, tracing=False)
+    other.start()
+    buffer.seek(0)
+    other.import_jobs(buffer)
+    assert other.get_job("j").timeout == timeout
+    other.shutdown()
+
+
 def test_a_start_that_fails_on_a_pending_job_keeps_the_rest_pending(
     scheduler: ManualScheduler,
 ) -> None:
