@@ -195,8 +195,16 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             default_store = "default" not in self._jobstores
             if default_store:
                 self._jobstores["default"] = self._create_default_jobstore()
-            for alias, store in self._jobstores.items():
-                store.start(self, alias)
+            started: list[BaseJobStore] = []
+            try:
+                for alias, store in self._jobstores.items():
+                    store.start(self, alias)
+                    started.append(store)
+            except BaseException:
+                # A store that refuses to start (in use by another scheduler, an unmigrated
+                # table) leaves nothing running: no worker threads, heartbeats or listeners.
+                self._undo_start(started)
+                raise
             if default_store:
                 self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, "default"))
             self._check_pending_jobs()
@@ -217,6 +225,22 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_STARTED))
         if not paused:
             self.wakeup()
+
+    def _undo_start(self, stores: list[BaseJobStore]) -> None:
+        """Stop what a start that failed had started: ``stores``, the executors and the
+        built-in observability."""
+        for store in stores:
+            try:
+                store.shutdown()
+            except Exception:
+                self._logger.exception("Could not shut down a job store after a failed start")
+        for executor in list(self._executors.values()):
+            try:
+                executor.shutdown(wait=False)
+            except Exception:
+                self._logger.exception("Could not shut down an executor after a failed start")
+        if self._observability is not None:
+            self._observability.detach()
 
     def _check_pending_jobs(self) -> None:
         # Refuse to start, with nothing committed, rather than store jobs that cannot run.

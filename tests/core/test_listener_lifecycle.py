@@ -19,7 +19,7 @@ from obssched.schedulers.asyncio import AsyncIOScheduler
 from obssched.schedulers.background import BackgroundScheduler
 from obssched.schedulers.base import BaseScheduler
 from obssched.schedulers.blocking import BlockingScheduler
-from obssched.testing import ManualScheduler
+from obssched.testing import InlineExecutor, ManualScheduler
 
 StoreFactory = Callable[[Path, pytest.FixtureRequest], BaseJobStore]
 
@@ -186,3 +186,40 @@ def test_a_memory_store_started_twice_is_started_once(scheduler: ManualScheduler
     before = scheduler.context.events.callbacks
     store.start(scheduler, "default")
     assert scheduler.context.events.callbacks == before
+
+
+class _RefusingStore(MemoryJobStore):
+    """A store that refuses to start, as a SQL store in use by another scheduler does."""
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        raise RuntimeError("in use by another scheduler")
+
+
+class _RecordingExecutor(InlineExecutor):
+    """An executor that records its shutdowns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shutdowns: list[bool] = []
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.shutdowns.append(wait)
+        super().shutdown(wait)
+
+
+def test_a_start_refused_by_a_store_leaves_nothing_running() -> None:
+    """When a job store refuses to start, start() raises and stops what it had started: the
+    executors are shut down, the stores before it too, and nothing obssched subscribed stays."""
+    executor = _RecordingExecutor()
+    first = MemoryJobStore()
+    scheduler = ManualScheduler(
+        metrics_registry=CollectorRegistry(),
+        executors={"default": executor},
+        jobstores={"default": first, "refusing": _RefusingStore()},
+    )
+    scheduler.add_listener(user_listener)
+    with pytest.raises(RuntimeError, match="in use by another scheduler"):
+        scheduler.start()
+    assert executor.shutdowns == [False]
+    assert not scheduler.running
+    assert scheduler.context.events.callbacks == (user_listener,)
