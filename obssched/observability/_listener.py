@@ -34,6 +34,7 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
+from obssched.exceptions import JobTimeoutError
 from obssched.observability._metrics import (
     CounterCell,
     HistogramCell,
@@ -282,9 +283,14 @@ class MetricsListener:
         duration = event.run_duration
         queue_wait = event.queue_wait
         submitted_at = event.submitted_at
+        timed_out = None
         if event.code == EVENT_JOB_ERROR:
             cell = self._error_cell
-            counter = series.errored_counter(self._store, error_type_name(event.exception))
+            exception = event.exception
+            counter = series.errored_counter(self._store, error_type_name(exception))
+            if isinstance(exception, JobTimeoutError):
+                # Rare, so its series is made on first use rather than for every job.
+                timed_out = self._store.counter("obssched_job_timeouts", series.name_labels)
             run_cell = series.run_error or series.outcome_histogram(self._store, True)
             last = self._last_error
         else:
@@ -352,6 +358,9 @@ class MetricsListener:
                 last[labels] = moment
         finally:
             lock.release()
+        if timed_out is not None:
+            with lock:
+                timed_out.value += 1
 
     def _series_of(self, event: JobEvent) -> _JobSeries:
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))

@@ -58,6 +58,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Run times reached after their misfire grace time (EVENT_JOB_MISSED).",
         ("scheduler", "job_name"),
     ),
+    "obssched_job_timeouts": (
+        "Runs ended by their job's timeout (EVENT_JOB_ERROR with JobTimeoutError); a job's "
+        "series appears with its first timeout.",
+        ("scheduler", "job_name"),
+    ),
     "obssched_job_max_instances": (
         "Runs not submitted because the job had max_instances runs in flight.",
         ("scheduler", "job_name", "executor"),

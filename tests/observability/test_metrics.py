@@ -16,6 +16,7 @@ from obssched.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
+from obssched.exceptions import JobTimeoutError
 from obssched.observability import attach_builtin
 
 from .conftest import T0, FakeScheduler
@@ -68,6 +69,20 @@ def test_error_counts_by_type(scheduler: FakeScheduler, registry: CollectorRegis
     assert value(registry, "obssched_job_executed_total", **JOB) == 0.0
     run = {**JOB, "outcome": "error"}
     assert value(registry, "obssched_job_run_duration_seconds_sum", **run) == 3.0
+
+
+def test_a_timed_out_run_counts_as_a_timeout_and_an_error(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """A run ended by its timeout counts in obssched_job_timeouts_total as well as an error."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, exception=JobFailedError("boom"))
+    assert value(registry, "obssched_job_timeouts_total", job_name="report") is None
+    scheduler.run(job, duration=5.0, exception=JobTimeoutError("id-1", 5.0, T0, 5.0))
+    assert value(registry, "obssched_job_timeouts_total", job_name="report") == 1.0
+    error_type = "obssched.exceptions.JobTimeoutError"
+    assert value(registry, "obssched_job_errored_total", **JOB, error_type=error_type) == 1.0
 
 
 def test_builtin_error_type_is_bare(scheduler: FakeScheduler, registry: CollectorRegistry) -> None:
