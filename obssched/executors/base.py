@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from abc import ABC
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,20 +26,17 @@ from obssched._context import context_of
 from obssched._refs import get_callable_name
 from obssched._runs import RunInfo, RunningRun
 from obssched.events import (
-    EVENT_JOB_ERROR,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
     EVENT_NAMES,
     JobExecutionEvent,
     _submission_event,
-    _timed_execution_event,
 )
 from obssched.exceptions import (
-    JobAbandonedAtShutdownError,
-    JobTimeoutError,
     MaxInstancesReachedError,
 )
 from obssched.executors._apscheduler import run_coroutine_job, run_job
+from obssched.executors._bounds import RunBounds
 from obssched.executors._runner import error_event, run_body, wall_time
 from obssched.executors._watchdog import Watchdog
 
@@ -56,11 +52,8 @@ __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_coroutine_job", "run
 
 _new_tuple = tuple.__new__
 
-_SHUTDOWN_POLL = 0.01
-"""Seconds between looks at the runs in flight while a bounded shutdown waits for them."""
 
-
-class BaseExecutor(ABC):
+class BaseExecutor(RunBounds, ABC):
     """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
 
     _scheduler: BaseScheduler
@@ -264,110 +257,6 @@ class BaseExecutor(ABC):
             if job.timeout is not None:
                 self._watch(runs, job.timeout)
         return runs
-
-    _timeout_from_submission = False
-    """Whether a run's timeout counts from its submission (the executor does not see when its
-    body starts) instead of from the start of its body."""
-
-    def _watch(self, runs: list[RunInfo], timeout: float) -> None:
-        watchdog = self._watchdog
-        if watchdog is None:
-            with self._lock:
-                watchdog = self._watchdog
-                if watchdog is None:
-                    watchdog = self._watchdog = Watchdog(
-                        self._clock,
-                        self._inflight,
-                        self._expire,
-                        f"obssched-{self._alias}-watchdog",
-                        from_submission=self._timeout_from_submission,
-                    )
-        watchdog.watch(runs, timeout)
-
-    def check_timeouts(self) -> float | None:
-        """End the runs that have passed their job's ``timeout`` now; return the seconds until
-        the next run would (``None``: no run is watched).
-
-        The executor's watchdog thread calls it on its own; a test driving the scheduler's clock
-        by hand calls it after moving the clock.
-        """
-        watchdog = self._watchdog
-        return None if watchdog is None else watchdog.check()
-
-    def _expire(
-        self, runs: list[RunInfo], run: RunInfo, timeout: float, started: float, now: float
-    ) -> None:
-        """End ``run``, past its ``timeout``, with :class:`JobTimeoutError` (and the later runs
-        of its work item, which can no longer start in time, with the same error)."""
-        exc = JobTimeoutError(run.job_id, timeout, run.scheduled_run_time, now - started)
-        self._logger.error("%s", exc)
-        formatted = "".join(traceback.format_exception_only(exc))
-        last = runs[-1]
-        index = runs.index(run)
-        event = _timed_execution_event(EVENT_JOB_ERROR, run, None, exc, formatted, started, now)
-        self._run_ended(run, event, last=run is last)
-        for later in runs[index + 1 :]:
-            if later.run_id in self._inflight:
-                self._run_ended(later, error_event(later, exc, self._clock), last=later is last)
-        self._stop_runs(runs)
-
-    def _stop_runs(self, runs: list[RunInfo]) -> None:
-        """Stop the body of the work item ``runs``, already ended, where the executor can.
-
-        The default abandons it: a thread cannot be stopped from outside, so it finishes on its
-        own and the late end of its run is logged and dropped.
-        """
-
-    def wait_for_runs(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds (of the scheduler's clock) for the runs in flight to
-        end; return whether they all did.
-
-        A run of the calling thread (a job that shuts its scheduler down) is not waited for.
-        """
-        clock = self._clock
-        deadline = clock.monotonic() + timeout
-        own = self._own_run_ids()
-        pause = threading.Event()
-        # The pauses also add up to the timeout, so that a clock nobody moves (a test's manual
-        # clock) cannot keep a shutdown waiting for ever.
-        paused = 0.0
-        while any(run_id not in own for run_id in list(self._inflight)):
-            remaining = min(deadline - clock.monotonic(), timeout - paused)
-            if remaining <= 0:
-                return False
-            step = min(remaining, _SHUTDOWN_POLL)
-            pause.wait(step)
-            paused += step
-        return True
-
-    def abandon_runs(self, waited: float) -> list[RunInfo]:
-        """End every run still in flight, but the calling thread's own, as abandoned at shutdown
-        (:class:`~obssched.exceptions.JobAbandonedAtShutdownError`, ``waited`` being how long the
-        shutdown waited for them) and stop their bodies where the executor can; return them.
-        """
-        own = self._own_run_ids()
-        abandoned = [info for info, _ in list(self._inflight.values()) if info.run_id not in own]
-        node = self._context.name
-        for run in abandoned:
-            exc = JobAbandonedAtShutdownError(run.job_id, node, [run.scheduled_run_time], waited)
-            self._logger.warning("%s", exc)
-            # The instance count goes with the rest: the executor is shutting down.
-            self._run_ended(run, error_event(run, exc, self._clock), last=False)
-        with self._lock:
-            self._instances.clear()
-        if abandoned:
-            self._stop_runs(abandoned)
-        self._stop_watchdog()
-        return abandoned
-
-    def _stop_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.stop()
-            self._watchdog = None
-
-    def _own_run_ids(self) -> set[int]:
-        runs: list[RunInfo] | None = getattr(self._local, "runs", None)
-        return set() if runs is None else {run.run_id for run in runs}
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
