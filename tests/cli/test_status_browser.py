@@ -56,12 +56,18 @@ def test_status_page_renders_every_job_and_outcome(workdir: Workdir, start) -> N
     port = free_port()
     start("demo", "--duration", "40", "--metrics-port", str(port), "--store", workdir.store)
     base = f"http://127.0.0.1:{port}"
-    wait_until("an error to be recorded", lambda: "error" in get(f"{base}/status.json")[1], 20)
+    # A job's failed run, not any text with "error" in it (the page also says when the job
+    # stores have not answered yet, as while the scheduler is still starting).
+    wait_until(
+        "a failed run to be recorded",
+        lambda: '"outcome": "error"' in get(f"{base}/status.json")[1],
+        20,
+    )
 
     dom = browse(browser, workdir.path / "profile", "--dump-dom", f"{base}/")
     assert dom.returncode == 0, dom.stderr
     for job in DEMO_JOBS:
-        assert job in dom.stdout
+        assert job in dom.stdout, dom.stdout
     assert "interval[0:00:02]" in dom.stdout
     assert "error" in dom.stdout
     assert 'href="/metrics"' in dom.stdout
