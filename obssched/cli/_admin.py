@@ -189,6 +189,7 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
             print(f"{message} from {admin.shown_url}")
         return ExitCode.OK
     if action == "pause":
+        # Job._modify validates as the scheduler does (APScheduler 3's Job contract).
         job._modify(next_run_time=None)
         message = f"Paused job {job.id!r}"
     elif action == "resume":

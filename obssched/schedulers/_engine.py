@@ -270,6 +270,7 @@ class _Tick:
                 # Triggers return aware datetimes; the validation of Job._modify is for users.
                 job.next_run_time = next_run_time
             else:
+                # Job._modify is APScheduler 3's contract between a job and its scheduler.
                 job._modify(next_run_time=next_run_time)
             try:
                 store.update_job(job)
@@ -454,6 +455,7 @@ def _pause_broken_job(
     # A job that cannot be processed would be due again on every tick; pausing it keeps the
     # loop from spinning while keeping the job (and the evidence) in its store.
     try:
+        # Job._modify is APScheduler 3's contract between a job and its scheduler.
         job._modify(next_run_time=None)
         store.update_job(job)
     except Exception:

@@ -195,6 +195,7 @@ class JobsAPI:
         """
         with self._jobstores_lock:
             job, store_alias = self._lookup_job(job_id, jobstore)
+            # Job._modify is APScheduler 3's contract between a job and its scheduler.
             job._modify(**changes)
             if store_alias:
                 self._lookup_jobstore(store_alias).update_job(job)
@@ -322,6 +323,7 @@ class JobsAPI:
             if not replace_existing:
                 raise
             store.update_job(job)
+        # APScheduler 3's name for the job's store; plugins and user code read it.
         job._jobstore_alias = jobstore_alias
         self._logger.info('Added job "%s" to job store "%s"', job.name, jobstore_alias)
         self._dispatch_event(self._job_event(EVENT_JOB_ADDED, job, jobstore_alias))

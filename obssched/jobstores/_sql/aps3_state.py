@@ -220,6 +220,7 @@ def job_from_aps3_state(state: dict[str, Any], scheduler: BaseScheduler, alias: 
     """
     job = Job.__new__(Job)
     job.__setstate__(job_state_from_aps3(state))
+    # What APScheduler 3's own stores set on a job they load: the Job contract of stores.
     job._scheduler = scheduler
     job._jobstore_alias = alias
     return job

@@ -180,6 +180,7 @@ def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}") from exc
     job = Job.__new__(Job)
     job.__setstate__(job_state)
+    # What APScheduler 3's own stores set on a job they load: the Job contract of stores.
     job._scheduler = scheduler
     job._jobstore_alias = alias
     return job
