@@ -23,19 +23,6 @@ TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
 pytestmark = pytest.mark.realtime
 
 
-class Gate:
-    """A job body that signals it started, then blocks until opened (10 s at most)."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self) -> str:
-        self.started.set()
-        self.opened.wait(10)
-        return "late"
-
-
 @pytest.fixture(autouse=True)
 def release_blocked_jobs() -> Iterator[None]:
     timeout_jobs.release.clear()
@@ -61,7 +48,7 @@ def test_background_shutdown_with_a_timeout_abandons_a_hung_thread_run() -> None
     executor = ThreadPoolExecutor(1)
     sched = BackgroundScheduler(executors={"default": executor}, **options())
     recorder = EventRecorder(sched)
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     sched.start()
     sched.add_job(gate, id="hung")
     assert gate.started.wait(10)
@@ -76,7 +63,7 @@ def test_blocking_shutdown_with_a_timeout_returns_from_start() -> None:
     """A BlockingScheduler running in a thread stops by the timeout, its hung run abandoned."""
     sched = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, **options())
     recorder = EventRecorder(sched)
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     sched.add_job(gate, id="hung")
     loop = threading.Thread(target=sched.start, daemon=True)
     loop.start()
@@ -226,7 +213,7 @@ def test_a_bounded_shutdown_returns_even_when_the_clock_stands_still() -> None:
         **options(),
     )
     recorder = EventRecorder(sched)
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     sched.start()
     sched.add_job(gate, id="hung")
     sched.tick()

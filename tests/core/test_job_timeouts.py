@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,19 +25,6 @@ TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
 pytestmark = pytest.mark.realtime
 
 
-class Gate:
-    """A job body that signals it started, then blocks until opened (10 s at most)."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self) -> str:
-        self.started.set()
-        self.opened.wait(10)
-        return "late"
-
-
 @pytest.fixture(autouse=True)
 def release_blocked_jobs() -> Iterator[None]:
     timeout_jobs.release.clear()
@@ -54,7 +40,7 @@ def threads(scheduler: ManualScheduler) -> ThreadPoolExecutor:
 
 
 def start_hung_run(
-    scheduler: ManualScheduler, clock: ManualClock, gate: Gate, **options: Any
+    scheduler: ManualScheduler, clock: ManualClock, gate: timeout_jobs.Gate, **options: Any
 ) -> None:
     scheduler.start()
     scheduler.add_job(gate, "interval", seconds=60, executor="threads", id="hung", **options)
@@ -71,7 +57,7 @@ def test_a_run_past_its_timeout_ends_with_job_timeout_error(
 ) -> None:
     """Once the clock passes the timeout, the run ends with one error event whose exception
     is a JobTimeoutError naming the job, the timeout and the time it ran."""
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     start_hung_run(scheduler, clock, gate, timeout=5)
     clock.advance(6)
     threads.check_timeouts()
@@ -92,7 +78,7 @@ def test_a_run_within_its_timeout_is_left_alone(
     threads: ThreadPoolExecutor,
 ) -> None:
     """Before the timeout passes, the run goes on and nothing is reported."""
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     start_hung_run(scheduler, clock, gate, timeout=5)
     clock.advance(4)
     assert threads.check_timeouts() == pytest.approx(1)
@@ -109,7 +95,7 @@ def test_a_timed_out_run_frees_its_instance(
     threads: ThreadPoolExecutor,
 ) -> None:
     """With max_instances=1, the run after a timed-out one is submitted, not refused."""
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     start_hung_run(scheduler, clock, gate, timeout=5, max_instances=1)
     clock.advance(6)
     threads.check_timeouts()
@@ -127,7 +113,7 @@ def test_a_timed_out_thread_that_finishes_late_reports_nothing_more(
     threads: ThreadPoolExecutor,
 ) -> None:
     """The abandoned thread's late result is dropped: its run keeps its one terminal event."""
-    gate = Gate()
+    gate = timeout_jobs.Gate()
     start_hung_run(scheduler, clock, gate, timeout=5)
     clock.advance(6)
     threads.check_timeouts()
