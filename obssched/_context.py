@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["SchedulerContext", "context_of"]
 
 
-def _no_hooks() -> tuple[RunHook, ...]:
-    return ()
-
-
 def _no_wakeup() -> None:
     pass
 
@@ -54,7 +50,8 @@ class SchedulerContext:
         logger: returns the scheduler's logger.
         dispatch: delivers an event (default: ``events.dispatch``; a scheduler class that
             delivers events its own way passes its own).
-        run_hooks: returns the hooks to wrap each job body in, read once per run.
+        run_hooks: the hooks to wrap each job body in; the scheduler replaces the tuple in
+            :attr:`run_hooks` as hooks are added and removed.
         wakeup: makes the scheduling loop run a tick soon.
         executors: the scheduler's executors by alias (read through a read-only view).
         jobstores: the scheduler's job stores by alias (read through a read-only view).
@@ -69,11 +66,11 @@ class SchedulerContext:
         "_jobstores",
         "_logger",
         "_name",
-        "_run_hooks",
         "announces_submissions",
         "dispatch",
         "events",
         "next_run_id",
+        "run_hooks",
         "stage_errors",
         "wakeup",
     )
@@ -86,7 +83,7 @@ class SchedulerContext:
         events: EventBus,
         logger: Callable[[], logging.Logger],
         dispatch: Callable[[SchedulerEvent], None] | None = None,
-        run_hooks: Callable[[], tuple[RunHook, ...]] = _no_hooks,
+        run_hooks: tuple[RunHook, ...] = (),
         wakeup: Callable[[], None] = _no_wakeup,
         executors: Mapping[str, BaseExecutor] | None = None,
         jobstores: Mapping[str, BaseJobStore] | None = None,
@@ -97,7 +94,9 @@ class SchedulerContext:
         self._logger = logger
         self.events = events
         self.wakeup = wakeup
-        self._run_hooks = run_hooks
+        self.run_hooks = run_hooks
+        """The hooks every job body runs inside, outermost first (read once per work item:
+        a plain attribute, as it is read on every run's path)."""
         self._executors: Mapping[str, BaseExecutor] = MappingProxyType(
             executors if executors is not None else {}
         )
@@ -127,11 +126,6 @@ class SchedulerContext:
     def logger(self) -> logging.Logger:
         """The scheduler's logger."""
         return self._logger()
-
-    @property
-    def run_hooks(self) -> tuple[RunHook, ...]:
-        """The hooks every job body runs inside, outermost first."""
-        return self._run_hooks()
 
     @property
     def executors(self) -> Mapping[str, BaseExecutor]:

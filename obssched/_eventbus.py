@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from obssched._refs import get_callable_name
-from obssched.clock import Clock
+from obssched.clock import Clock, SystemClock
 from obssched.events import EVENT_ALL, EVENT_NAMES, SchedulerEvent
 
 __all__ = ["SLOW_LISTENER_SECONDS", "TIMING_SAMPLE", "EventBus", "Listener", "ListenerTiming"]
@@ -49,6 +50,8 @@ class _Registration(NamedTuple):
     name: str
     routes: Mapping[int, Listener]
     """Callables that take the callback's place for particular event codes."""
+    held: bool
+    """Whether a holding thread's events reach it only at :meth:`EventBus.release`."""
 
 
 class EventBus:
@@ -85,6 +88,15 @@ class EventBus:
         self._names: dict[int, str] = {}
         self.mask = 0
         self.error_counts: dict[str, int] = {}
+        # The thread holding back held listeners' events (see hold()), those events, and the
+        # runs they belong to: another thread's later event of such a run queues behind them.
+        self._holder: int | None = None
+        self._held: deque[tuple[tuple[Listener, ...], SchedulerEvent]] = deque()
+        self._held_runs: set[int] = set()
+        self._held_mask = 0
+        self._hold_lock = threading.Lock()
+        self._held_by_code: dict[int, tuple[Listener, ...]] = {}
+        self._prompt_by_code: dict[int, tuple[Listener, ...]] = {}
         # Every code gets its (empty) tuple now, so dispatch never falls back to _matching.
         self._recompute()
 
@@ -95,12 +107,16 @@ class EventBus:
         *,
         name: str | None = None,
         routes: Mapping[int, Listener] | None = None,
+        held: bool = False,
     ) -> None:
         """Deliver events whose code is in ``mask`` to ``callback``.
 
         ``routes`` maps event codes to callables called instead of ``callback`` for those codes
         (a listener that already knows what it does with each event spares itself the lookup);
         ``name`` is what its failures are counted under (default: the callback's name).
+        ``held``: events dispatched by a thread that :meth:`hold` s the bus reach ``callback``
+        only when it calls :meth:`release` (the scheduler's loop holds its users' listeners
+        while a tick hands runs to the executors).
         """
         if not callable(callback):
             raise TypeError(f"Listener must be callable, got {callback!r}")
@@ -108,7 +124,7 @@ class EventBus:
             raise TypeError(f"Listener mask must be an integer of EVENT_* bits, got {mask!r}")
         name = name or get_callable_name(callback)
         with self._lock:
-            registration = _Registration(callback, mask, name, dict(routes or {}))
+            registration = _Registration(callback, mask, name, dict(routes or {}), held)
             self._registrations = (*self._registrations, registration)
             self._recompute()
             # Counted from zero, so the first failure shows as an increase on the dashboards.
@@ -139,23 +155,78 @@ class EventBus:
         return tuple(r.callback for r in self._registrations)
 
     def _recompute(self) -> None:
-        mask = 0
+        mask = held_mask = 0
         names: dict[int, str] = {}
         for registration in self._registrations:
             mask |= registration.mask
+            if registration.held:
+                held_mask |= registration.mask
             names[id(registration.callback)] = registration.name
             for route in registration.routes.values():
                 names[id(route)] = registration.name
         self.mask = mask
+        self._held_mask = held_mask
         self._names = names
         by_name = self._timings_by_name
         self._timings = {
             key: by_name.setdefault(name, ListenerTiming(name)) for key, name in names.items()
         }
         self._by_code = {code: self._matching(code) for code in EVENT_NAMES}
+        self._held_by_code = {code: self._matching(code, held=True) for code in EVENT_NAMES}
+        self._prompt_by_code = {code: self._matching(code, held=False) for code in EVENT_NAMES}
 
-    def _matching(self, code: int) -> tuple[Listener, ...]:
-        return tuple(r.routes.get(code, r.callback) for r in self._registrations if code & r.mask)
+    def _matching(self, code: int, held: bool | None = None) -> tuple[Listener, ...]:
+        return tuple(
+            r.routes.get(code, r.callback)
+            for r in self._registrations
+            if code & r.mask and (held is None or r.held == held)
+        )
+
+    def hold(self) -> None:
+        """Hold back the calling thread's events from held listeners until :meth:`release`.
+
+        Listeners added with ``held=False`` still get them at once. Events other threads
+        dispatch meanwhile reach every listener at once, except the events of a run whose
+        earlier event is held: those queue behind it, so each listener still sees a run's
+        events in order. One thread holds at a time (the scheduling loop).
+        """
+        self._holder = threading.get_ident()
+
+    def release(self) -> None:
+        """Deliver the held events in the order they were dispatched, then stop holding."""
+        held = self._held
+        lock = self._hold_lock
+        monotonic = (self._clock() if self._clock is not None else SystemClock()).monotonic
+        while True:
+            with lock:
+                if not held:
+                    self._holder = None
+                    self._held_runs.clear()
+                    return
+                callbacks, event = held.popleft()
+            # Held listeners are users' own: each of their calls is timed, so one that blocks
+            # the loop is seen at once.
+            self._dispatch_timed(event, callbacks, monotonic)
+
+    def _hold(self, event: SchedulerEvent, callbacks: tuple[Listener, ...]) -> tuple[Listener, ...]:
+        """Queue ``event`` for its held listeners if it must wait; return whom to call now."""
+        code = event.code
+        run_id = getattr(event, "run_id", None)
+        if self._holder != threading.get_ident() and run_id not in self._held_runs:
+            return callbacks
+        held = self._held_by_code.get(code)
+        if held is None:
+            held = self._matching(code, held=True)
+        if not held:
+            return callbacks
+        with self._hold_lock:
+            if self._holder is None:  # released meanwhile: its queue is empty
+                return callbacks
+            self._held.append((held, event))
+            if run_id is not None:
+                self._held_runs.add(run_id)
+        prompt = self._prompt_by_code.get(code)
+        return prompt if prompt is not None else self._matching(code, held=False)
 
     def timings(self) -> dict[str, tuple[int, float, float]]:
         """Return the timed listener calls by listener name: (calls, total seconds, longest).
@@ -172,6 +243,13 @@ class EventBus:
         callbacks = self._by_code.get(event.code)
         if callbacks is None:  # a code outside the event table
             callbacks = self._matching(event.code)
+        holder = self._holder
+        if (
+            holder is not None
+            and event.code & self._held_mask
+            and (self._held_runs or holder == threading.get_ident())
+        ):
+            callbacks = self._hold(event, callbacks)
         countdown = self._countdown - 1
         if countdown:
             self._countdown = countdown

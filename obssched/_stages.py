@@ -34,7 +34,9 @@ class StageErrors:
         self._counts: dict[str, int] = dict.fromkeys(LOOP_STAGES, 0)
         self._store_failures: dict[str, int] = {}
         self._store_retries: dict[str, tuple[datetime, datetime]] = {}
-        self._broken: dict[str, datetime] = {}
+        self.broken: dict[str, datetime] = {}
+        """The jobs paused because their trigger raised (read it through :meth:`broken_jobs`;
+        the loop tests it for emptiness without the lock, before each job it processes)."""
         self.retry_cap = retry_cap
 
     def failed(self, stage: str) -> None:
@@ -83,13 +85,13 @@ class StageErrors:
         """Note that the job ``job_id`` was paused at the run time ``due`` because its trigger
         raised."""
         with self._lock:
-            self._broken[job_id] = due
+            self.broken[job_id] = due
 
     def job_mended(self, job_id: str) -> None:
         """Forget that ``job_id`` broke (its trigger worked out its run times again)."""
-        if self._broken:
+        if self.broken:
             with self._lock:
-                self._broken.pop(job_id, None)
+                self.broken.pop(job_id, None)
 
     def broken_jobs(self) -> dict[str, datetime]:
         """Return the jobs paused because their trigger raised, with the run time that was due.
@@ -97,7 +99,7 @@ class StageErrors:
         A job keeps its entry while it stays paused, so its run time can be shown as overdue.
         """
         with self._lock:
-            return dict(self._broken)
+            return dict(self.broken)
 
     def counts(self) -> dict[str, int]:
         """Return the failures counted so far, by stage (every stage present, from zero)."""

@@ -96,6 +96,11 @@ class BaseExecutor(RunBounds, ABC):
         self._next_run_id = context.next_run_id
         self._dispatch = context.dispatch
         self._announce_submissions = context.announces_submissions
+        # Whether runs end straight in an event, or through a _run_job_success that a subclass
+        # or this instance replaced (looked at once, here: every run's end reads it).
+        self._plain_success = (
+            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in self.__dict__
+        )
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with ``wait``, return once every submitted run has ended."""
@@ -350,7 +355,7 @@ class BaseExecutor(RunBounds, ABC):
                         del counts[job_id]
             finally:
                 lock.release()
-        if not callback or (self._plain_success and "_run_job_success" not in self.__dict__):
+        if not callback or self._plain_success:
             self._dispatch(event)
         else:
             # A subclass (or an instance) that replaced APScheduler 3's completion callback is

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from obssched._context import SchedulerContext
 from obssched._eventbus import EventBus, Listener
 from obssched._runs import RunHook, RunningRun
 from obssched.events import (
@@ -37,7 +38,7 @@ class ComponentsAPI:
     _jobstores: dict[str, BaseJobStore]
     _executors_lock: threading.RLock
     _events: EventBus
-    _run_hooks: tuple[RunHook, ...]
+    _context: SchedulerContext
 
     if TYPE_CHECKING:
 
@@ -101,7 +102,10 @@ class ComponentsAPI:
 
     def add_listener(self, callback: Listener, mask: int = EVENT_ALL) -> None:
         """Call ``callback(event)`` for every event whose code is in ``mask``."""
-        self._events.add(callback, mask)
+        # Held: during a tick, the loop's events reach it once the tick has handed every due
+        # run to its executor, so a slow listener cannot hold runs back (APScheduler 3 too
+        # dispatches a run's submission after handing it over).
+        self._events.add(callback, mask, held=True)
 
     def remove_listener(self, callback: Listener) -> None:
         """Stop calling ``callback``."""
@@ -109,11 +113,13 @@ class ComponentsAPI:
 
     def add_run_hook(self, hook: RunHook) -> None:
         """Wrap every job body in ``hook`` (see :class:`obssched._runs.RunHook`)."""
-        self._run_hooks = (*self._run_hooks, hook)
+        context = self._context
+        context.run_hooks = (*context.run_hooks, hook)
 
     def remove_run_hook(self, hook: RunHook) -> None:
         """Stop wrapping job bodies in ``hook``."""
-        self._run_hooks = tuple(h for h in self._run_hooks if h is not hook)
+        context = self._context
+        context.run_hooks = tuple(h for h in context.run_hooks if h is not hook)
 
     def get_listener_errors(self) -> dict[str, int]:
         """Return how many times each listener (by name) has raised."""

@@ -231,7 +231,7 @@ class _Tick:
         return retry_at
 
     def _process_job(self, job: Job, alias: str, store: BaseJobStore, plans: bool) -> None:
-        submit = self._submitter(job.executor)
+        submit = self.submitters.get(job.executor) or self._submitter(job.executor)
         if submit is None:
             self.logger.error(
                 'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor '
@@ -250,7 +250,8 @@ class _Tick:
             except Exception as exc:
                 self._trigger_failed(job, alias, store, exc)
                 return
-            self.stages.job_mended(job.id)
+            if self.stages.broken:
+                self.stages.job_mended(job.id)
             if run_times:
                 self._run_due(job, alias, run_times, submit)
         else:
@@ -323,7 +324,7 @@ class _Tick:
         submit: Submit,
     ) -> None:
         try:
-            submit(job, alias, run_times, coalesced)
+            submit(job, run_times, jobstore=alias, coalesced=coalesced)
         except MaxInstancesReachedError:
             self._refuse(job, alias, run_times, coalesced)
         except Exception:

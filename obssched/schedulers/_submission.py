@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from obssched.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent, SchedulerEvent
 from obssched.executors.base import BaseExecutor
@@ -17,8 +17,20 @@ __all__ = ["Dispatch", "Submit", "make_submitter"]
 
 Dispatch = Callable[[SchedulerEvent], None]
 """Delivers an event to the scheduler's listeners."""
-Submit = Callable[["Job", str, list[datetime], list[datetime]], None]
-"""``submit(job, jobstore_alias, run_times, coalesced)``; raises MaxInstancesReachedError."""
+
+
+class Submit(Protocol):
+    """``submit(job, run_times, jobstore=alias, coalesced=...)``: what
+    :meth:`BaseExecutor.submit_runs` takes; raises MaxInstancesReachedError."""
+
+    def __call__(
+        self,
+        job: Job,
+        run_times: Sequence[datetime],
+        *,
+        jobstore: str,
+        coalesced: Sequence[datetime],
+    ) -> object: ...
 
 
 def make_submitter(
@@ -35,29 +47,22 @@ def make_submitter(
     on to the base class, the submission events are dispatched here.
     """
     if type(executor).submit_job is BaseExecutor.submit_job:
-        submit_runs = executor.submit_runs
-
-        def submit(
-            job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
-        ) -> None:
-            submit_runs(job, run_times, jobstore=alias, coalesced=coalesced)
-
-        return submit
+        return executor.submit_runs
 
     def submit_through_override(
-        job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
+        job: Job, run_times: Sequence[datetime], *, jobstore: str, coalesced: Sequence[datetime]
     ) -> None:
         before = executor.submitted_runs
         # What it raises (MaxInstancesReachedError, or a failure the loop logs and counts) is
         # the loop's to handle, as for any executor.
-        executor.submit_job(job, run_times)
+        executor.submit_job(job, list(run_times))
         if executor.submitted_runs == before:
             for index, run_time in enumerate(run_times):
                 dispatch(
                     JobSubmissionEvent(
                         EVENT_JOB_SUBMITTED,
                         job.id,
-                        alias,
+                        jobstore,
                         [run_time],
                         job_name=job.name,
                         executor=job.executor,

@@ -12,7 +12,6 @@ from typing import Any
 
 from obssched._context import SchedulerContext
 from obssched._eventbus import EventBus
-from obssched._runs import RunHook
 from obssched._timeutil import get_localzone
 from obssched.clock import Clock
 from obssched.events import (
@@ -78,7 +77,6 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._jobstores = self._jobstore_registry.items
         self._jobstores_lock = self._jobstore_registry.lock
         self._events = EventBus(self._settings.logger, lambda: self._settings.clock)
-        self._run_hooks: tuple[RunHook, ...] = ()
         self._pending_jobs: list[_jobs.PendingJob] = []
         self._context = SchedulerContext(
             name=lambda: self._settings.name,
@@ -86,7 +84,6 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             events=self._events,
             logger=lambda: self._settings.logger,
             dispatch=self._event_dispatcher(),
-            run_hooks=lambda: self._run_hooks,
             # Looked up at each call: a subclass or a test may replace wakeup on the instance.
             wakeup=lambda: self.wakeup(),
             executors=self._executors,
@@ -387,20 +384,26 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
             return _engine.idle_wait(self._executors, settings.heartbeat_interval)
-        with self._jobstores_lock:
-            wait, planned = _engine.run_tick(
-                self._jobstores,
-                self._executors,
-                clock,
-                now,
-                heartbeat=settings.heartbeat_interval,
-                retry_interval=settings.jobstore_retry_interval,
-                dispatch=self._event_dispatcher(),
-                next_run_id=self._context.next_run_id,
-                logger=settings.logger,
-                stages=self._context.stage_errors,
-            )
-            # Set under the lock that add_job takes, so a job added right after this tick is
-            # compared with the wakeup this tick really planned.
-            self._planned_wakeup = planned
+        # Users' listeners get the loop's events once the tick is over (see add_listener).
+        events = self._events
+        events.hold()
+        try:
+            with self._jobstores_lock:
+                wait, planned = _engine.run_tick(
+                    self._jobstores,
+                    self._executors,
+                    clock,
+                    now,
+                    heartbeat=settings.heartbeat_interval,
+                    retry_interval=settings.jobstore_retry_interval,
+                    dispatch=self._event_dispatcher(),
+                    next_run_id=self._context.next_run_id,
+                    logger=settings.logger,
+                    stages=self._context.stage_errors,
+                )
+                # Set under the lock that add_job takes, so a job added right after this tick
+                # is compared with the wakeup this tick really planned.
+                self._planned_wakeup = planned
+        finally:
+            events.release()
         return wait

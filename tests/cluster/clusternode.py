@@ -166,7 +166,10 @@ def main() -> None:
             if args.echo:  # under the lock: lines from several threads never interleave
                 print(announcement, flush=True)
 
-    scheduler.add_listener(listener)
+    # On the bus itself, as obssched's own listeners are: each outcome is written as it
+    # happens, even mid-tick, so a node SIGKILLed right after a run has still recorded it (a
+    # user's listener would get the tick's events once the tick is over).
+    scheduler.context.events.add(listener)
     seeding = bool(args.seed or args.exclusive)
     scheduler.start(paused=seeding)
     if seeding:

@@ -96,7 +96,6 @@ class FakeScheduler:
             clock=lambda: self.clock,
             events=EventBus(logger),
             logger=lambda: logger,
-            run_hooks=lambda: tuple(self.run_hooks),
             executors=self.executors,
             jobstores=self.jobstores,
         )
@@ -109,9 +108,11 @@ class FakeScheduler:
 
     def add_run_hook(self, hook: Any) -> None:
         self.run_hooks.append(hook)
+        self.context.run_hooks = tuple(self.run_hooks)
 
     def remove_run_hook(self, hook: Any) -> None:
         self.run_hooks.remove(hook)
+        self.context.run_hooks = tuple(self.run_hooks)
 
     def get_jobs(self) -> list[FakeJob]:
         return list(self.jobs)

@@ -1,0 +1,148 @@
+"""Users' listeners get the loop's events after the tick has handed every due run over.
+
+A listener that blocks on one job's submission must not hold back the runs the same tick
+submitted, nor make later ticks refuse runs for ``max_instances``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+
+from obssched._eventbus import EventBus
+from obssched.events import (
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_STARTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
+)
+from obssched.schedulers.background import BackgroundScheduler
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
+
+LOGGER = logging.getLogger("obssched.test.held")
+T0 = ManualClock().now()
+
+
+def submitted(run_id: int) -> JobSubmissionEvent:
+    return JobSubmissionEvent(EVENT_JOB_SUBMITTED, "job", "default", [T0], run_id=run_id)
+
+
+def executed(run_id: int) -> JobExecutionEvent:
+    return JobExecutionEvent(EVENT_JOB_EXECUTED, "job", "default", T0, run_id=run_id)
+
+
+def test_a_held_listener_gets_the_holders_events_at_release() -> None:
+    """Held listeners see the holding thread's events only at release, in order."""
+    bus = EventBus(LOGGER)
+    seen: list[int] = []
+    bus.add(lambda event: seen.append(event.code), held=True)
+    bus.hold()
+    bus.dispatch(SchedulerEvent(EVENT_SCHEDULER_STARTED))
+    bus.dispatch(submitted(1))
+    assert seen == []
+    bus.release()
+    assert seen == [EVENT_SCHEDULER_STARTED, EVENT_JOB_SUBMITTED]
+
+
+def test_a_prompt_listener_gets_events_while_the_bus_is_held() -> None:
+    """Listeners added without ``held`` (obssched's own) are called at once."""
+    bus = EventBus(LOGGER)
+    seen: list[int] = []
+    bus.add(lambda event: seen.append(event.code))
+    bus.hold()
+    bus.dispatch(submitted(1))
+    assert seen == [EVENT_JOB_SUBMITTED]
+    bus.release()
+    assert seen == [EVENT_JOB_SUBMITTED]
+
+
+def test_another_threads_event_of_a_held_run_waits_behind_it() -> None:
+    """A run's execution, dispatched by a worker, reaches a held listener after its held
+    submission."""
+    bus = EventBus(LOGGER)
+    seen: list[tuple[int, int | None]] = []
+    bus.add(lambda event: seen.append((event.code, event.run_id)), held=True)
+    bus.hold()
+    bus.dispatch(submitted(1))
+    worker = threading.Thread(target=bus.dispatch, args=(executed(1),))
+    worker.start()
+    worker.join()
+    assert seen == []
+    bus.release()
+    assert seen == [(EVENT_JOB_SUBMITTED, 1), (EVENT_JOB_EXECUTED, 1)]
+
+
+def test_another_threads_event_of_another_run_is_delivered_at_once() -> None:
+    """Events of runs with nothing held reach held listeners at once, from their own thread."""
+    bus = EventBus(LOGGER)
+    seen: list[int | None] = []
+    bus.add(lambda event: seen.append(event.run_id), held=True)
+    bus.hold()
+    worker = threading.Thread(target=bus.dispatch, args=(executed(7),))
+    worker.start()
+    worker.join()
+    assert seen == [7]
+    bus.release()
+    assert seen == [7]
+
+
+def test_after_release_events_go_straight_to_every_listener() -> None:
+    """Once released, the bus holds nothing back."""
+    bus = EventBus(LOGGER)
+    seen: list[int] = []
+    bus.add(lambda event: seen.append(event.code), held=True)
+    bus.hold()
+    bus.release()
+    bus.dispatch(submitted(1))
+    assert seen == [EVENT_JOB_SUBMITTED]
+
+
+def test_a_scheduler_listener_sees_the_ticks_events_when_the_tick_returns() -> None:
+    """On a manual scheduler, the tick's events have all reached user listeners by the time
+    ``tick()`` returns, submission before execution."""
+    scheduler = ManualScheduler()
+    recorder = EventRecorder(scheduler)
+    scheduler.start()
+    scheduler.add_job(len, "date", run_date=scheduler.clock.now(), args=("ab",))
+    scheduler.tick()
+    codes = [event.code for event in recorder.of(EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED)]
+    assert codes == [EVENT_JOB_SUBMITTED, EVENT_JOB_EXECUTED]
+
+
+def _nothing() -> None:
+    pass
+
+
+@pytest.mark.realtime
+def test_a_listener_blocked_on_one_submission_does_not_hold_back_the_other_runs() -> None:
+    """A listener that blocks on job A's submission until job B has run does not deadlock: B's
+    run, submitted in the same tick, is already with the executor; and nothing is refused for
+    max_instances meanwhile."""
+    scheduler = BackgroundScheduler()
+    b_ran = threading.Event()
+    unblocked = threading.Event()
+    refused: list[str] = []
+
+    def blocking_listener(event: SchedulerEvent) -> None:
+        if isinstance(event, JobSubmissionEvent) and event.job_id == "a":
+            if event.code == EVENT_JOB_MAX_INSTANCES:
+                refused.append(event.job_id)
+            elif b_ran.wait(timeout=30):
+                unblocked.set()
+
+    scheduler.add_listener(blocking_listener, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+    run_at = scheduler.clock.now() + timedelta(seconds=0.5)
+    scheduler.add_job(_nothing, "date", run_date=run_at, id="a")
+    scheduler.add_job(b_ran.set, "date", run_date=run_at, id="b")
+    scheduler.start()
+    try:
+        assert unblocked.wait(timeout=30), "job b did not run while the listener blocked on a"
+    finally:
+        scheduler.shutdown()
+    assert refused == []
