@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dashgen._queries import quantile
+from obssched.mixin._queries import Queries
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -78,17 +78,17 @@ def panel(
 
 
 def stat(
-    title,
-    description,
-    unit,
-    expr,
+    title: str,
+    description: str,
+    unit: str,
+    expr: str,
     *,
-    legend="__auto",
-    steps=GREEN_ONLY,
-    text="value",
-    size=(4, 4),
-    **kw,
-):
+    legend: str = "__auto",
+    steps: dict[str, Any] = GREEN_ONLY,
+    text: str = "value",
+    size: tuple[int, int] = (4, 4),
+    **kw: Any,
+) -> dict[str, Any]:
     options = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
         "colorMode": "background" if steps is not GREEN_ONLY else "value",
@@ -103,7 +103,16 @@ def stat(
     )
 
 
-def timeseries(title, description, unit, targets, *, size=(12, 8), stack=False, **kw):
+def timeseries(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[dict[str, Any]],
+    *,
+    size: tuple[int, int] = (12, 8),
+    stack: bool = False,
+    **kw: Any,
+) -> dict[str, Any]:
     custom = {"stacking": {"mode": "normal", "group": "A"}} if stack else {}
     options = {
         "legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "lastNotNull"]},
@@ -114,7 +123,7 @@ def timeseries(title, description, unit, targets, *, size=(12, 8), stack=False, 
     )
 
 
-def heatmap(title, description, expr):
+def heatmap(title: str, description: str, expr: str) -> dict[str, Any]:
     options = {
         "calculate": False,
         "cellGap": 1,
@@ -184,13 +193,13 @@ def override(name: str, **properties: Any) -> dict[str, Any]:
 
 
 def latency_panels(
-    metric: str, what: str, by_outcome: bool, exemplar: bool
+    q: Queries, metric: str, what: str, by_outcome: bool, exemplar: bool
 ) -> list[dict[str, Any]]:
     legend = "p{q} {{{{outcome}}}}" if by_outcome else "p{q}"
     by = "outcome" if by_outcome else ""
     targets = [
-        target(quantile(q, metric, by), legend.format(q=int(q * 100)), exemplar=exemplar)
-        for q in (0.5, 0.95, 0.99)
+        target(q.quantile(share, metric, by), legend.format(q=int(share * 100)), exemplar=exemplar)
+        for share in (0.5, 0.95, 0.99)
     ]
     return [
         timeseries(
