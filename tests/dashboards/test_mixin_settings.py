@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _promql import selectors
-from _shipped import board_queries, rule_queries
+from _shipped import DASHBOARDS_DIR, board_queries, rule_queries
 
 from obssched.mixin import MixinConfig, MixinConfigError, Thresholds, alerts, render
 from obssched.mixin.__main__ import main
@@ -122,18 +123,55 @@ def alert_expr(config: MixinConfig, name: str) -> str:
 @pytest.mark.parametrize(
     ("setting", "value", "alert", "fragment"),
     [
-        ("heartbeat_stall_seconds", 90, "ObsschedSchedulerLoopStalled", "> 90\n"),
-        ("overdue_seconds", 120, "ObsschedJobOverdue", "> 120\n"),
-        ("running_too_long_seconds", 7200, "ObsschedJobRunningTooLong", "> 7200\n"),
-        ("start_delay_p95_seconds", 12.5, "ObsschedJobStartDelayHigh", "> 12.5"),
-        ("error_ratio", 0.25, "ObsschedJobHighErrorRate", "> 0.25\n"),
-        ("error_ratio_min_runs", 10, "ObsschedJobHighErrorRate", ">= 10"),
-        ("missed_window", "30m", "ObsschedJobMissedRuns", "[30m]"),
-        ("max_instances_window", "1h", "ObsschedJobOverlapping", "offset 1h"),
-        ("uptime_lookback", "6h", "ObsschedSchedulerDown", "[6h]"),
-        ("loop_errors_window", "15m", "ObsschedSchedulerLoopErrors", "[15m]"),
+        pytest.param(
+            "heartbeat_stall_seconds",
+            90,
+            "ObsschedSchedulerLoopStalled",
+            "> 90\n",
+            id="heartbeat_stall_seconds",
+        ),
+        pytest.param("overdue_seconds", 120, "ObsschedJobOverdue", "> 120\n", id="overdue_seconds"),
+        pytest.param(
+            "running_too_long_seconds",
+            7200,
+            "ObsschedJobRunningTooLong",
+            "> 7200\n",
+            id="running_too_long_seconds",
+        ),
+        pytest.param(
+            "start_delay_p95_seconds",
+            12.5,
+            "ObsschedJobStartDelayHigh",
+            "> 12.5",
+            id="start_delay_p95_seconds",
+        ),
+        pytest.param("error_ratio", 0.25, "ObsschedJobHighErrorRate", "> 0.25\n", id="error_ratio"),
+        pytest.param(
+            "error_ratio_min_runs",
+            10,
+            "ObsschedJobHighErrorRate",
+            ">= 10",
+            id="error_ratio_min_runs",
+        ),
+        pytest.param("missed_window", "30m", "ObsschedJobMissedRuns", "[30m]", id="missed_window"),
+        pytest.param(
+            "max_instances_window",
+            "1h",
+            "ObsschedJobOverlapping",
+            "offset 1h",
+            id="max_instances_window",
+        ),
+        pytest.param(
+            "uptime_lookback", "6h", "ObsschedSchedulerDown", "[6h]", id="uptime_lookback"
+        ),
+        pytest.param(
+            "loop_errors_window",
+            "15m",
+            "ObsschedSchedulerLoopErrors",
+            "[15m]",
+            id="loop_errors_window",
+        ),
     ],
-    ids=lambda value: value if isinstance(value, str) and value.islower() else None,
 )
 def test_a_threshold_setting_changes_its_alert(
     setting: str, value: object, alert: str, fragment: str
@@ -268,6 +306,18 @@ def test_render_check_reports_files_out_of_step(tmp_path: Path, capsys) -> None:
     assert "obssched-rules.yml" in reported
     assert "obssched-overview.json" not in reported
     assert (tmp_path / "obssched-job.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_the_module_runs_as_a_command() -> None:
+    """`python -m obssched.mixin render --check` finds the shipped files in step."""
+    result = subprocess.run(
+        [sys.executable, "-m", "obssched.mixin", "render", "--check", "--out", str(DASHBOARDS_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
