@@ -14,6 +14,7 @@ __all__ = ["dashboard"]
 def variable(
     q: Queries, name: str, label: str, metric: str, *, multi: bool = True
 ) -> dict[str, Any]:
+    """A query variable listing the values of label ``name`` of ``metric``."""
     query = f"label_values({q.sel(metric)}, {name})"
     body: dict[str, Any] = {
         "type": "query",
@@ -37,6 +38,7 @@ def variable(
 
 
 def templating(config: MixinConfig, q: Queries, job_name_multi: bool) -> dict[str, Any]:
+    """The data source variable, then the label variables every query filters by."""
     uid = config.datasource_uid
     current = {"selected": True, "text": uid, "value": uid} if uid else {}
     return {
@@ -62,6 +64,7 @@ def templating(config: MixinConfig, q: Queries, job_name_multi: bool) -> dict[st
 
 
 def change_annotations(q: Queries) -> dict[str, Any]:
+    """Grafana's own annotations, and markers where jobs were added, removed or modified."""
     changes = q.sel("obssched_events_total", event="")
     changes = changes.replace('event=""', 'event=~"job_added|job_removed|job_modified"')
     return {

@@ -25,6 +25,7 @@ def job_panels(config: MixinConfig) -> list[dict[str, Any]]:
     runs = "obssched_job_run_duration_seconds_count"
 
     def ts_stat(title: str, description: str, metric: str) -> dict[str, Any]:
+        """A stat showing a timestamp gauge as time from now."""
         return stat(title, description, "dateTimeFromNow", f"max({q.sel(metric)}) * 1000")
 
     def in_range(
@@ -34,6 +35,7 @@ def job_panels(config: MixinConfig) -> list[dict[str, Any]]:
         steps: dict[str, Any] = GREEN_ONLY,
         **matchers: str,
     ) -> dict[str, Any]:
+        """A stat counting ``metric``'s increase over the dashboard's time range."""
         expr = f"sum({q.increase(metric, '$__range', **matchers)}) or vector(0)"
         return stat(title, description, "short", expr, steps=steps)
 

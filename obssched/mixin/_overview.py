@@ -33,6 +33,7 @@ STATE_MAPPINGS = [
 
 
 def scheduler_state_expr(q: Queries) -> str:
+    """2 while running, 1 while paused, 0 while stopped, per scheduler."""
     running = q.sel("obssched_scheduler_state", state="running")
     paused = q.sel("obssched_scheduler_state", state="paused")
     by = "instance, scheduler"
@@ -40,11 +41,13 @@ def scheduler_state_expr(q: Queries) -> str:
 
 
 def heartbeat_expr(q: Queries) -> str:
+    """Seconds since each scheduler's loop last woke."""
     wakeup = q.sel("obssched_scheduler_last_wakeup_timestamp_seconds")
     return f"time() - max by (instance, scheduler) ({wakeup})"
 
 
 def job_table(q: Queries) -> dict[str, Any]:
+    """The table of every job, each row linking to the job dashboard."""
     by = JOB_KEYS
     columns = [
         (

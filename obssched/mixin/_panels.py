@@ -19,6 +19,7 @@ def target(
     fmt: str = "time_series",
     exemplar: bool = False,
 ) -> dict[str, Any]:
+    """One query of a panel."""
     return {
         "datasource": DS,
         "editorMode": "code",
@@ -33,6 +34,7 @@ def target(
 
 
 def thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    """Absolute colour steps: (colour, value from which it applies)."""
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
 
 
@@ -55,6 +57,7 @@ def panel(
     custom: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A panel of any ``kind``; its position is set by :func:`layout`."""
     defaults: dict[str, Any] = {"unit": unit, "thresholds": steps, "mappings": list(mappings)}
     if kind == "timeseries":
         defaults["color"] = {"mode": "palette-classic"}
@@ -89,6 +92,7 @@ def stat(
     size: tuple[int, int] = (4, 4),
     **kw: Any,
 ) -> dict[str, Any]:
+    """A stat panel showing the last value of one instant query."""
     options = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
         "colorMode": "background" if steps is not GREEN_ONLY else "value",
@@ -113,6 +117,7 @@ def timeseries(
     stack: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
+    """A graph of ``targets`` with a table legend."""
     custom = {"stacking": {"mode": "normal", "group": "A"}} if stack else {}
     options = {
         "legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "lastNotNull"]},
@@ -124,6 +129,7 @@ def timeseries(
 
 
 def heatmap(title: str, description: str, expr: str) -> dict[str, Any]:
+    """A heatmap of histogram buckets, with exemplars."""
     options = {
         "calculate": False,
         "cellGap": 1,
@@ -149,6 +155,7 @@ def heatmap(title: str, description: str, expr: str) -> dict[str, Any]:
 
 
 def row(title: str) -> dict[str, Any]:
+    """A row header that starts a new band of panels."""
     return {
         "type": "row",
         "title": title,
@@ -186,6 +193,7 @@ STATUS_MAPPINGS = [
 
 
 def override(name: str, **properties: Any) -> dict[str, Any]:
+    """Field properties for the column or series named ``name``."""
     return {
         "matcher": {"id": "byName", "options": name},
         "properties": [{"id": key, "value": value} for key, value in properties.items()],
@@ -195,6 +203,7 @@ def override(name: str, **properties: Any) -> dict[str, Any]:
 def latency_panels(
     q: Queries, metric: str, what: str, by_outcome: bool, exemplar: bool
 ) -> list[dict[str, Any]]:
+    """A graph of the p50, p95 and p99 of histogram ``metric``."""
     legend = "p{q} {{{{outcome}}}}" if by_outcome else "p{q}"
     by = "outcome" if by_outcome else ""
     targets = [

@@ -62,6 +62,7 @@ class _Rules:
         return f"{metric}{{{','.join(parts)}}}" if parts else metric
 
     def link(self, uid: str, *labels: str) -> str:
+        """A dashboard URL on the configured Grafana, its variables set from the alert's labels."""
         params = "&".join(f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in labels)
         return f"{self.config.grafana_url}/d/{uid}/{uid}?{params}"
 
