@@ -97,6 +97,8 @@ def demo_jobs(now_offset: Callable[[float], Any]) -> list[dict[str, Any]]:
             "id": "build_report",
             "name": "build_report",
             "kwargs": {"seconds": 6.0},
+            # Never reached: it shows obssched_job_timeout_seconds, which the long-run alert uses.
+            "timeout": 60,
             "next_run_time": now_offset(1.0),
             # A slow start (a cold disk, a busy CI machine) must not turn first runs into misses;
             # late_reminder is the one job meant to miss.

@@ -80,6 +80,10 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("scheduler", "job_name", "job_id", "executor", "jobstore", "trigger"),
     ),
     "obssched_jobs": ("Jobs by job store and state.", ("scheduler", "jobstore", "state")),
+    "obssched_job_timeout_seconds": (
+        "The job's timeout (absent for a job without one; the largest of the jobs sharing a name).",
+        _JOB,
+    ),
     "obssched_job_running": ("Runs of the job whose body is executing now.", _JOB),
     "obssched_job_running_since_timestamp_seconds": (
         "When the oldest running run of the job started.",
@@ -280,6 +284,7 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
     executors: Mapping[str, Any] = {} if context is None else context.executors
     units = source.refresh()
     next_runs: dict[str, datetime] = {}
+    timeouts: dict[str, float] = {}
     per_store: dict[str, list[int]] = {}
     if units and units[0].key == JOB_LIST and context is not None:
         per_store = {alias: [0, 0, 0] for alias in list(context.jobstores)}
@@ -321,10 +326,16 @@ def collect_scheduler(source: SchedulerSource, scheduler: Any, out: Rows) -> Non
                 earlier = next_runs.get(label)
                 if earlier is None or next_run < earlier:
                     next_runs[label] = next_run
+            timeout = getattr(job, "timeout", None)  # APScheduler 3's jobs have none
+            if timeout is not None and timeout > timeouts.get(label, 0.0):
+                timeouts[label] = float(timeout)
             # The job id is anyone's text too: the renderers make it safe (see safe_labels).
             info(((sched, label, job.id, job.executor, store, trigger_text(job.trigger)), 1.0))
     out["obssched_job_next_run_timestamp_seconds"].extend(
         ((sched, label), next_run.timestamp()) for label, next_run in next_runs.items()
+    )
+    out["obssched_job_timeout_seconds"].extend(
+        ((sched, label), timeout) for label, timeout in timeouts.items()
     )
     out["obssched_jobs"].extend(
         ((sched, store, state), float(count))

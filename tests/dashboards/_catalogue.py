@@ -26,6 +26,7 @@ EXPORTED: dict[str, tuple[str, frozenset[str]]] = {
         ("obssched_job_info", GAUGE, ("job_name", "job_id", "executor", "jobstore", "trigger")),
         ("obssched_jobs", GAUGE, ("jobstore", "state")),
         ("obssched_job_running", GAUGE, ("job_name",)),
+        ("obssched_job_timeout_seconds", GAUGE, ("job_name",)),
         ("obssched_job_running_since_timestamp_seconds", GAUGE, ("job_name",)),
         ("obssched_executor_running_jobs", GAUGE, ("executor",)),
         ("obssched_executor_pending_jobs", GAUGE, ("executor",)),

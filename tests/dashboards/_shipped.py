@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from _promql import label_values_as_promql
+
+from obssched.mixin import MixinConfig, alerts, recording_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = ROOT / "dashboards"
@@ -51,40 +49,38 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def dashboard_queries(path: Path) -> list[Query]:
-    board = load_dashboard(path)
+    return board_queries(load_dashboard(path), path.name)
+
+
+def board_queries(board: dict[str, Any], source: str) -> list[Query]:
+    """Every query of a dashboard: panel targets, variables and annotations."""
     queries = []
     for panel in panels(board):
         for target in panel.get("targets", []):
             where = f"{panel['title']} {target['refId']}"
-            queries.append(Query(path.name, where, target["expr"], "panel", target["instant"]))
+            queries.append(Query(source, where, target["expr"], "panel", target["instant"]))
     for variable in board["templating"]["list"]:
         if variable["type"] == "query":
             expr = label_values_as_promql(variable["query"]["query"])
-            queries.append(Query(path.name, f"${variable['name']}", expr, "variable", True))
+            queries.append(Query(source, f"${variable['name']}", expr, "variable", True))
     queries.extend(
-        Query(path.name, annotation["name"], annotation["expr"], "annotation")
+        Query(source, annotation["name"], annotation["expr"], "annotation")
         for annotation in board["annotations"]["list"]
         if "expr" in annotation
     )
     return queries
 
 
-@cache
-def generator(name: str) -> ModuleType:
-    """A module of tools/, which is a folder of scripts rather than a package."""
-    tools = str(ROOT / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    return importlib.import_module(name)
-
-
-def rule_queries() -> list[Query]:
-    """The rule file's expressions, from the script that writes it (a test keeps the two equal)."""
-    rules = generator("gen_rules")
+def rule_queries(config: MixinConfig | None = None) -> list[Query]:
+    """The rule file's expressions, from the mixin that renders it (a test keeps the two equal)."""
+    config = config or MixinConfig()
     source = "prometheus/obssched-rules.yml"
-    records = [Query(source, name, expr, "record", True) for name, expr in rules.RECORDING_RULES]
-    alerts = [Query(source, a["alert"], a["expr"], "alert", True) for a in rules.ALERTS]
-    return records + alerts
+    records = [
+        Query(source, rule.record, rule.expr, "record", True) for rule in recording_rules(config)
+    ]
+    return records + [
+        Query(source, alert.name, alert.expr, "alert", True) for alert in alerts(config)
+    ]
 
 
 def all_queries() -> list[Query]:

@@ -6,11 +6,21 @@ import re
 import subprocess
 
 import pytest
-from _shipped import DASHBOARDS_DIR, RULE_FILES, RULE_TEST_FILES, generator, rule_queries
+from _shipped import DASHBOARDS_DIR, RULE_FILES, RULE_TEST_FILES, rule_queries
 
-ALERTS = generator("gen_rules").ALERTS
-ALERT_PARAMS = [pytest.param(alert, id=alert["alert"]) for alert in ALERTS]
+from obssched.mixin import DEFAULT_RUNBOOK_URL, Alert, MixinConfig, alerts
+
+ALERTS = alerts(MixinConfig())
+ALERT_PARAMS = [pytest.param(alert, id=alert.name) for alert in ALERTS]
 RULE_TESTS = "\n".join(path.read_text(encoding="utf-8") for path in RULE_TEST_FILES)
+README = (DASHBOARDS_DIR / "README.md").read_text(encoding="utf-8")
+RUNBOOK_PARTS = ("**What it means.**", "**How to investigate.**", "**How to fix.**")
+
+
+def runbook_section(name: str) -> str | None:
+    """The text of README.md's section headed ``### name``, up to the next heading."""
+    match = re.search(rf"^### {re.escape(name)}\n(.*?)(?=^#{{1,3}} |\Z)", README, re.M | re.S)
+    return None if match is None else match[1]
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +43,7 @@ def test_promtool_unit_tests_pass(promtool: str, path) -> None:
 
 
 def test_the_rule_file_holds_every_generated_rule() -> None:
-    """The shipped rule file names every recording rule and alert the generator defines."""
+    """The shipped rule file names every recording rule and alert the mixin defines."""
     text = "\n".join(path.read_text(encoding="utf-8") for path in RULE_FILES)
     for query in rule_queries():
         assert f"{query.kind}: {query.where}\n" in text
@@ -44,7 +54,7 @@ def test_alert_is_unit_tested_firing_and_silent(alert) -> None:
     """Each alert has promtool expectations of it firing and of it staying silent or clearing."""
     end = r"(?=\n\s*- alertname: |\n\s*promql_expr_test:|\n  - |\Z)"
     blocks = re.findall(
-        rf"- alertname: {alert['alert']}\n(.*?){end}",
+        rf"- alertname: {alert.name}\n(.*?){end}",
         RULE_TESTS,
         flags=re.DOTALL,
     )
@@ -55,15 +65,27 @@ def test_alert_is_unit_tested_firing_and_silent(alert) -> None:
 
 
 @pytest.mark.parametrize("alert", ALERT_PARAMS)
-def test_alert_has_summary_description_dashboard_and_severity(alert) -> None:
-    """Each alert says what is wrong, in detail, where to look, and how urgent it is."""
-    assert alert["summary"]
-    assert alert["description"]
-    assert alert["dashboard"].startswith(generator("gen_rules").GRAFANA_URL + "/d/obssched-")
-    assert alert["severity"] in {"critical", "warning"}
+def test_alert_has_summary_description_links_and_severity(alert: Alert) -> None:
+    """Each alert says what is wrong, in detail, where to look, what to do, and how urgent."""
+    assert alert.summary
+    assert alert.description
+    assert alert.dashboard_url.startswith("http://localhost:3000/d/obssched-")
+    assert alert.runbook_url == f"{DEFAULT_RUNBOOK_URL}#{alert.name.lower()}"
+    assert alert.severity in {"critical", "warning"}
+
+
+def test_the_rule_file_has_no_dashboard_annotation_left() -> None:
+    """Alerts link with the conventional dashboard_url annotation, not a bare `dashboard`."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in RULE_FILES)
+    assert "          dashboard:" not in text
+    assert text.count("dashboard_url:") == text.count("runbook_url:") == len(ALERTS)
 
 
 @pytest.mark.parametrize("alert", ALERT_PARAMS)
-def test_alert_is_explained_in_the_readme(alert) -> None:
-    """dashboards/README.md explains every alert by name."""
-    assert alert["alert"] in (DASHBOARDS_DIR / "README.md").read_text(encoding="utf-8")
+def test_alert_has_a_runbook_section(alert: Alert) -> None:
+    """README.md has a section headed by the alert's name (its runbook_url's anchor) that says
+    what the alert means, how to investigate it and how to fix it."""
+    section = runbook_section(alert.name)
+    assert section is not None, f"no '### {alert.name}' heading in dashboards/README.md"
+    for part in RUNBOOK_PARTS:
+        assert part in section, part

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gen_rules import JOB_KEYS
-
-from dashgen._panels import (
+from obssched.mixin._config import MixinConfig
+from obssched.mixin._panels import (
     GREEN_ONLY,
     RED_FROM_ONE,
     STATUS_MAPPINGS,
@@ -17,17 +16,27 @@ from dashgen._panels import (
     target,
     timeseries,
 )
-from dashgen._queries import failing, increase, rate, sel
+from obssched.mixin._queries import JOB_KEYS, Queries
 
 
-def job_panels() -> list[dict[str, Any]]:
+def job_panels(config: MixinConfig) -> list[dict[str, Any]]:
+    """The job dashboard's panels, in order."""
+    q = Queries(config.matchers)
     runs = "obssched_job_run_duration_seconds_count"
 
     def ts_stat(title: str, description: str, metric: str) -> dict[str, Any]:
-        return stat(title, description, "dateTimeFromNow", f"max({sel(metric)}) * 1000")
+        """A stat showing a timestamp gauge as time from now."""
+        return stat(title, description, "dateTimeFromNow", f"max({q.sel(metric)}) * 1000")
 
-    def in_range(title: str, description: str, metric: str, steps=GREEN_ONLY, **matchers):
-        expr = f"sum({increase(metric, '$__range', **matchers)}) or vector(0)"
+    def in_range(
+        title: str,
+        description: str,
+        metric: str,
+        steps: dict[str, Any] = GREEN_ONLY,
+        **matchers: str,
+    ) -> dict[str, Any]:
+        """A stat counting ``metric``'s increase over the dashboard's time range."""
+        expr = f"sum({q.increase(metric, '$__range', **matchers)}) or vector(0)"
         return stat(title, description, "short", expr, steps=steps)
 
     return [
@@ -36,7 +45,7 @@ def job_panels() -> list[dict[str, Any]]:
             "Schedule",
             "The job's trigger, executor and job store.",
             "none",
-            sel("obssched_job_info"),
+            q.sel("obssched_job_info"),
             legend="{{trigger}} on {{executor}} ({{jobstore}})",
             text="name",
             size=(8, 4),
@@ -45,7 +54,7 @@ def job_panels() -> list[dict[str, Any]]:
             "Status",
             "Failing while the last error is newer than the last success.",
             "none",
-            f"max({failing(JOB_KEYS)})",
+            f"max({q.failing(JOB_KEYS)})",
             mappings=STATUS_MAPPINGS,
             steps=RED_FROM_ONE,
         ),
@@ -68,7 +77,7 @@ def job_panels() -> list[dict[str, Any]]:
             "Running now",
             "Runs of this job in flight.",
             "short",
-            f"max({sel('obssched_job_running')}) or vector(0)",
+            f"max({q.sel('obssched_job_running')}) or vector(0)",
         ),
         in_range("Runs", "Runs finished in the selected range.", runs),
         in_range(
@@ -100,7 +109,7 @@ def job_panels() -> list[dict[str, Any]]:
             "Runs by outcome",
             "Finished runs per minute, by outcome.",
             "opm",
-            [target(f"sum by (outcome) (60 * {rate(runs)})", "{{outcome}}")],
+            [target(f"sum by (outcome) (60 * {q.rate(runs)})", "{{outcome}}")],
             stack=True,
         ),
         timeseries(
@@ -109,7 +118,7 @@ def job_panels() -> list[dict[str, Any]]:
             "opm",
             [
                 target(
-                    f"sum by (error_type) (60 * {rate('obssched_job_errored_total')})",
+                    f"sum by (error_type) (60 * {q.rate('obssched_job_errored_total')})",
                     "{{error_type}}",
                 )
             ],
@@ -120,24 +129,24 @@ def job_panels() -> list[dict[str, Any]]:
             "Runs missed, skipped because of max_instances, and coalesced, per rate interval.",
             "short",
             [
-                target(f"sum({increase('obssched_job_missed_total')})", "missed"),
-                target(f"sum({increase('obssched_job_max_instances_total')})", "max_instances"),
-                target(f"sum({increase('obssched_job_coalesced_total')})", "coalesced"),
+                target(f"sum({q.increase('obssched_job_missed_total')})", "missed"),
+                target(f"sum({q.increase('obssched_job_max_instances_total')})", "max_instances"),
+                target(f"sum({q.increase('obssched_job_coalesced_total')})", "coalesced"),
             ],
         ),
         timeseries(
             "Running",
             "Runs of this job in flight.",
             "short",
-            [target(f"max({sel('obssched_job_running')})", "running")],
+            [target(f"max({q.sel('obssched_job_running')})", "running")],
         ),
         row("Latency"),
-        *latency_panels("obssched_job_run_duration_seconds", "Run duration", True, True),
+        *latency_panels(q, "obssched_job_run_duration_seconds", "Run duration", True, True),
         heatmap(
             "Run duration heatmap",
             "Runs per duration bucket per rate interval. Exemplars "
             "link a slow bucket to its trace.",
-            f"sum by (le) ({increase('obssched_job_run_duration_seconds_bucket')})",
+            f"sum by (le) ({q.increase('obssched_job_run_duration_seconds_bucket')})",
         ),
-        *latency_panels("obssched_job_start_delay_seconds", "Start delay", False, True),
+        *latency_panels(q, "obssched_job_start_delay_seconds", "Start delay", False, True),
     ]

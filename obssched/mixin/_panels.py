@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dashgen._queries import quantile
+from obssched.mixin._queries import Queries
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -19,6 +19,7 @@ def target(
     fmt: str = "time_series",
     exemplar: bool = False,
 ) -> dict[str, Any]:
+    """One query of a panel."""
     return {
         "datasource": DS,
         "editorMode": "code",
@@ -33,6 +34,7 @@ def target(
 
 
 def thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    """Absolute colour steps: (colour, value from which it applies)."""
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
 
 
@@ -55,6 +57,7 @@ def panel(
     custom: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A panel of any ``kind``; its position is set by :func:`layout`."""
     defaults: dict[str, Any] = {"unit": unit, "thresholds": steps, "mappings": list(mappings)}
     if kind == "timeseries":
         defaults["color"] = {"mode": "palette-classic"}
@@ -78,17 +81,18 @@ def panel(
 
 
 def stat(
-    title,
-    description,
-    unit,
-    expr,
+    title: str,
+    description: str,
+    unit: str,
+    expr: str,
     *,
-    legend="__auto",
-    steps=GREEN_ONLY,
-    text="value",
-    size=(4, 4),
-    **kw,
-):
+    legend: str = "__auto",
+    steps: dict[str, Any] = GREEN_ONLY,
+    text: str = "value",
+    size: tuple[int, int] = (4, 4),
+    **kw: Any,
+) -> dict[str, Any]:
+    """A stat panel showing the last value of one instant query."""
     options = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
         "colorMode": "background" if steps is not GREEN_ONLY else "value",
@@ -103,7 +107,17 @@ def stat(
     )
 
 
-def timeseries(title, description, unit, targets, *, size=(12, 8), stack=False, **kw):
+def timeseries(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[dict[str, Any]],
+    *,
+    size: tuple[int, int] = (12, 8),
+    stack: bool = False,
+    **kw: Any,
+) -> dict[str, Any]:
+    """A graph of ``targets`` with a table legend."""
     custom = {"stacking": {"mode": "normal", "group": "A"}} if stack else {}
     options = {
         "legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "lastNotNull"]},
@@ -114,7 +128,8 @@ def timeseries(title, description, unit, targets, *, size=(12, 8), stack=False, 
     )
 
 
-def heatmap(title, description, expr):
+def heatmap(title: str, description: str, expr: str) -> dict[str, Any]:
+    """A heatmap of histogram buckets, with exemplars."""
     options = {
         "calculate": False,
         "cellGap": 1,
@@ -140,6 +155,7 @@ def heatmap(title, description, expr):
 
 
 def row(title: str) -> dict[str, Any]:
+    """A row header that starts a new band of panels."""
     return {
         "type": "row",
         "title": title,
@@ -177,6 +193,7 @@ STATUS_MAPPINGS = [
 
 
 def override(name: str, **properties: Any) -> dict[str, Any]:
+    """Field properties for the column or series named ``name``."""
     return {
         "matcher": {"id": "byName", "options": name},
         "properties": [{"id": key, "value": value} for key, value in properties.items()],
@@ -184,13 +201,14 @@ def override(name: str, **properties: Any) -> dict[str, Any]:
 
 
 def latency_panels(
-    metric: str, what: str, by_outcome: bool, exemplar: bool
+    q: Queries, metric: str, what: str, by_outcome: bool, exemplar: bool
 ) -> list[dict[str, Any]]:
+    """A graph of the p50, p95 and p99 of histogram ``metric``."""
     legend = "p{q} {{{{outcome}}}}" if by_outcome else "p{q}"
     by = "outcome" if by_outcome else ""
     targets = [
-        target(quantile(q, metric, by), legend.format(q=int(q * 100)), exemplar=exemplar)
-        for q in (0.5, 0.95, 0.99)
+        target(q.quantile(share, metric, by), legend.format(q=int(share * 100)), exemplar=exemplar)
+        for share in (0.5, 0.95, 0.99)
     ]
     return [
         timeseries(

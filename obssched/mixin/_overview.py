@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import gen_rules
-from gen_rules import JOB_KEYS, JOB_UID
-
-from dashgen._panels import (
+from obssched.mixin._config import MixinConfig, number
+from obssched.mixin._panels import (
     RED_FROM_ONE,
     STATUS_MAPPINGS,
     heatmap,
@@ -20,7 +18,7 @@ from dashgen._panels import (
     thresholds,
     timeseries,
 )
-from dashgen._queries import failing, increase, quantile, rate, sel
+from obssched.mixin._queries import JOB_KEYS, JOB_UID, Queries
 
 STATE_MAPPINGS = [
     {
@@ -34,43 +32,46 @@ STATE_MAPPINGS = [
 ]
 
 
-def scheduler_state_expr() -> str:
-    running = sel("obssched_scheduler_state", state="running")
-    paused = sel("obssched_scheduler_state", state="paused")
+def scheduler_state_expr(q: Queries) -> str:
+    """2 while running, 1 while paused, 0 while stopped, per scheduler."""
+    running = q.sel("obssched_scheduler_state", state="running")
+    paused = q.sel("obssched_scheduler_state", state="paused")
     by = "instance, scheduler"
     return f"max by ({by}) ({running}) * 2 + max by ({by}) ({paused})"
 
 
-def heartbeat_expr() -> str:
-    wakeup = sel("obssched_scheduler_last_wakeup_timestamp_seconds")
+def heartbeat_expr(q: Queries) -> str:
+    """Seconds since each scheduler's loop last woke."""
+    wakeup = q.sel("obssched_scheduler_last_wakeup_timestamp_seconds")
     return f"time() - max by (instance, scheduler) ({wakeup})"
 
 
-def job_table() -> dict[str, Any]:
+def job_table(q: Queries) -> dict[str, Any]:
+    """The table of every job, each row linking to the job dashboard."""
     by = JOB_KEYS
     columns = [
         (
             "Info",
-            f"max by ({by}, job_id, executor, jobstore, trigger) ({sel('obssched_job_info')})",
+            f"max by ({by}, job_id, executor, jobstore, trigger) ({q.sel('obssched_job_info')})",
         ),
-        ("Status", failing(by)),
-        ("Next run", f"max by ({by}) ({sel('obssched_job_next_run_timestamp_seconds')}) * 1000"),
+        ("Status", q.failing(by)),
+        ("Next run", f"max by ({by}) ({q.sel('obssched_job_next_run_timestamp_seconds')}) * 1000"),
         (
             "Last success",
-            f"max by ({by}) ({sel('obssched_job_last_success_timestamp_seconds')}) * 1000",
+            f"max by ({by}) ({q.sel('obssched_job_last_success_timestamp_seconds')}) * 1000",
         ),
         (
             "Last error",
-            f"max by ({by}) ({sel('obssched_job_last_error_timestamp_seconds')}) * 1000",
+            f"max by ({by}) ({q.sel('obssched_job_last_error_timestamp_seconds')}) * 1000",
         ),
         (
             "Runs",
-            f"sum by ({by}) ({increase('obssched_job_run_duration_seconds_count', '$__range')})",
+            f"sum by ({by}) ({q.increase('obssched_job_run_duration_seconds_count', '$__range')})",
         ),
-        ("Errors", f"sum by ({by}) ({increase('obssched_job_errored_total', '$__range')})"),
-        ("Missed", f"sum by ({by}) ({increase('obssched_job_missed_total', '$__range')})"),
-        ("p95 duration", quantile(0.95, "obssched_job_run_duration_seconds", by, "$__range")),
-        ("Running now", f"max by ({by}) ({sel('obssched_job_running')})"),
+        ("Errors", f"sum by ({by}) ({q.increase('obssched_job_errored_total', '$__range')})"),
+        ("Missed", f"sum by ({by}) ({q.increase('obssched_job_missed_total', '$__range')})"),
+        ("p95 duration", q.quantile(0.95, "obssched_job_run_duration_seconds", by, "$__range")),
+        ("Running now", f"max by ({by}) ({q.sel('obssched_job_running')})"),
     ]
     targets = [target(expr, column, instant=True, fmt="table") for column, expr in columns]
     value = {f"Value #{chr(ord('A') + i)}": column for i, (column, _) in enumerate(columns)}
@@ -155,47 +156,47 @@ def job_table() -> dict[str, Any]:
     )
 
 
-def overview_panels() -> list[dict[str, Any]]:
+def overview_panels(config: MixinConfig) -> list[dict[str, Any]]:
+    """The overview's panels, in order."""
+    q = Queries(config.matchers)
     runs = "obssched_job_run_duration_seconds_count"
-    total_runs = f"sum({increase(runs, '$__range')})"
-    ok_runs = f"sum({increase(runs, '$__range', outcome='success')})"
-    overdue = (
-        f"time() - {sel('obssched_job_next_run_timestamp_seconds')} > {gen_rules.OVERDUE_SECONDS}"
-    )
+    total_runs = f"sum({q.increase(runs, '$__range')})"
+    ok_runs = f"sum({q.increase(runs, '$__range', outcome='success')})"
+    overdue_seconds = number(config.thresholds.overdue_seconds)
+    overdue = f"time() - {q.sel('obssched_job_next_run_timestamp_seconds')} > {overdue_seconds}"
     return [
         row("Overview"),
         stat(
             "Scheduler state",
             "The scheduler's state: running, paused or stopped.",
             "none",
-            scheduler_state_expr(),
+            scheduler_state_expr(q),
             legend="{{scheduler}} ({{instance}})",
             mappings=STATE_MAPPINGS,
             steps=thresholds(("red", None), ("orange", 1), ("green", 2)),
         ),
         stat(
             "Heartbeat age",
-            "Seconds since the scheduler loop last woke. It wakes at least "
-            f"every 10 s; red from {gen_rules.HEARTBEAT_STALL_SECONDS} s, where the stall alert "
-            "fires.",
+            "Seconds since the scheduler loop last woke. It wakes at least every 10 s; red from "
+            f"{number(config.thresholds.heartbeat_stall_seconds)} s, where the stall alert fires.",
             "s",
-            heartbeat_expr(),
+            heartbeat_expr(q),
             legend="{{scheduler}} ({{instance}})",
             steps=thresholds(
-                ("green", None), ("orange", 20), ("red", gen_rules.HEARTBEAT_STALL_SECONDS)
+                ("green", None), ("orange", 20), ("red", config.thresholds.heartbeat_stall_seconds)
             ),
         ),
         stat(
             "Jobs scheduled",
             "Jobs with a next run time, over all job stores.",
             "short",
-            f"sum({sel('obssched_jobs', state='scheduled')}) or vector(0)",
+            f"sum({q.sel('obssched_jobs', state='scheduled')}) or vector(0)",
         ),
         stat(
             "Jobs paused",
             "Jobs paused (no next run time), over all job stores.",
             "short",
-            f"sum({sel('obssched_jobs', state='paused')}) or vector(0)",
+            f"sum({q.sel('obssched_jobs', state='paused')}) or vector(0)",
         ),
         stat(
             "Runs",
@@ -214,19 +215,19 @@ def overview_panels() -> list[dict[str, Any]]:
             "Failing jobs",
             "Jobs whose last error is newer than their last success.",
             "short",
-            f"sum({failing(JOB_KEYS)})",
+            f"sum({q.failing(JOB_KEYS)})",
             steps=RED_FROM_ONE,
         ),
         stat(
             "Missed runs",
             "Runs missed in the selected range (past misfire_grace_time).",
             "short",
-            f"sum({increase('obssched_job_missed_total', '$__range')}) or vector(0)",
+            f"sum({q.increase('obssched_job_missed_total', '$__range')}) or vector(0)",
             steps=RED_FROM_ONE,
         ),
         stat(
             "Overdue jobs",
-            f"Jobs whose next run time is more than {gen_rules.OVERDUE_SECONDS} s in the "
+            f"Jobs whose next run time is more than {overdue_seconds} s in the "
             "past: the loop is not getting to them.",
             "short",
             f"count({overdue}) or vector(0)",
@@ -236,31 +237,31 @@ def overview_panels() -> list[dict[str, Any]]:
             "Running now",
             "Job runs in flight.",
             "short",
-            f"sum({sel('obssched_job_running')}) or vector(0)",
+            f"sum({q.sel('obssched_job_running')}) or vector(0)",
         ),
         stat(
             "Skipped runs",
             "Runs not started in the selected range because max_instances runs of the job were "
             "still going: the job overlaps itself.",
             "short",
-            f"sum({increase('obssched_job_max_instances_total', '$__range')}) or vector(0)",
+            f"sum({q.increase('obssched_job_max_instances_total', '$__range')}) or vector(0)",
             steps=RED_FROM_ONE,
         ),
         stat(
             "Listener errors",
             "Exceptions raised by event listeners in the selected range.",
             "short",
-            f"sum({increase('obssched_listener_errors_total', '$__range')}) or vector(0)",
+            f"sum({q.increase('obssched_listener_errors_total', '$__range')}) or vector(0)",
             steps=RED_FROM_ONE,
         ),
         row("Jobs"),
-        job_table(),
+        job_table(q),
         row("Runs"),
         timeseries(
             "Runs by outcome",
             "Finished runs per minute, by outcome (success or error).",
             "opm",
-            [target(f"sum by (outcome) (60 * {rate(runs)})", "{{outcome}}")],
+            [target(f"sum by (outcome) (60 * {q.rate(runs)})", "{{outcome}}")],
             stack=True,
         ),
         timeseries(
@@ -269,7 +270,8 @@ def overview_panels() -> list[dict[str, Any]]:
             "opm",
             [
                 target(
-                    f"sum by (job_name) (60 * {rate('obssched_job_errored_total')})", "{{job_name}}"
+                    f"sum by (job_name) (60 * {q.rate('obssched_job_errored_total')})",
+                    "{{job_name}}",
                 )
             ],
             stack=True,
@@ -282,7 +284,7 @@ def overview_panels() -> list[dict[str, Any]]:
             [
                 target(
                     "topk(10, sum by (error_type) "
-                    f"({increase('obssched_job_errored_total', '$__range')}))",
+                    f"({q.increase('obssched_job_errored_total', '$__range')}))",
                     "{{error_type}}",
                     instant=True,
                 )
@@ -303,26 +305,26 @@ def overview_panels() -> list[dict[str, Any]]:
             "short",
             [
                 target(
-                    f"sum by (job_name) ({increase('obssched_job_missed_total')})",
+                    f"sum by (job_name) ({q.increase('obssched_job_missed_total')})",
                     "missed {{job_name}}",
                 ),
                 target(
-                    f"sum by (job_name) ({increase('obssched_job_max_instances_total')})",
+                    f"sum by (job_name) ({q.increase('obssched_job_max_instances_total')})",
                     "max_instances {{job_name}}",
                 ),
                 target(
-                    f"sum by (job_name) ({increase('obssched_job_coalesced_total')})",
+                    f"sum by (job_name) ({q.increase('obssched_job_coalesced_total')})",
                     "coalesced {{job_name}}",
                 ),
             ],
         ),
         row("Latency"),
-        *latency_panels("obssched_job_run_duration_seconds", "Run duration", False, True),
+        *latency_panels(q, "obssched_job_run_duration_seconds", "Run duration", False, True),
         heatmap(
             "Run duration heatmap",
             "How many runs finished in each duration bucket per rate "
             "interval. Exemplars (enable them in the panel legend) link a slow bucket to a trace.",
-            f"sum by (le) ({increase('obssched_job_run_duration_seconds_bucket')})",
+            f"sum by (le) ({q.increase('obssched_job_run_duration_seconds_bucket')})",
         ),
         timeseries(
             "p95 run duration by job",
@@ -330,23 +332,23 @@ def overview_panels() -> list[dict[str, Any]]:
             "s",
             [
                 target(
-                    quantile(0.95, "obssched_job_run_duration_seconds", "job_name"),
+                    q.quantile(0.95, "obssched_job_run_duration_seconds", "job_name"),
                     "{{job_name}}",
                     exemplar=True,
                 )
             ],
         ),
-        *latency_panels("obssched_job_start_delay_seconds", "Start delay", False, True),
+        *latency_panels(q, "obssched_job_start_delay_seconds", "Start delay", False, True),
         timeseries(
             "Executor queue wait p50 / p95 / p99",
             "Time runs waited in an executor's queue for a free worker, by executor.",
             "s",
             [
                 target(
-                    quantile(q, "obssched_executor_queue_wait_seconds", "executor"),
-                    f"p{int(q * 100)} {{{{executor}}}}",
+                    q.quantile(share, "obssched_executor_queue_wait_seconds", "executor"),
+                    f"p{int(share * 100)} {{{{executor}}}}",
                 )
-                for q in (0.5, 0.95, 0.99)
+                for share in (0.5, 0.95, 0.99)
             ],
         ),
         row("Executors"),
@@ -357,8 +359,8 @@ def overview_panels() -> list[dict[str, Any]]:
             "percentunit",
             [
                 target(
-                    f"max by (executor) ({sel('obssched_executor_running_jobs')}) / "
-                    f"max by (executor) ({sel('obssched_executor_max_workers')} > 0)",
+                    f"max by (executor) ({q.sel('obssched_executor_running_jobs')}) / "
+                    f"max by (executor) ({q.sel('obssched_executor_max_workers')} > 0)",
                     "{{executor}}",
                 )
             ],
@@ -369,15 +371,15 @@ def overview_panels() -> list[dict[str, Any]]:
             "short",
             [
                 target(
-                    f"max by (executor) ({sel('obssched_executor_running_jobs')})",
+                    f"max by (executor) ({q.sel('obssched_executor_running_jobs')})",
                     "running {{executor}}",
                 ),
                 target(
-                    f"max by (executor) ({sel('obssched_executor_pending_jobs')})",
+                    f"max by (executor) ({q.sel('obssched_executor_pending_jobs')})",
                     "pending {{executor}}",
                 ),
                 target(
-                    f"max by (executor) ({sel('obssched_executor_max_workers')})",
+                    f"max by (executor) ({q.sel('obssched_executor_max_workers')})",
                     "max {{executor}}",
                 ),
             ],

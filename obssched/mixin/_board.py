@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gen_rules import SCHEDULER_KEYS
+from obssched.mixin._config import MixinConfig
+from obssched.mixin._panels import DS, layout
+from obssched.mixin._queries import SCHEDULER_KEYS, Queries
 
-from dashgen._panels import DS, layout
-from dashgen._queries import sel
+__all__ = ["dashboard"]
 
 
-def variable(name: str, label: str, metric: str, *, multi: bool = True) -> dict[str, Any]:
-    query = f"label_values({sel(metric)}, {name})"
+def variable(
+    q: Queries, name: str, label: str, metric: str, *, multi: bool = True
+) -> dict[str, Any]:
+    """A query variable listing the values of label ``name`` of ``metric``."""
+    query = f"label_values({q.sel(metric)}, {name})"
     body: dict[str, Any] = {
         "type": "query",
         "name": name,
@@ -33,7 +37,10 @@ def variable(name: str, label: str, metric: str, *, multi: bool = True) -> dict[
     return body
 
 
-def templating(job_name_multi: bool) -> dict[str, Any]:
+def templating(config: MixinConfig, q: Queries, job_name_multi: bool) -> dict[str, Any]:
+    """The data source variable, then the label variables every query filters by."""
+    uid = config.datasource_uid
+    current = {"selected": True, "text": uid, "value": uid} if uid else {}
     return {
         "list": [
             {
@@ -41,23 +48,24 @@ def templating(job_name_multi: bool) -> dict[str, Any]:
                 "name": "datasource",
                 "label": "Data source",
                 "query": "prometheus",
-                "current": {},
+                "current": current,
                 "options": [],
                 "refresh": 1,
                 "regex": "",
                 "hide": 0,
             },
-            variable("job", "Prometheus job", "obssched_build_info"),
-            variable("instance", "Instance", "obssched_build_info"),
-            variable("scheduler", "Scheduler", "obssched_build_info"),
-            variable("executor", "Executor", "obssched_job_info"),
-            variable("job_name", "Job", "obssched_job_info", multi=job_name_multi),
+            variable(q, "job", "Prometheus job", "obssched_build_info"),
+            variable(q, "instance", "Instance", "obssched_build_info"),
+            variable(q, "scheduler", "Scheduler", "obssched_build_info"),
+            variable(q, "executor", "Executor", "obssched_job_info"),
+            variable(q, "job_name", "Job", "obssched_job_info", multi=job_name_multi),
         ]
     }
 
 
-def annotations() -> dict[str, Any]:
-    changes = sel("obssched_events_total", event="")
+def change_annotations(q: Queries) -> dict[str, Any]:
+    """Grafana's own annotations, and markers where jobs were added, removed or modified."""
+    changes = q.sel("obssched_events_total", event="")
     changes = changes.replace('event=""', 'event=~"job_added|job_removed|job_modified"')
     return {
         "list": [
@@ -86,9 +94,19 @@ def annotations() -> dict[str, Any]:
     }
 
 
-def dashboard(uid: str, title: str, description: str, panels, job_name_multi: bool):
+def dashboard(
+    config: MixinConfig,
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[dict[str, Any]],
+    *,
+    job_name_multi: bool,
+) -> dict[str, Any]:
+    """A whole dashboard around ``panels``."""
+    q = Queries(config.matchers)
     return {
-        "annotations": annotations(),
+        "annotations": change_annotations(q),
         "description": description,
         "editable": True,
         "fiscalYearStartMonth": 0,
@@ -110,7 +128,7 @@ def dashboard(uid: str, title: str, description: str, panels, job_name_multi: bo
         "refresh": "30s",
         "schemaVersion": 39,
         "tags": ["obssched", "scheduler"],
-        "templating": templating(job_name_multi),
+        "templating": templating(config, q, job_name_multi),
         "time": {"from": "now-1h", "to": "now"},
         "timepicker": {},
         "timezone": "browser",
