@@ -25,6 +25,7 @@ from obssched.observability import (
     make_wsgi_app,
     start_http_server,
 )
+from obssched.observability._apps import accepts_gzip, respond
 
 from .conftest import FakeScheduler
 
@@ -237,6 +238,67 @@ def test_not_found_names_the_paths_mounted_in_front(registry: CollectorRegistry,
     assert listed["/"] == "the status page"
 
 
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        ("gzip", True),
+        ("GZip ; q=0.5", True),
+        ("br;q=1.0, gzip;q=0.001", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0", False),
+        ("gzip;q=high", False),
+        ("x-gzip, deflate", False),
+        ("*", False),
+    ],
+    ids=["plain", "case-and-weight", "among-others", "refused", "refused-0.0", "bad-weight",
+         "x-gzip", "wildcard"],
+)  # fmt: skip
+def test_accepts_gzip(header: str, accepted: bool) -> None:
+    """gzip is used when named in Accept-Encoding with a weight above zero."""
+    assert accepts_gzip(header) is accepted
+
+
+def test_respond_is_an_uncompressed_get(
+    attached: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """respond() gives status, content type and body of a GET, never compressed."""
+    status, content_type, body = respond(registry, "/metrics", OPENMETRICS)
+    assert status == 200
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0;")
+    assert body.endswith(b"# EOF\n")
+
+
+def test_asgi_strips_its_root_path(attached: FakeScheduler, registry: CollectorRegistry) -> None:
+    """Mounted under a root path, the ASGI app serves /healthz below it."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/ops/healthz", "root_path": "/ops"}
+    asyncio.run(make_asgi_app(registry)(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"].startswith(b"scheduler 'default': running")
+
+
+def test_asgi_lifespan(registry: CollectorRegistry) -> None:
+    """The ASGI app completes the lifespan protocol's startup and shutdown."""
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(make_asgi_app(registry)({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
 @pytest.fixture
 def server(registry: CollectorRegistry) -> Iterator[MetricsServer]:
     """The built-in server on a free loopback port."""
@@ -261,6 +323,28 @@ def test_server_healthz_503(attached: FakeScheduler, server: MetricsServer) -> N
         urllib.request.urlopen(f"{server.url}/healthz", timeout=5)
     error.value.close()
     assert error.value.code == 503
+
+
+@pytest.mark.realtime
+def test_server_gzips_and_filters(attached: FakeScheduler, server: MetricsServer) -> None:
+    """The server gzips a filtered scrape for a client that accepts gzip."""
+    request = urllib.request.Request(
+        f"{server.url}/metrics?name[]=obssched_build_info", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read())
+    samples = [line for line in body.splitlines() if not line.startswith(b"#")]
+    assert [line.split(b"{")[0] for line in samples] == [b"obssched_build_info"]
+
+
+@pytest.mark.realtime
+def test_server_answers_head(attached: FakeScheduler, server: MetricsServer) -> None:
+    """The server answers HEAD /metrics with its length and no body."""
+    request = urllib.request.Request(f"{server.url}/metrics", method="HEAD")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert int(response.headers["Content-Length"]) > 0
+        assert response.read() == b""
 
 
 @pytest.mark.realtime

@@ -193,3 +193,31 @@ def test_unreadable_tls_files_are_named(
     paths = {key: pki.get(value, value) for key, value in arguments.items()}
     with pytest.raises(OSError, match=named):
         start_http_server(0, registry=registry, keyfile=pki["server.key"], **paths)  # type: ignore[arg-type]
+
+
+def test_tls_min_version_refuses_older_clients(
+    registry: CollectorRegistry, pki: dict[str, str]
+) -> None:
+    """A client limited to TLS 1.2 is refused by a server asking for TLS 1.3 at least."""
+    server = start_http_server(0, registry=registry, certfile=pki["server.pem"],
+                               keyfile=pki["server.key"],
+                               tls_min_version=ssl.TLSVersion.TLSv1_3)  # fmt: skip
+    context = ssl.create_default_context(cafile=pki["ca.pem"])
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        assert fetch(server.url + "/metrics", pki) == b""
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(server.url + "/metrics", timeout=10, context=context)
+    finally:
+        server.close()
+
+
+def test_metrics_server_serves_https_with_a_certificate(pki: dict[str, str]) -> None:
+    """A MetricsServer bound with a certificate serves its app over HTTPS."""
+    server = MetricsServer("127.0.0.1", 0, hello, certfile=pki["server.pem"],
+                           keyfile=pki["server.key"])  # fmt: skip
+    try:
+        server.start()
+        assert fetch(server.url + "/", pki) == b"hello\n"
+    finally:
+        server.close()
