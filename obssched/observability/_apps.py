@@ -28,7 +28,8 @@ __all__ = [
 _TEXT = "text/plain; charset=utf-8"
 _ALLOW = "GET, HEAD, OPTIONS"
 _GZIP_LEVEL = 6
-"""zlib's default: nearly level 9's size for a scrape, in a fraction of its time."""
+"""zlib's default. prometheus-client uses 9; on a 10,000-job scrape (2.3 MB) 6 came within 5% of
+its size in a third of its CPU time (22 against 66 ms)."""
 _PATHS = {
     "/metrics": "Prometheus metrics (?name[]=<sample name> to pick samples)",
     "/healthz": "200 while every scheduler does its work, else 503 and why",
