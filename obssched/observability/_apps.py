@@ -1,4 +1,6 @@
-"""WSGI and ASGI apps serving ``/metrics`` (with OpenMetrics negotiation) and ``/healthz``."""
+"""WSGI and ASGI apps serving ``/metrics`` and ``/healthz``, answering as prometheus-client's
+handler does and more: OpenMetrics negotiation, gzip, ``?name[]=`` filtering, HEAD and OPTIONS,
+and a 404 page naming the paths served."""
 
 from __future__ import annotations
 
@@ -155,8 +157,8 @@ def answer(
     if path in ("/healthz", "/healthz/"):
         ok, reason = health(registry, health_limit)
         # A reason may quote a store's error, whose text is anyone's: it must not fail the answer.
-        return _plain(200 if ok else 503, (reason + "\n").encode("utf-8", "backslashreplace"),
-                      [], method)  # fmt: skip
+        text = (reason + "\n").encode("utf-8", "backslashreplace")
+        return _plain(200 if ok else 503, text, [], method)
     if path not in ("", "/", "/metrics", "/metrics/"):
         return _plain(404, _not_found(other_paths), [], method)
     names = parse_qs(query).get("name[]")

@@ -1,4 +1,5 @@
-"""The one small threaded HTTP server: ``/metrics`` and ``/healthz``, and the CLI's status page."""
+"""The one small threaded HTTP server (HTTPS with client certificates as prometheus-client's):
+``/metrics`` and ``/healthz``, and the CLI's status page."""
 
 from __future__ import annotations
 
