@@ -3,6 +3,7 @@ client certificates as prometheus-client's ``start_http_server``."""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import ssl
 import subprocess
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
@@ -221,3 +223,10 @@ def test_metrics_server_serves_https_with_a_certificate(pki: dict[str, str]) -> 
         assert fetch(server.url + "/", pki) == b"hello\n"
     finally:
         server.close()
+
+
+def test_start_http_server_takes_prometheus_client_arguments_in_order() -> None:
+    """start_http_server takes prometheus-client's arguments, TLS ones included, in its order."""
+    theirs = list(inspect.signature(prometheus_client.start_http_server).parameters)
+    ours = list(inspect.signature(start_http_server).parameters)
+    assert ours[: len(theirs)] == theirs
