@@ -190,7 +190,9 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
         if server is not None:
             from obssched.observability import make_wsgi_app
 
-            server.start(make_status_app(scheduler, tracker, store_names, make_wsgi_app()))
+            pages = {"/": "the status page", "/status.json": "the status page's data"}
+            metrics = make_wsgi_app(other_paths=pages)
+            server.start(make_status_app(scheduler, tracker, store_names, metrics))
         # The scheduler starts its stores (once: a store started here first as well would
         # subscribe twice); one that cannot be opened fails the start.
         try:

@@ -19,6 +19,7 @@ __all__ = [
     "format_exemplar",
     "format_value",
     "label_text",
+    "sample_name",
 ]
 
 _INF = math.inf
@@ -78,3 +79,13 @@ def family_header(name: str, doc: str, kind: str, openmetrics: bool) -> str:
     elif kind == "counter":
         name += "_total"
     return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
+
+def sample_name(line: str) -> str:
+    """Return the name a sample line of either format starts with (up to its labels or value)."""
+    end = len(line)
+    for stop in ("{", " "):
+        found = line.find(stop, 0, end)
+        if found != -1:
+            end = found
+    return line[:end]

@@ -1,10 +1,12 @@
-"""The one small threaded HTTP server: ``/metrics`` and ``/healthz``, and the CLI's status page."""
+"""The one small threaded HTTP server (HTTPS with client certificates as prometheus-client's):
+``/metrics`` and ``/healthz``, and the CLI's status page."""
 
 from __future__ import annotations
 
 import errno
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -16,7 +18,7 @@ from prometheus_client.registry import CollectorRegistry
 from obssched.exceptions import ObsschedError
 from obssched.observability._apps import WSGIApp, make_wsgi_app
 
-__all__ = ["MetricsServer", "PortInUseError", "start_http_server"]
+__all__ = ["MetricsServer", "PortInUseError", "start_http_server", "tls_context"]
 
 
 class PortInUseError(ObsschedError, OSError):
@@ -44,9 +46,66 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Drop connections that fail (a refused client certificate, a client gone) quietly."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
+
+
+def tls_context(
+    certfile: str,
+    keyfile: str | None = None,
+    client_cafile: str | None = None,
+    client_capath: str | None = None,
+    protocol: int = ssl.PROTOCOL_TLS_SERVER,
+    client_auth_required: bool = False,
+    tls_min_version: ssl.TLSVersion | None = None,
+    tls_max_version: ssl.TLSVersion | None = None,
+) -> ssl.SSLContext:
+    """Return the server-side TLS context ``start_http_server`` serves HTTPS with.
+
+    It follows prometheus-client's ``start_http_server``: client certificates are checked
+    against ``client_cafile``/``client_capath`` (the system's CAs when neither is given) and
+    required with ``client_auth_required``. Unlike it, a CA given without
+    ``client_auth_required`` still refuses a client certificate it cannot verify.
+
+    Raises:
+        OSError: a certificate, key or CA cannot be loaded (the message names the file).
+    """
+    context = ssl.SSLContext(protocol)
+    try:
+        if client_cafile is not None or client_capath is not None:
+            context.load_verify_locations(client_cafile, client_capath)
+        else:
+            context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno,
+            f"cannot load client CA certificates from file {client_cafile!r} or directory "
+            f"{client_capath!r}: {exc.strerror or exc}",
+        ) from exc
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno,
+            f"cannot load the server certificate {certfile!r} or its key {keyfile!r}: "
+            f"{exc.strerror or exc}",
+        ) from exc
+    if client_auth_required:
+        context.verify_mode = ssl.CERT_REQUIRED
+    elif client_cafile is not None or client_capath is not None:
+        context.verify_mode = ssl.CERT_OPTIONAL
+    if tls_min_version is not None:
+        context.minimum_version = tls_min_version
+    if tls_max_version is not None:
+        context.maximum_version = tls_max_version
+    return context
 
 
 class MetricsServer:
@@ -61,6 +120,8 @@ class MetricsServer:
         app: the WSGI app to serve (or give it to :meth:`start`).
         certfile: a PEM certificate chain to serve HTTPS with.
         keyfile: the certificate's private key (when not in ``certfile``).
+        tls: a TLS context to serve HTTPS with (see :func:`tls_context`), instead of
+            ``certfile`` and ``keyfile``.
 
     Raises:
         PortInUseError: the port is taken.
@@ -75,8 +136,11 @@ class MetricsServer:
         *,
         certfile: str | None = None,
         keyfile: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._app = app
+        if tls is None and certfile is not None:
+            tls = tls_context(certfile, keyfile)
         server_class = _Server6 if ":" in addr else _Server
         try:
             server = make_server(addr, port, self._serve, server_class, handler_class=_QuietHandler)
@@ -85,10 +149,12 @@ class MetricsServer:
                 raise PortInUseError(addr, port) from exc
             raise
         assert isinstance(server, _Server)
-        if certfile is not None:
-            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            tls.load_cert_chain(certfile, keyfile)
-            server.socket = tls.wrap_socket(server.socket, server_side=True)
+        if tls is not None:
+            # The handshake happens on the connection's own thread, at its first read: a client
+            # that connects and stalls then holds up no other scrape.
+            server.socket = tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self.addr: str = str(server.server_address[0])
         self.port: int = int(server.server_address[1])
@@ -136,14 +202,23 @@ def start_http_server(
     registry: CollectorRegistry | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
+    client_cafile: str | None = None,
+    client_capath: str | None = None,
+    protocol: int = ssl.PROTOCOL_TLS_SERVER,
+    client_auth_required: bool = False,
+    tls_min_version: ssl.TLSVersion | None = None,
+    tls_max_version: ssl.TLSVersion | None = None,
     *,
     health_limit: float | None = None,
 ) -> MetricsServer:
-    """Serve ``/metrics`` (OpenMetrics when asked for) and ``/healthz`` from a daemon thread.
+    """Serve ``/metrics`` and ``/healthz`` from a daemon thread.
 
-    A scrape never waits on a job store for more than half a second; ``/healthz`` answers 503,
-    with the reasons in its body, while a scheduler is stopped or a fault has lasted longer than
-    ``health_limit`` (see :func:`~obssched.observability.health`).
+    ``/metrics`` answers as prometheus-client's handler does (OpenMetrics, gzip, ``?name[]=``;
+    see :func:`~obssched.observability.make_wsgi_app`), and the TLS arguments are those of
+    prometheus-client's ``start_http_server``, in its order. A scrape never waits on a job store
+    for more than half a second; ``/healthz`` answers 503, with the reasons in its body, while a
+    scheduler is stopped or a fault has lasted longer than ``health_limit`` (see
+    :func:`~obssched.observability.health`).
 
     Args:
         port: the TCP port (``0`` picks a free one; read it from the result's ``port``).
@@ -151,6 +226,13 @@ def start_http_server(
         registry: the registry to expose (the default registry when ``None``).
         certfile: a PEM certificate chain to serve HTTPS with.
         keyfile: the certificate's private key (when not in ``certfile``).
+        client_cafile: a PEM file of the CAs that sign client certificates (HTTPS only).
+        client_capath: a directory of such CA certificates (HTTPS only).
+        protocol: the TLS protocol of the server's ``ssl.SSLContext``.
+        client_auth_required: refuse clients without a certificate the CAs verify (the
+            system's CAs when neither ``client_cafile`` nor ``client_capath`` is given).
+        tls_min_version: the lowest TLS version to accept.
+        tls_max_version: the highest TLS version to accept.
         health_limit: seconds a fault may last before ``/healthz`` answers 503 (a job store
             that fails every read, overdue jobs, a loop that has not woken up); ``None`` uses
             each scheduler's own ``metrics_health_limit`` (60 s by default). See
@@ -158,9 +240,35 @@ def start_http_server(
 
     Raises:
         PortInUseError: the port is taken.
-        ValueError: ``health_limit`` is not a positive number.
+        ValueError: ``health_limit`` is not a positive number, or a TLS option is given
+            without ``certfile``.
+        OSError: a certificate, key or CA cannot be loaded (the message names the file).
     """
     app = make_wsgi_app(registry, health_limit=health_limit)
-    server = MetricsServer(addr, port, app, certfile=certfile, keyfile=keyfile)
+    tls = None
+    if certfile is not None:
+        tls = tls_context(
+            certfile,
+            keyfile,
+            client_cafile,
+            client_capath,
+            protocol,
+            client_auth_required,
+            tls_min_version,
+            tls_max_version,
+        )
+    else:
+        given = {
+            "keyfile": keyfile,
+            "client_cafile": client_cafile,
+            "client_capath": client_capath,
+            "client_auth_required": client_auth_required or None,
+            "tls_min_version": tls_min_version,
+            "tls_max_version": tls_max_version,
+        }
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise ValueError(f"{', '.join(named)} given without certfile: HTTPS needs certfile")
+    server = MetricsServer(addr, port, app, tls=tls)
     server.start()
     return server
