@@ -256,3 +256,28 @@ def test_shutdown_logs_a_failing_flush(caplog: pytest.LogCaptureFixture) -> None
 
     TracingSetup(Broken(), []).shutdown()  # type: ignore[arg-type]
     assert "Flushing the trace exporters failed" in caplog.text
+
+
+def test_a_found_provider_without_force_flush_is_left_alone() -> None:
+    """A provider found in the process that cannot flush (an API-only one) is not shut down."""
+    calls: list[str] = []
+
+    class ApiOnly:
+        def shutdown(self) -> None:
+            calls.append("shutdown")
+
+    TracingSetup(ApiOnly(), ["found"], owned=False).shutdown()  # type: ignore[arg-type]
+    assert calls == []
+
+
+def test_another_installed_exporter_is_used_by_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exporter another package registers is made from its entry point and named as is."""
+    set_env(monkeypatch, {"OTEL_TRACES_EXPORTER": "memory"})
+    point = EntryPoint(
+        "memory",
+        "opentelemetry.sdk.trace.export.in_memory_span_exporter:InMemorySpanExporter",
+        EXPORTER_GROUP,
+    )
+    setup = build_provider(False, find=lambda name: point if name == "memory" else None)
+    assert setup.exporters == ["memory"]
+    setup.shutdown()
