@@ -8,6 +8,7 @@ command against it; the command flushes its spans before it exits.
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 import threading
@@ -281,7 +282,9 @@ def test_missing_grpc_exporter_names_the_extra(workdir: Workdir) -> None:
     shadow = workdir.path / "shadow" / "opentelemetry" / "exporter" / "otlp" / "proto" / "grpc"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'grpc'\")\n")
-    workdir.env["PYTHONPATH"] = str(workdir.path / "shadow")
+    workdir.env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(workdir.path / "shadow"), workdir.env.get("PYTHONPATH")])
+    )
     code, stderr = run(
         workdir,
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
