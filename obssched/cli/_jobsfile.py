@@ -1,6 +1,7 @@
 """Reading a jobs file (TOML) and checking every job in it before anything is stored.
 
-A jobs file has one ``[[jobs]]`` table per job, with the keys that ``add_job`` takes, and
+A jobs file has one ``[[jobs]]`` table per job, with the keys that ``add_job`` takes (or a
+``crontab`` line in place of the trigger, as ``CronTrigger.from_crontab`` reads it), and
 optional scheduler-wide tables (``[scheduler]``, ``[executors.NAME]``, ``[jobstores.NAME]``,
 ``[metrics]``, ``[tracing]``, ``[logging]``). Every problem is collected with the file, line, job
 and field it concerns, so one ``obssched check`` run reports them all.
@@ -352,8 +353,14 @@ def _check_options(
     trigger = table.get("trigger")
     trigger_args = {key: value for key, value in table.items() if key not in JOB_OPTIONS}
     trigger_instance = None
-    if trigger is None:
-        problem("trigger", f"missing: one of {', '.join(sorted(TRIGGER_ALIASES))}")
+    if "crontab" in trigger_args:
+        trigger_instance = _crontab_trigger(table, trigger_args, problem, default_timezone)
+    elif trigger is None:
+        problem(
+            "trigger",
+            f"missing: one of {', '.join(sorted(TRIGGER_ALIASES))}, or a crontab line "
+            "(crontab = '0 9 * * 1-5')",
+        )
     elif not isinstance(trigger, str) or trigger not in TRIGGER_ALIASES:
         problem(
             "trigger",
@@ -430,6 +437,46 @@ def _check_options(
     if isinstance(options.get("args"), list):
         options["args"] = tuple(options["args"])
     return options
+
+
+def _crontab_trigger(
+    table: Mapping[str, Any], trigger_args: dict[str, Any], problem: Any, default_timezone: Any
+) -> Any:
+    # `crontab = "..."` is CronTrigger.from_crontab: crontab's own semantics (0 and 7 are Sunday,
+    # a restricted day of month and day of week fire on either), with only a time zone beside it.
+    from obssched.triggers.cron import CronTrigger
+
+    expression = trigger_args.pop("crontab")
+    timezone = trigger_args.pop("timezone", None)
+    trigger = table.get("trigger", "cron")
+    usable = True
+    if trigger != "cron":
+        problem(
+            "trigger",
+            f"{trigger!r} does not go with crontab, which makes a cron trigger: remove one of them",
+        )
+        usable = False
+    for key in trigger_args:
+        problem(
+            key,
+            "unknown key beside crontab, which takes only a timezone: put the schedule in the "
+            "crontab line, or use the cron trigger's fields instead of it",
+        )
+        usable = False
+    if not isinstance(expression, str):
+        problem("crontab", f"must be text such as '0 9 * * 1-5', got {_describe(expression)}")
+        usable = False
+    if timezone is not None and not isinstance(timezone, str):
+        problem("timezone", f"must be a time zone name, got {_describe(timezone)}")
+        usable = False
+    if not usable:
+        return None
+    try:
+        return CronTrigger.from_crontab(expression, timezone=timezone or default_timezone)
+    except Exception as exc:
+        given = {"crontab": expression, "timezone": timezone} if timezone else {}
+        problem(_guess_field(exc, given, default="crontab"), _message(exc))
+        return None
 
 
 def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliError:
