@@ -29,6 +29,8 @@ __all__ = [
     "JobSpec",
     "JobsFile",
     "Problem",
+    "check_job_values",
+    "field_named_by",
     "load_jobs_file",
     "problems_error",
     "validate_jobs",
@@ -286,8 +288,10 @@ def validate_jobs(
             continue
         job_id = kwargs["id"]
         if job_id in seen_ids:
+            # Without an id of its own, the job's id comes from its name, else its func.
+            source = next((key for key in ("id", "name", "func") if key in spec.table), "id")
             problem(
-                "id",
+                source,
                 f"the id {job_id!r} is used by job {seen_ids[job_id]} too; give each job its own "
                 "id (without one, a job's id is its name, else its func)",
             )
@@ -393,27 +397,7 @@ def _check_options(
     for key in ("id", "name"):
         if isinstance(table.get(key), str) and not table[key].strip():
             problem(key, "must not be empty")
-    max_instances = table.get("max_instances")
-    if max_instances is not None and (
-        isinstance(max_instances, bool) or not isinstance(max_instances, int) or max_instances < 1
-    ):
-        problem("max_instances", f"must be a whole number of 1 or more, got {max_instances!r}")
-    grace = table.get("misfire_grace_time")
-    if grace is not None and (
-        isinstance(grace, bool)
-        or not isinstance(grace, int | float)
-        or not math.isfinite(grace)
-        or grace <= 0
-    ):
-        problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
-    timeout = table.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        problem("timeout", f"must be a number of seconds above 0, got {timeout!r}")
+    check_job_values(table, problem)
     executor = table.get("executor", "default")
     if isinstance(executor, str) and executor not in executors:
         problem(
@@ -479,6 +463,32 @@ def _crontab_trigger(
         return None
 
 
+def check_job_values(table: Mapping[str, Any], problem: Any) -> None:
+    """Report the numeric job options of ``table`` (a ``[[jobs]]`` table or the job defaults)
+    that ``add_job`` would refuse, through ``problem(field, message)``."""
+    max_instances = table.get("max_instances")
+    if max_instances is not None and (
+        isinstance(max_instances, bool) or not isinstance(max_instances, int) or max_instances < 1
+    ):
+        problem("max_instances", f"must be a whole number of 1 or more, got {max_instances!r}")
+    grace = table.get("misfire_grace_time")
+    if grace is not None and (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not math.isfinite(grace)
+        or grace <= 0
+    ):
+        problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
+    timeout = table.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        problem("timeout", f"must be a number of seconds above 0, got {timeout!r}")
+
+
 def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliError:
     """Return the error that reports every problem, one per line."""
     count = len(problems)
@@ -487,6 +497,11 @@ def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliErr
         "\n".join([header, *(f"  {problem}" for problem in problems)]),
         ExitCode.INVALID_JOBS_FILE,
     )
+
+
+def field_named_by(exc: BaseException, table: Mapping[str, Any]) -> str | None:
+    """Return the key of ``table`` that the error ``exc`` is about, when it names one."""
+    return _guess_field(exc, table)
 
 
 def _guess_field(

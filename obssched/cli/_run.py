@@ -11,6 +11,8 @@ from obssched.cli._format import format_table, humanize_delta
 from obssched.cli._jobsfile import (
     JobsFile,
     Problem,
+    check_job_values,
+    field_named_by,
     load_jobs_file,
     problems_error,
     validate_jobs,
@@ -43,19 +45,13 @@ def prepare(
     settings = resolve_settings(args, jobs_file)
     setup_logging(settings.log_level, settings.log_format)
     extend_sys_path(settings.path)
-    try:
-        timezone = check_options(scheduler_options(settings, observability=False)).timezone
-    except Exception as exc:
-        jobs_file.problems.append(
-            Problem(jobs_file.path, None, "[scheduler] or [executors]", None, str(exc))
-        )
-        timezone = _fallback_timezone(settings)
+    timezone = _check_scheduler(jobs_file, settings)
     for alias, url in settings.jobstores.items():
         if not is_memory(url) and "://" not in url:
             jobs_file.problems.append(
                 Problem(
                     jobs_file.path,
-                    None,
+                    jobs_file.line_of("jobstores", alias, "url"),
                     f"[jobstores.{alias}]",
                     "url",
                     f"{url!r} is not a URL: use 'memory' or one like 'sqlite:///obssched.sqlite'",
@@ -82,6 +78,44 @@ class _JobChecker:
         options.setdefault("kwargs", {})
         # A job being built reads only its scheduler's time zone.
         return Job(cast("BaseScheduler", self), **options)
+
+
+def _check_scheduler(jobs_file: JobsFile, settings: RunSettings) -> Any:
+    """Check the scheduler options, the job defaults and each executor on its own, so that every
+    problem is reported at its line; return the scheduler's time zone."""
+
+    def problem(path: tuple[str, ...], where: str, key: str | None, message: str) -> None:
+        line = jobs_file.line_of(*path, *([key] if key else []))
+        jobs_file.problems.append(Problem(jobs_file.path, line, where, key, message))
+
+    options = scheduler_options(settings, observability=False)
+    executors = options.pop("executors")
+    defaults = options.pop("job_defaults")
+    try:
+        timezone = check_options(options).timezone
+    except Exception as exc:
+        problem(("scheduler",), "[scheduler]", field_named_by(exc, options), str(exc))
+        timezone = _fallback_timezone(settings)
+    # The four keys a job default may have (the others are reported when the file is read).
+    where = ("scheduler", "job_defaults")
+    check_job_values(
+        defaults, lambda key, message: problem(where, "[scheduler.job_defaults]", key, message)
+    )
+    coalesce = defaults.get("coalesce", False)
+    if not isinstance(coalesce, bool):
+        problem(
+            where,
+            "[scheduler.job_defaults]",
+            "coalesce",
+            f"must be true or false, got {coalesce!r}",
+        )
+    for alias, executor in executors.items():
+        try:
+            check_options({"executors": {alias: executor}})
+        except Exception as exc:
+            field = field_named_by(exc, executor) or ("type" if "type" in executor else None)
+            problem(("executors", alias), f"[executors.{alias}]", field, str(exc))
+    return timezone
 
 
 def _fallback_timezone(settings: RunSettings) -> Any:

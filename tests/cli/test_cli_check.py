@@ -210,6 +210,57 @@ def test_settings_problem_points_at_its_line(workdir: Workdir) -> None:
     assert "jobs.toml:3: [scheduler], field 'heartbeat'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("settings", "where"),
+    [
+        pytest.param(
+            "[scheduler.job_defaults]\ncoalesce = true\nmax_instances = 0\n",
+            "[scheduler.job_defaults], field 'max_instances'",
+            id="job-default",
+        ),
+        pytest.param(
+            "[scheduler]\nname = 'x'\njob_defaults = { coalesce = 'maybe' }\n",
+            "[scheduler.job_defaults], field 'coalesce'",
+            id="job-default-inline",
+        ),
+        pytest.param(
+            "[executors.default]\ntype = 'threadpool'\nmax_workers = 'ten'\n",
+            "[executors.default], field 'max_workers'",
+            id="executor-option",
+        ),
+        pytest.param(
+            "[executors.default]\nmax_workers = 2\ntype = 'nonsense'\n",
+            "[executors.default], field 'type'",
+            id="executor-type",
+        ),
+        pytest.param(
+            "[jobstores.default]\n\nurl = 'nope'\n",
+            "[jobstores.default], field 'url'",
+            id="jobstore-url",
+        ),
+    ],
+)
+def test_a_bad_scheduler_setting_is_reported_at_its_line(
+    workdir: Workdir, settings: str, where: str
+) -> None:
+    """Job defaults, executors and job stores are checked one by one, each problem at the line
+    of its key."""
+    workdir.write("jobs.toml", settings + JOB)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    line = settings.count("\n", 0, settings.rindex("=")) + 1
+    assert f"jobs.toml:{line}: {where}" in result.stderr
+
+
+def test_a_duplicate_id_taken_from_the_name_points_at_the_name(workdir: Workdir) -> None:
+    """A job without an id whose name repeats another job's id is reported at its name."""
+    second = JOB.replace('id = "bad"', 'name = "bad"')
+    workdir.write("jobs.toml", JOB + second)
+    result = workdir.run("check", "jobs.toml")
+    line = (JOB + second).splitlines().index('name = "bad"') + 1
+    assert f"jobs.toml:{line}: job 2 ('bad'), field 'name': the id 'bad' is used" in result.stderr
+
+
 def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
     """Problems in several jobs and in the settings are all listed in one run."""
     first = JOB.replace("seconds = 30", "seconds = 'x'")
