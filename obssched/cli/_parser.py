@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         "job store URL (default: sqlite:///$XDG_STATE_HOME/obssched/demo.sqlite, i.e. "
         "~/.local/state/obssched/demo.sqlite); the demo clears it at start",
     )
+    demo.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the whole log here, job errors with their tracebacks (by default the "
+        "terminal shows warnings and errors one line each, and the demo's log file has it all)",
+    )
     _common(demo)
 
     check = commands.add_parser(
