@@ -20,7 +20,7 @@ from obssched.cli._jobsfile import (
 from obssched.cli._logs import setup_logging
 from obssched.cli._runner import RunPlan, extend_sys_path, run_scheduler, scheduler_options
 from obssched.cli._settings import RunSettings, resolve_settings
-from obssched.cli._stores import is_memory
+from obssched.cli._stores import check_store_driver, is_memory
 from obssched.job import Job
 from obssched.schedulers._config import check_options
 
@@ -39,7 +39,7 @@ def prepare(
 
     Raises:
         CliError: the file cannot be read, or has problems (``INVALID_JOBS_FILE``), or a flag
-            or variable is bad (``USAGE``).
+            or variable is bad, or a store's database driver is not installed (``USAGE``).
     """
     jobs_file = load_jobs_file(args.jobs_file)
     settings = resolve_settings(args, jobs_file)
@@ -61,6 +61,8 @@ def prepare(
     jobs = validate_jobs(jobs_file, _JobChecker(timezone), executors, sorted(settings.jobstores))
     if jobs_file.problems:
         raise problems_error(jobs_file.problems, consequence)
+    for url in settings.jobstores.values():
+        check_store_driver(url)
     return jobs_file, settings, jobs
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STORE_URL",
     "MEMORY_URLS",
+    "check_store_driver",
     "create_store",
     "describe_store",
     "is_memory",
@@ -80,6 +81,25 @@ def create_store(url: str) -> BaseJobStore:
             f"cannot open job store {describe_store(url)}: {type(exc).__name__}: {exc}",
             ExitCode.STORE_UNAVAILABLE,
         ) from exc
+
+
+def check_store_driver(url: str) -> None:
+    """Check that the database driver of the store ``url`` names is installed.
+
+    Raises:
+        CliError: it is not (``USAGE``, naming the extra to install). A URL that is not
+            understood passes: opening the store reports it.
+    """
+    if is_memory(url) or "://" not in url:
+        return
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as exc:
+        raise _missing_driver(url, exc) from exc
+    except Exception:
+        return
 
 
 def _missing_driver(url: str, exc: ImportError) -> CliError:

@@ -15,6 +15,7 @@ from obssched.cli._errors import (
     missing_optional_package,
     missing_package_error,
 )
+from obssched.cli._stores import check_store_driver
 
 from .conftest import Workdir
 
@@ -61,6 +62,7 @@ args = ["ran.txt"]
             ["run", "jobs.toml", "--store", POSTGRES_URL, "--metrics-port", "0"], id="run"
         ),
         pytest.param(["demo", "--store", POSTGRES_URL, "--metrics-port", "0"], id="demo"),
+        pytest.param(["check", "postgresql.toml"], id="check"),
     ],
 )
 def test_a_postgresql_store_without_psycopg_is_a_usage_error_naming_the_extra(
@@ -68,6 +70,7 @@ def test_a_postgresql_store_without_psycopg_is_a_usage_error_naming_the_extra(
 ) -> None:
     """Without psycopg, a PostgreSQL store exits 2 and says which extra to install."""
     workdir.write("jobs.toml", JOBS)
+    workdir.write("postgresql.toml", f'[jobstores.default]\nurl = "{POSTGRES_URL}"\n' + JOBS)
     result = run_without(workdir, "psycopg", *args)
     assert result.returncode == ExitCode.USAGE, result.stderr
     assert "pip install 'obssched[postgresql]'" in result.stderr
@@ -138,3 +141,17 @@ def test_every_extra_named_exists_in_the_project() -> None:
     pyproject = Path(__file__).parents[2] / "pyproject.toml"
     extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
     assert set(OPTIONAL_PACKAGES.values()) <= set(extras)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("memory", id="memory"),
+        pytest.param("sqlite:///jobs.sqlite", id="installed-driver"),
+        pytest.param("nosuchdatabase://host/db", id="unknown-dialect"),
+        pytest.param("not a url", id="not-a-url"),
+    ],
+)
+def test_a_store_whose_driver_imports_passes_the_driver_check(url: str) -> None:
+    """Only a driver that fails to import fails the check; other URL faults show at opening."""
+    check_store_driver(url)
