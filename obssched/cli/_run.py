@@ -93,11 +93,8 @@ def _check_scheduler(jobs_file: JobsFile, settings: RunSettings) -> Any:
     options = scheduler_options(settings, observability=False)
     executors = options.pop("executors")
     defaults = options.pop("job_defaults")
-    try:
-        timezone = check_options(options).timezone
-    except Exception as exc:
-        problem(("scheduler",), "[scheduler]", field_named_by(exc, options), str(exc))
-        timezone = _fallback_timezone(settings)
+    # Each scheduler-wide value was checked as it was read (resolve_settings).
+    timezone = check_options(options).timezone
     # The four keys a job default may have (the others are reported when the file is read).
     where = ("scheduler", "job_defaults")
     check_job_values(
@@ -118,15 +115,6 @@ def _check_scheduler(jobs_file: JobsFile, settings: RunSettings) -> Any:
             field = field_named_by(exc, executor) or ("type" if "type" in executor else None)
             problem(("executors", alias), f"[executors.{alias}]", field, str(exc))
     return timezone
-
-
-def _fallback_timezone(settings: RunSettings) -> Any:
-    # The jobs are still checked when the scheduler settings are not, in the zone asked for if
-    # that is valid, else the local one.
-    try:
-        return check_options({"timezone": settings.timezone}).timezone
-    except Exception:
-        return check_options({}).timezone
 
 
 def run_command(args: argparse.Namespace) -> ExitCode:

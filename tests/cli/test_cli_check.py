@@ -117,6 +117,12 @@ def test_example_jobs_file_passes() -> None:
             "timezone",
             "Mars/Base",
         ),
+        (
+            'trigger = "interval"\nseconds = 30',
+            "crontab = '0 9 * * *'\ntimezone = 1",
+            "timezone",
+            "got int 1",
+        ),
     ],
     ids=[
         "unknown-function",
@@ -144,6 +150,7 @@ def test_example_jobs_file_passes() -> None:
         "crontab-with-another-trigger",
         "crontab-with-trigger-fields",
         "crontab-unknown-zone",
+        "crontab-zone-not-text",
     ],
 )
 def test_bad_job_is_reported_at_the_line_of_its_field(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from obssched.cli._logs import OneLineFormatter, make_handlers
+from obssched.cli._logs import TEXT_FORMAT, OneLineFormatter, make_handlers
 
 
 @pytest.fixture
@@ -44,6 +44,14 @@ def test_one_line_formatter_puts_the_exception_on_the_line() -> None:
     assert lines[0].endswith(
         'Job "fetch_rates" raised an exception: ValueError: rates service unreachable'
     )
+
+
+def test_one_line_formatter_leaves_a_record_without_exception_as_it_is() -> None:
+    """A record without an exception is formatted as the plain text format does."""
+    record = logging.LogRecord(
+        "obssched.test", logging.INFO, __file__, 1, "ran %s", ("ping",), None
+    )
+    assert OneLineFormatter().format(record) == logging.Formatter(TEXT_FORMAT).format(record)
 
 
 def test_the_terminal_gets_one_line_and_the_file_the_traceback(
