@@ -41,8 +41,16 @@ def _environment_help(settings: list[str], otel: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, verbose: bool = False) -> None:
     group = parser.add_argument_group("output")
+    if verbose:
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show the whole log here, job errors with their tracebacks (by default the "
+            "terminal shows warnings and errors one line each; the log file has everything)",
+        )
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     group.add_argument(
         "--log-format",
@@ -179,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run example jobs that succeed, fail now and then, take seconds, overlap and hit "
             "max_instances, miss their start, and run by cron; print where to look. Runs until "
-            "Ctrl-C, or for --duration seconds."
+            "Ctrl-C, or for --duration seconds. The terminal shows warnings and errors one "
+            "line each; the whole log goes to $XDG_STATE_HOME/obssched/demo.log "
+            "(~/.local/state/obssched/demo.log)."
         ),
         epilog=_environment_help([name for name in ENVIRONMENT if name != "path"])
         + "\n\n"
@@ -191,14 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "job store URL (default: sqlite:///$XDG_STATE_HOME/obssched/demo.sqlite, i.e. "
         "~/.local/state/obssched/demo.sqlite); the demo clears it at start",
     )
-    demo.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show the whole log here, job errors with their tracebacks (by default the "
-        "terminal shows warnings and errors one line each, and the demo's log file has it all)",
-    )
-    _common(demo)
+    _common(demo, verbose=True)
 
     check = commands.add_parser(
         "check",
