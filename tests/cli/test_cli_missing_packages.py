@@ -77,6 +77,23 @@ def test_a_postgresql_store_without_psycopg_is_a_usage_error_naming_the_extra(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["check", "jobs.toml"], id="check"),
+        pytest.param(["jobs", "list", "--store", "sqlite:///jobs.sqlite"], id="jobs-list"),
+    ],
+)
+def test_an_sql_store_without_sqlalchemy_is_a_usage_error_naming_the_extra(
+    workdir: Workdir, args: list[str]
+) -> None:
+    """Without SQLAlchemy, an SQLite store exits 2 and names obssched[sqlalchemy]."""
+    workdir.write("jobs.toml", JOBS)
+    result = run_without(workdir, "sqlalchemy", *args)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert "pip install 'obssched[sqlalchemy]'" in result.stderr
+
+
 def test_the_message_names_what_needs_the_package_and_the_alternative() -> None:
     """The error says what needed the module, the extra, and what else to do."""
     error = missing_package_error("psycopg", "the job store X", "use '--store memory'")
