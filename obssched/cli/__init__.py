@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from obssched.cli._errors import CliError, ExitCode
+from obssched.cli._errors import CliError, ExitCode, missing_optional_package
 
 __all__ = ["CliError", "ExitCode", "main"]
 
@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        missing = missing_optional_package(exc)
+        if missing is not None:
+            _report(missing.message)
+            return int(missing.code)
         _report(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         return int(ExitCode.FAILURE)
 

@@ -6,6 +6,9 @@ several seconds (``build_report``), runs refused for ``max_instances`` (``export
 missed run (``late_reminder``, re-added in the past every 10 seconds) and an error in an event
 listener (``notify_on_call``, on missed runs); and at the next minute, a cron run
 (``rotate_logs``).
+
+The log goes in full to ``demo.log`` beside the demo's store; the terminal shows the banner, then
+warnings and errors one line each (``-v``: the whole log, tracebacks included).
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from obssched.cli._settings import RunSettings, resolve_settings
 from obssched.cli._stores import create_store, describe_store, is_memory
 from obssched.events import EVENT_JOB_MISSED
 
-__all__ = ["LATE_JOB_ID", "MISS_EVERY", "default_demo_store", "demo_command", "demo_jobs"]
+__all__ = [
+    "LATE_JOB_ID",
+    "MISS_EVERY",
+    "default_demo_log",
+    "default_demo_store",
+    "demo_command",
+    "demo_jobs",
+]
 
 _logger = logging.getLogger("obssched.demo")
 
@@ -39,8 +49,8 @@ MISS_EVERY = 10.0
 _REF = "obssched.cli._demo_jobs:"
 
 
-def default_demo_store() -> str:
-    """``$XDG_STATE_HOME/obssched/demo.sqlite`` (``~/.local/state/...``), else the temp dir."""
+def _state_directory() -> Path:
+    """``$XDG_STATE_HOME/obssched`` (``~/.local/state/obssched``), else the temp dir."""
     state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     directory = Path(state_home) / "obssched"
     try:
@@ -49,7 +59,17 @@ def default_demo_store() -> str:
             raise PermissionError(directory)
     except OSError:
         directory = Path(tempfile.gettempdir())
-    return f"sqlite:///{directory / 'demo.sqlite'}"
+    return directory
+
+
+def default_demo_store() -> str:
+    """``$XDG_STATE_HOME/obssched/demo.sqlite`` (``~/.local/state/...``), else the temp dir."""
+    return f"sqlite:///{_state_directory() / 'demo.sqlite'}"
+
+
+def default_demo_log() -> Path:
+    """``$XDG_STATE_HOME/obssched/demo.log`` (``~/.local/state/...``), else the temp dir."""
+    return _state_directory() / "demo.log"
 
 
 def demo_jobs(now_offset: Callable[[float], Any]) -> list[dict[str, Any]]:
@@ -124,7 +144,20 @@ def demo_jobs(now_offset: Callable[[float], Any]) -> list[dict[str, Any]]:
             "id": "rotate_logs",
             "name": "rotate_logs",
         },
+        _late_reminder(now_offset(-5.0)),
     ]
+
+
+def _late_reminder(run_date: Any) -> dict[str, Any]:
+    # A run time already past its grace time: missed at the next tick.
+    return {
+        "func": _REF + "send_reminder",
+        "trigger": "date",
+        "run_date": run_date,
+        "id": LATE_JOB_ID,
+        "name": LATE_JOB_ID,
+        "misfire_grace_time": 1,
+    }
 
 
 class _LateRuns:
@@ -150,30 +183,19 @@ class _LateRuns:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        delay = 1.0
-        while not self._stop.wait(delay):
-            delay = self._every
+        # The demo's jobs include the first late reminder; this adds the next ones.
+        while not self._stop.wait(self._every):
             try:
-                self._scheduler.add_job(
-                    _REF + "send_reminder",
-                    "date",
-                    run_date=self._scheduler.clock.now() - timedelta(seconds=5),
-                    id=LATE_JOB_ID,
-                    name=LATE_JOB_ID,
-                    misfire_grace_time=1,
-                    replace_existing=True,
-                )
+                run_date = self._scheduler.clock.now() - timedelta(seconds=5)
+                self._scheduler.add_job(replace_existing=True, **_late_reminder(run_date))
             except Exception:
                 if self._stop.is_set():
                     return
                 _logger.exception("Could not schedule the late reminder")
 
 
-def _banner(running: Running, store: str) -> str:
-    lines = [
-        "",
-        f"obssched demo is running {len(demo_jobs(lambda s: None)) + 1} jobs; job store: {store}",
-    ]
+def _banner(running: Running, jobs: int, store: str, log_file: Path | None, verbose: bool) -> str:
+    lines = ["", f"obssched demo is running {jobs} jobs; job store: {store}"]
     server = running.server
     if server is not None:
         url = server.url
@@ -187,6 +209,9 @@ def _banner(running: Running, store: str) -> str:
         "not exported (set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318, or --trace-console)"
     )
     lines.append(f"  traces        {traces}")
+    if log_file is not None:
+        shown_here = "in full" if verbose else "warnings and errors, one line each; -v: in full"
+        lines.append(f"  log           {log_file} (here: {shown_here})")
     if server is not None:
         lines += [
             "Point Prometheus at it (prometheus.yml):",
@@ -213,7 +238,8 @@ def demo_command(args: argparse.Namespace) -> ExitCode:
     defaults = RunSettings(name="demo", heartbeat=2.0, shutdown_timeout=10.0)
     defaults.jobstores = {"default": default_demo_store()}
     settings = resolve_settings(args, None, defaults=defaults)
-    setup_logging(settings.log_level, settings.log_format)
+    verbose = bool(getattr(args, "verbose", False))
+    log_file = _setup_logging(settings, verbose)
     store = settings.jobstores["default"]
     if not settings.store_given and not is_memory(store):
         try:
@@ -225,20 +251,40 @@ def demo_command(args: argparse.Namespace) -> ExitCode:
             store = settings.jobstores["default"] = "memory"
     shown = describe_store(store)
 
+    jobs = demo_jobs(_now_offset_factory())
+
     def on_started(running: Running) -> Callable[[], None]:
-        print(_banner(running, shown), flush=True)
+        print(_banner(running, len(jobs), shown, log_file, verbose), flush=True)
         running.scheduler.add_listener(notify_on_call, EVENT_JOB_MISSED)
         return _LateRuns(running, MISS_EVERY).start()
 
-    clock_now = _now_offset_factory()
     plan = RunPlan(
         settings,
-        demo_jobs(clock_now),
+        jobs,
         source="the demo",
         clear_stores=True,
         on_started=on_started,
     )
     return run_scheduler(plan)
+
+
+def _setup_logging(settings: RunSettings, verbose: bool) -> Path | None:
+    """Log everything to the demo's log file, and to the terminal only warnings and errors, one
+    line each (``-v``: everything, with tracebacks), so that the banner stays in view."""
+    log_file = default_demo_log()
+    try:
+        setup_logging(
+            settings.log_level,
+            settings.log_format,
+            log_file=log_file,
+            terminal_level=None if verbose else "WARNING",
+            tracebacks=verbose,
+        )
+    except OSError as exc:
+        setup_logging(settings.log_level, settings.log_format)
+        _logger.warning("Cannot write the log file %s (%s); logging here in full", log_file, exc)
+        return None
+    return log_file
 
 
 def _now_offset_factory() -> Callable[[float], Any]:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["CliError", "ExitCode", "exit_codes_help"]
+__all__ = [
+    "OPTIONAL_PACKAGES",
+    "CliError",
+    "ExitCode",
+    "exit_codes_help",
+    "missing_optional_package",
+    "missing_package",
+    "missing_package_error",
+]
 
 
 class ExitCode(IntEnum):
@@ -59,3 +67,66 @@ class CliError(Exception):
         self.message = message
         self.code = code
         super().__init__(message)
+
+
+OPTIONAL_PACKAGES: dict[str, str] = {
+    "psycopg": "postgresql",
+    "psycopg_binary": "postgresql",
+    "sqlalchemy": "sqlalchemy",
+    "opentelemetry.sdk": "otel",
+    "opentelemetry.exporter.otlp.proto.http": "otel",
+}
+"""Modules the command imports only when asked to, and the extra of obssched that installs each
+(``pip install 'obssched[postgresql]'``)."""
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """Return the name of the module whose import failed, when ``exc`` is such a failure."""
+    if isinstance(exc, ImportError) and exc.name:
+        return exc.name
+    return None
+
+
+def missing_package_error(
+    module: str, needed_for: str, alternative: str = "", extra: str | None = None
+) -> CliError:
+    """Return the error for an optional package that is not installed: exit code ``USAGE``,
+    and a message that names the extra to install (or the module, when no extra has it).
+
+    Args:
+        module: the module that failed to import (``"psycopg"``,
+            ``"opentelemetry.exporter.otlp.proto.grpc"``).
+        needed_for: what needs it, to start the message (``"the job store postgresql://..."``).
+        alternative: what else the user can do instead (``"unset OTEL_EXPORTER_OTLP_PROTOCOL"``).
+        extra: the extra that installs it, when :data:`OPTIONAL_PACKAGES` does not say.
+    """
+    extra = extra or _extra_of(module)
+    if extra is not None:
+        message = (
+            f"{needed_for} needs the {module} package, which is not installed; install it with "
+            f"pip install 'obssched[{extra}]'"
+        )
+    else:
+        message = (
+            f"{needed_for} needs the module {module}, which is not installed; install the "
+            "package that provides it"
+        )
+    if alternative:
+        message += f", or {alternative}"
+    return CliError(message, ExitCode.USAGE)
+
+
+def missing_optional_package(exc: BaseException) -> CliError | None:
+    """Return the error for ``exc`` when it is the failed import of a module that an extra of
+    obssched installs (:data:`OPTIONAL_PACKAGES`), else ``None``."""
+    module = missing_package(exc)
+    if module is None or _extra_of(module) is None:
+        return None
+    return missing_package_error(module, "this command")
+
+
+def _extra_of(module: str) -> str | None:
+    for name, extra in OPTIONAL_PACKAGES.items():
+        if module == name or module.startswith(name + "."):
+            return extra
+    return None

@@ -1,6 +1,7 @@
 """Reading a jobs file (TOML) and checking every job in it before anything is stored.
 
-A jobs file has one ``[[jobs]]`` table per job, with the keys that ``add_job`` takes, and
+A jobs file has one ``[[jobs]]`` table per job, with the keys that ``add_job`` takes (or a
+``crontab`` line in place of the trigger, as ``CronTrigger.from_crontab`` reads it), and
 optional scheduler-wide tables (``[scheduler]``, ``[executors.NAME]``, ``[jobstores.NAME]``,
 ``[metrics]``, ``[tracing]``, ``[logging]``). Every problem is collected with the file, line, job
 and field it concerns, so one ``obssched check`` run reports them all.
@@ -28,6 +29,8 @@ __all__ = [
     "JobSpec",
     "JobsFile",
     "Problem",
+    "check_job_values",
+    "field_named_by",
     "load_jobs_file",
     "problems_error",
     "validate_jobs",
@@ -285,8 +288,10 @@ def validate_jobs(
             continue
         job_id = kwargs["id"]
         if job_id in seen_ids:
+            # Without an id of its own, the job's id comes from its name, else its func.
+            source = next((key for key in ("id", "name", "func") if key in spec.table), "id")
             problem(
-                "id",
+                source,
                 f"the id {job_id!r} is used by job {seen_ids[job_id]} too; give each job its own "
                 "id (without one, a job's id is its name, else its func)",
             )
@@ -352,8 +357,14 @@ def _check_options(
     trigger = table.get("trigger")
     trigger_args = {key: value for key, value in table.items() if key not in JOB_OPTIONS}
     trigger_instance = None
-    if trigger is None:
-        problem("trigger", f"missing: one of {', '.join(sorted(TRIGGER_ALIASES))}")
+    if "crontab" in trigger_args:
+        trigger_instance = _crontab_trigger(table, trigger_args, problem, default_timezone)
+    elif trigger is None:
+        problem(
+            "trigger",
+            f"missing: one of {', '.join(sorted(TRIGGER_ALIASES))}, or a crontab line "
+            "(crontab = '0 9 * * 1-5')",
+        )
     elif not isinstance(trigger, str) or trigger not in TRIGGER_ALIASES:
         problem(
             "trigger",
@@ -386,27 +397,7 @@ def _check_options(
     for key in ("id", "name"):
         if isinstance(table.get(key), str) and not table[key].strip():
             problem(key, "must not be empty")
-    max_instances = table.get("max_instances")
-    if max_instances is not None and (
-        isinstance(max_instances, bool) or not isinstance(max_instances, int) or max_instances < 1
-    ):
-        problem("max_instances", f"must be a whole number of 1 or more, got {max_instances!r}")
-    grace = table.get("misfire_grace_time")
-    if grace is not None and (
-        isinstance(grace, bool)
-        or not isinstance(grace, int | float)
-        or not math.isfinite(grace)
-        or grace <= 0
-    ):
-        problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
-    timeout = table.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        problem("timeout", f"must be a number of seconds above 0, got {timeout!r}")
+    check_job_values(table, problem)
     executor = table.get("executor", "default")
     if isinstance(executor, str) and executor not in executors:
         problem(
@@ -432,6 +423,72 @@ def _check_options(
     return options
 
 
+def _crontab_trigger(
+    table: Mapping[str, Any], trigger_args: dict[str, Any], problem: Any, default_timezone: Any
+) -> Any:
+    # `crontab = "..."` is CronTrigger.from_crontab: crontab's own semantics (0 and 7 are Sunday,
+    # a restricted day of month and day of week fire on either), with only a time zone beside it.
+    from obssched.triggers.cron import CronTrigger
+
+    expression = trigger_args.pop("crontab")
+    timezone = trigger_args.pop("timezone", None)
+    trigger = table.get("trigger", "cron")
+    usable = True
+    if trigger != "cron":
+        problem(
+            "trigger",
+            f"{trigger!r} does not go with crontab, which makes a cron trigger: remove one of them",
+        )
+        usable = False
+    for key in trigger_args:
+        problem(
+            key,
+            "unknown key beside crontab, which takes only a timezone: put the schedule in the "
+            "crontab line, or use the cron trigger's fields instead of it",
+        )
+        usable = False
+    if not isinstance(expression, str):
+        problem("crontab", f"must be text such as '0 9 * * 1-5', got {_describe(expression)}")
+        usable = False
+    if timezone is not None and not isinstance(timezone, str):
+        problem("timezone", f"must be a time zone name, got {_describe(timezone)}")
+        usable = False
+    if not usable:
+        return None
+    try:
+        return CronTrigger.from_crontab(expression, timezone=timezone or default_timezone)
+    except Exception as exc:
+        given = {"crontab": expression, "timezone": timezone} if timezone else {}
+        problem(_guess_field(exc, given, default="crontab"), _message(exc))
+        return None
+
+
+def check_job_values(table: Mapping[str, Any], problem: Any) -> None:
+    """Report the numeric job options of ``table`` (a ``[[jobs]]`` table or the job defaults)
+    that ``add_job`` would refuse, through ``problem(field, message)``."""
+    max_instances = table.get("max_instances")
+    if max_instances is not None and (
+        isinstance(max_instances, bool) or not isinstance(max_instances, int) or max_instances < 1
+    ):
+        problem("max_instances", f"must be a whole number of 1 or more, got {max_instances!r}")
+    grace = table.get("misfire_grace_time")
+    if grace is not None and (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not math.isfinite(grace)
+        or grace <= 0
+    ):
+        problem("misfire_grace_time", f"must be a number of seconds above 0, got {grace!r}")
+    timeout = table.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        problem("timeout", f"must be a number of seconds above 0, got {timeout!r}")
+
+
 def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliError:
     """Return the error that reports every problem, one per line."""
     count = len(problems)
@@ -440,6 +497,11 @@ def problems_error(problems: Sequence[Problem], consequence: str = "") -> CliErr
         "\n".join([header, *(f"  {problem}" for problem in problems)]),
         ExitCode.INVALID_JOBS_FILE,
     )
+
+
+def field_named_by(exc: BaseException, table: Mapping[str, Any]) -> str | None:
+    """Return the key of ``table`` that the error ``exc`` is about, when it names one."""
+    return _guess_field(exc, table)
 
 
 def _guess_field(

@@ -15,16 +15,42 @@ _DESCRIPTION = (
     "traces built in."
 )
 
-_ENV_HELP = "environment variables (a flag wins over its variable, which wins over the file):\n" + (
-    "\n".join(
-        f"  {variable:<28} --{name.replace('_', '-')}" for name, variable in ENVIRONMENT.items()
-    )
-    + "\n  OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP (also the other OTEL_* ones)"
+_SWITCHES = {
+    "metrics": ("--no-metrics", "false"),
+    "tracing": ("--no-tracing", "false"),
+    "trace_console": ("--trace-console", "true"),
+}
+"""Settings whose flag is a switch: the flag and the variable's value that means the same."""
+
+_OTEL_HELP = (
+    "  OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP (also the other OTEL_* ones)"
 )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _environment_help(settings: list[str], otel: bool = True) -> str:
+    """Return the epilog that lists the variables of ``settings`` with the flag each stands for."""
+    lines = [
+        "environment variables (a flag wins over its variable, which wins over the jobs file):"
+    ]
+    for name in settings:
+        flag, value = _SWITCHES.get(name, ("--" + name.replace("_", "-"), ""))
+        variable = ENVIRONMENT[name] + (f"={value}" if value else "")
+        lines.append(f"  {variable:<28} {flag}")
+    if otel:
+        lines.append(_OTEL_HELP)
+    return "\n".join(lines)
+
+
+def _common(parser: argparse.ArgumentParser, verbose: bool = False) -> None:
     group = parser.add_argument_group("output")
+    if verbose:
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show the whole log here, job errors with their tracebacks (by default the "
+            "terminal shows warnings and errors one line each; the log file has everything)",
+        )
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     group.add_argument(
         "--log-format",
@@ -143,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and a status page at /. SIGTERM or SIGINT (Ctrl-C) stops it after the running jobs "
             "finish (bounded by --shutdown-timeout)."
         ),
-        epilog=_ENV_HELP + "\n\n" + exit_codes_help(),
+        epilog=_environment_help(list(ENVIRONMENT)) + "\n\n" + exit_codes_help(),
         formatter_class=raw,
     )
     run.add_argument("jobs_file", metavar="JOBS", help="the jobs file (TOML)")
@@ -161,9 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run example jobs that succeed, fail now and then, take seconds, overlap and hit "
             "max_instances, miss their start, and run by cron; print where to look. Runs until "
-            "Ctrl-C, or for --duration seconds."
+            "Ctrl-C, or for --duration seconds. The terminal shows warnings and errors one "
+            "line each; the whole log goes to $XDG_STATE_HOME/obssched/demo.log "
+            "(~/.local/state/obssched/demo.log)."
         ),
-        epilog=exit_codes_help(),
+        epilog=_environment_help([name for name in ENVIRONMENT if name != "path"])
+        + "\n\n"
+        + exit_codes_help(),
         formatter_class=raw,
     )
     _serving(
@@ -171,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "job store URL (default: sqlite:///$XDG_STATE_HOME/obssched/demo.sqlite, i.e. "
         "~/.local/state/obssched/demo.sqlite); the demo clears it at start",
     )
-    _common(demo)
+    _common(demo, verbose=True)
 
     check = commands.add_parser(
         "check",
@@ -180,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Check every job of JOBS (callable, trigger, options) and the scheduler settings; "
             "report each problem with the file, job and field. Stores nothing."
         ),
-        epilog=exit_codes_help(),
+        epilog=_environment_help(["timezone", "path", "log_level", "log_format"], otel=False)
+        + "\n\n"
+        + exit_codes_help(),
         formatter_class=raw,
     )
     check.add_argument("jobs_file", metavar="JOBS", help="the jobs file (TOML)")
@@ -209,7 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run-now": "make a job due now",
     }
     for name, text in helps.items():
-        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action = actions.add_parser(
+            name,
+            help=text,
+            description=text[0].upper() + text[1:] + ".",
+            epilog=_environment_help(["store"], otel=False) + "\n\n" + exit_codes_help(),
+            formatter_class=raw,
+        )
         if name != "list":
             action.add_argument("job_id", metavar="ID", help="the job's id")
         action.add_argument(
@@ -249,7 +287,7 @@ def _migrate_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]
             "is the only command that unpickles). Needs the apscheduler package (3.x) "
             "importable."
         ),
-        epilog=exit_codes_help(),
+        epilog=_environment_help(["store"], otel=False) + "\n\n" + exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     migrate.add_argument(

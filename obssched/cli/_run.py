@@ -11,6 +11,8 @@ from obssched.cli._format import format_table, humanize_delta
 from obssched.cli._jobsfile import (
     JobsFile,
     Problem,
+    check_job_values,
+    field_named_by,
     load_jobs_file,
     problems_error,
     validate_jobs,
@@ -18,7 +20,7 @@ from obssched.cli._jobsfile import (
 from obssched.cli._logs import setup_logging
 from obssched.cli._runner import RunPlan, extend_sys_path, run_scheduler, scheduler_options
 from obssched.cli._settings import RunSettings, resolve_settings
-from obssched.cli._stores import is_memory
+from obssched.cli._stores import check_store_driver, is_memory
 from obssched.job import Job
 from obssched.schedulers._config import check_options
 
@@ -37,25 +39,19 @@ def prepare(
 
     Raises:
         CliError: the file cannot be read, or has problems (``INVALID_JOBS_FILE``), or a flag
-            or variable is bad (``USAGE``).
+            or variable is bad, or a store's database driver is not installed (``USAGE``).
     """
     jobs_file = load_jobs_file(args.jobs_file)
     settings = resolve_settings(args, jobs_file)
     setup_logging(settings.log_level, settings.log_format)
     extend_sys_path(settings.path)
-    try:
-        timezone = check_options(scheduler_options(settings, observability=False)).timezone
-    except Exception as exc:
-        jobs_file.problems.append(
-            Problem(jobs_file.path, None, "[scheduler] or [executors]", None, str(exc))
-        )
-        timezone = _fallback_timezone(settings)
+    timezone = _check_scheduler(jobs_file, settings)
     for alias, url in settings.jobstores.items():
         if not is_memory(url) and "://" not in url:
             jobs_file.problems.append(
                 Problem(
                     jobs_file.path,
-                    None,
+                    jobs_file.line_of("jobstores", alias, "url"),
                     f"[jobstores.{alias}]",
                     "url",
                     f"{url!r} is not a URL: use 'memory' or one like 'sqlite:///obssched.sqlite'",
@@ -65,6 +61,8 @@ def prepare(
     jobs = validate_jobs(jobs_file, _JobChecker(timezone), executors, sorted(settings.jobstores))
     if jobs_file.problems:
         raise problems_error(jobs_file.problems, consequence)
+    for url in settings.jobstores.values():
+        check_store_driver(url)
     return jobs_file, settings, jobs
 
 
@@ -84,13 +82,39 @@ class _JobChecker:
         return Job(cast("BaseScheduler", self), **options)
 
 
-def _fallback_timezone(settings: RunSettings) -> Any:
-    # The jobs are still checked when the scheduler settings are not, in the zone asked for if
-    # that is valid, else the local one.
-    try:
-        return check_options({"timezone": settings.timezone}).timezone
-    except Exception:
-        return check_options({}).timezone
+def _check_scheduler(jobs_file: JobsFile, settings: RunSettings) -> Any:
+    """Check the scheduler options, the job defaults and each executor on its own, so that every
+    problem is reported at its line; return the scheduler's time zone."""
+
+    def problem(path: tuple[str, ...], where: str, key: str | None, message: str) -> None:
+        line = jobs_file.line_of(*path, *([key] if key else []))
+        jobs_file.problems.append(Problem(jobs_file.path, line, where, key, message))
+
+    options = scheduler_options(settings, observability=False)
+    executors = options.pop("executors")
+    defaults = options.pop("job_defaults")
+    # Each scheduler-wide value was checked as it was read (resolve_settings).
+    timezone = check_options(options).timezone
+    # The four keys a job default may have (the others are reported when the file is read).
+    where = ("scheduler", "job_defaults")
+    check_job_values(
+        defaults, lambda key, message: problem(where, "[scheduler.job_defaults]", key, message)
+    )
+    coalesce = defaults.get("coalesce", False)
+    if not isinstance(coalesce, bool):
+        problem(
+            where,
+            "[scheduler.job_defaults]",
+            "coalesce",
+            f"must be true or false, got {coalesce!r}",
+        )
+    for alias, executor in executors.items():
+        try:
+            check_options({"executors": {alias: executor}})
+        except Exception as exc:
+            field = field_named_by(exc, executor) or ("type" if "type" in executor else None)
+            problem(("executors", alias), f"[executors.{alias}]", field, str(exc))
+    return timezone
 
 
 def run_command(args: argparse.Namespace) -> ExitCode:

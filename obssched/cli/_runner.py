@@ -57,7 +57,8 @@ class RunPlan:
     clear_stores: bool = False
     """Remove every stored job before adding ``jobs`` (the demo owns its store)."""
     on_started: Callable[[Running], Callable[[], None] | None] | None = None
-    """Called once the jobs are added; may return a function to call at shutdown."""
+    """Called once the jobs are added, before they start; may return a function to call at
+    shutdown."""
     extra_scheduler_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -208,13 +209,14 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
         except Exception:
             scheduler.shutdown(wait=False)
             raise
-        scheduler.resume()
         _log_started(plan, scheduler, server, tracing, store_names)
+        # Before the jobs start, so that what it prints comes before their first log records.
         on_stop = (
             plan.on_started(Running(scheduler, server, tracing, store_names))
             if (plan.on_started)
             else None
         )
+        scheduler.resume()
         _wait(stopper, settings.duration)
         if on_stop is not None:
             on_stop()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obssched.cli._errors import CliError, ExitCode
+from obssched.cli._errors import CliError, ExitCode, missing_package, missing_package_error
 
 if TYPE_CHECKING:
     from obssched.jobstores.base import BaseJobStore
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STORE_URL",
     "MEMORY_URLS",
+    "check_store_driver",
     "create_store",
     "describe_store",
     "is_memory",
@@ -54,8 +55,8 @@ def create_store(url: str) -> BaseJobStore:
     """Create (without starting) the job store that ``url`` names.
 
     Raises:
-        CliError: the SQLAlchemy store or its driver is not installed, or the URL is malformed
-            (``STORE_UNAVAILABLE``).
+        CliError: the SQLAlchemy store or its database driver is not installed (``USAGE``,
+            naming the extra to install), or the URL is malformed (``STORE_UNAVAILABLE``).
     """
     if is_memory(url):
         from obssched.jobstores.memory import MemoryJobStore
@@ -71,20 +72,42 @@ def create_store(url: str) -> BaseJobStore:
         _check_sqlite_directory(url)
     try:
         from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
-    except ImportError as exc:
-        raise CliError(
-            f"cannot open job store {describe_store(url)}: the SQLAlchemy job store is not "
-            f"available ({exc}); install it with 'pip install obssched[sqlalchemy]', or use "
-            "'--store memory' to keep jobs in memory only",
-            ExitCode.STORE_UNAVAILABLE,
-        ) from exc
-    try:
+
         return SQLAlchemyJobStore(url=url)
+    except ImportError as exc:
+        raise _missing_driver(url, exc) from exc
     except Exception as exc:
         raise CliError(
             f"cannot open job store {describe_store(url)}: {type(exc).__name__}: {exc}",
             ExitCode.STORE_UNAVAILABLE,
         ) from exc
+
+
+def check_store_driver(url: str) -> None:
+    """Check that the database driver of the store ``url`` names is installed.
+
+    Raises:
+        CliError: it is not (``USAGE``, naming the extra to install). A URL that is not
+            understood passes: opening the store reports it.
+    """
+    if is_memory(url) or "://" not in url:
+        return
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as exc:
+        raise _missing_driver(url, exc) from exc
+    except Exception:
+        return
+
+
+def _missing_driver(url: str, exc: ImportError) -> CliError:
+    return missing_package_error(
+        missing_package(exc) or "sqlalchemy",
+        f"the job store {describe_store(url)}",
+        "use '--store memory' to keep jobs in memory only",
+    )
 
 
 def start_store(store: BaseJobStore, scheduler: BaseScheduler, url: str, alias: str) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from obssched.cli import ExitCode
+from obssched.cli._jobsfile import load_jobs_file, validate_jobs
+from obssched.cli._run import _JobChecker
+from obssched.triggers.cron import CronTrigger
 
 from .conftest import Workdir
 
@@ -97,6 +101,28 @@ def test_example_jobs_file_passes() -> None:
         ("seconds = 30", "seconds = 30\nmisfire_grace_time = nan", "misfire_grace_time", "nan"),
         ("seconds = 30", "seconds = 30\ntimeout = 0", "timeout", "above 0, got 0"),
         ('args = ["x.txt"]', f"args = [{'[' * 120}{']' * 120}, 't']", "args", "nested more"),
+        (
+            'trigger = "interval"\nseconds = 30',
+            "crontab = '0 9 * *'",
+            "crontab",
+            "got 4, expected 5",
+        ),
+        ('trigger = "interval"\nseconds = 30', "crontab = '0 25 * * *'", "crontab", "(25)"),
+        ('trigger = "interval"\nseconds = 30', "crontab = 9", "crontab", "got int 9"),
+        ("seconds = 30", "crontab = '0 9 * * *'", "trigger", "does not go with crontab"),
+        ('trigger = "interval"', "crontab = '0 9 * * *'", "seconds", "takes only a timezone"),
+        (
+            'trigger = "interval"\nseconds = 30',
+            "crontab = '0 9 * * *'\ntimezone = 'Mars/Base'",
+            "timezone",
+            "Mars/Base",
+        ),
+        (
+            'trigger = "interval"\nseconds = 30',
+            "crontab = '0 9 * * *'\ntimezone = 1",
+            "timezone",
+            "got int 1",
+        ),
     ],
     ids=[
         "unknown-function",
@@ -118,6 +144,13 @@ def test_example_jobs_file_passes() -> None:
         "nan-grace-time",
         "zero-timeout",
         "nested-arguments",
+        "crontab-short",
+        "crontab-out-of-range",
+        "crontab-not-text",
+        "crontab-with-another-trigger",
+        "crontab-with-trigger-fields",
+        "crontab-unknown-zone",
+        "crontab-zone-not-text",
     ],
 )
 def test_bad_job_is_reported_at_the_line_of_its_field(
@@ -140,12 +173,99 @@ def test_bad_job_is_reported_at_the_line_of_its_field(
     assert "Traceback" not in result.stderr
 
 
+def test_a_crontab_line_is_a_cron_trigger_with_crontab_semantics(tmp_path: Path) -> None:
+    """`crontab` makes the trigger CronTrigger.from_crontab makes, in the job's time zone."""
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        '[[jobs]]\nid = "payday"\nfunc = "os:getcwd"\ncrontab = "0 9 1 * 7"\n'
+        'timezone = "Europe/Paris"\n'
+    )
+    jobs_file = load_jobs_file(path)
+    jobs = validate_jobs(jobs_file, _JobChecker(ZoneInfo("UTC")), ["default"], ["default"])
+    assert jobs_file.problems == []
+    expected = CronTrigger.from_crontab("0 9 1 * 7", timezone="Europe/Paris")
+    assert jobs[0]["trigger"].__getstate__() == expected.__getstate__()
+
+
+def test_a_crontab_line_without_a_zone_takes_the_scheduler_zone(tmp_path: Path) -> None:
+    """Without its own `timezone`, a crontab job runs in the scheduler's time zone."""
+    path = tmp_path / "jobs.toml"
+    path.write_text('[[jobs]]\nfunc = "os:getcwd"\ntrigger = "cron"\ncrontab = "0 9 * * 1-5"\n')
+    jobs_file = load_jobs_file(path)
+    zone = ZoneInfo("Asia/Tokyo")
+    jobs = validate_jobs(jobs_file, _JobChecker(zone), ["default"], ["default"])
+    assert jobs_file.problems == []
+    expected = CronTrigger.from_crontab("0 9 * * 1-5", timezone=zone)
+    assert jobs[0]["trigger"].__getstate__() == expected.__getstate__()
+
+
+def test_check_accepts_a_crontab_line_and_shows_its_first_run(workdir: Workdir) -> None:
+    """`obssched check` passes a crontab job and lists it as a cron trigger."""
+    workdir.write(
+        "jobs.toml", '[[jobs]]\nid = "weekdays"\nfunc = "os:getcwd"\ncrontab = "0 9 * * 1-5"\n'
+    )
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == 0, result.stderr
+    assert "day_of_week='1-5', hour='9', minute='0'" in result.stdout
+
+
 def test_settings_problem_points_at_its_line(workdir: Workdir) -> None:
     """A bad scheduler-wide setting is reported at the line that sets it."""
     workdir.write("jobs.toml", "[scheduler]\nname = 'x'\nheartbeat = -1\n" + JOB)
     result = workdir.run("check", "jobs.toml")
     assert result.returncode == ExitCode.INVALID_JOBS_FILE
     assert "jobs.toml:3: [scheduler], field 'heartbeat'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "where"),
+    [
+        pytest.param(
+            "[scheduler.job_defaults]\ncoalesce = true\nmax_instances = 0\n",
+            "[scheduler.job_defaults], field 'max_instances'",
+            id="job-default",
+        ),
+        pytest.param(
+            "[scheduler]\nname = 'x'\njob_defaults = { coalesce = 'maybe' }\n",
+            "[scheduler.job_defaults], field 'coalesce'",
+            id="job-default-inline",
+        ),
+        pytest.param(
+            "[executors.default]\ntype = 'threadpool'\nmax_workers = 'ten'\n",
+            "[executors.default], field 'max_workers'",
+            id="executor-option",
+        ),
+        pytest.param(
+            "[executors.default]\nmax_workers = 2\ntype = 'nonsense'\n",
+            "[executors.default], field 'type'",
+            id="executor-type",
+        ),
+        pytest.param(
+            "[jobstores.default]\n\nurl = 'nope'\n",
+            "[jobstores.default], field 'url'",
+            id="jobstore-url",
+        ),
+    ],
+)
+def test_a_bad_scheduler_setting_is_reported_at_its_line(
+    workdir: Workdir, settings: str, where: str
+) -> None:
+    """Job defaults, executors and job stores are checked one by one, each problem at the line
+    of its key."""
+    workdir.write("jobs.toml", settings + JOB)
+    result = workdir.run("check", "jobs.toml")
+    assert result.returncode == ExitCode.INVALID_JOBS_FILE
+    line = settings.count("\n", 0, settings.rindex("=")) + 1
+    assert f"jobs.toml:{line}: {where}" in result.stderr
+
+
+def test_a_duplicate_id_taken_from_the_name_points_at_the_name(workdir: Workdir) -> None:
+    """A job without an id whose name repeats another job's id is reported at its name."""
+    second = JOB.replace('id = "bad"', 'name = "bad"')
+    workdir.write("jobs.toml", JOB + second)
+    result = workdir.run("check", "jobs.toml")
+    line = (JOB + second).splitlines().index('name = "bad"') + 1
+    assert f"jobs.toml:{line}: job 2 ('bad'), field 'name': the id 'bad' is used" in result.stderr
 
 
 def test_every_problem_is_reported_at_once(workdir: Workdir) -> None:
