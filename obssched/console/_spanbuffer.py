@@ -17,18 +17,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import SpanProcessor as _Processor
-else:
-    try:
-        from opentelemetry.sdk.trace import SpanProcessor as _Processor
-    except ImportError:  # no SDK, no spans to keep: the class still imports
-
-        class _Processor:
-            pass
-
+from typing import Any, NamedTuple
 
 __all__ = ["KeptSpan", "KeptTrace", "SpanBuffer", "attach_span_buffer"]
 
@@ -104,8 +93,11 @@ class _JobTraces:
         self.failed: deque[KeptTrace] = deque()
 
 
-class SpanBuffer(_Processor):
+class SpanBuffer:
     """A span processor keeping the slowest and the failing recent runs' whole traces.
+
+    It implements the SDK's ``SpanProcessor`` interface without importing the SDK, so that
+    nothing imports it while tracing is off.
 
     Args:
         slowest_per_job: the slowest runs kept per job.

@@ -95,8 +95,11 @@ def test_status_page_answers_while_a_store_hangs(
 
 @pytest.mark.realtime
 def test_status_page_shows_a_job_with_a_lone_surrogate(scheduler: ManualScheduler) -> None:
-    """The HTML page and /status.json answer 200 for a job named with a lone surrogate."""
+    """The console's job list and /status.json answer 200 for a job named with a lone
+    surrogate."""
     scheduler.add_job(noop, "interval", seconds=10, id="odd", name="bad\ud800name")
     app = make_status_app(scheduler, OutcomeTracker(scheduler), {}, make_wsgi_app())
-    assert get(app, "/")[0] == "200 OK"
+    status, body = get(app, "/api/jobs")
+    assert status == "200 OK"
+    assert json.loads(body)["jobs"][0]["name"] == "bad\\ud800name"
     assert get(app, "/status.json")[0] == "200 OK"
