@@ -187,7 +187,9 @@ class ConsoleApi:
         key = _sort_key(sort)
         present = [row for row in rows if key(row) is not None]
         absent = [row for row in rows if key(row) is None]
-        present.sort(key=lambda row: (key(row), row["id"]), reverse=order == "desc")
+        # Ties stay in id order either way: the sort is stable, reversed or not.
+        present.sort(key=lambda row: row["id"])
+        present.sort(key=key, reverse=order == "desc")
         absent.sort(key=lambda row: row["id"])
         ordered = present + absent
         return {
