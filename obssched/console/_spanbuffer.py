@@ -71,6 +71,14 @@ class KeptTrace:
     def spans_json(self) -> list[dict[str, Any]]:
         """The spans as the API serves them, in start order, times relative to the root's start."""
         origin = self.root_start_ns
+        parents = {span.span_id: span.parent_span_id for span in self.spans}
+
+        def depth(span: KeptSpan) -> int:
+            level, parent = 0, span.parent_span_id
+            while parent is not None and parent in parents and level < len(parents):
+                level, parent = level + 1, parents[parent]
+            return level
+
         return [
             {
                 "span_id": span.span_id,
@@ -81,7 +89,9 @@ class KeptTrace:
                 "status": span.status,
                 "attributes": dict(span.attributes),
             }
-            for span in sorted(self.spans, key=lambda span: (span.start_ns, span.span_id))
+            # A parent before the children that start with it; siblings that start together
+            # stay in the order they ended (the sort is stable).
+            for span in sorted(self.spans, key=lambda span: (span.start_ns, depth(span)))
         ]
 
 
