@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from obssched.cli._status import OutcomeTracker, make_status_app
+from obssched.console import ConsoleSettings
 from obssched.jobstores.memory import MemoryJobStore
 from obssched.observability import make_wsgi_app
 from obssched.testing import ManualClock, ManualScheduler
@@ -103,3 +104,32 @@ def test_status_page_shows_a_job_with_a_lone_surrogate(scheduler: ManualSchedule
     assert status == "200 OK"
     assert json.loads(body)["jobs"][0]["name"] == "bad\\ud800name"
     assert get(app, "/status.json")[0] == "200 OK"
+
+
+@pytest.mark.realtime
+def test_status_json_never_shows_args_or_kwargs(scheduler: ManualScheduler) -> None:
+    """/status.json lists jobs without their args and kwargs, which may hold secrets."""
+    scheduler.add_job(
+        noop_kwargs, "interval", seconds=10, id="r", args=["pos"], kwargs={"password": "pw"}
+    )
+    tracker = OutcomeTracker(scheduler)
+    patient = ConsoleSettings(store_wait=JOIN_BOUND)
+    app = make_status_app(scheduler, tracker, {}, make_wsgi_app(), settings=patient)
+    _, body = get(app, "/status.json")
+    (job,) = json.loads(body)["jobs"]
+    assert "args" not in job
+    assert "kwargs" not in job
+    assert b"pw" not in body
+
+
+def test_status_json_refuses_a_foreign_host(scheduler: ManualScheduler) -> None:
+    """/status.json answers 403 to a Host that is not the console's (DNS rebinding)."""
+    app = make_status_app(scheduler, OutcomeTracker(scheduler), {}, make_wsgi_app())
+    status: list[str] = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/status.json", "HTTP_HOST": "evil.example"}
+    b"".join(app(environ, lambda s, h: status.append(s)))
+    assert status == ["403 Forbidden"]
+
+
+def noop_kwargs(*args: Any, **kwargs: Any) -> None:
+    """A job body taking anything."""
