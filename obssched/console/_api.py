@@ -86,8 +86,8 @@ class ConsoleApi:
     def scheduler_info(self) -> dict[str, Any]:
         """``GET /api/scheduler``."""
         scheduler = self.scheduler
-        now = scheduler.clock.now()
         _, units = self._jobs.read()
+        now = scheduler.clock.now()  # after the reads, which started no later than now
         context = getattr(scheduler, "context", None)
         context = context if isinstance(context, SchedulerContext) else None
         stores = {} if context is None else dict(context.jobstores)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from obssched._runs import RunInfo, RunningRun
 from obssched.testing import ManualClock, ManualScheduler
 
 from ._console_support import call, console, fail, make_scheduler, noop
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -132,5 +135,38 @@ def test_ten_thousand_jobs_runs_are_counted(clock: ManualClock) -> None:
         data = call(app, "/api/jobs", query={"sort": "last_outcome_time", "limit": "1000"}).json()
         assert data["total"] == 10_000
         assert {job["counts"]["executed"] for job in data["jobs"]} == {1}
+    finally:
+        scheduler.shutdown()
+
+
+class RunningScheduler(ManualScheduler):
+    """A manual scheduler that reports one run of job ``b-ok`` in flight since T0."""
+
+    def get_running_runs(self) -> list[RunningRun]:
+        info = RunInfo(1, "b-ok", "Backup", "m:f", "default", "default", None, T0, T0, 0.0)
+        return [RunningRun(info, T0)]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "elapsed", "hung"),
+    [(None, 3599, False), (None, 3601, True), (60, 59, False), (60, 61, True)],
+    ids=["no-timeout-young", "no-timeout-old", "timeout-young", "timeout-old"],
+)
+def test_a_run_outliving_its_limit_is_hung(
+    clock: ManualClock, timeout: float | None, elapsed: int, hung: bool
+) -> None:
+    """A run in flight longer than the job's timeout (or hung_after) marks the job hung."""
+    scheduler = RunningScheduler(clock=clock, metrics=False, tracing=False)
+    scheduler.start()
+    try:
+        scheduler.add_job(noop, "interval", seconds=30, id="b-ok", timeout=timeout)
+        clock.advance(elapsed)
+        app = console(scheduler)
+        job = call(app, "/api/jobs/b-ok").json()
+        assert job["running"] == [
+            {"run_id": 1, "started": T0.isoformat(), "running_for_seconds": float(elapsed)}
+        ]
+        assert job["hung"] is hung
+        assert ids(app, status="hung") == (["b-ok"] if hung else [])
     finally:
         scheduler.shutdown()
