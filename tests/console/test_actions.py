@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
+from obssched.schedulers.background import BackgroundScheduler
 from obssched.testing import ManualClock, ManualScheduler
 
 from ._console_support import HOST, TOKEN, call, console, make_scheduler, noop
@@ -163,3 +165,18 @@ def test_resume_of_a_finished_trigger_removes_the_job(
     answer = call(app, "/api/jobs/past/resume", method="POST", headers=BROWSER)
     assert answer.json()["removed"] is True
     assert scheduler.get_job("past") is None
+
+
+@pytest.mark.realtime
+def test_a_running_scheduler_runs_a_job_at_once_when_asked() -> None:
+    """On a background scheduler, run-now wakes the loop: the job runs long before its hour."""
+    ran = threading.Event()
+    scheduler = BackgroundScheduler(metrics=False, tracing=False, heartbeat_interval=3600)
+    scheduler.start()
+    try:
+        scheduler.add_job(ran.set, "interval", hours=1, id="hourly")
+        app = console(scheduler, actions=True, token=TOKEN)
+        assert post(app, "/api/jobs/hourly/run") == 200
+        assert ran.wait(30), "the job did not run after run-now"
+    finally:
+        scheduler.shutdown()

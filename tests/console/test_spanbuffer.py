@@ -219,3 +219,50 @@ def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
         assert by_id[load["parent_span_id"]]["name"].startswith("execute")
     finally:
         scheduler.shutdown()
+
+
+def test_a_span_ending_after_its_run_joins_the_kept_trace(provider: TracerProvider) -> None:
+    """A span the job left running past its run's end is added to the kept trace."""
+    buffer = buffer_on(provider)
+    tracer = provider.get_tracer("test")
+    start = int(at(0).timestamp() * 1e9)
+    root = tracer.start_span(
+        "run j",
+        attributes={"obssched.job.id": "j", "obssched.scheduled_time": at(0).isoformat()},
+        start_time=start,
+    )
+    late = tracer.start_span("late", context=trace.set_span_in_context(root), start_time=start)
+    root.set_status(Status(StatusCode.ERROR))
+    root.end(start + 5 * MS)
+    late.end(start + 9 * MS)
+    kept = buffer.trace_of("j", at(0))
+    assert kept is not None
+    assert [span["name"] for span in kept.spans_json()] == ["run j", "late"]
+
+
+def test_a_run_span_with_a_remote_parent_is_a_root(provider: TracerProvider) -> None:
+    """A run span continuing a trace from elsewhere still decides its trace's fate."""
+    buffer = buffer_on(provider)
+    remote = trace.SpanContext(
+        trace_id=0x1234, span_id=0x99, is_remote=True, trace_flags=trace.TraceFlags(1)
+    )
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    span = provider.get_tracer("test").start_span(
+        "run j",
+        context=parent,
+        attributes={"obssched.job.id": "j", "obssched.scheduled_time": at(0).isoformat()},
+    )
+    span.set_status(Status(StatusCode.ERROR))
+    span.end()
+    kept = buffer.trace_of("j", at(0))
+    assert kept is not None
+    assert kept.trace_id == format(0x1234, "032x")
+    assert kept.spans_json()[0]["parent_span_id"] is None
+
+
+def test_a_buffer_keeping_no_traces_keeps_only_trace_ids(provider: TracerProvider) -> None:
+    """With max_traces 0, no span is kept, but runs still get their trace ids."""
+    buffer = buffer_on(provider, max_traces=0)
+    trace_id = traced_run(provider, "j", at(0), 10, failed=True)
+    assert buffer.traces() == []
+    assert buffer.trace_id_of("j", at(0)) == trace_id
