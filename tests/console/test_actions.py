@@ -13,6 +13,9 @@ from obssched.testing import ManualClock, ManualScheduler
 
 from ._console_support import HOST, TOKEN, call, console, make_scheduler, noop
 
+# The console reads the job stores on threads of its own, waiting for them with a bound.
+pytestmark = pytest.mark.realtime
+
 BROWSER = {
     "Host": HOST,
     "Origin": f"http://{HOST}",

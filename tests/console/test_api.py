@@ -11,6 +11,9 @@ from obssched.testing import ManualClock, ManualScheduler
 
 from ._console_support import call, console, fail, make_scheduler, noop
 
+# The console reads the job stores on threads of its own, waiting for them with a bound.
+pytestmark = pytest.mark.realtime
+
 SCHEDULER_FIELDS = {
     "state",
     "uptime_seconds",

@@ -14,6 +14,9 @@ from obssched.testing import ManualScheduler
 
 from ._console_support import call, console, make_scheduler, noop, settings
 
+# The console reads the job stores on threads of its own, waiting for them with a bound.
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture
 def scheduler() -> Iterator[ManualScheduler]:

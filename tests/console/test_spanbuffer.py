@@ -189,6 +189,7 @@ def failing_job(tracer: trace.Tracer) -> None:
     raise RuntimeError("the job failed")
 
 
+@pytest.mark.realtime
 def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
     """A failed run of a traced scheduler serves its run, body and the job's own spans."""
     buffer = buffer_on(provider)
