@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import obssched
@@ -44,6 +44,7 @@ MAX_LIMIT = 1000
 NEXT_FIRE_TIMES = 10
 _STATES = ("stopped", "running", "paused")
 _ERROR_TEXT = 500
+_FAILED = ("error", "timeout")
 GRAFANA_JOB_DASHBOARD = "/d/obssched-job/obssched-job"
 """Where the shipped job dashboard lives under a Grafana's base URL."""
 
@@ -176,28 +177,62 @@ class ConsoleApi:
         now = self.scheduler.clock.now()
         summaries = self.history.jobs()
         running = self._running(now)
-        rows = []
+        # Filtering and sorting read only what they need of each job; the full documents are
+        # built for the page asked for alone (10,000 jobs make 100 documents, not 10,000).
+        entries: list[_Entry] = []
         for job in stored:
             if text and text not in job.id.casefold() and text not in str(job.name).casefold():
                 continue
-            row = self._job_row(job, now, summaries.get(job.id), running.get(job.id, []))
-            if status is not None and not row[status]:
+            entry = _Entry(job, summaries.get(job.id), running.get(job.id, []))
+            if status is not None and not self._has_status(entry, status, now):
                 continue
-            rows.append(row)
+            entries.append(entry)
         key = _sort_key(sort)
-        present = [row for row in rows if key(row) is not None]
-        absent = [row for row in rows if key(row) is None]
+        keyed = [(key(entry), entry) for entry in entries]
+        present = [pair for pair in keyed if pair[0] is not None]
+        absent = [pair[1] for pair in keyed if pair[0] is None]
         # Ties stay in id order either way: the sort is stable, reversed or not.
-        present.sort(key=lambda row: row["id"])
-        present.sort(key=key, reverse=order == "desc")
-        absent.sort(key=lambda row: row["id"])
-        ordered = present + absent
+        present.sort(key=lambda pair: pair[1].job.id)
+        present.sort(key=lambda pair: pair[0], reverse=order == "desc")
+        absent.sort(key=lambda entry: entry.job.id)
+        ordered = [pair[1] for pair in present] + absent
+        page = [
+            self._job_row(entry.job, now, entry.summary, entry.running)
+            for entry in ordered[offset : offset + limit]
+        ]
         return {
-            "jobs": ordered[offset : offset + limit],
+            "jobs": page,
             "total": len(ordered),
             "offset": offset,
             "limit": limit,
         }
+
+    def _has_status(self, entry: _Entry, status: str, now: datetime) -> bool:
+        job = entry.job
+        next_run = getattr(job, "next_run_time", None)
+        if status == "failing":
+            return entry.summary is not None and entry.summary.last_outcome in _FAILED
+        if status == "running":
+            return bool(entry.running)
+        if status == "paused":
+            return next_run is None and not getattr(job, "pending", False)
+        if status == "overdue":
+            return self._overdue(next_run, now)
+        return self._hung(entry.running, getattr(job, "timeout", None))
+
+    def _overdue(self, next_run: datetime | None, now: datetime) -> bool:
+        return (
+            next_run is not None
+            and getattr(self.scheduler, "state", 0) == 1
+            and (now - next_run).total_seconds() > self.settings.overdue_after
+        )
+
+    def _hung(self, running: list[dict[str, Any]], timeout: float | None) -> bool:
+        limit = timeout if timeout is not None else self.settings.hung_after
+        return any(
+            run["running_for_seconds"] is not None and run["running_for_seconds"] > limit
+            for run in running
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         """``GET /api/jobs/<id>``.
@@ -307,11 +342,7 @@ class ConsoleApi:
         row["paused"] = next_run is None and not getattr(job, "pending", False)
         row["pending"] = bool(getattr(job, "pending", False))
         row["executor"] = safe_value(job.executor)
-        row["overdue"] = (
-            next_run is not None
-            and getattr(self.scheduler, "state", 0) == 1
-            and (now - next_run).total_seconds() > self.settings.overdue_after
-        )
+        row["overdue"] = self._overdue(next_run, now)
         if self.settings.show_args:
             row["args"] = redact(list(job.args))
             row["kwargs"] = redact(dict(job.kwargs))
@@ -346,11 +377,7 @@ class ConsoleApi:
         running: list[dict[str, Any]],
         timeout: float | None,
     ) -> dict[str, Any]:
-        limit = timeout if timeout is not None else self.settings.hung_after
-        hung = any(
-            run["running_for_seconds"] is not None and run["running_for_seconds"] > limit
-            for run in running
-        )
+        hung = self._hung(running, timeout)
         last = None if summary is None else summary.last_outcome
         return {
             "id": printable(job_id),
@@ -366,7 +393,7 @@ class ConsoleApi:
             "duration_p50": None if summary is None else _seconds(summary.duration_p50),
             "duration_p95": None if summary is None else _seconds(summary.duration_p95),
             "running": running,
-            "failing": last in ("error", "timeout"),
+            "failing": last in _FAILED,
             "hung": hung,
             "gone": False,
             "grafana_url": self._grafana_url(name),
@@ -445,18 +472,39 @@ def _count(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
-    if field == "errors":
-        return lambda row: row["counts"]["error"] + row["counts"]["timeout"]
+class _Entry(NamedTuple):
+    """A job, its history and its runs in flight, before its document is built."""
+
+    job: Any
+    summary: JobSummary | None
+    running: list[dict[str, Any]]
+
+
+def _sort_key(field: str) -> Callable[[_Entry], Any]:
+    """Return the sort key of a field (``None``: the job has no value for it)."""
+    if field == "id":
+        return lambda entry: entry.job.id.casefold()
+    if field == "name":
+        return lambda entry: str(entry.job.name).casefold()
+    if field == "trigger":
+        return lambda entry: str(entry.job.trigger).casefold()
+    if field == "next_run_time":
+        return lambda entry: getattr(entry.job, "next_run_time", None)
     if field == "running":
-        return lambda row: len(row["running"])
-    if field in ("id", "name", "trigger"):
-        return lambda row: None if row[field] is None else str(row[field]).casefold()
-    # ISO texts of one scheduler's times sort as the times do only with the same offset:
-    # next and last times are compared as instants.
-    if field in ("next_run_time", "last_outcome_time"):
-        return lambda row: None if row[field] is None else datetime.fromisoformat(row[field])
-    return lambda row: row[field]
+        return lambda entry: len(entry.running)
+    if field == "errors":
+        return lambda entry: (
+            0
+            if entry.summary is None
+            else entry.summary.counts["error"] + entry.summary.counts["timeout"]
+        )
+    attribute = {
+        "last_outcome": "last_outcome",
+        "last_outcome_time": "last_outcome_time",
+        "duration_p50": "duration_p50",
+        "duration_p95": "duration_p95",
+    }[field]
+    return lambda entry: None if entry.summary is None else getattr(entry.summary, attribute)
 
 
 def _next_fire_times(job: Any, now: datetime) -> list[str]:
