@@ -8,54 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import obssched
 from obssched._context import SchedulerContext
 from obssched.console._history import ErrorRecord, JobSummary, RunHistory, RunRecord
 from obssched.console._jobs import JobReader
+from obssched.console._listing import Entry, order_entries, parse_query
 from obssched.console._redact import printable, redact, safe_value
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
+from obssched.console._web import ApiError
 from obssched.observability._reader import JOB_LIST
 
-__all__ = ["SORT_FIELDS", "STATUS_FILTERS", "ApiError", "ConsoleApi"]
+__all__ = ["ConsoleApi"]
 
-SORT_FIELDS = (
-    "id",
-    "name",
-    "trigger",
-    "next_run_time",
-    "last_outcome",
-    "last_outcome_time",
-    "duration_p50",
-    "duration_p95",
-    "errors",
-    "running",
-)
-"""The fields ``/api/jobs`` sorts by."""
-
-STATUS_FILTERS = ("failing", "overdue", "hung", "paused", "running")
-"""The ``status`` values ``/api/jobs`` filters by."""
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 NEXT_FIRE_TIMES = 10
 _STATES = ("stopped", "running", "paused")
 _ERROR_TEXT = 500
 _FAILED = ("error", "timeout")
 GRAFANA_JOB_DASHBOARD = "/d/obssched-job/obssched-job"
 """Where the shipped job dashboard lives under a Grafana's base URL."""
-
-
-class ApiError(Exception):
-    """A request the API answers with an error status and a JSON ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(message)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -160,54 +134,35 @@ class ConsoleApi:
         Raises:
             ApiError: an unknown sort field, order or status, or a bad offset or limit (400).
         """
-        sort = query.get("sort") or "name"
-        if sort not in SORT_FIELDS:
-            raise ApiError(400, f"sort={sort!r}: sort by one of {', '.join(SORT_FIELDS)}")
-        order = query.get("order") or "asc"
-        if order not in ("asc", "desc"):
-            raise ApiError(400, f"order={order!r}: use asc or desc")
-        status = query.get("status") or None
-        if status is not None and status not in STATUS_FILTERS:
-            raise ApiError(400, f"status={status!r}: use one of {', '.join(STATUS_FILTERS)}")
-        offset = _count(query, "offset", 0)
-        limit = min(_count(query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-        text = (query.get("q") or "").strip().casefold()
-
+        wanted = parse_query(query)
+        text, status = wanted.text, wanted.status
         stored, _ = self._jobs.read()
         now = self.scheduler.clock.now()
         summaries = self.history.jobs()
         running = self._running(now)
         # Filtering and sorting read only what they need of each job; the full documents are
         # built for the page asked for alone (10,000 jobs make 100 documents, not 10,000).
-        entries: list[_Entry] = []
+        entries: list[Entry] = []
         for job in stored:
             if text and text not in job.id.casefold() and text not in str(job.name).casefold():
                 continue
-            entry = _Entry(job, summaries.get(job.id), running.get(job.id, []))
+            entry = Entry(job, summaries.get(job.id), running.get(job.id, []))
             if status is not None and not self._has_status(entry, status, now):
                 continue
             entries.append(entry)
-        key = _sort_key(sort)
-        keyed = [(key(entry), entry) for entry in entries]
-        present = [pair for pair in keyed if pair[0] is not None]
-        absent = [pair[1] for pair in keyed if pair[0] is None]
-        # Ties stay in id order either way: the sort is stable, reversed or not.
-        present.sort(key=lambda pair: pair[1].job.id)
-        present.sort(key=lambda pair: pair[0], reverse=order == "desc")
-        absent.sort(key=lambda entry: entry.job.id)
-        ordered = [pair[1] for pair in present] + absent
+        ordered = order_entries(entries, wanted.sort, wanted.order)
         page = [
             self._job_row(entry.job, now, entry.summary, entry.running)
-            for entry in ordered[offset : offset + limit]
+            for entry in ordered[wanted.offset : wanted.offset + wanted.limit]
         ]
         return {
             "jobs": page,
             "total": len(ordered),
-            "offset": offset,
-            "limit": limit,
+            "offset": wanted.offset,
+            "limit": wanted.limit,
         }
 
-    def _has_status(self, entry: _Entry, status: str, now: datetime) -> bool:
+    def _has_status(self, entry: Entry, status: str, now: datetime) -> bool:
         job = entry.job
         next_run = getattr(job, "next_run_time", None)
         if status == "failing":
@@ -457,54 +412,6 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value
-
-
-def _count(query: Mapping[str, str], name: str, default: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name}={safe_value(raw)!r}: give a whole number") from None
-    if value < 0:
-        raise ApiError(400, f"{name}={value}: cannot be negative")
-    return value
-
-
-class _Entry(NamedTuple):
-    """A job, its history and its runs in flight, before its document is built."""
-
-    job: Any
-    summary: JobSummary | None
-    running: list[dict[str, Any]]
-
-
-def _sort_key(field: str) -> Callable[[_Entry], Any]:
-    """Return the sort key of a field (``None``: the job has no value for it)."""
-    if field == "id":
-        return lambda entry: entry.job.id.casefold()
-    if field == "name":
-        return lambda entry: str(entry.job.name).casefold()
-    if field == "trigger":
-        return lambda entry: str(entry.job.trigger).casefold()
-    if field == "next_run_time":
-        return lambda entry: getattr(entry.job, "next_run_time", None)
-    if field == "running":
-        return lambda entry: len(entry.running)
-    if field == "errors":
-        return lambda entry: (
-            0
-            if entry.summary is None
-            else entry.summary.counts["error"] + entry.summary.counts["timeout"]
-        )
-    attribute = {
-        "last_outcome": "last_outcome",
-        "last_outcome_time": "last_outcome_time",
-        "duration_p50": "duration_p50",
-        "duration_p95": "duration_p95",
-    }[field]
-    return lambda entry: None if entry.summary is None else getattr(entry.summary, attribute)
 
 
 def _next_fire_times(job: Any, now: datetime) -> list[str]:
