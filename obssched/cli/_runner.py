@@ -189,11 +189,24 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
         tracker = OutcomeTracker(scheduler)
         scheduler.add_listener(tracker, tracker.MASK)
         if server is not None:
+            from obssched.console import attach_span_buffer
             from obssched.observability import make_wsgi_app
 
-            pages = {"/": "the status page", "/status.json": "the status page's data"}
-            metrics = make_wsgi_app(other_paths=pages)
-            server.start(make_status_app(scheduler, tracker, store_names, metrics))
+            pages = {
+                "/": "the operations console",
+                "/api/jobs": "the console's JSON API",
+                "/status.json": "the status page's data",
+            }
+            app = make_status_app(
+                scheduler,
+                tracker,
+                store_names,
+                make_wsgi_app(other_paths=pages),
+                settings=settings.console,
+                spans=attach_span_buffer(tracing.provider),
+                bound=(server.addr,),
+            )
+            server.start(app)
         # The scheduler starts its stores (once: a store started here first as well would
         # subscribe twice); one that cannot be opened fails the start.
         try:

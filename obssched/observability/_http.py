@@ -210,6 +210,7 @@ def start_http_server(
     tls_max_version: ssl.TLSVersion | None = None,
     *,
     health_limit: float | None = None,
+    console: Any = None,
 ) -> MetricsServer:
     """Serve ``/metrics`` and ``/healthz`` from a daemon thread.
 
@@ -237,6 +238,8 @@ def start_http_server(
             that fails every read, overdue jobs, a loop that has not woken up); ``None`` uses
             each scheduler's own ``metrics_health_limit`` (60 s by default). See
             :func:`~obssched.observability.health`.
+        console: a scheduler, or an :class:`obssched.console.Console`, whose operations
+            console to serve at ``/`` beside the metrics (see docs/console.md).
 
     Raises:
         PortInUseError: the port is taken.
@@ -244,7 +247,8 @@ def start_http_server(
             without ``certfile``.
         OSError: a certificate, key or CA cannot be loaded (the message names the file).
     """
-    app = make_wsgi_app(registry, health_limit=health_limit)
+    pages = {"/": "the operations console"} if console is not None else None
+    app = make_wsgi_app(registry, health_limit=health_limit, other_paths=pages)
     tls = None
     if certfile is not None:
         tls = tls_context(
@@ -270,5 +274,9 @@ def start_http_server(
         if named:
             raise ValueError(f"{', '.join(named)} given without certfile: HTTPS needs certfile")
     server = MetricsServer(addr, port, app, tls=tls)
-    server.start()
+    if console is not None:
+        from obssched.console import mount_console
+
+        app = mount_console(console, app, bound=(server.addr,))
+    server.start(app)
     return server
