@@ -66,6 +66,8 @@ JOB_OPTIONS = frozenset(
         "misfire_grace_time",
         "coalesce",
         "timeout",
+        "overlap",
+        "overlap_queue_limit",
         "executor",
         "jobstore",
     }
