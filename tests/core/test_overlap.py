@@ -446,3 +446,21 @@ def test_a_thread_pool_run_waits_for_the_running_one():
     finally:
         gate.set()
         scheduler.shutdown()
+
+
+def test_what_does_not_fit_in_the_queue_is_refused(
+    sched: ManualScheduler, clock: ManualClock, events: EventRecorder
+):
+    """Of several run times due at once (no coalescing), those beyond the queue's room are
+    refused, the earlier ones queued."""
+    add_overlapping(sched, overlap="queue", coalesce=False, misfire_grace_time=None)
+    sched.start()
+    clock.advance(10)
+    sched.tick()
+    clock.advance(30)
+    sched.tick()
+    assert outcomes(events) == [
+        ("job_submitted", [at(10)]),
+        ("job_queued", [at(20)]),
+        ("job_max_instances", [at(30), at(40)]),
+    ]
