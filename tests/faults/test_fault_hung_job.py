@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fault_jobs
 import pytest
-from conftest import RunLedger, Scraper, sample
+from faultharness import RunLedger, Scraper, sample
 from prometheus_client import CollectorRegistry
 
 from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES

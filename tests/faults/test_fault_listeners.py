@@ -9,7 +9,7 @@ from typing import Any
 
 import fault_jobs
 import pytest
-from conftest import TERMINAL, RunLedger, Scraper, sample
+from faultharness import TERMINAL, RunLedger, Scraper, sample
 from prometheus_client import CollectorRegistry
 
 from obssched.events import EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED

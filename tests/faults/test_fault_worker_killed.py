@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import fault_jobs
 import pytest
-from conftest import RunLedger, Scraper, sample
+from faultharness import RunLedger, Scraper, sample
 from prometheus_client import CollectorRegistry
 
 from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
