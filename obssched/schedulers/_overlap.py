@@ -168,6 +168,10 @@ class OverlapQueues:
 
     def _on_event(self, event: SchedulerEvent) -> None:
         if event.code == EVENT_SCHEDULER_SHUTDOWN:
+            # A stopped scheduler keeps only its users' listeners; a restart subscribes anew.
+            with self._lock:
+                self._listening = False
+            self._context.events.remove(self._on_event)
             self._drop_all()
         elif isinstance(event, JobExecutionEvent) and event.job_id in self._queues:
             # One of the job's runs ended: the next tick submits its oldest waiting run.

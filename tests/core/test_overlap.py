@@ -464,3 +464,20 @@ def test_what_does_not_fit_in_the_queue_is_refused(
         ("job_queued", [at(20)]),
         ("job_max_instances", [at(30), at(40)]),
     ]
+
+
+def test_shutdown_leaves_no_overlap_listener_on_the_bus(
+    sched: ManualScheduler, clock: ManualClock, held: HeldExecutor, events: EventRecorder
+):
+    """The listener that waits for runs to end goes with the shutdown, and comes back with the
+    next queued run after a restart."""
+    add_overlapping(sched, overlap="queue")
+    run_until_queued(sched, clock, 2)
+    sched.shutdown(wait=False)
+    assert sched._events.callbacks == (events,)
+    sched.start()
+    sched.add_job(record, "interval", seconds=10, id="k", executor="held", overlap="queue")
+    for _ in range(2):
+        clock.advance(10)
+        sched.tick()
+    assert len(sched._events.callbacks) == 2
