@@ -227,6 +227,10 @@ def job_to_data(job: Job) -> dict[str, Any]:
     if timeout is not None:
         # Only when set, so the data of a job without one has the same fields as before.
         data["timeout"] = timeout
+    for key, default in (("overlap", "skip"), ("overlap_queue_limit", 1)):
+        value = getattr(job, key, default)
+        if value != default:
+            data[key] = value  # likewise only when not the default
     return data
 
 
@@ -266,6 +270,9 @@ def job_from_data(scheduler: BaseScheduler, data: dict[str, Any]) -> Job:
             recover=data.get("recover", False),
             # Absent from data written before jobs had timeouts, and for jobs without one.
             timeout=data.get("timeout"),
+            # Absent from data written before jobs had an overlap policy, and when the default.
+            overlap=data.get("overlap", "skip"),
+            overlap_queue_limit=data.get("overlap_queue_limit", 1),
         )
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}: {data!r}") from exc

@@ -32,18 +32,17 @@ class Clock(Protocol):
 class SystemClock:
     """The real clocks of this process.
 
-    :meth:`now` and :meth:`monotonic` are the interpreter's own C functions, bound per instance:
+    :meth:`now` and :meth:`monotonic` are the interpreter's own C functions (static methods):
     the loop and the executors read a clock several times per run, and a Python method around
-    each reading cost more than the reading itself.
+    each reading cost more than the reading itself. Subclasses may override either.
     """
 
-    __slots__ = ("monotonic", "now")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.now: Callable[[], datetime] = partial(datetime.now, UTC)
-        """Return the current wall-clock time in UTC."""
-        self.monotonic: Callable[[], float] = time.monotonic
-        """Return the value of :func:`time.monotonic`."""
+    now: Callable[[], datetime] = staticmethod(partial(datetime.now, UTC))
+    """Return the current wall-clock time in UTC."""
+    monotonic: Callable[[], float] = staticmethod(time.monotonic)
+    """Return the value of :func:`time.monotonic`."""
 
     def __repr__(self) -> str:
         return "SystemClock()"

@@ -10,6 +10,12 @@ Every submitted run (one :data:`EVENT_JOB_SUBMITTED`, with one scheduled run tim
 one :data:`EVENT_JOB_EXECUTED` or :data:`EVENT_JOB_ERROR` carrying the same ``run_id``, delivered
 after the submission event. Run times that the scheduler reached later than the job's
 ``misfire_grace_time`` are never submitted; each is reported as one :data:`EVENT_JOB_MISSED`.
+
+:data:`EVENT_JOB_QUEUED` (obssched addition) reports runs of a job with ``overlap="queue"`` that
+wait for one of its runs to end instead of being refused for ``max_instances``; each is later
+submitted or, when the queue is full or the scheduler shuts down, refused with
+:data:`EVENT_JOB_MAX_INSTANCES`. It is not part of :data:`EVENT_ALL`, which keeps APScheduler
+3.11's value: subscribe with ``EVENT_ALL | EVENT_JOB_QUEUED`` to get it too.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = [
     "EVENT_JOB_MAX_INSTANCES",
     "EVENT_JOB_MISSED",
     "EVENT_JOB_MODIFIED",
+    "EVENT_JOB_QUEUED",
     "EVENT_JOB_REMOVED",
     "EVENT_JOB_SUBMITTED",
     "EVENT_NAMES",
@@ -65,6 +72,9 @@ EVENT_JOB_ERROR = 2**13
 EVENT_JOB_MISSED = 2**14
 EVENT_JOB_SUBMITTED = 2**15
 EVENT_JOB_MAX_INSTANCES = 2**16
+EVENT_JOB_QUEUED = 2**17
+"""A due run waits for one of its job's runs to end (``overlap="queue"``); obssched addition,
+outside :data:`EVENT_ALL`."""
 EVENT_ALL = (
     EVENT_SCHEDULER_STARTED
     | EVENT_SCHEDULER_SHUTDOWN
@@ -103,6 +113,7 @@ EVENT_NAMES: dict[int, str] = {
     EVENT_JOB_MISSED: "job_missed",
     EVENT_JOB_SUBMITTED: "job_submitted",
     EVENT_JOB_MAX_INSTANCES: "job_max_instances",
+    EVENT_JOB_QUEUED: "job_queued",
 }
 """The name of each event code, as used in the ``event`` label of ``obssched_events_total``."""
 
@@ -156,7 +167,9 @@ class JobEvent(SchedulerEvent):
 
 
 class JobSubmissionEvent(JobEvent):
-    """A job's run was submitted to its executor, or refused for ``max_instances``.
+    """A job's run was submitted to its executor, refused for ``max_instances``, or queued
+    until one of the job's runs ends (:data:`EVENT_JOB_QUEUED`; ``run_id`` is then ``None``, the
+    run getting its id when it is submitted).
 
     Attributes:
         scheduled_run_times: the run times submitted (obssched submits one per event).

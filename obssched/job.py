@@ -10,14 +10,14 @@ from uuid import uuid4
 
 from obssched._refs import get_callable_name, obj_to_ref, ref_to_obj
 from obssched._timeutil import convert_to_datetime, datetime_repr
-from obssched.exceptions import InvalidJobOptionError
+from obssched.exceptions import InvalidArgumentError, InvalidJobOptionError
 from obssched.triggers.base import BaseTrigger
 from obssched.util import check_callable_args
 
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
-__all__ = ["Job", "check_timeout"]
+__all__ = ["OVERLAP_POLICIES", "Job", "check_overlap", "check_overlap_queue_limit", "check_timeout"]
 
 JOB_STATE_VERSION = 1
 
@@ -37,6 +37,47 @@ def check_timeout(value: Any) -> float | None:
         )
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"timeout must be a positive, finite number of seconds, got {value!r}")
+    return value
+
+
+OVERLAP_POLICIES = ("skip", "queue")
+"""What a job's ``overlap`` may be: what happens to a run that is due while the job has
+``max_instances`` runs in flight (see :mod:`obssched.schedulers._overlap`)."""
+
+
+def check_overlap(value: Any) -> str:
+    """Return ``value`` if it is a valid job ``overlap`` policy (one of :data:`OVERLAP_POLICIES`).
+
+    Raises:
+        InvalidJobOptionError: ``value`` is not text (a ``TypeError``).
+        InvalidArgumentError: ``value`` is text that names no policy (a ``ValueError``).
+    """
+    if not isinstance(value, str):
+        raise InvalidJobOptionError("overlap", value, 'overlap must be "skip" or "queue"')
+    if value not in OVERLAP_POLICIES:
+        raise InvalidArgumentError(
+            "overlap", value, f'overlap must be "skip" or "queue", got {value!r}'
+        )
+    return value
+
+
+def check_overlap_queue_limit(value: Any) -> int:
+    """Return ``value`` if it is a valid ``overlap_queue_limit``: a whole number of 1 or more.
+
+    Raises:
+        InvalidJobOptionError: ``value`` is not an integer (a ``TypeError``).
+        InvalidArgumentError: ``value`` is an integer below 1 (a ``ValueError``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobOptionError(
+            "overlap_queue_limit", value, "overlap_queue_limit must be a positive integer"
+        )
+    if value < 1:
+        raise InvalidArgumentError(
+            "overlap_queue_limit",
+            value,
+            f"overlap_queue_limit must be a positive integer, got {value!r}",
+        )
     return value
 
 
@@ -61,6 +102,11 @@ class Job:
             (Quartz's "requests recovery"); a store that can detect abandoned runs honours it.
         timeout: seconds a run's body may take before its executor ends the run with
             :class:`~obssched.exceptions.JobTimeoutError`; ``None`` (the default) means no limit.
+        overlap: what happens to a run due while ``max_instances`` runs are in flight:
+            ``"skip"`` (the default, as APScheduler 3) refuses it, ``"queue"`` makes it wait
+            for one of them to end.
+        overlap_queue_limit: how many runs may wait with ``overlap="queue"`` (default 1); a
+            run beyond it is refused.
     """
 
     __slots__ = (
@@ -78,6 +124,8 @@ class Job:
         "misfire_grace_time",
         "name",
         "next_run_time",
+        "overlap",
+        "overlap_queue_limit",
         "recover",
         "timeout",
         "trigger",
@@ -97,12 +145,16 @@ class Job:
     next_run_time: datetime | None
     recover: bool
     timeout: float | None
+    overlap: str
+    overlap_queue_limit: int
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
         self.recover = False
         self.timeout = None
+        self.overlap = "skip"
+        self.overlap_queue_limit = 1
         self._modify(id=id or uuid4().hex, **kwargs)
 
     def modify(self, **changes: Any) -> Job:
@@ -256,6 +308,14 @@ class Job:
         if "timeout" in changes:
             approved["timeout"] = check_timeout(changes.pop("timeout"))
 
+        if "overlap" in changes:
+            approved["overlap"] = check_overlap(changes.pop("overlap"))
+
+        if "overlap_queue_limit" in changes:
+            approved["overlap_queue_limit"] = check_overlap_queue_limit(
+                changes.pop("overlap_queue_limit")
+            )
+
         if "trigger" in changes:
             trigger = changes.pop("trigger")
             if not isinstance(trigger, BaseTrigger):
@@ -312,6 +372,13 @@ class Job:
             state["recover"] = True
         if self.timeout is not None:
             state["timeout"] = self.timeout
+        # Likewise only when not the defaults.
+        overlap = getattr(self, "overlap", "skip")  # unset on a job waiting for job_defaults
+        if overlap != "skip":
+            state["overlap"] = overlap
+        limit = getattr(self, "overlap_queue_limit", 1)
+        if limit != 1:
+            state["overlap_queue_limit"] = limit
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -336,6 +403,8 @@ class Job:
         self.next_run_time = state["next_run_time"]
         self.recover = state.get("recover", False)  # absent from states saved before it existed
         self.timeout = state.get("timeout")  # likewise, and absent whenever it is None
+        self.overlap = state.get("overlap", "skip")  # likewise, absent when the default
+        self.overlap_queue_limit = state.get("overlap_queue_limit", 1)
         if not hasattr(self, "_jobstore_alias"):
             self._jobstore_alias = None
 

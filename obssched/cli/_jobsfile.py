@@ -69,6 +69,8 @@ JOB_OPTIONS = frozenset(
         "misfire_grace_time",
         "coalesce",
         "timeout",
+        "overlap",
+        "overlap_queue_limit",
         "executor",
         "jobstore",
     }

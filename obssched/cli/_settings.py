@@ -286,6 +286,7 @@ def _read_components(jobs_file: JobsFile, settings: RunSettings) -> None:
     defaults = jobs_file.section("scheduler").get("job_defaults", {})
     if isinstance(defaults, dict):
         allowed = {"misfire_grace_time", "coalesce", "max_instances", "timeout"}
+        allowed |= {"overlap", "overlap_queue_limit"}
         for key in defaults:
             if key not in allowed:
                 problem(

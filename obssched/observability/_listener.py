@@ -24,6 +24,7 @@ from obssched.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_MODIFIED,
+    EVENT_JOB_QUEUED,
     EVENT_JOB_REMOVED,
     EVENT_JOB_SUBMITTED,
     EVENT_JOBSTORE_ADDED,
@@ -46,7 +47,7 @@ from obssched.observability._names import JobNames
 
 __all__ = ["LISTENER_MASK", "MetricsListener", "error_type_name"]
 
-LISTENER_MASK = EVENT_ALL & ~(
+LISTENER_MASK = (EVENT_ALL | EVENT_JOB_QUEUED) & ~(
     EVENT_EXECUTOR_ADDED | EVENT_EXECUTOR_REMOVED | EVENT_JOBSTORE_ADDED | EVENT_JOBSTORE_REMOVED
 )
 """The events the built-in listeners subscribe to."""
@@ -169,6 +170,7 @@ class MetricsListener:
             EVENT_JOB_SUBMITTED: self._submitted,
             EVENT_JOB_MISSED: self._missed,
             EVENT_JOB_MAX_INSTANCES: self._max_instances,
+            EVENT_JOB_QUEUED: self._queued,
             EVENT_JOB_ADDED: self._added,
             EVENT_JOB_MODIFIED: self._added,
             EVENT_JOB_REMOVED: self._removed,
@@ -248,6 +250,16 @@ class MetricsListener:
             cell.value += 1
             series.max_instances.value += 1
             series.coalesced.value += coalesced
+
+    def _queued(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None) -> None:
+        # Rare (jobs with overlap="queue"), so its series is made on first use.
+        cell = self._cell(event.code)
+        series = self._series_of(event)
+        queued = self._store.counter("obssched_job_queued", series.errored_labels)
+        runs = len(event.scheduled_run_times)
+        with self._lock:
+            cell.value += 1
+            queued.value += runs
 
     def _added(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
         cell = self._cell(event.code)

@@ -67,6 +67,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Runs not submitted because the job had max_instances runs in flight.",
         ("scheduler", "job_name", "executor"),
     ),
+    "obssched_job_queued": (
+        "Runs that waited for one of the job's runs to end (overlap=queue, "
+        "EVENT_JOB_QUEUED); a job's series appears with its first queued run.",
+        ("scheduler", "job_name", "executor"),
+    ),
     "obssched_job_coalesced": (
         "Run times dropped by coalescing in favour of a later one.",
         ("scheduler", "job_name"),

@@ -10,7 +10,7 @@ from typing import Any
 from obssched._plugins import create_plugin, resolve_class
 from obssched._timeutil import astimezone, get_localzone
 from obssched.clock import Clock, SystemClock
-from obssched.job import check_timeout
+from obssched.job import check_overlap, check_overlap_queue_limit, check_timeout
 from obssched.util import asbool, asint, ref_to_obj
 
 __all__ = [
@@ -128,7 +128,14 @@ class SchedulerSettings:
         defaults = config.pop("job_defaults", {})
         if not isinstance(defaults, Mapping):
             raise TypeError(f"job_defaults must be a dict, got {defaults!r}")
-        unknown = set(defaults) - {"misfire_grace_time", "coalesce", "max_instances", "timeout"}
+        unknown = set(defaults) - {
+            "misfire_grace_time",
+            "coalesce",
+            "max_instances",
+            "timeout",
+            "overlap",
+            "overlap_queue_limit",
+        }
         if unknown:
             # APScheduler ignores them; a program written for it must still start.
             self.logger.warning(
@@ -150,6 +157,13 @@ class SchedulerSettings:
                 except ValueError:
                     pass  # check_timeout names the bad text
             self.job_defaults["timeout"] = check_timeout(timeout)
+        if "overlap" in defaults:
+            self.job_defaults["overlap"] = check_overlap(defaults["overlap"])
+        if "overlap_queue_limit" in defaults:
+            limit = defaults["overlap_queue_limit"]
+            if isinstance(limit, str) and limit.strip().isdigit():
+                limit = int(limit)  # configuration files give numbers as text
+            self.job_defaults["overlap_queue_limit"] = check_overlap_queue_limit(limit)
         if "coalesce" in defaults:
             self.job_defaults["coalesce"] = asbool(defaults["coalesce"])
         if "max_instances" in defaults:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from obssched.executors.base import BaseExecutor
     from obssched.job import Job
     from obssched.jobstores.base import BaseJobStore, OrphanedRun
+    from obssched.schedulers._overlap import OverlapQueues
 
 __all__ = ["BACKLOG_RECHECK", "idle_wait", "run_tick", "run_times_until"]
 
@@ -67,6 +68,7 @@ def run_tick(
     next_run_id: Callable[[], int],
     logger: logging.Logger,
     stages: StageErrors | None = None,
+    overlap: OverlapQueues | None = None,
 ) -> tuple[float, datetime]:
     """Submit every run due at ``now``; return the seconds to sleep and the wakeup planned.
 
@@ -74,10 +76,11 @@ def run_tick(
     from now, and within milliseconds while an executor has queued runs that need another look.
     A failure is logged and counted in ``stages`` by the stage that failed; a store that fails
     is retried after ``retry_interval`` seconds, doubled on each failure in a row up to
-    ``stages.retry_cap`` (``stages`` keeps that count from one tick to the next).
+    ``stages.retry_cap`` (``stages`` keeps that count from one tick to the next). Runs refused
+    for ``max_instances`` are offered to ``overlap`` (see :mod:`obssched.schedulers._overlap`).
     """
     started = clock.monotonic()
-    tick = _Tick(executors, now, dispatch, next_run_id, logger, stages or StageErrors())
+    tick = _Tick(executors, now, dispatch, next_run_id, logger, stages or StageErrors(), overlap)
     next_wakeup = tick.process(jobstores, retry_interval)
     # The time spent in the tick is read off the monotonic clock: one reading instead of two
     # wall-clock datetimes and the timedelta arithmetic between them.
@@ -105,6 +108,7 @@ class _Tick:
         "logger",
         "next_run_id",
         "now",
+        "overlap",
         "stages",
         "submitters",
     )
@@ -117,8 +121,10 @@ class _Tick:
         next_run_id: Callable[[], int],
         logger: logging.Logger,
         stages: StageErrors,
+        overlap: OverlapQueues | None = None,
     ) -> None:
         self.stages = stages
+        self.overlap = overlap
         self.executors = executors
         self.now = now
         self.dispatch = dispatch
@@ -141,6 +147,10 @@ class _Tick:
         for executor in batching:
             executor.begin_batch()
         try:
+            overlap = self.overlap
+            if overlap is not None and overlap.waiting:
+                # First, so that runs that waited for an instance to end go before new ones.
+                overlap.submit_waiting(self._submitter, self.stages)
             for alias, store in list(jobstores.items()):
                 store_next = self._process_store(alias, store, retry_interval)
                 if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
@@ -326,7 +336,12 @@ class _Tick:
         try:
             submit(job, run_times, jobstore=alias, coalesced=coalesced)
         except MaxInstancesReachedError:
-            self._refuse(job, alias, run_times, coalesced)
+            overlap = self.overlap
+            refused = (
+                run_times if overlap is None else overlap.offer(job, alias, run_times, coalesced)
+            )
+            if refused:
+                self._refuse(job, alias, refused, coalesced if refused is run_times else [])
         except Exception:
             # As APScheduler 3 does: the runs are lost, the job keeps its schedule.
             self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)

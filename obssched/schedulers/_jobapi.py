@@ -39,6 +39,10 @@ __all__ = ["JobsAPI"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+_LATE_DEFAULTS: dict[str, Any] = {"timeout": None, "overlap": "skip", "overlap_queue_limit": 1}
+"""obssched's job options that a job added while the scheduler is stopped takes from
+``job_defaults`` at start, with the value each has when ``job_defaults`` sets none."""
+
 
 class JobsAPI:
     """Adding, changing, finding, removing, printing, exporting and importing jobs (part of
@@ -93,6 +97,8 @@ class JobsAPI:
         *,
         recover: bool = False,
         timeout: Any = undefined,
+        overlap: Any = undefined,
+        overlap_queue_limit: Any = undefined,
         **trigger_args: Any,
     ) -> Job:
         """Add a job and return it.
@@ -104,6 +110,10 @@ class JobsAPI:
         detect abandoned runs, such as ``SQLAlchemyJobStore``, honour it). ``timeout`` bounds
         how many seconds a run may take (``None``: no limit): a run past it ends with
         :class:`~obssched.exceptions.JobTimeoutError` and frees its ``max_instances`` slot.
+        ``overlap`` says what happens to a run due while ``max_instances`` runs are in flight:
+        ``"skip"`` (the default) refuses it (``EVENT_JOB_MAX_INSTANCES``), ``"queue"`` makes it
+        wait (``EVENT_JOB_QUEUED``) until one of them ends, at most ``overlap_queue_limit``
+        runs (default 1) at a time.
 
         Raises:
             ConflictingIdError: ``id`` is taken and ``replace_existing`` is false.
@@ -123,6 +133,8 @@ class JobsAPI:
             "next_run_time": next_run_time,
             "recover": recover,
             "timeout": timeout,
+            "overlap": overlap,
+            "overlap_queue_limit": overlap_queue_limit,
         }
         if self.state != STATE_STOPPED:
             # Jobs of a running scheduler take the defaults now; pending ones take them at start,
@@ -132,9 +144,11 @@ class JobsAPI:
                     job_kwargs[key] = value
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
         job = Job(self._whole, **job_kwargs)
-        if "timeout" not in job_kwargs and self.state == STATE_STOPPED:
-            # Left unset, as the other options, so that start() gives it job_defaults' timeout.
-            del job.timeout
+        if self.state == STATE_STOPPED:
+            # Left unset, as the other options, so that start() gives it job_defaults' values.
+            for key in _LATE_DEFAULTS:
+                if key not in job_kwargs:
+                    delattr(job, key)
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 self._pending_jobs.append((job, jobstore, replace_existing))
@@ -161,6 +175,8 @@ class JobsAPI:
         executor: str = "default",
         *,
         timeout: Any = undefined,
+        overlap: Any = undefined,
+        overlap_queue_limit: Any = undefined,
         **trigger_args: Any,
     ) -> Callable[[_F], _F]:
         """Decorator form of :meth:`add_job`; the decorated function is returned unchanged."""
@@ -181,6 +197,8 @@ class JobsAPI:
                 executor,
                 True,
                 timeout=timeout,
+                overlap=overlap,
+                overlap_queue_limit=overlap_queue_limit,
                 **trigger_args,
             )
             return func
@@ -313,8 +331,9 @@ class JobsAPI:
         for key, value in self._settings.job_defaults.items():
             if not hasattr(job, key):
                 setattr(job, key, value)
-        if not hasattr(job, "timeout"):
-            job.timeout = None  # a pending job, and job_defaults sets no timeout
+        for key, default in _LATE_DEFAULTS.items():
+            if not hasattr(job, key):
+                setattr(job, key, default)  # a pending job, and job_defaults sets no value
         if not hasattr(job, "next_run_time"):
             job.next_run_time = job.trigger.get_next_fire_time(None, self.clock.now())
         try:

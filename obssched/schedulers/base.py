@@ -34,6 +34,7 @@ from obssched.schedulers import _engine, _jobs
 from obssched.schedulers._componentapi import ComponentsAPI
 from obssched.schedulers._config import SchedulerSettings, create_component, flatten_config
 from obssched.schedulers._jobapi import JobsAPI
+from obssched.schedulers._overlap import OverlapQueues
 from obssched.schedulers._registry import Registry
 from obssched.schedulers._states import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
@@ -89,6 +90,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             executors=self._executors,
             jobstores=self._jobstores,
         )
+        self._overlap = OverlapQueues(self._context)
         self._observability: Any = None
         self.state = STATE_STOPPED
         self.last_wakeup_at: datetime | None = None
@@ -400,6 +402,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                     next_run_id=self._context.next_run_id,
                     logger=settings.logger,
                     stages=self._context.stage_errors,
+                    overlap=self._overlap,
                 )
                 # Set under the lock that add_job takes, so a job added right after this tick
                 # is compared with the wakeup this tick really planned.

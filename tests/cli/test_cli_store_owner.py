@@ -10,7 +10,7 @@ from obssched.cli import ExitCode
 
 from .conftest import Background, Workdir, free_port, get, wait_until
 
-pytestmark = [pytest.mark.realtime]
+pytestmark = [pytest.mark.realtime, pytest.mark.faults]
 
 JOBS = """
 [scheduler]

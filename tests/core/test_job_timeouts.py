@@ -22,7 +22,7 @@ from obssched.schedulers.background import BackgroundScheduler
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
 TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
-pytestmark = pytest.mark.realtime
+pytestmark = [pytest.mark.realtime, pytest.mark.faults]
 
 
 @pytest.fixture(autouse=True)

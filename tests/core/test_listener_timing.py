@@ -11,6 +11,8 @@ from obssched._eventbus import TIMING_SAMPLE, EventBus
 from obssched.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from obssched.testing import ManualClock
 
+pytestmark = pytest.mark.faults
+
 LOGGER = logging.getLogger("obssched.test.timing")
 
 

@@ -76,6 +76,17 @@ def test_event_table_matches_apscheduler() -> None:
     assert {n: ours.get(n) for n in theirs} == theirs
 
 
+def test_obssched_event_codes_follow_apschedulers_and_stay_out_of_event_all() -> None:
+    """obssched's own event code takes the next free bit and is not in EVENT_ALL, which keeps
+    APScheduler 3.11's value; it has a name for the events counter."""
+    import apscheduler.events
+
+    events = obssched.events
+    assert events.EVENT_JOB_QUEUED == apscheduler.events.EVENT_JOB_MAX_INSTANCES << 1
+    assert not events.EVENT_ALL & events.EVENT_JOB_QUEUED
+    assert events.EVENT_NAMES[events.EVENT_JOB_QUEUED] == "job_queued"
+
+
 @pytest.mark.parametrize(
     ("cls", "fields"),
     [

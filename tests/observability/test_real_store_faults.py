@@ -29,7 +29,7 @@ from . import jobs
 from .test_exposition import call_wsgi
 from .test_store_faults import in_thread
 
-pytestmark = pytest.mark.realtime
+pytestmark = [pytest.mark.realtime, pytest.mark.faults]
 
 ATTEMPTS = 100
 """Scrapes tried before a store that should have come back (or gone) fails the test."""

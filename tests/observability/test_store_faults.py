@@ -31,6 +31,8 @@ from . import jobs
 from .conftest import T0, FakeJob, FakeScheduler
 from .test_exposition import call_asgi, call_wsgi
 
+pytestmark = pytest.mark.faults
+
 JOIN_BOUND = 30.0
 """Seconds after which a scrape still running fails the test (it takes well under one)."""
 

@@ -118,6 +118,9 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
     }
     if state.get("timeout") is not None:
         data["timeout"] = state["timeout"]  # only then: older readers see the same fields
+    for key in ("overlap", "overlap_queue_limit"):
+        if key in state:  # likewise: the job state holds them only when not the defaults
+            data[key] = state[key]
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -175,6 +178,8 @@ def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle:
             "next_run_time": datetime.fromisoformat(next_run_time) if next_run_time else None,
             "recover": data.get("recover", False),  # absent from rows written before it existed
             "timeout": data.get("timeout"),  # absent when None, and from older rows
+            "overlap": data.get("overlap", "skip"),  # likewise, absent when the default
+            "overlap_queue_limit": data.get("overlap_queue_limit", 1),
         }
     except KeyError as exc:
         raise SerializationError(f"Job data lacks the field {exc.args[0]!r}") from exc
