@@ -14,6 +14,7 @@ EXPORTED: dict[str, tuple[str, frozenset[str]]] = {
         ("obssched_job_missed_total", COUNTER, ("job_name",)),
         ("obssched_job_max_instances_total", COUNTER, ("job_name", "executor")),
         ("obssched_job_timeouts_total", COUNTER, ("job_name",)),
+        ("obssched_job_queued_total", COUNTER, ("job_name", "executor")),
         ("obssched_job_coalesced_total", COUNTER, ("job_name",)),
         ("obssched_events_total", COUNTER, ("event",)),
         ("obssched_listener_errors_total", COUNTER, ("listener",)),
