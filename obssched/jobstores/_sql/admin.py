@@ -182,7 +182,7 @@ class StoreAdmin:
         def delete(conn: Connection) -> int:
             count = int(conn.execute(jobs.delete().where(jobs.c.id == job_id)).rowcount)
             if count:
-                mark_changed(conn, self.tables)
+                self._mark_changed(conn)
             return count
 
         if not self._transact(delete):
@@ -273,7 +273,7 @@ class StoreAdmin:
             def change(conn: Connection, statement: Any = statement) -> int:
                 count = int(conn.execute(statement).rowcount)
                 if count:
-                    mark_changed(conn, self.tables)
+                    self._mark_changed(conn)
                 return count
 
             try:
@@ -286,6 +286,11 @@ class StoreAdmin:
             action,
             f"its row changed {_ATTEMPTS} times while this change was being made; try again",
         )
+
+    def _mark_changed(self, conn: Connection) -> None:
+        # An APScheduler 3 table kept in place has no _meta table, nor a watcher to wake.
+        if self._native:
+            mark_changed(conn, self.tables)
 
     def _columns(self) -> tuple[Any, ...]:
         jobs = self.layout.table
