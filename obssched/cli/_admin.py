@@ -90,7 +90,7 @@ class _Admin:
     def call(self, action: Any) -> Any:
         """Run a store operation; a job that cannot be decoded or is gone becomes an error that
         says so."""
-        from obssched.exceptions import JobLookupError, ObsschedError
+        from obssched.exceptions import JobLookupError
         from obssched.jobstores._sql.admin import UndecodableJobError
 
         try:
@@ -102,10 +102,6 @@ class _Admin:
             ) from exc
         except JobLookupError as exc:
             raise self.not_found(exc.job_id) from exc
-        except ObsschedError as exc:
-            raise CliError(
-                f"cannot use job store {self.shown_url}: {exc}", ExitCode.FAILURE
-            ) from exc
         except CliError:
             raise
         except Exception as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, insert, select, update
+from sqlalchemy import MetaData, event, insert, select, update
 
 from obssched.exceptions import JobLookupError
 from obssched.jobstores._sql.admin import (
@@ -408,3 +408,50 @@ def test_the_column_is_the_next_run_time_shown(
         conn.execute(update(jobs).values(next_run_time=to_micros(moment)))
     [job] = admin.list_jobs()
     assert job.next_run_time == moment
+
+
+def change_row_before_each_update(store: SQLAlchemyJobStore, times: int) -> list[str]:
+    """Have another connection save the job (as a scheduler would) just before each of the
+    next ``times`` updates of its row; return the list of those saves."""
+    saves: list[str] = []
+    jobs = store.tables.jobs
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if saves and saves[-1] == "saving":
+            return  # the save's own statements
+        if len(saves) >= times or not (
+            statement.startswith("UPDATE ") and f"{jobs.name} SET" in statement
+        ):
+            return
+        saves.append("saving")
+        with store.engine.begin() as other:
+            state = other.execute(select(jobs.c.state)).scalar_one()
+            resaved = json.dumps(json.loads(state), indent=len(saves)).encode()
+            other.execute(update(jobs).values(state=resaved))
+        saves[-1] = "saved"
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    return saves
+
+
+def test_a_save_between_read_and_write_is_not_overwritten(
+    scheduler: ManualScheduler, store: SQLAlchemyJobStore, admin: StoreAdmin
+) -> None:
+    """When the row changes under a pause, the pause is worked out again from the new row."""
+    scheduler.add_job(FUNC, "interval", hours=1, id="job")
+    saves = change_row_before_each_update(store, times=1)
+    admin.pause("job")
+    assert saves == ["saved"]
+    job = store.lookup_job("job")
+    assert job is not None
+    assert job.next_run_time is None
+
+
+def test_a_row_that_keeps_changing_gives_up_saying_so(
+    scheduler: ManualScheduler, store: SQLAlchemyJobStore, admin: StoreAdmin
+) -> None:
+    """A change that loses to another writer five times in a row is refused, saying why."""
+    scheduler.add_job(FUNC, "interval", hours=1, id="job")
+    change_row_before_each_update(store, times=100)
+    with pytest.raises(UndecodableJobError, match="its row changed 5 times"):
+        admin.run_now("job", NOW)
