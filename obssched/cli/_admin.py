@@ -186,17 +186,21 @@ def _list(admin: _Admin, args: argparse.Namespace) -> ExitCode:
     print(f"{len(rows)} job(s) in {admin.shown_url}")
     if not rows:
         return ExitCode.OK
-    headers = ["ID", "NAME", "TRIGGER", "NEXT RUN", ""]
+    headers = ["ID", "NAME", "FUNC", "TRIGGER", "NEXT RUN", "", "STATE", "VERSION"]
     if outcomes:
         headers.append("LAST OUTCOME")
     table = []
     for item in rows:
+        version = item["state_version"]
         cells = [
             item["id"],
             item["name"] or "?",
-            (item["trigger"] or "?") if item["loadable"] else "CANNOT BE LOADED (see below)",
-            item["next_run_time"] or "paused",
+            item["func"] or "?",
+            item["trigger"] or "?",
+            item["next_run_time"] or "-",
             item["next_run_in"] or "",
+            item["state"] if item["loadable"] else "CANNOT BE LOADED",
+            "?" if version is None else str(version),
         ]
         if outcomes:
             cells.append(describe_outcome(item.get("last_outcome")))
