@@ -91,7 +91,7 @@ class _Admin:
         """Run a store operation; a job that cannot be decoded or is gone becomes an error that
         says so."""
         from obssched.exceptions import JobLookupError
-        from obssched.jobstores._sql.admin import UndecodableJobError
+        from obssched.jobstores._sql.admin import JobChangeError, UndecodableJobError
 
         try:
             return action()
@@ -102,6 +102,8 @@ class _Admin:
             ) from exc
         except JobLookupError as exc:
             raise self.not_found(exc.job_id) from exc
+        except JobChangeError as exc:
+            raise CliError(str(exc), ExitCode.FAILURE) from exc
         except CliError:
             raise
         except Exception as exc:

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, event, insert, select, update
 from obssched.exceptions import JobLookupError
 from obssched.jobstores._sql.admin import (
     PICKLED_ARGUMENTS,
+    JobChangeError,
     StoreAdmin,
     UndecodableJobError,
 )
@@ -193,7 +194,7 @@ def test_an_undecodable_row_is_listed_with_the_reason(
     assert fine.loadable
 
 
-@pytest.mark.parametrize("action", ["pause", "resume", "run now"])
+@pytest.mark.parametrize("action", ["pause", "resume", "run-now"])
 def test_an_undecodable_row_cannot_be_changed_and_the_error_says_why(
     scheduler: ManualScheduler, store: SQLAlchemyJobStore, admin: StoreAdmin, action: str
 ) -> None:
@@ -203,7 +204,7 @@ def test_an_undecodable_row_cannot_be_changed_and_the_error_says_why(
     change = {
         "pause": lambda: admin.pause("broken"),
         "resume": lambda: admin.resume("broken", NOW),
-        "run now": lambda: admin.run_now("broken", NOW),
+        "run-now": lambda: admin.run_now("broken", NOW),
     }[action]
     with pytest.raises(UndecodableJobError, match=f"Cannot {action} job 'broken': it was written"):
         change()
@@ -453,5 +454,5 @@ def test_a_row_that_keeps_changing_gives_up_saying_so(
     """A change that loses to another writer five times in a row is refused, saying why."""
     scheduler.add_job(FUNC, "interval", hours=1, id="job")
     change_row_before_each_update(store, times=100)
-    with pytest.raises(UndecodableJobError, match="its row changed 5 times"):
+    with pytest.raises(JobChangeError, match="Cannot run-now job 'job': its row changed 5 times"):
         admin.run_now("job", NOW)

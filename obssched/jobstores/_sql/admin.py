@@ -36,7 +36,13 @@ from obssched.jobstores._sql.engine import ErrorCounter, with_retries
 from obssched.jobstores._sql.rows import JobRows, NativeRows
 from obssched.jobstores._sql.schema import Tables
 
-__all__ = ["PICKLED_ARGUMENTS", "StoreAdmin", "StoredJob", "UndecodableJobError"]
+__all__ = [
+    "PICKLED_ARGUMENTS",
+    "JobChangeError",
+    "StoreAdmin",
+    "StoredJob",
+    "UndecodableJobError",
+]
 
 PICKLED_ARGUMENTS = "<pickled: not read>"
 """What :attr:`StoredJob.args` and ``kwargs`` hold for arguments stored as a pickle."""
@@ -56,14 +62,18 @@ _ATTEMPTS = 5  # compare-and-set rounds lost to the scheduler's own writes befor
 _logger = logging.getLogger("obssched.jobstores.admin")
 
 
-class UndecodableJobError(ObsschedError, ValueError):
-    """A stored job cannot be changed without loading it, and cannot be decoded here."""
+class JobChangeError(ObsschedError, ValueError):
+    """A stored job cannot be changed from outside its scheduler; the message says why."""
 
     def __init__(self, job_id: str, action: str, reason: str) -> None:
         self.job_id = job_id
         self.action = action
         self.reason = reason
         super().__init__(f"Cannot {action} job {job_id!r}: {reason}")
+
+
+class UndecodableJobError(JobChangeError):
+    """A stored job cannot be changed without loading it, and cannot be decoded here."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +216,7 @@ class StoreAdmin:
             JobLookupError: no such job is stored.
             UndecodableJobError: the row cannot be decoded here.
         """
-        stored = self._reschedule(job_id, "run now", lambda _row: now)
+        stored = self._reschedule(job_id, "run-now", lambda _row: now)
         assert stored is not None
         return stored
 
@@ -281,7 +291,7 @@ class StoreAdmin:
                     return None if result is None else result.job
             except IntegrityError:
                 continue  # another process wrote the first change token meanwhile
-        raise UndecodableJobError(
+        raise JobChangeError(
             job_id,
             action,
             f"its row changed {_ATTEMPTS} times while this change was being made; try again",
