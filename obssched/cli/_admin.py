@@ -1,8 +1,10 @@
 """``obssched jobs list|show|pause|resume|remove|run-now``: changing a persistent job store while
 a scheduler runs elsewhere; ``obssched jobs migrate``: converting APScheduler 3's stored jobs.
 
-The command opens the store by URL and changes the job's row; the running scheduler reads the
-store again at its next wakeup (at most its heartbeat interval later) and follows the change.
+The commands read and rewrite the rows as plain data (:mod:`obssched.jobstores._sql.admin`), so
+they work wherever they run, without the job functions importable, and list the rows a
+scheduler cannot load too. Each change wakes a scheduler serving the store at once (a
+notification on PostgreSQL, a change token it reads twice a second on SQLite).
 """
 
 from __future__ import annotations
@@ -13,24 +15,18 @@ import logging
 import sys
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any, cast
 
 from obssched.cli._errors import CliError, ExitCode
-from obssched.cli._format import describe_outcome, format_table, job_row
+from obssched.cli._format import describe_outcome, format_table, humanize_delta
 from obssched.cli._runner import extend_sys_path
 from obssched.cli._settings import ENVIRONMENT
-from obssched.cli._stores import (
-    DEFAULT_STORE_URL,
-    create_store,
-    describe_store,
-    is_memory,
-    start_store,
-)
+from obssched.cli._stores import DEFAULT_STORE_URL, create_store, describe_store, is_memory
 
 if TYPE_CHECKING:
-    from obssched.job import Job
-    from obssched.jobstores.base import BaseJobStore
-    from obssched.schedulers.base import BaseScheduler
+    from obssched.jobstores._sql.admin import StoreAdmin, StoredJob
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 __all__ = ["ACTIONS", "jobs_command"]
 
@@ -38,10 +34,14 @@ ACTIONS = ("list", "show", "pause", "resume", "remove", "run-now", "migrate")
 
 _logger = logging.getLogger("obssched.cli")
 
+_FOLLOWED = "A scheduler serving the store follows the change within a second."
+
 
 class _Admin:
     def __init__(self, args: argparse.Namespace, environ: dict[str, str]) -> None:
-        from obssched.schedulers.background import BackgroundScheduler
+        from obssched._timeutil import astimezone, get_localzone
+        from obssched.clock import SystemClock
+        from obssched.jobstores._sql.admin import StoreAdmin
 
         self.url: str = args.store or environ.get(ENVIRONMENT["store"]) or DEFAULT_STORE_URL
         if is_memory(self.url):
@@ -50,49 +50,60 @@ class _Admin:
                 "from outside; give --store the URL of the scheduler's persistent store",
                 ExitCode.USAGE,
             )
-        options: dict[str, Any] = {"metrics": False, "tracing": False}
-        if args.timezone:
-            options["timezone"] = args.timezone
         try:
-            # Never started: it only gives the jobs read from the store a time zone and a clock.
-            self.scheduler: BaseScheduler = BackgroundScheduler(**options)
+            self.timezone: tzinfo = astimezone(args.timezone) or get_localzone()
         except (TypeError, ValueError) as exc:
             raise CliError(f"--timezone: {exc}", ExitCode.USAGE) from exc
-        self.store: BaseJobStore = create_store(self.url)
-        from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-        if isinstance(self.store, SQLAlchemyJobStore):
-            # It changes rows beside the scheduler that serves the store: it must not take it.
-            self.store.exclusive = False
-        start_store(self.store, self.scheduler, self.url, "default")
+        self.clock = SystemClock()
         self.shown_url = describe_store(self.url)
+        # Never started: it only opens the database (the scheduler serving it keeps it).
+        store = cast("SQLAlchemyJobStore", create_store(self.url))
+        self._store = store
+        self.admin: StoreAdmin = StoreAdmin(store.engine, store.tables)
+        try:
+            self.admin.prepare()
+        except Exception as exc:
+            self.close()
+            raise CliError(
+                f"cannot open job store {self.shown_url}: {type(exc).__name__}: {exc}",
+                ExitCode.STORE_UNAVAILABLE,
+            ) from exc
 
     def close(self) -> None:
-        self.store.shutdown()
+        self._store.engine.dispose()
 
-    def get(self, job_id: str) -> Job:
-        job: Job | None = self.call(lambda: self.store.lookup_job(job_id))
+    def get(self, job_id: str) -> StoredJob:
+        job: StoredJob | None = self.call(lambda: self.admin.get_job(job_id))
         if job is None:
-            ids = [j.id for j in self.call(self.store.get_all_jobs)]
-            listing = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
-            raise CliError(
-                f"no job with id {job_id!r} in {self.shown_url} "
-                f"({len(ids)} job(s){': ' + listing if ids else ''})",
-                ExitCode.JOB_NOT_FOUND,
-            )
+            raise self.not_found(job_id)
         return job
 
+    def not_found(self, job_id: str) -> CliError:
+        ids = [j.id for j in self.call(self.admin.list_jobs)]
+        listing = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
+        return CliError(
+            f"no job with id {job_id!r} in {self.shown_url} "
+            f"({len(ids)} job(s){': ' + listing if ids else ''})",
+            ExitCode.JOB_NOT_FOUND,
+        )
+
     def call(self, action: Any) -> Any:
-        """Run a store operation; a job that cannot be loaded becomes an error saying where to
-        run the command instead."""
+        """Run a store operation; a job that cannot be decoded or is gone becomes an error that
+        says so."""
+        from obssched.exceptions import JobLookupError
+        from obssched.jobstores._sql.admin import JobChangeError, UndecodableJobError
+
         try:
             return action()
-        except LookupError as exc:
+        except UndecodableJobError as exc:
             raise CliError(
-                f"cannot load a job from {self.shown_url}: {exc}; run this command where the "
-                "job functions import (the scheduler's working directory), or pass --path DIR",
+                f"{exc}. It is listed, and 'obssched jobs remove {exc.job_id}' removes it",
                 ExitCode.FAILURE,
             ) from exc
+        except JobLookupError as exc:
+            raise self.not_found(exc.job_id) from exc
+        except JobChangeError as exc:
+            raise CliError(str(exc), ExitCode.FAILURE) from exc
         except CliError:
             raise
         except Exception as exc:
@@ -101,8 +112,39 @@ class _Admin:
                 ExitCode.STORE_UNAVAILABLE,
             ) from exc
 
-    def save(self, job: Job) -> None:
-        self.call(lambda: self.store.update_job(job))
+    def row(self, job: StoredJob, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The job as JSON-compatible data."""
+        return job_row(job, self.clock.now(), self.timezone, outcome)
+
+
+def job_row(
+    job: StoredJob, now: datetime, timezone: tzinfo, outcome: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return a stored job as JSON-compatible data (``--json`` and ``show``)."""
+    next_run = job.next_run_time
+    row: dict[str, Any] = {
+        "id": job.id,
+        "name": job.name,
+        "func": job.func_ref,
+        "trigger": job.trigger,
+        "executor": job.executor,
+        "state": "paused" if next_run is None else "scheduled",
+        "next_run_time": next_run.astimezone(timezone).isoformat() if next_run else None,
+        "next_run_in": humanize_delta((next_run - now).total_seconds()) if next_run else None,
+        "max_instances": job.max_instances,
+        "misfire_grace_time": job.misfire_grace_time,
+        "coalesce": job.coalesce,
+        "recover": job.recover,
+        "timeout": job.timeout,
+        "args": job.args if isinstance(job.args, str) else list(job.args),
+        "kwargs": job.kwargs if isinstance(job.kwargs, str) else dict(job.kwargs),
+        "state_version": job.state_version,
+        "loadable": job.loadable,
+        "problem": job.problem,
+    }
+    if outcome is not None:
+        row["last_outcome"] = dict(outcome)
+    return row
 
 
 def _fetch_outcomes(status_url: str | None) -> dict[str, dict[str, Any]]:
@@ -129,50 +171,62 @@ def jobs_command(args: argparse.Namespace, environ: dict[str, str]) -> ExitCode:
         return _migrate(args, environ)
     admin = _Admin(args, environ)
     try:
+        if args.action == "list":
+            return _list(admin, args)
         return _act(admin, args)
     finally:
         admin.close()
 
 
+def _list(admin: _Admin, args: argparse.Namespace) -> ExitCode:
+    outcomes = _fetch_outcomes(args.status_url)
+    jobs: list[StoredJob] = admin.call(admin.admin.list_jobs)
+    rows = [admin.row(job, outcomes.get(job.id) if outcomes else None) for job in jobs]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return ExitCode.OK
+    print(f"{len(rows)} job(s) in {admin.shown_url}")
+    if not rows:
+        return ExitCode.OK
+    headers = ["ID", "NAME", "FUNC", "TRIGGER", "NEXT RUN", "", "STATE", "VERSION"]
+    if outcomes:
+        headers.append("LAST OUTCOME")
+    table = []
+    for item in rows:
+        version = item["state_version"]
+        cells = [
+            item["id"],
+            item["name"] or "?",
+            item["func"] or "?",
+            item["trigger"] or "?",
+            item["next_run_time"] or "-",
+            item["next_run_in"] or "",
+            item["state"] if item["loadable"] else "CANNOT BE LOADED",
+            "?" if version is None else str(version),
+        ]
+        if outcomes:
+            cells.append(describe_outcome(item.get("last_outcome")))
+        table.append(cells)
+    print(format_table(headers, table))
+    broken = [job for job in jobs if not job.loadable]
+    if broken:
+        print(
+            f"{len(broken)} job(s) cannot be loaded; they stay stored until removed "
+            "('obssched jobs remove ID'):"
+        )
+        for job in broken:
+            print(f"  {job.id}: {job.problem}")
+    return ExitCode.OK
+
+
 def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
     action: str = args.action
-    now = admin.scheduler.clock.now()
-    tz = admin.scheduler.timezone
-    outcomes = _fetch_outcomes(args.status_url)
-
-    def row(job: Job) -> dict[str, Any]:
-        return job_row(job, now, tz, outcomes.get(job.id) if outcomes else None)
-
-    if action == "list":
-        jobs = admin.call(admin.store.get_all_jobs)
-        rows = [row(job) for job in jobs]
-        if args.json:
-            print(json.dumps(rows, indent=2, default=str))
-            return ExitCode.OK
-        print(f"{len(rows)} job(s) in {admin.shown_url}")
-        if rows:
-            headers = ["ID", "NAME", "TRIGGER", "NEXT RUN", ""]
-            if outcomes:
-                headers.append("LAST OUTCOME")
-            table = []
-            for item in rows:
-                cells = [
-                    item["id"],
-                    item["name"],
-                    item["trigger"],
-                    item["next_run_time"] or "paused",
-                    item["next_run_in"] or "",
-                ]
-                if outcomes:
-                    cells.append(describe_outcome(item.get("last_outcome")))
-                table.append(cells)
-            print(format_table(headers, table))
-        return ExitCode.OK
-
-    job = admin.get(args.job_id)
-    message: str
+    store = admin.admin
+    job_id: str = args.job_id
     if action == "show":
-        data = row(job)
+        job = admin.get(job_id)
+        outcomes = _fetch_outcomes(args.status_url)
+        data = admin.row(job, outcomes.get(job.id) if outcomes else None)
         if args.json:
             print(json.dumps(data, indent=2, default=str))
         else:
@@ -181,42 +235,43 @@ def _act(admin: _Admin, args: argparse.Namespace) -> ExitCode:
                 print(f"{key + ':':<20} {shown}")
         return ExitCode.OK
     if action == "remove":
-        admin.call(lambda: admin.store.remove_job(job.id))
-        message = f"Removed job {job.id!r}"
+        admin.call(lambda: store.remove(job_id))
         if args.json:
-            print(json.dumps({"removed": job.id}))
+            print(json.dumps({"removed": job_id}))
         else:
-            print(f"{message} from {admin.shown_url}")
+            print(f"Removed job {job_id!r} from {admin.shown_url}. {_FOLLOWED}")
         return ExitCode.OK
+    now = admin.clock.now()
+    changed: StoredJob | None
     if action == "pause":
-        # Job._modify validates as the scheduler does (APScheduler 3's Job contract).
-        job._modify(next_run_time=None)
-        message = f"Paused job {job.id!r}"
+        changed = admin.call(lambda: store.pause(job_id))
+        message = f"Paused job {job_id!r}"
     elif action == "resume":
-        next_run = job.trigger.get_next_fire_time(None, now)
-        if next_run is None:
-            admin.call(lambda: admin.store.remove_job(job.id))
-            print(f"Job {job.id!r} will never run again (its trigger is done), so it was removed")
+        changed = admin.call(lambda: store.resume(job_id, now))
+        if changed is None:
+            if args.json:
+                print(json.dumps({"removed": job_id}))
+            else:
+                print(
+                    f"Job {job_id!r} will never run again (its trigger is done), so it was "
+                    f"removed. {_FOLLOWED}"
+                )
             return ExitCode.OK
-        job._modify(next_run_time=next_run)
-        message = f"Resumed job {job.id!r}"
+        message = f"Resumed job {job_id!r}"
     else:  # run-now
-        job._modify(next_run_time=now)
-        message = f"Job {job.id!r} is due now"
-    admin.save(job)
+        changed = admin.call(lambda: store.run_now(job_id, now))
+        message = f"Job {job_id!r} is due now"
+    assert changed is not None
+    detail = admin.row(changed)
     if args.json:
-        print(json.dumps(row(job), indent=2, default=str))
-    else:
-        detail = row(job)
-        next_text = (
-            f"next run {detail['next_run_time']} ({detail['next_run_in']})"
-            if detail["next_run_time"]
-            else "no next run"
-        )
-        print(
-            f"{message}: {next_text}. A running scheduler picks this up at its next wakeup "
-            "(within its heartbeat interval)."
-        )
+        print(json.dumps(detail, indent=2, default=str))
+        return ExitCode.OK
+    next_text = (
+        f"next run {detail['next_run_time']} ({detail['next_run_in']})"
+        if detail["next_run_time"]
+        else "no next run"
+    )
+    print(f"{message}: {next_text}. {_FOLLOWED}")
     return ExitCode.OK
 
 

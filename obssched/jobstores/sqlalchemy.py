@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from obssched._refs import maybe_ref
 from obssched.exceptions import ConflictingIdError, JobLookupError
 from obssched.jobstores._sql.access import StoreAccess
+from obssched.jobstores._sql.changes import ChangeWatcher, watch_changes
 from obssched.jobstores._sql.codec import Serializer, UnloadableJob, decode_job
 from obssched.jobstores._sql.engine import ErrorCounter, open_engine, with_retries
 from obssched.jobstores._sql.notify import Listener
@@ -156,6 +157,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self._ledger: RunLedger | None = None
         self._abandoned: dict[str, int] = {}
         self._owner: StoreOwner | None = None
+        self._watcher: ChangeWatcher | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -201,6 +203,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             access.context.events.add(
                 self._ledger.on_event, RUN_EVENTS, name="obssched.jobstore.runs"
             )
+            if scheduler is not None:  # wake it for changes made with `obssched jobs`
+                self._watcher = watch_changes(access, self.engine)
 
     def _take_ownership(self, access: StoreAccess) -> None:
         from obssched.jobstores._sql.owner import StoreOwner, can_be_shared
@@ -247,6 +251,9 @@ class SQLAlchemyJobStore(BaseJobStore):
     def shutdown(self) -> None:
         """Stop the cluster threads, leave the cluster and close the engine if the store made it."""
         self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._node is not None:
             self._node.stop()
             self._node = None

@@ -1,4 +1,8 @@
-"""PostgreSQL ``LISTEN/NOTIFY``: a change on one node wakes the others at once."""
+"""PostgreSQL ``LISTEN/NOTIFY``: a change on one node wakes the others at once.
+
+Cluster nodes notify each other of their changes; ``obssched jobs`` notifies on the same channel
+(:mod:`._sql.changes`), which a store served alone listens on too.
+"""
 
 from __future__ import annotations
 
