@@ -70,9 +70,9 @@ def build_slow_report(tracer: Tracer) -> None:
     """A slow job: its body opens two child spans, the second the longer one."""
     pause = threading.Event()  # never set: wait() is the job's work, a fixed time
     with tracer.start_as_current_span("load rows"):
-        pause.wait(0.2)
+        pause.wait(0.1)
     with tracer.start_as_current_span("render pdf"), tracer.start_as_current_span("embed charts"):
-        pause.wait(0.9)
+        pause.wait(1.0)
 
 
 @dataclass

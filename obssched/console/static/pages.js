@@ -455,8 +455,8 @@
         const errors = job.errors || [];
         fill(byId("errors"), errors.length ? errors.map(errorEntry) : el("p", { class: "empty" }, "No errors kept."));
       }
-      if (runs instanceof c.ApiError) throw runs;
-      const list = [...(runs.runs || [])];
+      if (runs instanceof c.ApiError && runs.status !== 404) throw runs;
+      const list = runs instanceof c.ApiError ? [] : [...(runs.runs || [])];
       const oldestFirst = list.slice().sort((a, b) => String(runTime(a)).localeCompare(String(runTime(b))));
       const newestFirst = oldestFirst.slice().reverse();
       fill(byId("runs-count"), `(${list.length})`);
