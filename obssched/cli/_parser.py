@@ -6,6 +6,7 @@ import argparse
 
 from obssched.cli._errors import exit_codes_help
 from obssched.cli._settings import ENVIRONMENT, LOG_FORMATS, LOG_LEVELS
+from obssched.cli._status import add_console_flags
 from obssched.cli._stores import DEFAULT_STORE_URL
 
 __all__ = ["build_parser"]
@@ -105,6 +106,7 @@ def _serving(parser: argparse.ArgumentParser, store_help: str, port_default: int
         default=None,
         help="record no spans",
     )
+    add_console_flags(http)
 
 
 def _path(parser: argparse.ArgumentParser) -> None:

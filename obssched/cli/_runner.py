@@ -188,9 +188,19 @@ def run_scheduler(plan: RunPlan) -> ExitCode:
         tracker = OutcomeTracker(scheduler)
         scheduler.add_listener(tracker, tracker.MASK)
         if server is not None:
+            from obssched.console import attach_span_buffer
             from obssched.observability import make_wsgi_app
 
-            server.start(make_status_app(scheduler, tracker, store_names, make_wsgi_app()))
+            app = make_status_app(
+                scheduler,
+                tracker,
+                store_names,
+                make_wsgi_app(),
+                settings=settings.console,
+                spans=attach_span_buffer(tracing.provider),
+                bound=(server.addr,),
+            )
+            server.start(app)
         # The scheduler starts its stores (once: a store started here first as well would
         # subscribe twice); one that cannot be opened fails the start.
         try:

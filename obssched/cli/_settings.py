@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from obssched.cli._errors import CliError, ExitCode
 from obssched.cli._jobsfile import JobsFile, Problem
+from obssched.cli._status import console_settings
 from obssched.cli._stores import DEFAULT_STORE_URL
 
 __all__ = ["ENVIRONMENT", "RunSettings", "parse_bool", "resolve_settings"]
@@ -61,6 +62,8 @@ class RunSettings:
     log_format: str = "text"
     path: list[str] = field(default_factory=list)
     duration: float | None = None
+    console: Any = None
+    """The console's settings (:class:`obssched.console.ConsoleSettings`)."""
 
 
 def parse_bool(text: str) -> bool:
@@ -225,6 +228,7 @@ def resolve_settings(
         "log_format", "logging", "format", base.log_format, _choice(LOG_FORMATS)
     )
     settings.duration = getattr(args, "duration", None)
+    settings.console = console_settings(args, resolver.environ)
 
     path_flags = getattr(args, "path", None) or []
     env_path = [p for p in resolver.environ.get(ENVIRONMENT["path"], "").split(os.pathsep) if p]

@@ -1,26 +1,29 @@
-"""The status page at ``/`` (HTML) and ``/status.json``, served with ``/metrics`` and ``/healthz``.
+"""What ``run`` and ``demo`` serve: the operations console (see docs/console.md) and
+``/status.json``, beside ``/metrics`` and ``/healthz``.
 
-The page is a WSGI app that answers its own paths and hands every other one to
-:func:`obssched.observability.make_wsgi_app`, so one port serves people and Prometheus.
+The console answers its own paths (``/``, ``/jobs/<id>``, ``/runs/<id>``, ``/static/``,
+``/api/``) and hands every other one to :func:`obssched.observability.make_wsgi_app`, so one port
+serves people and Prometheus. ``/status.json`` is kept for the scripts that read it: it never
+shows args or kwargs, and it answers only the hosts the console answers.
 """
 
 from __future__ import annotations
 
-import html
+import argparse
 import json
-import threading
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from obssched.cli._format import describe_outcome, job_row
-from obssched.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-    SchedulerEvent,
+from obssched.cli._errors import CliError, ExitCode
+from obssched.cli._format import job_row
+from obssched.console import ConsoleSettingError, ConsoleSettings, SpanBuffer, make_wsgi_app
+from obssched.console._history import RunHistory
+from obssched.console._web import (
+    SECURITY_HEADERS,
+    allowed_host,
+    error_response,
 )
 from obssched.observability import MetricsServer
 from obssched.observability._apps import WSGIApp
@@ -29,56 +32,45 @@ from obssched.observability._reader import JOB_LIST, Reading, StoreReader
 if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
-__all__ = ["OutcomeTracker", "StatusServer", "make_status_app", "serve"]
+__all__ = [
+    "OutcomeTracker",
+    "StatusServer",
+    "add_console_flags",
+    "console_settings",
+    "make_status_app",
+    "serve",
+]
 
-_OUTCOMES = {
-    EVENT_JOB_EXECUTED: "executed",
-    EVENT_JOB_ERROR: "error",
-    EVENT_JOB_MISSED: "missed",
-    EVENT_JOB_MAX_INSTANCES: "max_instances",
-}
 _STATES = {0: "stopped", 1: "running", 2: "paused"}
+_HIDDEN = ("args", "kwargs")
 
 
-class OutcomeTracker:
-    """Remembers each job's last outcome and counts outcomes, from the scheduler's events."""
+class OutcomeTracker(RunHistory):
+    """The run history of the scheduler ``run`` or ``demo`` serves (the console's listener)."""
 
-    MASK = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-
-    def __init__(self, scheduler: BaseScheduler) -> None:
-        self._clock = scheduler.clock
-        self._lock = threading.Lock()
-        self._last: dict[str, dict[str, Any]] = {}
-        self._counts: dict[str, dict[str, int]] = {}
-
-    def __call__(self, event: SchedulerEvent) -> None:
-        """Record a job's terminal event (the scheduler's listener)."""
-        outcome = _OUTCOMES.get(event.code)
-        job_id = getattr(event, "job_id", None)
-        if outcome is None or job_id is None:
-            return
-        entry: dict[str, Any] = {"outcome": outcome, "at": self._clock.now()}
-        if isinstance(event, JobExecutionEvent):
-            if event.run_duration is not None:
-                entry["duration"] = round(event.run_duration, 3)
-            if event.exception is not None:
-                entry["error"] = f"{type(event.exception).__name__}: {event.exception}"
-        with self._lock:
-            self._last[job_id] = entry
-            counts = self._counts.setdefault(job_id, {})
-            counts[outcome] = counts.get(outcome, 0) + 1
+    def __init__(self, scheduler: BaseScheduler, **limits: Any) -> None:
+        super().__init__(scheduler.clock, **limits)
+        if scheduler.running:
+            self.started_at = scheduler.clock.now()
 
     def last(self, now: datetime) -> dict[str, dict[str, Any]]:
-        """Return each job's last outcome with its time and ``ago`` (seconds before ``now``)."""
-        with self._lock:
-            items = [(job_id, dict(entry)) for job_id, entry in self._last.items()]
-            counts = {job_id: dict(c) for job_id, c in self._counts.items()}
+        """Return each job's last outcome with its time, ``ago`` (seconds before ``now``), the
+        counts of its outcomes and, after a failure, the error."""
         result: dict[str, dict[str, Any]] = {}
-        for job_id, entry in items:
-            at: datetime = entry["at"]
-            entry["ago"] = round((now - at).total_seconds(), 1)
-            entry["at"] = at.isoformat()
-            entry["counts"] = counts.get(job_id, {})
+        for job_id, summary in self.jobs().items():
+            at = summary.last_outcome_time
+            if summary.last_outcome is None or at is None:
+                continue
+            entry: dict[str, Any] = {
+                "outcome": summary.last_outcome,
+                "at": at.isoformat(),
+                "ago": round((now - at).total_seconds(), 1),
+                "counts": {name: n for name, n in summary.counts.items() if n},
+            }
+            if summary.last_outcome in ("error", "timeout"):
+                errors = self.errors(job_id)
+                if errors:
+                    entry["error"] = f"{errors[0].exception_type}: {errors[0].message}"
             result[job_id] = entry
         return result
 
@@ -89,11 +81,12 @@ def status_data(
     stores: dict[str, str],
     reader: StoreReader | None = None,
 ) -> dict[str, Any]:
-    """Return what the status page shows, as JSON-compatible data.
+    """Return what ``/status.json`` shows: the scheduler, its jobs (without args or kwargs)
+    with their last outcome, and jobs that left the stores but have an outcome.
 
-    The jobs are read off the page's path (``reader``, kept by the app between requests): a job
-    store that hangs or fails leaves the last jobs read on the page, with ``jobs_error`` saying
-    why and ``jobs_as_of`` how old they are.
+    The jobs are read off the request's path (``reader``, kept by the app between requests): a
+    job store that hangs or fails leaves the last jobs read, with ``jobs_error`` saying why and
+    ``jobs_as_of`` how old they are.
     """
     if reader is None:
         reader = StoreReader(scheduler.clock)
@@ -108,12 +101,12 @@ def status_data(
     jobs_error = unit.last_error
     if unit.pending_since is not None and unit.reading is None and jobs_error is None:
         jobs_error = "the job stores have not answered yet"
-    rows = [
-        job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
-        for job in jobs
-    ]
-    # Jobs that ran and left the store (a date job, one removed by `obssched jobs remove`) keep
-    # their last outcome on the page; that is often the row someone came to look for.
+    rows = []
+    for job in jobs:
+        row = job_row(job, now, scheduler.timezone, outcomes.get(job.id), running.get(job.id, 0))
+        for hidden in _HIDDEN:
+            row.pop(hidden, None)
+        rows.append(row)
     listed = {job.id for job in jobs}
     departed = [
         {"id": job_id, "name": job_id, "state": "gone", "last_outcome": outcome, "running": 0}
@@ -138,84 +131,122 @@ def status_data(
     }
 
 
-def _render(data: dict[str, Any]) -> str:
-    esc = html.escape
-    info = data["scheduler"]
-    rows = []
-    for job in [*data["jobs"], *data["departed_jobs"]]:
-        outcome = job.get("last_outcome")
-        kind = outcome["outcome"] if outcome else "none"
-        if job["state"] == "gone":
-            next_run = "no longer scheduled"
-        elif job["next_run_time"]:
-            readable = datetime.fromisoformat(job["next_run_time"]).strftime("%Y-%m-%d %H:%M:%S %Z")
-            next_run = f"{esc(readable)} ({esc(job['next_run_in'])})"
-        else:
-            next_run = "paused"
-        counts = ", ".join(f"{k} {v}" for k, v in sorted((outcome or {}).get("counts", {}).items()))
-        rows.append(
-            "<tr>"
-            f"<td>{esc(job['name'])}<br><small>{esc(job['id'])}</small></td>"
-            f"<td><code>{esc(job.get('trigger', '-'))}</code></td>"
-            f"<td>{next_run}</td>"
-            f'<td class="{esc(kind)}">{esc(describe_outcome(outcome))}</td>'
-            f"<td>{esc(counts) or '-'}</td>"
-            f"<td>{job['running'] or ''}</td>"
-            "</tr>"
-        )
-    stores = ", ".join(f"{esc(alias)}: {esc(url)}" for alias, url in info["jobstores"].items())
-    woke = info["last_wakeup_ago"]
-    error = f'<p class="error">{esc(data["jobs_error"])}</p>' if data["jobs_error"] else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>obssched: {esc(info["name"])}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: .3em .8em; border-bottom: 1px solid #ddd;
-text-align: left; vertical-align: top; }} small {{ color: #777; }}
-.executed {{ color: #1a7f37; }} .error, .missed {{ color: #cf222e; }}
-.max_instances {{ color: #9a6700; }}
-</style></head><body>
-<h1>obssched scheduler <code>{esc(info["name"])}</code>: {esc(info["state"])}</h1>
-<p>Last woke up {"-" if woke is None else f"{woke}s ago"} (heartbeat {info["heartbeat_interval"]}s);
-time zone {esc(info["timezone"])}; job stores: {stores}.
-<a href="/metrics">/metrics</a> &middot; <a href="/healthz">/healthz</a> &middot;
-<a href="/status.json">/status.json</a></p>{error}
-<table><thead><tr><th>job</th><th>trigger</th><th>next run</th><th>last outcome</th>
-<th>outcomes</th><th>running</th></tr></thead>
-<tbody>{"".join(rows) or '<tr><td colspan="6">no jobs</td></tr>'}</tbody></table>
-<p><small>As of {esc(info["now"])}; refreshes every 5 seconds.</small></p>
-</body></html>
-"""
-
-
 def make_status_app(
     scheduler: BaseScheduler,
     tracker: OutcomeTracker,
     stores: dict[str, str],
     fallback: WSGIApp,
+    *,
+    settings: ConsoleSettings | None = None,
+    spans: SpanBuffer | None = None,
+    bound: Iterable[str] = (),
 ) -> WSGIApp:
-    """Return a WSGI app serving ``/`` and ``/status.json``, and ``fallback`` for the rest."""
-    reader = StoreReader(scheduler.clock)
+    """Return a WSGI app serving the console and ``/status.json``, and ``fallback`` for the rest.
+
+    Args:
+        scheduler: the scheduler served.
+        tracker: its run history, already registered as its listener.
+        stores: each job store's alias and its description (for ``/status.json``).
+        fallback: the metrics app.
+        settings: the console's settings (the safe defaults when ``None``).
+        spans: the span buffer added to the tracer provider, when tracing is on.
+        bound: the addresses the server is bound to.
+    """
+    settings = settings or ConsoleSettings()
+    bound = tuple(bound)
+    console = make_wsgi_app(
+        scheduler, settings, fallback, history=tracker, spans=spans, bound=bound
+    )
+    reader = StoreReader(scheduler.clock, settings.store_wait)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
-        if path not in ("/", "/status", "/status.json"):
-            return fallback(environ, start_response)
+        if path not in ("/status", "/status.json"):
+            return console(environ, start_response)
+        if not allowed_host(environ.get("HTTP_HOST"), bound, settings.allowed_hosts):
+            response = error_response(403, "this host name is not allowed")
+            start_response(response.status_line, response.all_headers())
+            return [response.body]
         data = status_data(scheduler, tracker, stores, reader)
-        if path == "/status.json":
-            body = json.dumps(data, indent=2, default=str).encode()
-            content_type = "application/json"
-        else:
-            # A job's name is anyone's text, a lone surrogate included: it must not fail the page.
-            body = _render(data).encode("utf-8", "backslashreplace")
-            content_type = "text/html; charset=utf-8"
+        body = json.dumps(data, indent=2, default=str).encode("utf-8", "backslashreplace")
         start_response(
-            "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                *SECURITY_HEADERS,
+            ],
         )
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     return app
+
+
+def add_console_flags(group: Any) -> None:
+    """Add the console's flags to an argument group of ``run`` and ``demo``."""
+    group.add_argument(
+        "--console-token",
+        default=None,
+        metavar="TOKEN",
+        help="the token the console's actions need (prefer OBSSCHED_CONSOLE_TOKEN)",
+    )
+    group.add_argument(
+        "--console-actions",
+        action="store_const",
+        const=True,
+        default=None,
+        help="allow pause, resume, run now and remove from the console (needs a token)",
+    )
+    group.add_argument(
+        "--console-show-args",
+        action="store_const",
+        const=True,
+        default=None,
+        help="show jobs' args and kwargs in the console (secrets redacted by key)",
+    )
+    group.add_argument(
+        "--console-allowed-host",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="a host name the console answers besides localhost and the bound address (repeatable)",
+    )
+    group.add_argument(
+        "--grafana-url",
+        default=None,
+        metavar="URL",
+        help="the Grafana with the obssched job dashboard, linked from each job",
+    )
+    group.add_argument(
+        "--trace-url-template",
+        default=None,
+        metavar="URL",
+        help="a link to a trace in your trace UI, with {trace_id} in it",
+    )
+
+
+def console_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> ConsoleSettings:
+    """Return the console's settings: flags over ``OBSSCHED_CONSOLE_*`` variables.
+
+    Raises:
+        CliError: a flag or variable has a value the console cannot take (``USAGE``).
+    """
+    hosts = getattr(args, "console_allowed_host", None)
+    try:
+        return ConsoleSettings.from_env(
+            os.environ if environ is None else environ,
+            token=getattr(args, "console_token", None),
+            actions=getattr(args, "console_actions", None),
+            show_args=getattr(args, "console_show_args", None),
+            allowed_hosts=None if not hosts else tuple(hosts),
+            grafana_url=getattr(args, "grafana_url", None),
+            trace_url_template=getattr(args, "trace_url_template", None),
+        )
+    except ConsoleSettingError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from exc
 
 
 StatusServer = MetricsServer

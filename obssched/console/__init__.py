@@ -16,7 +16,7 @@ and ``obssched demo`` serve it.
 
 from __future__ import annotations
 
-from obssched.console._apps import build_console, make_asgi_app, make_wsgi_app
+from obssched.console._apps import build_console, make_asgi_app, make_wsgi_app, mount_console
 from obssched.console._history import RunHistory
 from obssched.console._routes import Console
 from obssched.console._settings import ConsoleSettingError, ConsoleSettings
@@ -32,4 +32,5 @@ __all__ = [
     "build_console",
     "make_asgi_app",
     "make_wsgi_app",
+    "mount_console",
 ]

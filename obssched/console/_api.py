@@ -86,8 +86,8 @@ class ConsoleApi:
     def scheduler_info(self) -> dict[str, Any]:
         """``GET /api/scheduler``."""
         scheduler = self.scheduler
-        now = scheduler.clock.now()
         _, units = self._jobs.read()
+        now = scheduler.clock.now()  # after the reads, which started no later than now
         context = getattr(scheduler, "context", None)
         context = context if isinstance(context, SchedulerContext) else None
         stores = {} if context is None else dict(context.jobstores)
@@ -187,7 +187,9 @@ class ConsoleApi:
         key = _sort_key(sort)
         present = [row for row in rows if key(row) is not None]
         absent = [row for row in rows if key(row) is None]
-        present.sort(key=lambda row: (key(row), row["id"]), reverse=order == "desc")
+        # Ties stay in id order either way: the sort is stable, reversed or not.
+        present.sort(key=lambda row: row["id"])
+        present.sort(key=key, reverse=order == "desc")
         absent.sort(key=lambda row: row["id"])
         ordered = present + absent
         return {

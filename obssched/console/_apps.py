@@ -14,7 +14,7 @@ from obssched.console._spanbuffer import SpanBuffer
 from obssched.console._web import MAX_BODY, SECURITY_HEADERS, Request, Response, error_response
 from obssched.observability._apps import ASGIApp, WSGIApp
 
-__all__ = ["build_console", "make_asgi_app", "make_wsgi_app"]
+__all__ = ["build_console", "make_asgi_app", "make_wsgi_app", "mount_console"]
 
 _SECURITY_NAMES = {name.lower() for name, _ in SECURITY_HEADERS}
 
@@ -40,6 +40,27 @@ def build_console(
             traceback_limit=settings.traceback_limit,
         )
     return Console(scheduler, settings, history, spans, bound)
+
+
+def mount_console(console: Any, fallback: WSGIApp, bound: Iterable[str] = ()) -> WSGIApp:
+    """Return a WSGI app serving ``console`` in front of ``fallback``.
+
+    Args:
+        console: a :class:`Console`, or a scheduler (whose console is built with the default
+            settings, plus the ``OBSSCHED_CONSOLE_*`` variables).
+        fallback: the app for the other paths (the metrics app).
+        bound: the addresses the server is bound to (accepted in ``Host``).
+    """
+    if not isinstance(console, Console):
+        console = build_console(console, ConsoleSettings.from_env())
+    served = Console(
+        console.scheduler,
+        console.settings,
+        console.history,
+        console.spans,
+        (*console.bound, *bound),
+    )
+    return make_wsgi_app(served.scheduler, fallback=fallback, console=served)
 
 
 def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

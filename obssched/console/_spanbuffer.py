@@ -17,18 +17,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import SpanProcessor as _Processor
-else:
-    try:
-        from opentelemetry.sdk.trace import SpanProcessor as _Processor
-    except ImportError:  # no SDK, no spans to keep: the class still imports
-
-        class _Processor:
-            pass
-
+from typing import Any, NamedTuple
 
 __all__ = ["KeptSpan", "KeptTrace", "SpanBuffer", "attach_span_buffer"]
 
@@ -82,6 +71,14 @@ class KeptTrace:
     def spans_json(self) -> list[dict[str, Any]]:
         """The spans as the API serves them, in start order, times relative to the root's start."""
         origin = self.root_start_ns
+        parents = {span.span_id: span.parent_span_id for span in self.spans}
+
+        def depth(span: KeptSpan) -> int:
+            level, parent = 0, span.parent_span_id
+            while parent is not None and parent in parents and level < len(parents):
+                level, parent = level + 1, parents[parent]
+            return level
+
         return [
             {
                 "span_id": span.span_id,
@@ -92,7 +89,9 @@ class KeptTrace:
                 "status": span.status,
                 "attributes": dict(span.attributes),
             }
-            for span in sorted(self.spans, key=lambda span: (span.start_ns, span.span_id))
+            # A parent before the children that start with it; siblings that start together
+            # stay in the order they ended (the sort is stable).
+            for span in sorted(self.spans, key=lambda span: (span.start_ns, depth(span)))
         ]
 
 
@@ -104,8 +103,11 @@ class _JobTraces:
         self.failed: deque[KeptTrace] = deque()
 
 
-class SpanBuffer(_Processor):
+class SpanBuffer:
     """A span processor keeping the slowest and the failing recent runs' whole traces.
+
+    It implements the SDK's ``SpanProcessor`` interface without importing the SDK, so that
+    nothing imports it while tracing is off.
 
     Args:
         slowest_per_job: the slowest runs kept per job.

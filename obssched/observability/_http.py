@@ -138,6 +138,7 @@ def start_http_server(
     keyfile: str | None = None,
     *,
     health_limit: float | None = None,
+    console: Any = None,
 ) -> MetricsServer:
     """Serve ``/metrics`` (OpenMetrics when asked for) and ``/healthz`` from a daemon thread.
 
@@ -155,6 +156,8 @@ def start_http_server(
             that fails every read, overdue jobs, a loop that has not woken up); ``None`` uses
             each scheduler's own ``metrics_health_limit`` (60 s by default). See
             :func:`~obssched.observability.health`.
+        console: a scheduler, or an :class:`obssched.console.Console`, whose operations
+            console to serve at ``/`` beside the metrics (see docs/console.md).
 
     Raises:
         PortInUseError: the port is taken.
@@ -162,5 +165,9 @@ def start_http_server(
     """
     app = make_wsgi_app(registry, health_limit=health_limit)
     server = MetricsServer(addr, port, app, certfile=certfile, keyfile=keyfile)
-    server.start()
+    if console is not None:
+        from obssched.console import mount_console
+
+        app = mount_console(console, app, bound=(server.addr,))
+    server.start(app)
     return server

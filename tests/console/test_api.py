@@ -11,6 +11,9 @@ from obssched.testing import ManualClock, ManualScheduler
 
 from ._console_support import call, console, fail, make_scheduler, noop
 
+# The console reads the job stores on threads of its own, waiting for them with a bound.
+pytestmark = pytest.mark.realtime
+
 SCHEDULER_FIELDS = {
     "state",
     "uptime_seconds",
@@ -257,3 +260,14 @@ def test_spans_of_a_run_are_404_while_tracing_is_off(
 def test_run_id_must_be_a_number(scheduler: ManualScheduler) -> None:
     """A run id that is not a number is a 400."""
     assert call(console(scheduler), "/api/runs/abc/spans").status == 400
+
+
+@pytest.mark.parametrize(
+    "job_id", ["café", "a b", "nightly/report"], ids=["unicode", "space", "slash"]
+)
+def test_job_ids_with_any_characters_are_found(scheduler: ManualScheduler, job_id: str) -> None:
+    """A job id with non-ASCII characters, spaces or a slash is found by its path."""
+    scheduler.add_job(noop, "interval", seconds=5, id=job_id)
+    app = console(scheduler)
+    assert call(app, f"/api/jobs/{job_id}").json()["id"] == job_id
+    assert call(app, f"/api/jobs/{job_id}/runs").json()["runs"] == []
