@@ -44,6 +44,8 @@ TRACE_UI = "http://traces.invalid/trace/{trace_id}"
 GRAFANA = "http://grafana.invalid"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 XSS_NAME = "<script>alert(1)</script>"
+ODD_ID = "reports/daily é"
+"""A job id with a slash, a space and a non-ASCII letter: its page's path must carry it whole."""
 FILLER_JOBS = 60
 """Jobs beyond the interesting ones: more than one page of the jobs table (50 rows a page)."""
 
@@ -116,6 +118,9 @@ def console() -> Iterator[Console]:
     for job_id in ("pausable", "removable", "guarded", "on-demand"):
         scheduler.add_job(succeed, "interval", hours=1, id=job_id, name=job_id, next_run_time=later)
     scheduler.add_job(succeed, "cron", hour=3, id="nightly", name="nightly").pause()
+    scheduler.add_job(
+        succeed, "interval", hours=1, id=ODD_ID, name="daily report", next_run_time=later
+    )
     for number in range(FILLER_JOBS):
         scheduler.add_job(
             succeed, "interval", hours=6, id=f"batch-{number:03}", name=f"batch-{number:03}"

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import FAILURE_MESSAGE, GRAFANA, Console, screenshot
+from .conftest import FAILURE_MESSAGE, GRAFANA, ODD_ID, Console, filter_jobs, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.realtime, pytest.mark.slow]
 
@@ -91,6 +91,15 @@ def test_job_links_to_its_grafana_dashboard(console: Console, page: Page) -> Non
     page.goto(f"{console.url}/jobs/heartbeat")
     link = page.get_by_role("link", name="Grafana job dashboard")
     expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(GRAFANA)}/d/.*heartbeat"))
+
+
+def test_job_id_with_a_slash_and_accents_opens_its_page(console: Console, page: Page) -> None:
+    """A job whose id holds a slash, a space and an accent is linked to, and found, by its id."""
+    page.goto(console.url + "/")
+    filter_jobs(page, "daily", matches=1)
+    page.get_by_role("link", name="daily report").click()
+    expect(page.locator("#job-name")).to_have_text("daily report")
+    expect(page.locator("#job-facts div", has_text="ID").locator("dd")).to_have_text(ODD_ID)
 
 
 def test_unknown_job_says_so(console: Console, page: Page) -> None:
