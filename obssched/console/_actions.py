@@ -26,17 +26,17 @@ def perform(scheduler: Any, action: str, job_id: str) -> dict[str, Any]:
     """
     if action == "pause":
         job = scheduler.pause_job(job_id)
-        return _done(action, job_id, job.next_run_time)
+        return _done(action, job_id, getattr(job, "next_run_time", None))
     if action == "resume":
         job = scheduler.resume_job(job_id)
         if job is None:  # its trigger had no more fire times: the job was removed
             return {"ok": True, "action": action, "job_id": job_id, "removed": True}
-        return _done(action, job_id, job.next_run_time)
+        return _done(action, job_id, getattr(job, "next_run_time", None))
     if action == "run":
         if scheduler.get_job(job_id) is None:
             raise JobLookupError(job_id)
         job = scheduler.modify_job(job_id, next_run_time=scheduler.clock.now())
-        return _done(action, job_id, job.next_run_time)
+        return _done(action, job_id, getattr(job, "next_run_time", None))
     if action == "remove":
         scheduler.remove_job(job_id)
         return {"ok": True, "action": action, "job_id": job_id, "removed": True}

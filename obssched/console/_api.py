@@ -296,7 +296,7 @@ class ConsoleApi:
         summary: JobSummary | None,
         running: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        next_run: datetime | None = job.next_run_time
+        next_run: datetime | None = getattr(job, "next_run_time", None)
         timeout: float | None = getattr(job, "timeout", None)
         row = self._base_row(job.id, str(job.name), now, summary, running, timeout)
         row["trigger"] = safe_value(str(job.trigger))
@@ -460,7 +460,7 @@ def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _next_fire_times(job: Any, now: datetime) -> list[str]:
-    moment: datetime | None = job.next_run_time
+    moment: datetime | None = getattr(job, "next_run_time", None)
     if moment is None:
         return []
     times = [moment]

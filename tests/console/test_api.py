@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,34 @@ def test_job_ids_with_any_characters_are_found(scheduler: ManualScheduler, job_i
     app = console(scheduler)
     assert call(app, f"/api/jobs/{job_id}").json()["id"] == job_id
     assert call(app, f"/api/jobs/{job_id}/runs").json()["runs"] == []
+
+
+def test_a_stopped_scheduler_is_described(clock: ManualClock) -> None:
+    """A scheduler not started yet is stopped, with no uptime; its pending jobs are listed."""
+    scheduler = ManualScheduler(clock=clock, metrics=False, tracing=False)
+    scheduler.add_job(noop, "interval", seconds=5, id="waiting")
+    app = console(scheduler)
+    data = call(app, "/api/scheduler").json()
+    assert (data["state"], data["uptime_seconds"]) == ("stopped", None)
+    (job,) = call(app, "/api/jobs").json()["jobs"]
+    assert (job["id"], job["pending"]) == ("waiting", True)
+
+
+class FailingScheduler(ManualScheduler):
+    """A manual scheduler whose list of running runs fails."""
+
+    def get_running_runs(self) -> list[Any]:
+        raise RuntimeError("executor state unavailable")
+
+
+def test_an_internal_failure_is_a_500_with_a_json_error(clock: ManualClock) -> None:
+    """A failure while answering is a 500 with a JSON error and the security headers."""
+    scheduler = FailingScheduler(clock=clock, metrics=False, tracing=False)
+    scheduler.start()
+    try:
+        answer = call(console(scheduler), "/api/jobs")
+        assert answer.status == 500
+        assert "failed" in answer.json()["error"]
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
+    finally:
+        scheduler.shutdown()
