@@ -68,6 +68,15 @@ def fail_to_sync() -> None:
     raise LedgerUnreachableError(FAILURE_MESSAGE)
 
 
+RELEASE_STUCK = threading.Event()
+"""Ends the run of the ``stuck`` job (set when the scheduler is shut down)."""
+
+
+def stay_stuck() -> None:
+    """A job whose run lasts until the test's scheduler shuts down: always "running now"."""
+    RELEASE_STUCK.wait(600)
+
+
 def build_slow_report(tracer: Tracer) -> None:
     """A slow job: its body opens two child spans, the second the longer one."""
     pause = threading.Event()  # never set: wait() is the job's work, a fixed time
@@ -118,6 +127,7 @@ def console() -> Iterator[Console]:
     for job_id in ("pausable", "removable", "guarded", "on-demand"):
         scheduler.add_job(succeed, "interval", hours=1, id=job_id, name=job_id, next_run_time=later)
     scheduler.add_job(succeed, "cron", hour=3, id="nightly", name="nightly").pause()
+    scheduler.add_job(stay_stuck, "interval", hours=1, id="stuck", name="stuck", next_run_time=soon)
     scheduler.add_job(
         succeed, "interval", hours=1, id=ODD_ID, name="daily report", next_run_time=later
     )
@@ -149,6 +159,7 @@ def console() -> Iterator[Console]:
     finally:
         readonly.close()
         server.close()
+        RELEASE_STUCK.set()
         scheduler.shutdown(wait=True)
         provider.shutdown()
 

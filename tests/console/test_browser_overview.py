@@ -3,8 +3,11 @@ person uses it (sorting, filtering, pages, highlighting, refreshing in place).""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from .conftest import DASH, XSS_NAME, Console, filter_jobs, job_row, screenshot
 
@@ -54,6 +57,35 @@ def test_failing_job_is_highlighted(console: Console, page: Page) -> None:
     expect(page.locator(ROWS)).to_have_attribute("data-job-id", "ledger-sync")
 
 
+@pytest.mark.parametrize("flag", ["overdue", "hung"])
+def test_overdue_and_hung_jobs_are_highlighted(console: Console, page: Page, flag: str) -> None:
+    """A job the API marks overdue or hung is highlighted and marked so in the table."""
+
+    def mark(route: Route) -> None:
+        # The scheduler here runs every job on time and none hangs: the API's answer is edited.
+        answer = route.fetch()
+        data = answer.json()
+        for job in data["jobs"]:
+            job[flag] = job["id"] == "guarded"
+        route.fulfill(response=answer, body=json.dumps(data))
+
+    page.route("**/api/jobs?**", mark)
+    page.goto(console.url + "/")
+    filter_jobs(page, "guarded", matches=1)
+    row = job_row(page, "guarded")
+    expect(row).to_have_class(flag)
+    expect(row.locator(f".badge.{flag}")).to_have_text(flag)
+
+
+def test_running_jobs_show_how_long_they_have_run(console: Console, page: Page) -> None:
+    """The status filter "running now" shows the job in the middle of a run, and for how long."""
+    page.goto(console.url + "/")
+    page.get_by_label("status filter").select_option("running")
+    cell = job_row(page, "stuck").locator("td").nth(7)
+    expect(cell.locator(".badge.running")).to_have_text("1 running")
+    expect(cell).to_contain_text(re.compile(r"for \d"))
+
+
 def test_sorting_by_clicking_headers(console: Console, page: Page) -> None:
     """Clicking Name sorts by name descending the second time; clicking Runs puts errors first."""
     page.goto(console.url + "/")
@@ -62,7 +94,7 @@ def test_sorting_by_clicking_headers(console: Console, page: Page) -> None:
     expect(page.locator(ROWS).first).to_have_attribute("data-job-id", "xss")  # "<" sorts first
     name.click()
     expect(name).to_have_attribute("aria-sort", "descending")
-    expect(page.locator(ROWS).first).to_have_attribute("data-job-id", "slow-report")
+    expect(page.locator(ROWS).first).to_have_attribute("data-job-id", "stuck")
     page.get_by_role("columnheader", name="Runs").click()
     expect(page.locator(ROWS).first).to_have_attribute("data-job-id", "ledger-sync")
 
