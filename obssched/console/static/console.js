@@ -116,7 +116,8 @@
     const whole = Math.round(abs);
     const sign = seconds < 0 ? "-" : "";
     if (whole < 3600) return `${sign}${Math.floor(whole / 60)} min ${whole % 60} s`;
-    if (whole < 86400) return `${sign}${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
+    if (whole < 86400)
+      return `${sign}${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
     return `${sign}${Math.floor(whole / 86400)} d ${Math.floor((whole % 86400) / 3600)} h`;
   }
 
@@ -303,17 +304,18 @@
           const button = el(
             "button",
             { type: "button", class: name === "remove" ? "danger" : null, "data-action": name },
-            ACTIONS[name].label
+            ACTIONS[name].label,
           );
           button.addEventListener("click", () => this.perform(job, name, button, after));
           return button;
-        })
+        }),
       );
     },
 
     async perform(job, name, button, after) {
       const label = `"${job.name}" (${job.id})`;
-      if (name === "remove" && !window.confirm(`Remove job ${label}? This cannot be undone.`)) return;
+      if (name === "remove" && !window.confirm(`Remove job ${label}? This cannot be undone.`))
+        return;
       const token = this.token();
       const headers = token ? { Authorization: "Bearer " + token } : {};
       button.disabled = true;

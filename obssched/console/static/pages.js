@@ -23,7 +23,7 @@
 
   function countsText(counts) {
     const parts = COUNTS.filter(([key]) => (counts || {})[key]).map(
-      ([key, label]) => `${counts[key]} ${label}`
+      ([key, label]) => `${counts[key]} ${label}`,
     );
     return parts.length ? parts.join(" · ") : "no runs yet";
   }
@@ -77,11 +77,17 @@
     serverClock.sync(data.now);
     fill(
       byId("scheduler-facts"),
-      fact("State", el("span", { class: `badge ${data.state === "running" ? "up" : "down"}` }, data.state)),
+      fact(
+        "State",
+        el("span", { class: `badge ${data.state === "running" ? "up" : "down"}` }, data.state),
+      ),
       fact("Uptime", duration(data.uptime_seconds)),
-      fact("Heartbeat", c.isNumber(data.heartbeat_age_seconds) ? relative(-data.heartbeat_age_seconds) : "none yet"),
+      fact(
+        "Heartbeat",
+        c.isNumber(data.heartbeat_age_seconds) ? relative(-data.heartbeat_age_seconds) : "none yet",
+      ),
       fact("Version", data.version || "—"),
-      fact("Server time", clockTime(data.now))
+      fact("Server time", clockTime(data.now)),
     );
     const stores = (data.stores || []).map((store) =>
       el(
@@ -89,12 +95,27 @@
         {},
         el("td", {}, el("code", {}, store.alias)),
         el("td", { class: "small" }, store.class),
-        el("td", {}, el("span", { class: `badge ${store.up ? "up" : "down"}` }, store.up ? "up" : "down")),
-        el("td", { class: "nowrap" }, c.isNumber(store.last_success_age_seconds) ? relative(-store.last_success_age_seconds) : "never"),
-        el("td", { class: "small" }, store.error || "")
-      )
+        el(
+          "td",
+          {},
+          el("span", { class: `badge ${store.up ? "up" : "down"}` }, store.up ? "up" : "down"),
+        ),
+        el(
+          "td",
+          { class: "nowrap" },
+          c.isNumber(store.last_success_age_seconds)
+            ? relative(-store.last_success_age_seconds)
+            : "never",
+        ),
+        el("td", { class: "small" }, store.error || ""),
+      ),
     );
-    fill(byId("stores-body"), stores.length ? stores : el("tr", {}, el("td", { colspan: 5, class: "empty" }, "no job stores")));
+    fill(
+      byId("stores-body"),
+      stores.length
+        ? stores
+        : el("tr", {}, el("td", { colspan: 5, class: "empty" }, "no job stores")),
+    );
     const executors = (data.executors || []).map((executor) =>
       el(
         "tr",
@@ -103,10 +124,15 @@
         el("td", { class: "small" }, executor.class),
         el("td", { class: "num" }, executor.running ?? "—"),
         el("td", { class: "num" }, executor.pending ?? "—"),
-        el("td", { class: "num" }, executor.max_workers ?? "—")
-      )
+        el("td", { class: "num" }, executor.max_workers ?? "—"),
+      ),
     );
-    fill(byId("executors-body"), executors.length ? executors : el("tr", {}, el("td", { colspan: 5, class: "empty" }, "no executors")));
+    fill(
+      byId("executors-body"),
+      executors.length
+        ? executors
+        : el("tr", {}, el("td", { colspan: 5, class: "empty" }, "no executors")),
+    );
     const grafana = byId("grafana-link");
     const dashboard = data.links && data.links.grafana_job_dashboard;
     if (grafana) {
@@ -124,7 +150,8 @@
     for (const key of Object.keys(view)) {
       const value = params.get(key);
       if (value === null) continue;
-      view[key] = typeof DEFAULT_VIEW[key] === "number" ? Math.max(0, parseInt(value, 10) || 0) : value;
+      view[key] =
+        typeof DEFAULT_VIEW[key] === "number" ? Math.max(0, parseInt(value, 10) || 0) : value;
     }
     if (!view.limit) view.limit = DEFAULT_VIEW.limit;
     return view;
@@ -142,7 +169,12 @@
     const row = el(
       "tr",
       { "data-job-id": job.id },
-      el("td", { class: "name" }, el("a", { href: c.jobUrl(job.id) }, job.name), el("div", {}, markers(job))),
+      el(
+        "td",
+        { class: "name" },
+        el("a", { href: c.jobUrl(job.id) }, job.name),
+        el("div", {}, markers(job)),
+      ),
       el("td", {}, el("code", {}, job.id)),
       el("td", {}, job.trigger),
       el("td", {}, nextRun(job)),
@@ -150,9 +182,10 @@
       el("td", { class: "small" }, countsText(job.counts)),
       el("td", { class: "num" }, `${duration(job.duration_p50)} / ${duration(job.duration_p95)}`),
       el("td", {}, runningNow(job)),
-      el("td", { class: "num" }, c.isNumber(job.timeout) ? duration(job.timeout) : "—")
+      el("td", { class: "num" }, c.isNumber(job.timeout) ? duration(job.timeout) : "—"),
     );
-    for (const flag of ["failing", "overdue", "hung", "paused"]) row.classList.toggle(flag, Boolean(job[flag]));
+    for (const flag of ["failing", "overdue", "hung", "paused"])
+      row.classList.toggle(flag, Boolean(job[flag]));
     const buttons = c.actions.buttons(job, refresh);
     if (buttons) row.append(el("td", {}, buttons));
     return row;
@@ -179,7 +212,14 @@
 
     function showSort() {
       for (const th of headers) {
-        th.setAttribute("aria-sort", th.dataset.sort === view.sort ? (view.order === "desc" ? "descending" : "ascending") : "none");
+        th.setAttribute(
+          "aria-sort",
+          th.dataset.sort === view.sort
+            ? view.order === "desc"
+              ? "descending"
+              : "ascending"
+            : "none",
+        );
       }
     }
 
@@ -232,10 +272,18 @@
     showSort();
 
     async function load() {
-      const query = new URLSearchParams({ sort: view.sort, order: view.order, offset: view.offset, limit: view.limit });
+      const query = new URLSearchParams({
+        sort: view.sort,
+        order: view.order,
+        offset: view.offset,
+        limit: view.limit,
+      });
       if (view.q) query.set("q", view.q);
       if (view.status) query.set("status", view.status);
-      const [scheduler, jobs] = await Promise.all([c.api("api/scheduler"), c.api("api/jobs?" + query)]);
+      const [scheduler, jobs] = await Promise.all([
+        c.api("api/scheduler"),
+        c.api("api/jobs?" + query),
+      ]);
       renderScheduler(scheduler);
       const total = jobs.total ?? jobs.jobs.length;
       if (view.offset >= total && total > 0) {
@@ -249,11 +297,22 @@
       const filtered = view.q || view.status;
       fill(
         byId("jobs-body"),
-        rows.length ? rows : el("tr", {}, el("td", { colspan: columns, class: "empty" }, filtered ? "No job matches the filter." : "No jobs scheduled."))
+        rows.length
+          ? rows
+          : el(
+              "tr",
+              {},
+              el(
+                "td",
+                { colspan: columns, class: "empty" },
+                filtered ? "No job matches the filter." : "No jobs scheduled.",
+              ),
+            ),
       );
       const first = rows.length ? view.offset + 1 : 0;
       const last = view.offset + rows.length;
-      byId("page-info").textContent = `${first.toLocaleString()}–${last.toLocaleString()} of ${total.toLocaleString()} jobs`;
+      byId("page-info").textContent =
+        `${first.toLocaleString()}–${last.toLocaleString()} of ${total.toLocaleString()} jobs`;
       byId("jobs-total").textContent = `(${total.toLocaleString()})`;
       byId("prev").disabled = view.offset <= 0;
       byId("next").disabled = last >= total;
@@ -281,7 +340,9 @@
     return el(
       "div",
       { class: "legend" },
-      OUTCOMES.map((name) => el("span", {}, el("span", { class: `swatch ${name}-fill` }), name.replace("_", " ")))
+      OUTCOMES.map((name) =>
+        el("span", {}, el("span", { class: `swatch ${name}-fill` }), name.replace("_", " ")),
+      ),
     );
   }
 
@@ -298,8 +359,8 @@
           title: runLabel(run),
           "aria-label": runLabel(run),
           "data-outcome": run.outcome || "running",
-        })
-      )
+        }),
+      ),
     );
   }
 
@@ -309,7 +370,8 @@
     const [width, height, left, right, top, bottom] = [800, 180, 64, 8, 10, 22];
     const plotWidth = width - left - right;
     const plotHeight = height - top - bottom;
-    const peak = Math.max(...timed.map((run) => run.duration_seconds), c.isNumber(p95) ? p95 : 0) * 1.1 || 1;
+    const peak =
+      Math.max(...timed.map((run) => run.duration_seconds), c.isNumber(p95) ? p95 : 0) * 1.1 || 1;
     const y = (seconds) => top + plotHeight - (seconds / peak) * plotHeight;
     const slot = Math.min(plotWidth / runs.length, 40);
     const root = c.svg("svg", {
@@ -320,12 +382,18 @@
     });
     root.append(
       c.svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }),
-      c.svg("line", { class: "axis", x1: left, x2: width - right, y1: y(peak / 2), y2: y(peak / 2) }),
+      c.svg("line", {
+        class: "axis",
+        x1: left,
+        x2: width - right,
+        y1: y(peak / 2),
+        y2: y(peak / 2),
+      }),
       c.svg("text", { x: left - 6, y: y(0) + 4, "text-anchor": "end" }, "0"),
       c.svg("text", { x: left - 6, y: y(peak / 2) + 4, "text-anchor": "end" }, duration(peak / 2)),
       c.svg("text", { x: left - 6, y: top + 10, "text-anchor": "end" }, duration(peak)),
       c.svg("text", { x: left, y: height - 4 }, "oldest"),
-      c.svg("text", { x: width - right, y: height - 4, "text-anchor": "end" }, "newest")
+      c.svg("text", { x: width - right, y: height - 4, "text-anchor": "end" }, "newest"),
     );
     runs.forEach((run, index) => {
       const seconds = c.isNumber(run.duration_seconds) ? run.duration_seconds : 0;
@@ -341,15 +409,19 @@
             width: Math.max(1, slot * 0.8),
             height: barHeight,
           },
-          c.svg("title", {}, runLabel(run))
-        )
+          c.svg("title", {}, runLabel(run)),
+        ),
       );
       root.append(link);
     });
     if (c.isNumber(p95)) {
       root.append(
         c.svg("line", { class: "p95", x1: left, x2: width - right, y1: y(p95), y2: y(p95) }),
-        c.svg("text", { x: width - right, y: y(p95) - 4, "text-anchor": "end" }, `p95 ${duration(p95)}`)
+        c.svg(
+          "text",
+          { x: width - right, y: y(p95) - 4, "text-anchor": "end" },
+          `p95 ${duration(p95)}`,
+        ),
       );
     }
     return root;
@@ -359,21 +431,38 @@
     if (!run.trace_id) return "—";
     const id = el("code", {}, run.trace_id.slice(0, 16) + (run.trace_id.length > 16 ? "…" : ""));
     return [
-      run.trace_url ? el("a", { href: run.trace_url, title: run.trace_id, rel: "noreferrer" }, id) : el("span", { title: run.trace_id }, id),
-      run.spans_kept === false ? null : [" ", el("a", { href: c.runUrl(run.run_id), class: "small" }, "spans")],
+      run.trace_url
+        ? el("a", { href: run.trace_url, title: run.trace_id, rel: "noreferrer" }, id)
+        : el("span", { title: run.trace_id }, id),
+      run.spans_kept === false
+        ? null
+        : [" ", el("a", { href: c.runUrl(run.run_id), class: "small" }, "spans")],
     ];
   }
 
   function runRow(run) {
     return el(
       "tr",
-      { class: run.outcome === "error" || run.outcome === "timeout" ? "failing" : null, "data-run-id": run.run_id },
-      el("td", { class: "nowrap" }, clockTime(run.started || run.scheduled_run_time), run.started ? null : el("span", { class: "small" }, " (scheduled)")),
+      {
+        class: run.outcome === "error" || run.outcome === "timeout" ? "failing" : null,
+        "data-run-id": run.run_id,
+      },
+      el(
+        "td",
+        { class: "nowrap" },
+        clockTime(run.started || run.scheduled_run_time),
+        run.started ? null : el("span", { class: "small" }, " (scheduled)"),
+      ),
       el("td", { class: "num" }, duration(run.delay_seconds)),
       el("td", { class: "num" }, duration(run.duration_seconds)),
-      el("td", {}, outcomeBadge(run.outcome || "running"), run.error ? el("div", { class: "small" }, run.error) : null),
+      el(
+        "td",
+        {},
+        outcomeBadge(run.outcome || "running"),
+        run.error ? el("div", { class: "small" }, run.error) : null,
+      ),
       el("td", { class: "small" }, run.node || "—"),
-      el("td", { class: "nowrap" }, traceCell(run))
+      el("td", { class: "nowrap" }, traceCell(run)),
     );
   }
 
@@ -386,9 +475,11 @@
         "div",
         { class: "small" },
         clockTime(error.time),
-        error.run_id ? [" · run ", el("a", { href: c.runUrl(error.run_id) }, el("code", {}, error.run_id))] : null
+        error.run_id
+          ? [" · run ", el("a", { href: c.runUrl(error.run_id) }, el("code", {}, error.run_id))]
+          : null,
       ),
-      el("pre", { class: "traceback" }, error.traceback || "(no traceback kept)")
+      el("pre", { class: "traceback" }, error.traceback || "(no traceback kept)"),
     );
   }
 
@@ -407,11 +498,17 @@
       fact("Timeout", c.isNumber(job.timeout) ? duration(job.timeout) : "none"),
     ];
     if ("args" in job || "kwargs" in job) {
-      facts.push(fact("Arguments", el("code", {}, JSON.stringify(job.args ?? []) + " " + JSON.stringify(job.kwargs ?? {}))));
+      facts.push(
+        fact(
+          "Arguments",
+          el("code", {}, JSON.stringify(job.args ?? []) + " " + JSON.stringify(job.kwargs ?? {})),
+        ),
+      );
     }
     fill(byId("job-facts"), facts);
     const links = [];
-    if (job.grafana_url) links.push(el("a", { href: job.grafana_url, rel: "noreferrer" }, "Grafana job dashboard"));
+    if (job.grafana_url)
+      links.push(el("a", { href: job.grafana_url, rel: "noreferrer" }, "Grafana job dashboard"));
     fill(byId("job-links"), links);
     fill(byId("job-actions"), c.actions.buttons(job, refresh));
   }
@@ -439,7 +536,11 @@
       if (job instanceof c.ApiError) {
         if (job.status !== 404) throw job;
         fill(byId("job-markers"), el("span", { class: "badge down" }, "not scheduled"));
-        fill(byId("job-facts"), fact("ID", el("code", {}, jobId)), fact("Status", "no job with this id is scheduled (it ended or was removed)"));
+        fill(
+          byId("job-facts"),
+          fact("ID", el("code", {}, jobId)),
+          fact("Status", "no job with this id is scheduled (it ended or was removed)"),
+        );
         fill(byId("job-actions"));
         fill(byId("fire-times"), el("li", { class: "empty" }, "none"));
         fill(byId("errors"), el("p", { class: "empty" }, "No errors kept."));
@@ -449,22 +550,40 @@
         fill(
           byId("fire-times"),
           times.length
-            ? times.map((time) => el("li", {}, clockTime(time), " ", el("span", { class: "small" }, relative(-serverClock.secondsSince(time)))))
-            : el("li", { class: "empty" }, job.paused ? "none while paused" : "none")
+            ? times.map((time) =>
+                el(
+                  "li",
+                  {},
+                  clockTime(time),
+                  " ",
+                  el("span", { class: "small" }, relative(-serverClock.secondsSince(time))),
+                ),
+              )
+            : el("li", { class: "empty" }, job.paused ? "none while paused" : "none"),
         );
         const errors = job.errors || [];
-        fill(byId("errors"), errors.length ? errors.map(errorEntry) : el("p", { class: "empty" }, "No errors kept."));
+        fill(
+          byId("errors"),
+          errors.length ? errors.map(errorEntry) : el("p", { class: "empty" }, "No errors kept."),
+        );
       }
       if (runs instanceof c.ApiError && runs.status !== 404) throw runs;
       const list = runs instanceof c.ApiError ? [] : [...(runs.runs || [])];
-      const oldestFirst = list.slice().sort((a, b) => String(runTime(a)).localeCompare(String(runTime(b))));
+      const oldestFirst = list
+        .slice()
+        .sort((a, b) => String(runTime(a)).localeCompare(String(runTime(b))));
       const newestFirst = oldestFirst.slice().reverse();
       fill(byId("runs-count"), `(${list.length})`);
       fill(byId("run-strip"), legend(), strip(oldestFirst));
-      fill(byId("duration-chart"), chart(oldestFirst, job instanceof c.ApiError ? null : job.duration_p95));
+      fill(
+        byId("duration-chart"),
+        chart(oldestFirst, job instanceof c.ApiError ? null : job.duration_p95),
+      );
       fill(
         byId("runs-body"),
-        newestFirst.length ? newestFirst.map(runRow) : el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No runs recorded yet."))
+        newestFirst.length
+          ? newestFirst.map(runRow)
+          : el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No runs recorded yet.")),
       );
     }
 
@@ -498,26 +617,46 @@
 
   function attributesTable(span) {
     const rows = Object.entries(span.attributes || {}).map(([key, value]) =>
-      el("tr", {}, el("td", {}, key), el("td", {}, el("code", {}, typeof value === "string" ? value : JSON.stringify(value))))
+      el(
+        "tr",
+        {},
+        el("td", {}, key),
+        el("td", {}, el("code", {}, typeof value === "string" ? value : JSON.stringify(value))),
+      ),
     );
     return [
       el("h3", {}, span.name),
       el(
         "p",
         { class: "small" },
-        `starts at +${c.milliseconds(span.start_offset_ms)}, lasts ${c.milliseconds(span.duration_ms)}, status ${span.status || "unset"}`
+        `starts at +${c.milliseconds(span.start_offset_ms)}, lasts ${c.milliseconds(span.duration_ms)}, status ${span.status || "unset"}`,
       ),
-      el("table", { class: "attributes" }, el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { class: "empty" }, "no attributes")))),
+      el(
+        "table",
+        { class: "attributes" },
+        el(
+          "tbody",
+          {},
+          rows.length ? rows : el("tr", {}, el("td", { class: "empty" }, "no attributes")),
+        ),
+      ),
     ];
   }
 
   function waterfall(spans) {
-    const total = Math.max(1, ...spans.map((span) => (span.start_offset_ms || 0) + (span.duration_ms || 0)));
+    const total = Math.max(
+      1,
+      ...spans.map((span) => (span.start_offset_ms || 0) + (span.duration_ms || 0)),
+    );
     const percent = (ms) => `${Math.min(100, Math.max(0, (ms / total) * 100))}%`;
     const grid = el("div", { class: "waterfall", role: "table", "aria-label": "spans of the run" });
     const axis = el("div", { class: "axis-track" });
     [0, 0.25, 0.5, 0.75, 1].forEach((share, index, all) => {
-      const tick = el("span", { class: `tick${index === 0 ? " first" : index === all.length - 1 ? " last" : ""}` }, c.milliseconds(total * share));
+      const tick = el(
+        "span",
+        { class: `tick${index === 0 ? " first" : index === all.length - 1 ? " last" : ""}` },
+        c.milliseconds(total * share),
+      );
       tick.style.left = `${share * 100}%`;
       axis.append(tick);
     });
@@ -525,12 +664,16 @@
       el("div", { class: "head", role: "columnheader" }, "Span"),
       el("div", { class: "head", role: "columnheader" }, axis),
       el("div", { class: "head num", role: "columnheader" }, "Duration"),
-      el("div", { class: "head num", role: "columnheader" }, "Share")
+      el("div", { class: "head num", role: "columnheader" }, "Share"),
     );
     const detail = byId("span-detail");
     let selected = [];
     for (const { span, depth } of spanTree(spans)) {
-      const name = el("div", { class: "span-name", role: "cell", title: span.name, "data-depth": depth }, span.name);
+      const name = el(
+        "div",
+        { class: "span-name", role: "cell", title: span.name, "data-depth": depth },
+        span.name,
+      );
       name.style.paddingLeft = `${0.4 + depth * 1.2}em`;
       const bar = el("div", {
         class: `bar${span.status === "error" || span.status === "ERROR" ? " error" : ""}`,
@@ -543,7 +686,11 @@
         name,
         track,
         el("div", { class: "num", role: "cell" }, c.milliseconds(span.duration_ms)),
-        el("div", { class: "num small", role: "cell" }, `${Math.round(((span.duration_ms || 0) / total) * 100)}%`),
+        el(
+          "div",
+          { class: "num small", role: "cell" },
+          `${Math.round(((span.duration_ms || 0) / total) * 100)}%`,
+        ),
       ];
       const choose = () => {
         for (const cell of selected) cell.classList.remove("selected");
@@ -564,13 +711,16 @@
   /** From the root down, the longest child at each level: where most of the run's time went. */
   function hotPath(ordered) {
     const path = [];
-    for (let index = 0; index < ordered.length; ) {
+    for (let index = 0; index < ordered.length;) {
       const { span, depth } = ordered[index];
       path.push(span);
       let longest = null;
       for (let next = index + 1; next < ordered.length && ordered[next].depth > depth; next++) {
         const entry = ordered[next];
-        if (entry.depth === depth + 1 && (!longest || (entry.span.duration_ms || 0) > (ordered[longest].span.duration_ms || 0))) {
+        if (
+          entry.depth === depth + 1 &&
+          (!longest || (entry.span.duration_ms || 0) > (ordered[longest].span.duration_ms || 0))
+        ) {
           longest = next;
         }
       }
@@ -590,7 +740,12 @@
     if (data instanceof c.ApiError) {
       fill(
         byId("run-facts"),
-        fact("Spans", data.status === 404 ? "none kept for this run: only the slowest and the failing recent runs keep their spans, and only while tracing is on" : data.message)
+        fact(
+          "Spans",
+          data.status === 404
+            ? "none kept for this run: only the slowest and the failing recent runs keep their spans, and only while tracing is on"
+            : data.message,
+        ),
       );
       return;
     }
@@ -605,8 +760,15 @@
       fact(
         "Trace",
         template && data.trace_id
-          ? el("a", { href: template.split("{trace_id}").join(encodeURIComponent(data.trace_id)), rel: "noreferrer" }, el("code", {}, traceId))
-          : el("code", {}, traceId)
+          ? el(
+              "a",
+              {
+                href: template.split("{trace_id}").join(encodeURIComponent(data.trace_id)),
+                rel: "noreferrer",
+              },
+              el("code", {}, traceId),
+            )
+          : el("code", {}, traceId),
       ),
       fact("Spans", String(spans.length)),
       fact("Run took", root ? c.milliseconds(root.duration_ms) : "—"),
@@ -622,15 +784,20 @@
         el("strong", {}, hot.name),
         `: ${c.milliseconds(hot.duration_ms)}, ${share}% of the run (`,
         path.map((span) => span.name).join(" › "),
-        ")."
+        ").",
       );
     }
-    fill(byId("waterfall"), spans.length ? waterfall(spans) : el("p", { class: "empty" }, "No spans kept for this run."));
+    fill(
+      byId("waterfall"),
+      spans.length ? waterfall(spans) : el("p", { class: "empty" }, "No spans kept for this run."),
+    );
   }
 
   const pages = { overview, job: jobPage, run: runPage };
   const page = pages[document.body.dataset.page];
   if (page) {
-    Promise.resolve(page()).catch((error) => c.say(`Could not load the page: ${error.message}`, true));
+    Promise.resolve(page()).catch((error) =>
+      c.say(`Could not load the page: ${error.message}`, true),
+    );
   }
 })();
