@@ -33,11 +33,12 @@ def _missing(reason: str) -> None:
 def page() -> Iterator[Page]:
     """A tab of Debian's headless Chromium, driven by Playwright (no browser download)."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("no Playwright for Python (the test extras install it)")
     if shutil.which(CHROMIUM) is None:
         _missing(f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    expect.set_options(timeout=30_000)  # the demo's first failed run takes a few seconds
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

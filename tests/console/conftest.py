@@ -168,9 +168,11 @@ def console() -> Iterator[Console]:
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium, driven by Playwright."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("no Playwright for Python (the test extras install it)")
+    # What a page shows can take a refresh or two on a loaded machine: assertions wait for it.
+    expect.set_options(timeout=20_000)
     if shutil.which(CHROMIUM) is None:
         _missing(f"no Chromium at {CHROMIUM} (Debian package chromium)")
     with sync_playwright() as playwright:
