@@ -189,16 +189,23 @@ def _missing(reason: str) -> None:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh tab (its own sessionStorage) 1400 px wide, accepting confirmation dialogs."""
+    """A fresh tab (its own sessionStorage) 1400 px wide, accepting confirmation dialogs; the
+    test fails if the page raised or the browser blocked anything under the console's CSP."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     tab.set_default_timeout(20_000)
     errors: list[Any] = []
     tab.on("pageerror", lambda error: errors.append(error))
+    # The browser reports what the Content-Security-Policy blocked (an inline style or script)
+    # on the console: the pages must need nothing it forbids.
+    tab.on(
+        "console",
+        lambda message: errors.append(message.text) if "Security Policy" in message.text else None,
+    )
     tab.on("dialog", lambda dialog: dialog.accept())
     yield tab
     context.close()
-    assert not errors, f"the page raised: {errors}"
+    assert not errors, f"the page raised or broke its security policy: {errors}"
 
 
 def screenshot(page: Page, name: str) -> Path:
