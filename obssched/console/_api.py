@@ -15,46 +15,21 @@ import obssched
 from obssched._context import SchedulerContext
 from obssched.console._history import ErrorRecord, JobSummary, RunHistory, RunRecord
 from obssched.console._jobs import JobReader
+from obssched.console._listing import Entry, order_entries, parse_query
 from obssched.console._redact import printable, redact, safe_value
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
+from obssched.console._web import ApiError
 from obssched.observability._reader import JOB_LIST
 
-__all__ = ["SORT_FIELDS", "STATUS_FILTERS", "ApiError", "ConsoleApi"]
+__all__ = ["ConsoleApi"]
 
-SORT_FIELDS = (
-    "id",
-    "name",
-    "trigger",
-    "next_run_time",
-    "last_outcome",
-    "last_outcome_time",
-    "duration_p50",
-    "duration_p95",
-    "errors",
-    "running",
-)
-"""The fields ``/api/jobs`` sorts by."""
-
-STATUS_FILTERS = ("failing", "overdue", "hung", "paused", "running")
-"""The ``status`` values ``/api/jobs`` filters by."""
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 NEXT_FIRE_TIMES = 10
 _STATES = ("stopped", "running", "paused")
 _ERROR_TEXT = 500
+_FAILED = ("error", "timeout")
 GRAFANA_JOB_DASHBOARD = "/d/obssched-job/obssched-job"
 """Where the shipped job dashboard lives under a Grafana's base URL."""
-
-
-class ApiError(Exception):
-    """A request the API answers with an error status and a JSON ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(message)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -159,45 +134,60 @@ class ConsoleApi:
         Raises:
             ApiError: an unknown sort field, order or status, or a bad offset or limit (400).
         """
-        sort = query.get("sort") or "name"
-        if sort not in SORT_FIELDS:
-            raise ApiError(400, f"sort={sort!r}: sort by one of {', '.join(SORT_FIELDS)}")
-        order = query.get("order") or "asc"
-        if order not in ("asc", "desc"):
-            raise ApiError(400, f"order={order!r}: use asc or desc")
-        status = query.get("status") or None
-        if status is not None and status not in STATUS_FILTERS:
-            raise ApiError(400, f"status={status!r}: use one of {', '.join(STATUS_FILTERS)}")
-        offset = _count(query, "offset", 0)
-        limit = min(_count(query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-        text = (query.get("q") or "").strip().casefold()
-
+        wanted = parse_query(query)
+        text, status = wanted.text, wanted.status
         stored, _ = self._jobs.read()
         now = self.scheduler.clock.now()
         summaries = self.history.jobs()
         running = self._running(now)
-        rows = []
+        # Filtering and sorting read only what they need of each job; the full documents are
+        # built for the page asked for alone (10,000 jobs make 100 documents, not 10,000).
+        entries: list[Entry] = []
         for job in stored:
             if text and text not in job.id.casefold() and text not in str(job.name).casefold():
                 continue
-            row = self._job_row(job, now, summaries.get(job.id), running.get(job.id, []))
-            if status is not None and not row[status]:
+            entry = Entry(job, summaries.get(job.id), running.get(job.id, []))
+            if status is not None and not self._has_status(entry, status, now):
                 continue
-            rows.append(row)
-        key = _sort_key(sort)
-        present = [row for row in rows if key(row) is not None]
-        absent = [row for row in rows if key(row) is None]
-        # Ties stay in id order either way: the sort is stable, reversed or not.
-        present.sort(key=lambda row: row["id"])
-        present.sort(key=key, reverse=order == "desc")
-        absent.sort(key=lambda row: row["id"])
-        ordered = present + absent
+            entries.append(entry)
+        ordered = order_entries(entries, wanted.sort, wanted.order)
+        page = [
+            self._job_row(entry.job, now, entry.summary, entry.running)
+            for entry in ordered[wanted.offset : wanted.offset + wanted.limit]
+        ]
         return {
-            "jobs": ordered[offset : offset + limit],
+            "jobs": page,
             "total": len(ordered),
-            "offset": offset,
-            "limit": limit,
+            "offset": wanted.offset,
+            "limit": wanted.limit,
         }
+
+    def _has_status(self, entry: Entry, status: str, now: datetime) -> bool:
+        job = entry.job
+        next_run = getattr(job, "next_run_time", None)
+        if status == "failing":
+            return entry.summary is not None and entry.summary.last_outcome in _FAILED
+        if status == "running":
+            return bool(entry.running)
+        if status == "paused":
+            return next_run is None and not getattr(job, "pending", False)
+        if status == "overdue":
+            return self._overdue(next_run, now)
+        return self._hung(entry.running, getattr(job, "timeout", None))
+
+    def _overdue(self, next_run: datetime | None, now: datetime) -> bool:
+        return (
+            next_run is not None
+            and getattr(self.scheduler, "state", 0) == 1
+            and (now - next_run).total_seconds() > self.settings.overdue_after
+        )
+
+    def _hung(self, running: list[dict[str, Any]], timeout: float | None) -> bool:
+        limit = timeout if timeout is not None else self.settings.hung_after
+        return any(
+            run["running_for_seconds"] is not None and run["running_for_seconds"] > limit
+            for run in running
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         """``GET /api/jobs/<id>``.
@@ -307,11 +297,7 @@ class ConsoleApi:
         row["paused"] = next_run is None and not getattr(job, "pending", False)
         row["pending"] = bool(getattr(job, "pending", False))
         row["executor"] = safe_value(job.executor)
-        row["overdue"] = (
-            next_run is not None
-            and getattr(self.scheduler, "state", 0) == 1
-            and (now - next_run).total_seconds() > self.settings.overdue_after
-        )
+        row["overdue"] = self._overdue(next_run, now)
         if self.settings.show_args:
             row["args"] = redact(list(job.args))
             row["kwargs"] = redact(dict(job.kwargs))
@@ -346,11 +332,7 @@ class ConsoleApi:
         running: list[dict[str, Any]],
         timeout: float | None,
     ) -> dict[str, Any]:
-        limit = timeout if timeout is not None else self.settings.hung_after
-        hung = any(
-            run["running_for_seconds"] is not None and run["running_for_seconds"] > limit
-            for run in running
-        )
+        hung = self._hung(running, timeout)
         last = None if summary is None else summary.last_outcome
         return {
             "id": printable(job_id),
@@ -366,7 +348,7 @@ class ConsoleApi:
             "duration_p50": None if summary is None else _seconds(summary.duration_p50),
             "duration_p95": None if summary is None else _seconds(summary.duration_p95),
             "running": running,
-            "failing": last in ("error", "timeout"),
+            "failing": last in _FAILED,
             "hung": hung,
             "gone": False,
             "grafana_url": self._grafana_url(name),
@@ -430,33 +412,6 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value
-
-
-def _count(query: Mapping[str, str], name: str, default: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name}={safe_value(raw)!r}: give a whole number") from None
-    if value < 0:
-        raise ApiError(400, f"{name}={value}: cannot be negative")
-    return value
-
-
-def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
-    if field == "errors":
-        return lambda row: row["counts"]["error"] + row["counts"]["timeout"]
-    if field == "running":
-        return lambda row: len(row["running"])
-    if field in ("id", "name", "trigger"):
-        return lambda row: None if row[field] is None else str(row[field]).casefold()
-    # ISO texts of one scheduler's times sort as the times do only with the same offset:
-    # next and last times are compared as instants.
-    if field in ("next_run_time", "last_outcome_time"):
-        return lambda row: None if row[field] is None else datetime.fromisoformat(row[field])
-    return lambda row: row[field]
 
 
 def _next_fire_times(job: Any, now: datetime) -> list[str]:

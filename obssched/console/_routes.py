@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from obssched.console._actions import ACTIONS, perform
-from obssched.console._api import ApiError, ConsoleApi
+from obssched.console._api import ConsoleApi
 from obssched.console._history import RunHistory
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
 from obssched.console._web import (
+    ApiError,
     Request,
     Response,
     allowed_host,

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "SECURITY_HEADERS",
+    "ApiError",
     "Request",
     "Response",
     "allowed_host",
@@ -59,6 +60,15 @@ REASONS = {
     413: "Content Too Large",
     500: "Internal Server Error",
 }
+
+
+class ApiError(Exception):
+    """A request the API answers with an error status and a JSON ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
 
 
 @dataclass
