@@ -31,7 +31,8 @@ def _missing(reason: str) -> None:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    """A tab of Debian's headless Chromium, driven by Playwright (no browser download)."""
+    """A tab of Debian's headless Chromium, driven by Playwright (no browser download); the test
+    fails if the page raised or the browser blocked anything under the console's CSP."""
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
@@ -54,8 +55,17 @@ def page() -> Iterator[Page]:
         )
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         tab.set_default_timeout(30_000)
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.on(
+            "console",
+            lambda message: (
+                errors.append(message.text) if "Security Policy" in message.text else None
+            ),
+        )
         yield tab
         browser.close()
+        assert not errors, f"the page raised or broke its security policy: {errors}"
 
 
 def test_demo_console_shows_every_job_and_the_failing_ones_traceback(
