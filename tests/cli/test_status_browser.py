@@ -53,7 +53,7 @@ def page() -> Iterator[Page]:
                 "--disable-sync",
             ],
         )
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
         tab.set_default_timeout(30_000)
         errors: list[str] = []
         tab.on("pageerror", lambda error: errors.append(str(error)))

@@ -191,7 +191,7 @@ def _missing(reason: str) -> None:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh tab (its own sessionStorage) 1400 px wide, accepting confirmation dialogs; the
     test fails if the page raised or the browser blocked anything under the console's CSP."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
     tab = context.new_page()
     tab.set_default_timeout(20_000)
     errors: list[Any] = []

@@ -16,9 +16,7 @@
   ];
 
   function actionsEnabled(scheduler) {
-    const flag = scheduler.actions_enabled ?? scheduler.actions;
-    if (flag && typeof flag === "object") return Boolean(flag.enabled);
-    return Boolean(flag);
+    return scheduler.actions_enabled === true;
   }
 
   function countsText(counts) {
@@ -38,7 +36,10 @@
   }
 
   function nextRun(job) {
-    if (!job.next_run_time) return el("span", { class: "small" }, job.paused ? "paused" : "none");
+    if (!job.next_run_time) {
+      const why = job.paused ? "paused" : job.pending ? "when the scheduler starts" : "none";
+      return el("span", { class: "small" }, why);
+    }
     return [
       el("span", { class: "nowrap" }, clockTime(job.next_run_time)),
       el("br"),
