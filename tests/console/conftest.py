@@ -58,7 +58,7 @@ class LedgerUnreachableError(ConnectionError):
     """What the failing job raises on every run."""
 
 
-def succeed() -> str:
+def succeed(**kwargs: object) -> str:
     """A job that succeeds at once."""
     return "ok"
 
@@ -89,7 +89,7 @@ def build_slow_report(tracer: Tracer) -> None:
 @dataclass
 class Console:
     """The served scheduler: the console's URL (127.0.0.1, a free port), the scheduler, and the
-    URL of a second console on it with the default settings (actions off)."""
+    URL of a second console on it with actions off (the default) and arguments shown."""
 
     url: str
     port: int
@@ -124,8 +124,17 @@ def console() -> Iterator[Console]:
         max_instances=1,
     )
     scheduler.add_job(succeed, "interval", minutes=5, id="xss", name=XSS_NAME)
-    for job_id in ("pausable", "removable", "guarded", "on-demand"):
+    for job_id in ("pausable", "removable", "on-demand"):
         scheduler.add_job(succeed, "interval", hours=1, id=job_id, name=job_id, next_run_time=later)
+    scheduler.add_job(
+        succeed,
+        "interval",
+        hours=1,
+        kwargs={"region": "eu-west", "api_token": "hunter2"},
+        id="guarded",
+        name="guarded",
+        next_run_time=later,
+    )
     scheduler.add_job(succeed, "cron", hour=3, id="nightly", name="nightly").pause()
     scheduler.add_job(stay_stuck, "interval", hours=1, id="stuck", name="stuck", next_run_time=soon)
     scheduler.add_job(
@@ -144,8 +153,9 @@ def console() -> Iterator[Console]:
     )
     app = make_wsgi_app(scheduler, settings, obssched.make_wsgi_app(registry), spans=spans)
     server = MetricsServer("127.0.0.1", 0, app)
-    # The same scheduler behind a second console with the default settings: no actions.
-    readonly = MetricsServer("127.0.0.1", 0, make_wsgi_app(scheduler, ConsoleSettings()))
+    # The same scheduler behind a second console: no actions (the default), arguments shown.
+    shown = ConsoleSettings(show_args=True)
+    readonly = MetricsServer("127.0.0.1", 0, make_wsgi_app(scheduler, shown))
     scheduler.start()
     server.start()
     readonly.start()

@@ -102,6 +102,19 @@ def test_job_id_with_a_slash_and_accents_opens_its_page(console: Console, page: 
     expect(page.locator("#job-facts div", has_text="ID").locator("dd")).to_have_text(ODD_ID)
 
 
+def test_arguments_are_shown_only_when_enabled_and_then_redacted(
+    console: Console, page: Page
+) -> None:
+    """With show_args on, a job's page shows its kwargs with the token's value hidden."""
+    page.goto(f"{console.readonly_url}/jobs/guarded")
+    arguments = page.locator("#job-facts div", has_text="Arguments").locator("dd")
+    expect(arguments).to_have_text('region="eu-west", api_token="***"')
+    page.goto(f"{console.url}/jobs/guarded")
+    expect(page.locator("#job-facts")).to_contain_text("Trigger")
+    expect(page.locator("#job-facts")).not_to_contain_text("Arguments")
+    expect(page.locator("body")).not_to_contain_text("hunter2")
+
+
 def test_unknown_job_says_so(console: Console, page: Page) -> None:
     """The page of a job that is not scheduled says so instead of failing."""
     page.goto(f"{console.url}/jobs/no-such-job")

@@ -186,7 +186,7 @@ def test_markup_in_a_job_name_is_shown_as_text(console: Console, page: Page) -> 
 
 
 def test_actions_are_hidden_when_not_enabled(console: Console, page: Page) -> None:
-    """On a console with the default settings there is no token form and no action button."""
+    """On a console with actions off (the default) there is no token form and no button."""
     page.goto(console.readonly_url + "/")
     filter_jobs(page, "heartbeat", matches=1)
     expect(page.locator("#token-panel")).to_be_hidden()

@@ -499,12 +499,11 @@
       fact("Timeout", c.isNumber(job.timeout) ? duration(job.timeout) : "none"),
     ];
     if ("args" in job || "kwargs" in job) {
-      facts.push(
-        fact(
-          "Arguments",
-          el("code", {}, JSON.stringify(job.args ?? []) + " " + JSON.stringify(job.kwargs ?? {})),
-        ),
+      const kwargs = Object.entries(job.kwargs || {}).map(
+        ([key, value]) => `${key}=${JSON.stringify(value)}`,
       );
+      const shown = [...(job.args || []).map((value) => JSON.stringify(value)), ...kwargs];
+      facts.push(fact("Arguments", el("code", {}, shown.length ? shown.join(", ") : "none")));
     }
     fill(byId("job-facts"), facts);
     const links = [];
