@@ -169,6 +169,18 @@ def test_refresh_can_be_paused(console: Console, page: Page) -> None:
         page.get_by_role("button", name="Resume refresh").click()
 
 
+def test_a_failed_refresh_keeps_the_last_table_and_says_so(console: Console, page: Page) -> None:
+    """When the server stops answering, the page says it could not refresh and keeps its rows."""
+    page.goto(console.url + "/")
+    filter_jobs(page, "heartbeat", matches=1)
+    page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+    expect(page.locator("#refresh-state")).to_contain_text("could not refresh")
+    expect(page.locator(".refresh")).to_have_class(re.compile(r"\bstale\b"))
+    expect(job_row(page, "heartbeat")).to_be_visible()
+    page.unroute("**/api/**")
+    expect(page.locator("#refresh-state")).to_contain_text("updated")
+
+
 def test_markup_in_a_job_name_is_shown_as_text(console: Console, page: Page) -> None:
     """A job named <script>alert(1)</script> shows that text, and no script runs."""
     dialogs: list[str] = []
