@@ -76,7 +76,7 @@ def _serving(parser: argparse.ArgumentParser, store_help: str, port_default: int
         type=float,
         metavar="SECONDS",
         default=None,
-        help="the longest the loop sleeps: how soon changes made by 'obssched jobs' are seen",
+        help="the longest the loop sleeps (how soon /healthz can tell a stuck loop)",
     )
     group.add_argument(
         "--shutdown-timeout",
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "APScheduler 3's",
         description=(
             "Administer the jobs of a persistent store while a scheduler runs elsewhere: the "
-            "scheduler sees the change at its next wakeup (within its heartbeat)."
+            "scheduler serving the store follows the change within a second."
         ),
         epilog=exit_codes_help(),
         formatter_class=raw,

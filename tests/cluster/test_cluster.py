@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from obssched.clock import SystemClock
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.realtime, pytest.mark.slow]
+pytestmark = [pytest.mark.postgresql, pytest.mark.realtime, pytest.mark.slow, pytest.mark.faults]
 
 CLOCK = SystemClock()  # these tests run real processes in real time
 Spawn = Callable[..., subprocess.Popen[str]]

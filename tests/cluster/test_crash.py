@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from obssched.clock import SystemClock
 
-pytestmark = [pytest.mark.realtime, pytest.mark.slow]
+pytestmark = [pytest.mark.realtime, pytest.mark.slow, pytest.mark.faults]
 
 CLOCK = SystemClock()  # real processes, real time
 Spawn = Callable[..., subprocess.Popen[str]]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.realtime, pytest.mark.slow]
+pytestmark = [pytest.mark.realtime, pytest.mark.slow, pytest.mark.faults]
 
 LIBRARIES = ("apscheduler", "obssched")
 ATTEMPTS = 4

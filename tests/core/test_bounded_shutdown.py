@@ -20,7 +20,7 @@ from obssched.schedulers.blocking import BlockingScheduler
 from obssched.testing import EventRecorder
 
 TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
-pytestmark = pytest.mark.realtime
+pytestmark = [pytest.mark.realtime, pytest.mark.faults]
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,8 @@ from obssched.events import (
 from obssched.schedulers.background import BackgroundScheduler
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
+pytestmark = pytest.mark.faults
+
 LOGGER = logging.getLogger("obssched.test.held")
 T0 = ManualClock().now()
 

@@ -15,6 +15,8 @@ from obssched.jobstores.memory import MemoryJobStore
 from obssched.testing import EventRecorder, InlineExecutor, ManualClock, ManualScheduler
 from obssched.triggers.base import BaseTrigger
 
+pytestmark = pytest.mark.faults
+
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 

@@ -22,7 +22,7 @@ from obssched.jobstores._sql.codec import micros_to_datetime
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
-pytestmark = pytest.mark.realtime  # the store's retries wait in real time
+pytestmark = [pytest.mark.realtime, pytest.mark.faults]  # the store's retries wait in real time
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FUNC = "jobstores.jobfuncs:noop"

@@ -17,6 +17,8 @@ from obssched.triggers.base import BaseTrigger
 
 from . import jobs
 
+pytestmark = pytest.mark.faults
+
 TRIGGER_ERROR = "obssched.exceptions.TriggerError"
 
 
