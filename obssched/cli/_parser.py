@@ -8,6 +8,7 @@ from obssched.cli._errors import exit_codes_help
 from obssched.cli._settings import ENVIRONMENT, LOG_FORMATS, LOG_LEVELS
 from obssched.cli._status import add_console_flags
 from obssched.cli._stores import DEFAULT_STORE_URL
+from obssched.console._settings import ENVIRONMENT as CONSOLE_ENVIRONMENT
 
 __all__ = ["build_parser"]
 
@@ -28,8 +29,20 @@ _OTEL_HELP = (
 )
 
 
-def _environment_help(settings: list[str], otel: bool = True) -> str:
-    """Return the epilog that lists the variables of ``settings`` with the flag each stands for."""
+# The console's variables (read by ConsoleSettings.from_env) and the flag each stands for.
+_CONSOLE_FLAGS = {
+    "token": ("--console-token", ""),
+    "actions": ("--console-actions", "true"),
+    "show_args": ("--console-show-args", "true"),
+    "allowed_hosts": ("--console-allowed-host", ""),
+    "grafana_url": ("--grafana-url", ""),
+    "trace_url_template": ("--trace-url-template", ""),
+}
+
+
+def _environment_help(settings: list[str], otel: bool = True, console: bool = False) -> str:
+    """Return the epilog that lists the variables of ``settings`` (and of the console) with the
+    flag each stands for."""
     lines = [
         "environment variables (a flag wins over its variable, which wins over the jobs file):"
     ]
@@ -37,6 +50,10 @@ def _environment_help(settings: list[str], otel: bool = True) -> str:
         flag, value = _SWITCHES.get(name, ("--" + name.replace("_", "-"), ""))
         variable = ENVIRONMENT[name] + (f"={value}" if value else "")
         lines.append(f"  {variable:<28} {flag}")
+    if console:
+        for name, (flag, value) in _CONSOLE_FLAGS.items():
+            variable = CONSOLE_ENVIRONMENT[name] + (f"={value}" if value else "")
+            lines.append(f"  {variable:<28} {flag}")
     if otel:
         lines.append(_OTEL_HELP)
     return "\n".join(lines)
@@ -171,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and a status page at /. SIGTERM or SIGINT (Ctrl-C) stops it after the running jobs "
             "finish (bounded by --shutdown-timeout)."
         ),
-        epilog=_environment_help(list(ENVIRONMENT)) + "\n\n" + exit_codes_help(),
+        epilog=_environment_help(list(ENVIRONMENT), console=True) + "\n\n" + exit_codes_help(),
         formatter_class=raw,
     )
     run.add_argument("jobs_file", metavar="JOBS", help="the jobs file (TOML)")
@@ -193,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
             "line each; the whole log goes to $XDG_STATE_HOME/obssched/demo.log "
             "(~/.local/state/obssched/demo.log)."
         ),
-        epilog=_environment_help([name for name in ENVIRONMENT if name != "path"])
+        epilog=_environment_help([name for name in ENVIRONMENT if name != "path"], console=True)
         + "\n\n"
         + exit_codes_help(),
         formatter_class=raw,

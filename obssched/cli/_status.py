@@ -189,7 +189,7 @@ def add_console_flags(group: Any) -> None:
         "--console-token",
         default=None,
         metavar="TOKEN",
-        help="the token the console's actions need (prefer OBSSCHED_CONSOLE_TOKEN)",
+        help="the token the console's actions need (prefer its variable: a flag shows in ps)",
     )
     group.add_argument(
         "--console-actions",

@@ -40,7 +40,14 @@ VALUES = {
     "OBSSCHED_LOG_LEVEL": "DEBUG",
     "OBSSCHED_LOG_FORMAT": "json",
     "OBSSCHED_PATH": "/srv/jobs",
+    "OBSSCHED_CONSOLE_TOKEN": "a-long-enough-token",
+    "OBSSCHED_CONSOLE_ALLOWED_HOSTS": "scheduler.example.org",
+    "OBSSCHED_GRAFANA_URL": "https://grafana.example.org",
+    "OBSSCHED_TRACE_URL_TEMPLATE": "https://traces.example.org/trace/{trace_id}",
 }
+
+# What a variable needs beside it to be valid at all: console actions need a token.
+ALONGSIDE = {"OBSSCHED_CONSOLE_ACTIONS": {"OBSSCHED_CONSOLE_TOKEN": "a-long-enough-token"}}
 
 ENTRY = re.compile(r"^  (OBSSCHED_[A-Z_]+)(?:=(\S+))?\s+(--[a-z-]+)$", re.MULTILINE)
 
@@ -98,9 +105,10 @@ def test_each_variable_sets_what_its_flag_sets(
     for variable, switch, flag in listed:
         value = switch or VALUES[variable]
         argv = [flag] if switch else [flag, value]
-        by_variable = resolve_settings(parse(command), None, {variable: value})
-        by_flag = resolve_settings(parse(command, *argv), None, {})
-        default = resolve_settings(parse(command), None, {})
+        alongside = ALONGSIDE.get(variable, {})
+        by_variable = resolve_settings(parse(command), None, {**alongside, variable: value})
+        by_flag = resolve_settings(parse(command, *argv), None, dict(alongside))
+        default = resolve_settings(parse(command), None, dict(alongside))
         assert dataclasses.asdict(by_variable) == dataclasses.asdict(by_flag), variable
         assert dataclasses.asdict(by_variable) != dataclasses.asdict(default), variable
 
