@@ -197,16 +197,29 @@ class EventBus:
         held = self._held
         lock = self._hold_lock
         monotonic = (self._clock() if self._clock is not None else SystemClock()).monotonic
-        while True:
+        try:
+            while True:
+                with lock:
+                    if not held:
+                        self._holder = None
+                        self._held_runs.clear()
+                        return
+                    callbacks, event = held.popleft()
+                # Held listeners are users' own: each of their calls is timed, so one that
+                # blocks the loop is seen at once.
+                self._dispatch_timed(event, callbacks, monotonic)
+        except BaseException:
+            # A listener raised KeyboardInterrupt or SystemExit (Exception is caught per call):
+            # stop holding, so later events are not queued for ever, and deliver what was held
+            # before the interruption goes on.
             with lock:
-                if not held:
-                    self._holder = None
-                    self._held_runs.clear()
-                    return
-                callbacks, event = held.popleft()
-            # Held listeners are users' own: each of their calls is timed, so one that blocks
-            # the loop is seen at once.
-            self._dispatch_timed(event, callbacks, monotonic)
+                self._holder = None
+                self._held_runs.clear()
+                rest = list(held)
+                held.clear()
+            for callbacks, event in rest:
+                self._dispatch_timed(event, callbacks, monotonic)
+            raise
 
     def _hold(self, event: SchedulerEvent, callbacks: tuple[Listener, ...]) -> tuple[Listener, ...]:
         """Queue ``event`` for its held listeners if it must wait; return whom to call now."""

@@ -34,7 +34,9 @@ class SystemClock:
 
     :meth:`now` and :meth:`monotonic` are the interpreter's own C functions (static methods):
     the loop and the executors read a clock several times per run, and a Python method around
-    each reading cost more than the reading itself. Subclasses may override either.
+    each reading cost more than the reading itself. Subclasses may override either, and reach
+    these through ``super().now()`` (not ``SystemClock.now(self)``: a static method takes no
+    instance).
     """
 
     __slots__ = ()

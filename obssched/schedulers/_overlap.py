@@ -102,6 +102,9 @@ class OverlapQueues:
             return run_times
         self._listen()
         context = self._context
+        # An instance may have ended between the refusal and the listening: look again soon
+        # rather than wait for the next end, which may never come.
+        context.wakeup()
         context.logger.info(
             'Run of job "%s" queued until one of its %d running instances ends (%d waiting)',
             job,
@@ -177,13 +180,14 @@ class OverlapQueues:
             with self._lock:
                 self._listening = False
             self._context.events.remove(self._on_event)
-            self._drop_all()
+            self.drop_waiting()  # nothing left, when the scheduler dropped them before
         elif isinstance(event, JobExecutionEvent) and event.job_id in self._queues:
             # One of the job's runs ended: the next tick submits its oldest waiting run.
             self._context.wakeup()
 
-    def _drop_all(self) -> None:
-        """Refuse every waiting run, as the scheduler shut down before it could start."""
+    def drop_waiting(self) -> None:
+        """Refuse every waiting run, as the scheduler shuts down before it could start (the
+        scheduler calls it before it reports its shutdown, so the refusals come first)."""
         with self._lock:
             queues, self._queues = self._queues, {}
         context = self._context

@@ -294,6 +294,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         with self._jobstores_lock:
             for store in self._jobstores.values():
                 store.shutdown()
+        self._overlap.drop_waiting()
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
         if self._observability is not None:
@@ -386,11 +387,14 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
             return _engine.idle_wait(self._executors, settings.heartbeat_interval)
-        # Users' listeners get the loop's events once the tick is over (see add_listener).
+        # Users' listeners get the loop's events once the tick is over (see add_listener), still
+        # under the job stores' lock, as APScheduler 3 dispatches a tick's events: what another
+        # thread does with the stores or the scheduler meanwhile (remove_job, shutdown) is
+        # reported after them.
         events = self._events
-        events.hold()
-        try:
-            with self._jobstores_lock:
+        with self._jobstores_lock:
+            events.hold()
+            try:
                 wait, planned = _engine.run_tick(
                     self._jobstores,
                     self._executors,
@@ -407,6 +411,6 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                 # Set under the lock that add_job takes, so a job added right after this tick
                 # is compared with the wakeup this tick really planned.
                 self._planned_wakeup = planned
-        finally:
-            events.release()
+            finally:
+                events.release()
         return wait

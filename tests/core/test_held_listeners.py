@@ -17,6 +17,7 @@ from obssched.events import (
     EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_SHUTDOWN,
     EVENT_SCHEDULER_STARTED,
     JobExecutionEvent,
     JobSubmissionEvent,
@@ -94,6 +95,28 @@ def test_another_threads_event_of_another_run_is_delivered_at_once() -> None:
     assert seen == [7]
 
 
+def test_an_interrupted_release_stops_holding_and_delivers_the_rest() -> None:
+    """A held listener raising KeyboardInterrupt ends the hold: the interrupt goes on, the
+    other held events are delivered, and later events are not queued."""
+    bus = EventBus(LOGGER)
+    seen: list[int | None] = []
+
+    def interrupted(event: SchedulerEvent) -> None:
+        if getattr(event, "run_id", None) == 1:
+            raise KeyboardInterrupt
+
+    bus.add(interrupted, held=True)
+    bus.add(lambda event: seen.append(event.run_id), held=True)
+    bus.hold()
+    bus.dispatch(submitted(1))
+    bus.dispatch(submitted(2))
+    with pytest.raises(KeyboardInterrupt):
+        bus.release()
+    assert seen == [2]
+    bus.dispatch(submitted(3))
+    assert seen == [2, 3]
+
+
 def test_after_release_events_go_straight_to_every_listener() -> None:
     """Once released, the bus holds nothing back."""
     bus = EventBus(LOGGER)
@@ -119,6 +142,45 @@ def test_a_scheduler_listener_sees_the_ticks_events_when_the_tick_returns() -> N
 
 def _nothing() -> None:
     pass
+
+
+def _stopped(scheduler: BackgroundScheduler, timeout: float) -> bool:
+    """Wait until ``scheduler`` says it is stopped (shutdown() says so before it waits)."""
+    gate = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if not scheduler.running:
+            return True
+        gate.wait(0.01)
+    return False
+
+
+@pytest.mark.realtime
+def test_a_shutdown_during_a_ticks_delivery_is_reported_after_the_ticks_events() -> None:
+    """shutdown() from another thread while a listener handles a tick's events waits for the
+    tick's events to be delivered: EVENT_SCHEDULER_SHUTDOWN comes last, as in APScheduler."""
+    scheduler = BackgroundScheduler()
+    codes: list[int] = []
+    stopping = threading.Thread(target=scheduler.shutdown)
+    shutting_down = threading.Event()
+
+    def listener(event: SchedulerEvent) -> None:
+        codes.append(event.code)
+        if event.code == EVENT_JOB_SUBMITTED and not shutting_down.is_set():
+            stopping.start()
+            shutting_down.set()
+            assert _stopped(scheduler, timeout=30)
+            # Give the shutdown the time to overtake the rest of this tick's events, if it could
+            stopping.join(timeout=1)
+
+    mask = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_SCHEDULER_SHUTDOWN
+    scheduler.add_listener(listener, mask)
+    scheduler.add_job(_nothing, "date", run_date=scheduler.clock.now() + timedelta(seconds=0.3))
+    scheduler.start()
+    assert shutting_down.wait(timeout=30), "the job was never submitted"
+    stopping.join(timeout=30)
+    assert not stopping.is_alive()
+    assert codes[-1] == EVENT_SCHEDULER_SHUTDOWN
+    assert codes.count(EVENT_SCHEDULER_SHUTDOWN) == 1
 
 
 @pytest.mark.realtime

@@ -21,6 +21,7 @@ from obssched.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_QUEUED,
     EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_SHUTDOWN,
     JobSubmissionEvent,
 )
 from obssched.executors.base import BaseExecutor
@@ -205,6 +206,34 @@ def test_queued_runs_are_reported_at_shutdown(
     assert [e.scheduled_run_times for e in refused] == [[at(20)]]
     assert refused[0].run_id is not None
     assert "dropped: the scheduler shut down" in caplog.text
+
+
+def test_queued_runs_are_refused_before_the_shutdown_is_reported(
+    sched: ManualScheduler, clock: ManualClock
+) -> None:
+    """The refusals of runs still waiting reach listeners before EVENT_SCHEDULER_SHUTDOWN."""
+    codes = EventRecorder(sched, EVENT_JOB_MAX_INSTANCES | EVENT_SCHEDULER_SHUTDOWN)
+    add_overlapping(sched, overlap="queue")
+    run_until_queued(sched, clock, 2)
+    sched.shutdown(wait=False)
+    assert [event.code for event in codes.events] == [
+        EVENT_JOB_MAX_INSTANCES,
+        EVENT_SCHEDULER_SHUTDOWN,
+    ]
+
+
+def test_queueing_a_run_wakes_the_loop_to_look_again(
+    sched: ManualScheduler, clock: ManualClock
+) -> None:
+    """An instance may end between the refusal and the queueing: the loop is woken to look
+    again instead of waiting for an end that has already happened."""
+    add_overlapping(sched, overlap="queue")
+    run_until_queued(sched, clock, 1)
+    before = sched.wakeups
+    clock.advance(10)
+    sched.tick()
+    assert sched._overlap.waiting
+    assert sched.wakeups > before
 
 
 def test_a_queued_run_whose_executor_is_gone_is_logged_and_counted(
