@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OVERLAP_POLICIES", "Job", "check_overlap", "check_overlap_queue_limit", "check_timeout"]
 
+_UNSET: Any = object()
+"""Marks a job option left for ``job_defaults`` (see :meth:`Job._policy`)."""
+
 JOB_STATE_VERSION = 1
 
 
@@ -112,6 +115,7 @@ class Job:
     __slots__ = (
         "__weakref__",
         "_jobstore_alias",
+        "_policies",
         "_scheduler",
         "args",
         "coalesce",
@@ -124,9 +128,6 @@ class Job:
         "misfire_grace_time",
         "name",
         "next_run_time",
-        "overlap",
-        "overlap_queue_limit",
-        "recover",
         "timeout",
         "trigger",
     )
@@ -143,19 +144,76 @@ class Job:
     coalesce: bool
     max_instances: int
     next_run_time: datetime | None
-    recover: bool
     timeout: float | None
-    overlap: str
-    overlap_queue_limit: int
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
-        self.recover = False
+        # recover, overlap and overlap_queue_limit share one slot, None while all three keep
+        # their defaults: a job costs no more memory than APScheduler 3's for options most
+        # jobs never set.
+        self._policies: tuple[Any, ...] | None = None
         self.timeout = None
-        self.overlap = "skip"
-        self.overlap_queue_limit = 1
         self._modify(id=id or uuid4().hex, **kwargs)
+
+    # recover, overlap and overlap_queue_limit, kept in _policies: None while all three hold
+    # their defaults, else a tuple in this order in which _UNSET marks an option left for
+    # job_defaults (a job added before start() has it deleted until then).
+    _POLICY_DEFAULTS: tuple[bool, str, int] = (False, "skip", 1)
+
+    def _policy(self, index: int, name: str) -> Any:
+        policies = getattr(self, "_policies", None)  # unset until __init__ or __setstate__
+        if policies is None:
+            return self._POLICY_DEFAULTS[index]
+        value = policies[index]
+        if value is _UNSET:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return value
+
+    def _set_policy(self, index: int, value: Any) -> None:
+        policies = list(getattr(self, "_policies", None) or self._POLICY_DEFAULTS)
+        policies[index] = value
+        self._policies = None if tuple(policies) == self._POLICY_DEFAULTS else tuple(policies)
+
+    @property
+    def recover(self) -> bool:
+        """Whether a run abandoned by a scheduler that died is run again (default ``False``)."""
+        return bool(self._policy(0, "recover"))
+
+    @recover.setter
+    def recover(self, value: bool) -> None:
+        self._set_policy(0, value)
+
+    @recover.deleter
+    def recover(self) -> None:
+        self._set_policy(0, _UNSET)
+
+    @property
+    def overlap(self) -> str:
+        """What happens to a run due while ``max_instances`` runs are in flight: ``"skip"``
+        (the default) or ``"queue"``."""
+        return str(self._policy(1, "overlap"))
+
+    @overlap.setter
+    def overlap(self, value: str) -> None:
+        self._set_policy(1, value)
+
+    @overlap.deleter
+    def overlap(self) -> None:
+        self._set_policy(1, _UNSET)
+
+    @property
+    def overlap_queue_limit(self) -> int:
+        """How many runs may wait with ``overlap="queue"`` (default 1)."""
+        return int(self._policy(2, "overlap_queue_limit"))
+
+    @overlap_queue_limit.setter
+    def overlap_queue_limit(self, value: int) -> None:
+        self._set_policy(2, value)
+
+    @overlap_queue_limit.deleter
+    def overlap_queue_limit(self) -> None:
+        self._set_policy(2, _UNSET)
 
     def modify(self, **changes: Any) -> Job:
         """Change the job's attributes and save it in its job store; returns the job."""
