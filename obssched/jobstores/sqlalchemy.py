@@ -24,7 +24,7 @@ import os
 import pickle
 import socket
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -311,6 +311,9 @@ class SQLAlchemyJobStore(BaseJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         """Return up to ``batch_size`` jobs due at ``now``, earliest first."""
+        return self._load_rows(self._due_rows(now))
+
+    def _due_rows(self, now: datetime) -> Sequence[Any]:
         rows = self._rows
         jobs = rows.table
         query = (
@@ -320,7 +323,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             .limit(self.batch_size)
         )
         query = self._without_unloadable(query)
-        return self._load_rows(self._read(lambda conn: conn.execute(query).all()))
+        return self._read(lambda conn: conn.execute(query).all())
 
     def get_next_run_time(self) -> datetime | None:
         """Return the earliest next run time among the loadable jobs."""
@@ -432,8 +435,10 @@ class SQLAlchemyJobStore(BaseJobStore):
         """Return the due jobs this scheduler processes now.
 
         Alone, the store defers the jobs' saves to :meth:`release_jobs` and writes them in one
-        transaction. In a cluster, due rows are claimed with ``FOR UPDATE SKIP LOCKED`` and their
-        next run times advanced in the same transaction, so no other node runs them too.
+        transaction, each only if the job's row is still the one read here: a change made
+        meanwhile by another writer (``obssched jobs``) stands. In a cluster, due rows are
+        claimed with ``FOR UPDATE SKIP LOCKED`` and their next run times advanced in the same
+        transaction, so no other node runs them too.
         """
         if self._node is not None:
             return self._node.claim_due(now)
@@ -441,8 +446,9 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._ledger.take_over()
         with self._lock:
             self._flush()
-            jobs = self.get_due_jobs(now)
-            self._saves.acquired = {job.id: job for job in jobs}
+            rows = self._due_rows(now)
+            jobs = self._load_rows(rows)
+            self._saves.acquire(rows, jobs)
             return jobs
 
     def release_jobs(self, jobs: list[Job]) -> None:
@@ -455,7 +461,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             self._node.release(jobs)
             return
         with self._lock:
-            self._saves.acquired = None
+            self._saves.release()
             try:
                 self._flush()
             except Exception:
@@ -477,7 +483,15 @@ class SQLAlchemyJobStore(BaseJobStore):
     def _flush(self) -> None:
         context = self._context
         now = context.clock.now if context is not None else None
-        self._saves.flush(self._ledger, now, self._write)
+        for job_id in self._saves.flush(self._ledger, now, self._write):
+            # The other writer (`obssched jobs`, another process) changed the row after this
+            # scheduler read it: its change is the newer one, and the next step reads it.
+            self._logger.info(
+                "Job %r in job store %r was changed by another writer while it was being "
+                "processed; its save was dropped and the stored job stands",
+                job_id,
+                self._alias,
+            )
 
     def _read(self, operation: Callable[[Connection], _T]) -> _T:
         with self._lock:
