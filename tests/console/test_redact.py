@@ -112,3 +112,22 @@ def test_a_long_run_of_text_is_masked_quickly_enough_to_finish() -> None:
     """Text built to make a backtracking pattern quadratic is masked all the same."""
     text = "a://b:" * 100_000 + "password" * 100_000
     assert mask_text(text).startswith("a://b:")
+
+
+class Unprintable:
+    """An object whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_a_value_whose_repr_raises_is_named_by_its_type() -> None:
+    """A repr that raises is replaced by a placeholder naming the type and the error."""
+    assert safe_value(Unprintable()) == "<unprintable Unprintable: RuntimeError>"
+
+
+def test_a_large_mapping_is_cut_with_a_count() -> None:
+    """A mapping with more than 50 items shows 50 and counts the rest."""
+    shown = redact({f"k{n}": n for n in range(60)})
+    assert len(shown) == 51
+    assert shown["..."] == "10 more"
