@@ -16,7 +16,7 @@ from obssched._context import SchedulerContext
 from obssched.console._history import ErrorRecord, JobSummary, RunHistory, RunRecord
 from obssched.console._jobs import JobReader
 from obssched.console._listing import Entry, order_entries, parse_query
-from obssched.console._redact import printable, redact, safe_value
+from obssched.console._redact import mask_text, printable, redact, safe_value
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
 from obssched.console._web import ApiError
@@ -26,7 +26,6 @@ __all__ = ["ConsoleApi"]
 
 NEXT_FIRE_TIMES = 10
 _STATES = ("stopped", "running", "paused")
-_ERROR_TEXT = 500
 _FAILED = ("error", "timeout")
 GRAFANA_JOB_DASHBOARD = "/d/obssched-job/obssched-job"
 """Where the shipped job dashboard lives under a Grafana's base URL."""
@@ -82,7 +81,7 @@ class ConsoleApi:
                     "last_success_age_seconds": (
                         None if succeeded is None else _seconds((now - succeeded).total_seconds())
                     ),
-                    "error": None if unit is None else unit.last_error,
+                    "error": _store_error(None if unit is None else unit.last_error),
                 }
             )
         executor_rows = []
@@ -404,7 +403,7 @@ class ConsoleApi:
                 self.spans is not None
                 and self.spans.trace_of(record.job_id, record.scheduled_run_time) is not None
             ),
-            "error": None if error is None else safe_value(error[:_ERROR_TEXT]),
+            "error": None if error is None else safe_value(error),
         }
 
 
@@ -432,11 +431,16 @@ def _next_fire_times(job: Any, now: datetime) -> list[str]:
     return [t.isoformat() for t in times]
 
 
+def _store_error(text: str | None) -> str | None:
+    # A driver's error may name the store's URL or DSN.
+    return None if text is None else mask_text(text)
+
+
 def _error(error: ErrorRecord) -> dict[str, Any]:
     return {
         "time": error.time.isoformat(),
         "run_id": error.run_id,
         "exception_type": safe_value(error.exception_type),
-        "message": printable(error.message),
-        "traceback": printable(error.traceback),
+        "message": mask_text(error.message),
+        "traceback": mask_text(error.traceback),
     }

@@ -38,6 +38,7 @@ def build_console(
             max_errors=settings.max_errors,
             max_jobs=settings.max_jobs,
             traceback_limit=settings.traceback_limit,
+            message_limit=settings.message_limit,
         )
     return Console(scheduler, settings, history, spans, bound)
 

@@ -2,10 +2,10 @@
 
 :class:`RunHistory` is an event listener, as the built-in metrics listener is: it reads only the
 event objects of :mod:`obssched.events`. Each job keeps its last ``runs_per_job`` runs and
-``errors_per_job`` errors (with the end of their traceback); across all jobs at most
-``max_runs`` runs and ``max_errors`` errors are kept, the oldest going first, and at most
-``max_jobs`` jobs, the least recently active going first. So memory stays bounded however many
-jobs there are and however long the scheduler runs.
+``errors_per_job`` errors (the start of their message, the end of their traceback); across all
+jobs at most ``max_runs`` runs and ``max_errors`` errors are kept, the oldest going first, and at
+most ``max_jobs`` jobs, the least recently active going first. So memory stays bounded however
+many jobs there are, however long the scheduler runs and however long their errors are.
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ class RunHistory:
         max_errors: errors kept across all jobs.
         max_jobs: jobs kept.
         traceback_limit: characters of each traceback kept (its end).
+        message_limit: characters of each error message kept (its start).
     """
 
     MASK = HISTORY_MASK
@@ -175,6 +176,7 @@ class RunHistory:
         max_errors: int = 1_000,
         max_jobs: int = 20_000,
         traceback_limit: int = 20_000,
+        message_limit: int = 4_000,
     ) -> None:
         self._clock = clock
         self._runs_per_job = runs_per_job
@@ -183,6 +185,7 @@ class RunHistory:
         self._max_errors = max_errors
         self._max_jobs = max_jobs
         self._traceback_limit = traceback_limit
+        self._message_limit = message_limit
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, JobHistory] = OrderedDict()
         # Every kept run and error in the order they came: the oldest is dropped first. A run
@@ -288,7 +291,7 @@ class RunHistory:
                 event.run_id,
                 ended,
                 _type_name(exception),
-                _message(exception),
+                self._message(exception),
                 self._traceback(event.traceback),
             )
         with self._lock:
@@ -333,6 +336,14 @@ class RunHistory:
         if len(text) <= limit:
             return text
         return f"[{len(text) - limit} characters cut]\n" + text[-limit:]
+
+    def _message(self, exception: BaseException | None) -> str:
+        # A message may be megabytes (a payload in it); the run's error holds a copy too.
+        text = _message(exception)
+        limit = self._message_limit
+        if len(text) <= limit:
+            return text
+        return text[:limit] + f" [{len(text) - limit} characters cut]"
 
     # -- reading ---------------------------------------------------------------------------
 

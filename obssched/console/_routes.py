@@ -124,8 +124,12 @@ class Console:
         return error_response(404, "no such page")
 
     def _file(self, name: str) -> Response:
-        target = (self._static / name).resolve()
-        if not target.is_relative_to(self._static) or not target.is_file():
+        try:
+            target = (self._static / name).resolve()
+            found = target.is_relative_to(self._static) and target.is_file()
+        except (OSError, ValueError):  # a NUL byte, a name too long for the file system
+            found = False
+        if not found:
             return error_response(404, "no such file")
         content_type = CONTENT_TYPES.get(target.suffix.lower())
         if content_type is None:

@@ -59,6 +59,7 @@ class ConsoleSettings:
         max_errors: recent errors kept across all jobs (the oldest go first).
         max_jobs: jobs whose history is kept (the least recently active go first).
         traceback_limit: characters of a traceback kept (its end, where the error is).
+        message_limit: characters of an error message kept (its start).
         overdue_after: seconds past its next run time after which a job counts as overdue.
         hung_after: seconds after which a run of a job without a ``timeout`` counts as hung (a
             job with one is hung once a run outlives it).
@@ -79,6 +80,7 @@ class ConsoleSettings:
     max_errors: int = 1_000
     max_jobs: int = 20_000
     traceback_limit: int = 20_000
+    message_limit: int = 4_000
     overdue_after: float = 60.0
     hung_after: float = 3600.0
     store_wait: float = 0.5
@@ -92,6 +94,7 @@ class ConsoleSettings:
             "max_errors",
             "max_jobs",
             "traceback_limit",
+            "message_limit",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -19,11 +19,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from obssched.console._redact import mask_text
+
 __all__ = ["KeptSpan", "KeptTrace", "SpanBuffer", "attach_span_buffer"]
 
 _JOB_ID = "obssched.job.id"
 _SCHEDULED = "obssched.scheduled_time"
 _OUTCOME = "obssched.outcome"
+_CUT = "..."
 
 
 class KeptSpan(NamedTuple):
@@ -87,12 +90,26 @@ class KeptTrace:
                 "start_offset_ms": round((span.start_ns - origin) / 1e6, 3),
                 "duration_ms": round((span.end_ns - span.start_ns) / 1e6, 3),
                 "status": span.status,
-                "attributes": dict(span.attributes),
+                "attributes": {key: _masked(value) for key, value in span.attributes.items()},
             }
             # A parent before the children that start with it; siblings that start together
             # stay in the order they ended (the sort is stable).
             for span in sorted(self.spans, key=lambda span: (span.start_ns, depth(span)))
         ]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + _CUT
+
+
+def _masked(value: Any) -> Any:
+    # Masked when served rather than for every span that ends. A text cut short may end inside
+    # a URL's password: its end is hidden then.
+    if isinstance(value, str):
+        return mask_text(value, cut=value.endswith(_CUT))
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 class _JobTraces:
@@ -256,9 +273,9 @@ class SpanBuffer:
         attributes: dict[str, Any] = {}
         for key, value in list((span.attributes or {}).items())[: self.max_attributes]:
             if isinstance(value, str):
-                value = value if len(value) <= limit else value[:limit] + "..."
+                value = _cut(value, limit)
             elif isinstance(value, tuple | list):
-                value = [v[:limit] if isinstance(v, str) else v for v in list(value)[:16]]
+                value = [_cut(v, limit) if isinstance(v, str) else v for v in list(value)[:16]]
             attributes[str(key)[:limit]] = value
         status = span.status
         code = getattr(getattr(status, "status_code", None), "name", "UNSET")

@@ -220,6 +220,29 @@ def test_failed_run_carries_its_error(scheduler: ManualScheduler, clock: ManualC
     assert (run["outcome"], run["error"]) == ("error", "ValueError: it broke <b>here</b>")
 
 
+def leak(dsn: str) -> None:
+    """A job body whose error names its connection string."""
+    raise ConnectionError(f"cannot reach {dsn} (password=hunter2)")
+
+
+def test_errors_hide_the_secrets_in_their_message_and_traceback(
+    scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """Passwords in an error's message, traceback and run error are replaced."""
+    scheduler.add_job(
+        leak, "interval", seconds=5, id="l", args=["postgresql://app:p/ss@db/prod" + "x" * 600]
+    )
+    app = console(scheduler)
+    clock.advance(5)
+    scheduler.tick()
+    (error,) = call(app, "/api/jobs/l").json()["errors"]
+    (run,) = call(app, "/api/jobs/l/runs").json()["runs"]
+    for text in (error["message"], error["traceback"], run["error"]):
+        assert "postgresql://app:***@db/prod" in text
+        assert "hunter2" not in text
+        assert "p/ss" not in text
+
+
 def test_a_removed_job_keeps_its_history(scheduler: ManualScheduler, clock: ManualClock) -> None:
     """A job that left the stores is still served from its history, marked gone."""
     scheduler.add_job(noop, "date", run_date=clock.now() + timedelta(seconds=1), id="once")

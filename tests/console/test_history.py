@@ -123,6 +123,16 @@ def test_a_long_traceback_keeps_its_end() -> None:
     assert error.traceback.endswith("ValueError: v")
 
 
+def test_a_long_message_keeps_its_start() -> None:
+    """A message longer than the limit keeps its first characters, here and in the run's error."""
+    history = RunHistory(ManualClock(), message_limit=100)
+    submitted(history, "j", 1)
+    ended(history, "j", 1, exception=ValueError("v" * 2_000_000), traceback="tb")
+    (error,) = history.errors("j")
+    assert error.message == "v" * 100 + " [1999900 characters cut]"
+    assert history.runs("j")[0].error == "ValueError: " + error.message
+
+
 def test_percentiles_are_over_the_kept_runs() -> None:
     """p50 and p95 are nearest-rank percentiles of the kept runs' durations."""
     history = RunHistory(ManualClock())

@@ -126,13 +126,19 @@ def test_pages_and_static_files_are_served_with_their_type(
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/../secret.txt", "/static/missing.js", "/static/"],
-    ids=["dotdot", "missing", "directory"],
+    [
+        "/static/../secret.txt",
+        "/static/missing.js",
+        "/static/",
+        "/static/\x00",
+        "/static/" + "a" * 300,
+    ],
+    ids=["dotdot", "missing", "directory", "nul-byte", "name-too-long"],
 )
 def test_nothing_outside_the_static_directory_is_served(
     scheduler: ManualScheduler, static: Path, path: str
 ) -> None:
-    """Paths that leave the static directory, or name no file in it, are 404."""
+    """Paths that leave the static directory, or name no file it could hold, are 404."""
     (static.parent / "secret.txt").write_text("secret")
     answer = call(console(scheduler, static_dir=static), path)
     assert answer.status == 404
@@ -209,8 +215,9 @@ def test_settings_refuse_actions_without_a_token() -> None:
         ({"trace_url_template": "http://jaeger/trace/"}, "trace_url_template"),
         ({"runs_per_job": 0}, "runs_per_job"),
         ({"overdue_after": float("nan")}, "overdue_after"),
+        ({"message_limit": 0}, "message_limit"),
     ],
-    ids=["short-token", "template-without-id", "no-runs", "nan-seconds"],
+    ids=["short-token", "template-without-id", "no-runs", "nan-seconds", "no-message"],
 )
 def test_settings_refuse_bad_values(changes: dict[str, object], setting: str) -> None:
     """Bad settings are refused with an error naming them."""

@@ -42,7 +42,7 @@ def traced_run(
     *,
     failed: bool = False,
     children: int = 1,
-    child_text: str = "",
+    child_text: str | list[str] = "",
 ) -> str:
     """Record a run span with ``children`` child spans, the way obssched's tracer does."""
     tracer = provider.get_tracer("test")
@@ -159,6 +159,27 @@ def test_attribute_text_is_cut(provider: TracerProvider) -> None:
     kept = buffer.trace_of("j", at(0))
     assert kept is not None
     assert kept.spans_json()[1]["attributes"]["text"] == "x" * 10 + "..."
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://app:hunter2@db/prod", "postgresql://app:***@db/prod"),
+        ("host=db password=hunter2", "host=db password=***"),
+        ("see postgresql://app:hunter2-and-a-long-secret@db/prod", "see postgresql://app:***"),
+        (["token=hunter2", "plain"], ["token=***", "plain"]),
+    ],
+    ids=["url", "dsn", "url-cut-in-its-password", "list"],
+)
+def test_attribute_secrets_are_hidden(
+    provider: TracerProvider, text: str | list[str], shown: str | list[str]
+) -> None:
+    """Passwords in attribute text are replaced, even where the text was cut inside one."""
+    buffer = buffer_on(provider, attribute_text_limit=40)
+    traced_run(provider, "j", at(0), 10, failed=True, child_text=text)
+    kept = buffer.trace_of("j", at(0))
+    assert kept is not None
+    assert kept.spans_json()[1]["attributes"]["text"] == shown
 
 
 def test_attach_needs_an_sdk_provider() -> None:
