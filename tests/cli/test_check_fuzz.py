@@ -20,7 +20,7 @@ from .conftest import clean_env
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = 20261207
-MUTATED_FILES = 1200
+MUTATED_FILES = 3000
 
 ODD_VALUES = [
     '"text"', "1e300", "-1e300", "-1", "0", "nan", "inf", "-inf", "true", "[1, 2]", "[]",
