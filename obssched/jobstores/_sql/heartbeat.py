@@ -60,6 +60,7 @@ class Membership:
         def register(conn: Connection) -> None:
             conn.execute(delete(nodes).where(nodes.c.node_id == self.node_id))
             conn.execute(insert(nodes).values(**self._node_row(now)))
+            self._claims.share_by(self._live_ids(conn, now))
 
         self._access.write(register)
         running = self._access.tables.running
@@ -95,6 +96,7 @@ class Membership:
             ).rowcount
             if not found:  # declared dead during an outage: join again
                 conn.execute(insert(nodes).values(**self._node_row(now)))
+            self._claims.share_by(self._live_ids(conn, now))
 
         try:
             self._access.write(touch)
@@ -115,6 +117,11 @@ class Membership:
         live = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
         if self._take_over(running.c.node_id.not_in(live)):
             self._access.context.wakeup()
+
+    def _live_ids(self, conn: Connection, now: int) -> list[str]:
+        nodes = self._access.tables.nodes
+        query = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
+        return list(conn.execute(query).scalars())
 
     def live_nodes(self) -> int:
         """How many nodes heart-beat within the lease."""
@@ -153,7 +160,8 @@ class Membership:
         found: list[FoundRow] = []
         for row in rows:
             report, rerun = orphans_of(access, row)
-            orphans.append(report)
+            if report is not None:
+                orphans.append(report)
             claim = None
             if rerun is not None:
                 orphans.append(rerun)
