@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, insert, inspect, select, update
 
+from obssched._runs import RunInfo
 from obssched.executors.base import BaseExecutor
 from obssched.executors.pool import ThreadPoolExecutor
 from obssched.job import Job
 from obssched.jobstores._sql.codec import encode_job, to_micros
 from obssched.jobstores._sql.schema import SCHEMA_VERSION, define_tables, ensure_schema
-from obssched.jobstores._sql.starts import StartMarks, reports_body_start
+from obssched.jobstores._sql.starts import StartHook, StartMarks, reports_body_start
 from obssched.jobstores.base import OrphanedRun
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
@@ -201,6 +202,42 @@ def test_the_survivor_runs_a_dead_nodes_queued_run_once(
     assert executed == [T0]
     with store.engine.connect() as conn:
         assert conn.execute(select(store.tables.running.c.run_key)).all() == []
+
+
+def run_info(job_id: str, jobstore: str, run_time: datetime) -> RunInfo:
+    """A submitted run as executors hand it to run hooks."""
+    return RunInfo(1, job_id, job_id, NOOP, jobstore, "default", None, run_time, T0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("call", "jobstore", "run_time", "expected"),
+    [
+        ("wrap", "default", T0, [to_micros(T0)]),
+        ("remote", "default", T0, [to_micros(T0)]),
+        ("wrap", "elsewhere", T0, [0]),
+        ("wrap", "default", minutes(5), [0]),
+    ],
+    ids=["body-in-this-process", "body-in-another-process", "other-store", "not-claimed"],
+)
+def test_the_start_hook_marks_only_this_nodes_claimed_runs(
+    store: SQLAlchemyJobStore,
+    scheduler: ManualScheduler,
+    call: str,
+    jobstore: str,
+    run_time: datetime,
+    expected: list[int],
+) -> None:
+    """A run of this store's claim is marked begun whether its body runs here (``wrap``) or
+    in a worker process (``remote``, at submission); other runs are left alone."""
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    store.add_job(every_minute(scheduler, "j"))
+    store.acquire_due_jobs(T0)
+    (hook,) = [hook for hook in scheduler.context.run_hooks if isinstance(hook, StartHook)]
+    assert getattr(hook, call)(run_info("j", jobstore, run_time)) is None
+    with store.engine.connect() as conn:
+        marks = conn.execute(select(store.tables.running.c.started_through)).scalars().all()
+    assert marks == expected
 
 
 class Aps3StyleExecutor(BaseExecutor):
