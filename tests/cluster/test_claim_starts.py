@@ -342,9 +342,8 @@ class RecordingAccess:
         batch: dict[str, int] = {}
 
         class Connection:
-            def execute(self, statement: Any) -> None:
-                params = statement.compile().params
-                batch[params["run_key_1"]] = params["started_through"]
+            def execute(self, statement: Any, marks: list[dict[str, Any]]) -> None:
+                batch.update({mark["key"]: mark["mark"] for mark in marks})
 
         operation(Connection())
         self.batches.append(batch)

@@ -66,8 +66,9 @@ class Claims:
         self._access = access
         self.node_id = access.node_id
         self.lease_micros = int(access.lease_seconds * 1_000_000)
-        # How long another node's due job waits for it before this node claims it.
-        self.steal_micros = int(min(1.0, access.lease_seconds / 4) * 1_000_000)
+        # How long another node's due job waits for it before this node claims it: well within
+        # the default misfire grace time (1 s), so a dead node's share is late, not missed.
+        self.steal_micros = int(min(0.25, access.lease_seconds / 8) * 1_000_000)
         self.share = (0, 1)
         """This node's place among the live nodes, and how many there are (see
         :meth:`share_by`); set by the heartbeat."""

@@ -21,7 +21,7 @@ import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
 
 from obssched.executors.base import BaseExecutor
 
@@ -88,21 +88,21 @@ class StartMarks:
 
     def _write(self, batch: dict[str, int]) -> None:
         running = self._access.tables.running
-        node_id = self._access.node_id
+        # Only this node's row (another took it over if this node was deemed dead), and never
+        # back: a NULL (all begun) stays.
+        statement = (
+            update(running)
+            .where(
+                running.c.run_key == bindparam("key"),
+                running.c.node_id == self._access.node_id,
+                running.c.started_through < bindparam("mark"),
+            )
+            .values(started_through=bindparam("mark"))
+        )
+        marks = [{"key": run_key, "mark": micros} for run_key, micros in batch.items()]
 
         def write(conn: Connection) -> None:
-            for run_key, micros in batch.items():
-                # Only this node's row (another took it over if this node was deemed dead),
-                # and never back: a NULL (all begun) stays.
-                conn.execute(
-                    update(running)
-                    .where(
-                        running.c.run_key == run_key,
-                        running.c.node_id == node_id,
-                        running.c.started_through < micros,
-                    )
-                    .values(started_through=micros)
-                )
+            conn.execute(statement, marks)
 
         try:
             self._access.write(write)
