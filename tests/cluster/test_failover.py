@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.postgresql, pytest.mark.realtime, pytest.mark.slow, py
 
 CLOCK = SystemClock()  # real processes, real time
 Spawn = Callable[..., subprocess.Popen[str]]
-JOBS = 12
+JOBS = 24
 QUEUED = 6  # runs the victim holds without beginning them when it is killed
 
 
@@ -40,7 +40,7 @@ def test_runs_claimed_but_not_begun_by_a_killed_node_run_once_elsewhere(
     """After a SIGKILL: the victim's queued runs execute once on the survivors, its begun runs
     are reported abandoned and never run again, and no run time is lost or run twice."""
     start = CLOCK.now().replace(microsecond=0) + timedelta(seconds=5)
-    end = start + timedelta(seconds=14)
+    end = start + timedelta(seconds=20)
     duration = (end - CLOCK.now()).total_seconds() + 6
     seed = ["--seed", str(JOBS), "--interval", "1", "--start", start.isoformat()]
     seed += ["--end", end.isoformat(), "--no-recover", "--max-instances", "100"]
