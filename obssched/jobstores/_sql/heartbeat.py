@@ -1,12 +1,16 @@
 """Cluster mode, membership: heartbeats, and taking over the runs of dead nodes.
 
 Every node heart-beats in the ``_nodes`` table every third of ``lease_seconds``. Once a node has
-not for a whole lease, another takes over its ``_running`` rows: each becomes an
-:class:`~obssched.jobstores.base.OrphanedRun` for the scheduling loop to report abandoned and,
-when its job asks for recovery, to run again. The rows change hands (to the node that found them)
-in the transaction that finds them, and are deleted only once the loop has taken the orphaned
-runs and come back (to claim due runs, or for more orphans): a node that dies in between leaves
-them to be reported again, never unreported.
+not for a whole lease, another takes over its ``_running`` rows: each becomes
+:class:`~obssched.jobstores.base.OrphanedRun` objects for the scheduling loop, the runs that
+began to report abandoned (and, when the job asks for recovery, to run again), the runs that
+never began (:mod:`._sql.starts`) to run here, unreported. The rows change hands (to the node
+that found them) in the transaction that finds them, and are deleted only once the loop has taken
+the orphaned runs and come back (to claim due runs, or for more orphans): a node that dies in
+between leaves them to be reported again, never unreported.
+
+The live nodes seen at each heartbeat also decide which share of the due jobs this node claims
+first (:meth:`~obssched.jobstores._sql.claims.Claims.share_by`).
 
 Leases compare the nodes' own clocks (as Quartz does): keep them synchronised (NTP) well within
 ``lease_seconds``.
