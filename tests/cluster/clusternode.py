@@ -2,8 +2,13 @@
 
 It runs a BackgroundScheduler on a shared SQLAlchemyJobStore and records, in a ``results``
 table of the same database, every run executed, missed or abandoned as
-``(job_id, run_time, node, kind)``. With ``--seed`` it first adds the interval jobs, which ask for
-recovery of abandoned runs (``recover=True``) and first run at ``--start`` even if it has passed.
+``(job_id, run_time, node, kind)``, and as ``started`` each body of the ``slow`` job about to
+begin (with ``--hold``, every body; then each submission too, as ``submitted``). With
+``--seed`` it first adds the interval jobs, which ask for recovery of abandoned runs
+(``recover=True``, unless ``--no-recover``) and first run at ``--start`` even if it has passed.
+
+``--pool`` sizes the thread pool and ``--hold`` makes every body on this node take that long, so
+that a node can be saturated: the runs it claims then wait in its queue without beginning.
 
 So that a test can wait for a result instead of polling the table, each row is also announced
 as ``"job_id kind node"``: on PostgreSQL by a notification on the channel ``results_<schema>``,
@@ -21,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select
 
+from obssched._runs import RunInfo
 from obssched.clock import SystemClock
 from obssched.events import (
     EVENT_JOB_ERROR,
@@ -82,9 +88,35 @@ def exclusive(seconds: float) -> None:
 
 
 def work(seconds: float = 0.0) -> None:
-    """The job body: optionally takes a while (so a node can be killed mid-run)."""
+    """The job body: optionally takes a while (so a node can be killed mid-run); every body
+    takes ``--hold`` seconds on a node started with it."""
+    seconds = seconds or SINK.get("hold", 0.0)
     if seconds:
         time.sleep(seconds)
+
+
+class BeginRecorder:
+    """A run hook recording the bodies about to begin (after the store's own hook: a body
+    recorded here has had its start recorded by the store)."""
+
+    def __init__(self, record: Any, every_job: bool) -> None:
+        self._record = record
+        self._every_job = every_job
+
+    def wrap(self, run: RunInfo) -> None:
+        """Record ``run`` as started if it is watched; nothing to wrap."""
+        if self._every_job or run.job_id == "slow":
+            self._record(run.job_id, run.scheduled_run_time, "started")
+
+    def remote(self, run: RunInfo) -> None:
+        """No body runs in another process here."""
+
+
+def executors(kind: str, pool: int) -> dict[str, Any]:
+    """The node's executors: the default thread pool, sized by ``pool`` if given, or ``kind``."""
+    if kind != "threadpool":
+        return {"default": {"type": kind}}
+    return {"default": {"type": "threadpool", "max_workers": pool}} if pool else {}
 
 
 def main() -> None:
@@ -106,6 +138,10 @@ def main() -> None:
     parser.add_argument("--slow-job", type=float, default=0.0)
     parser.add_argument("--grace", type=float, default=0.0, help="misfire grace; 0: none")
     parser.add_argument("--echo", action="store_true", help="print each result as it is written")
+    parser.add_argument("--pool", type=int, default=0, help="thread pool workers; 0: default")
+    parser.add_argument("--hold", type=float, default=0.0, help="seconds every body takes here")
+    parser.add_argument("--no-recover", action="store_true", help="seed with recover=False")
+    parser.add_argument("--max-instances", type=int, default=5)
     args = parser.parse_args()
 
     table = results_table(args.schema)
@@ -114,7 +150,7 @@ def main() -> None:
     results = create_engine(args.url, connect_args=connect_args)
     # Jobs import this file as "clusternode", a module apart from the running __main__.
     sink = importlib.import_module("clusternode").SINK
-    sink.update(engine=results, spans=spans_table(args.schema), node=args.node)
+    sink.update(engine=results, spans=spans_table(args.schema), node=args.node, hold=args.hold)
     METADATA.create_all(results)
     node = args.node
     store = SQLAlchemyJobStore(
@@ -129,7 +165,7 @@ def main() -> None:
         tracing=False,
         timezone="UTC",
         jobstores={"default": store},
-        executors={"default": {"type": args.executor}} if args.executor != "threadpool" else {},
+        executors=executors(args.executor, args.pool),
     )
     lock = threading.Lock()
 
@@ -138,10 +174,12 @@ def main() -> None:
             for moment in event.scheduled_run_times:  # type: ignore[attr-defined]
                 record(event.job_id, moment, "skipped")  # type: ignore[attr-defined]
             return
-        if event.code == EVENT_JOB_SUBMITTED and getattr(event, "job_id", "") == "slow":
-            kind = "started"
-            run_time = event.scheduled_run_times[0]  # type: ignore[attr-defined]
-        elif isinstance(event, JobExecutionEvent):
+        if event.code == EVENT_JOB_SUBMITTED:
+            if args.hold:
+                for moment in event.scheduled_run_times:  # type: ignore[attr-defined]
+                    record(event.job_id, moment, "submitted")  # type: ignore[attr-defined]
+            return
+        if isinstance(event, JobExecutionEvent):
             kind = {EVENT_JOB_EXECUTED: "executed", EVENT_JOB_MISSED: "missed"}.get(
                 event.code, "error"
             )
@@ -172,6 +210,7 @@ def main() -> None:
     scheduler.context.events.add(listener)
     seeding = bool(args.seed or args.exclusive)
     scheduler.start(paused=seeding)
+    scheduler.add_run_hook(BeginRecorder(record, every_job=bool(args.hold)))
     if seeding:
         start = datetime.fromisoformat(args.start)
         end = datetime.fromisoformat(args.end) if args.end else None
@@ -186,12 +225,12 @@ def main() -> None:
                 id=f"job{index}",
                 misfire_grace_time=args.grace or None,
                 coalesce=False,
-                max_instances=5,
+                max_instances=args.max_instances,
                 # A loaded host may start this process after ``start``: the first run time is
                 # still ``start``, late, not the next one after now.
                 next_run_time=start,
                 replace_existing=True,
-                recover=True,
+                recover=not args.no_recover,
             )
         if args.exclusive:
             scheduler.add_job(

@@ -7,6 +7,16 @@ therefore handed to exactly one node, and ``max_instances`` holds across the clu
 with that many ``_running`` rows is claimed (its next run time advances) but its runs are
 refused. The claim's decisions reach the scheduling loop as
 :class:`~obssched.jobstores.base.RunPlan` objects; the loop submits and reports.
+
+The due jobs are shared out among the live nodes: each job belongs to one of them by a hash of
+its id (the live nodes ordered by id, as the heartbeat last saw them). A node claims the jobs of
+its own share as soon as they are due, and another node's only once they have waited
+``steal_seconds`` for it, so a slow or dead node's share is still run. Nodes that briefly
+disagree on who is alive only overlap or leave a gap for that while; a claim is exclusive
+either way.
+
+A ``_running`` row also says which of its runs began (:mod:`._sql.starts`): a run claimed but
+not begun when its node dies runs on another node instead of being lost.
 """
 
 from __future__ import annotations
@@ -17,12 +27,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, case, delete, func, insert, literal, or_, select, update
 
 from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
 from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
+from obssched.jobstores._sql.starts import StartMarks, reports_body_start
 from obssched.jobstores.base import RunPlan
 
 if TYPE_CHECKING:
@@ -40,6 +51,7 @@ class Claim:
     run_key: str
     job_id: str
     end_micros: int
+    run_micros: tuple[int, ...] = ()
     submitted: bool = False
 
 
@@ -54,16 +66,38 @@ class Claims:
         self._access = access
         self.node_id = access.node_id
         self.lease_micros = int(access.lease_seconds * 1_000_000)
+        # How long another node's due job waits for it before this node claims it: well within
+        # the default misfire grace time (1 s), so a dead node's share is late, not missed.
+        self.steal_micros = int(min(0.25, access.lease_seconds / 8) * 1_000_000)
+        self.share = (0, 1)
+        """This node's place among the live nodes, and how many there are (see
+        :meth:`share_by`); set by the heartbeat."""
         self._lock = threading.Lock()
         self._settled: dict[str, int | None] = {}  # job id -> next run written by the claim
         # job id -> what this step's claim decided (or why it could not)
         self._plans: dict[str, RunPlan | Exception] = {}
         self._step_claims: dict[str, Claim] = {}  # job id -> claim of the current step
         self._ends: dict[tuple[str, int], Claim] = {}  # (job id, last run time) -> claim
+        self._starts: dict[tuple[str, int], Claim] = {}  # (job id, any run time) -> claim
+        self._marks = StartMarks(access)
         self._unreleased_keys: list[str] = []
         self._sequence = 0
 
     # -- the step ------------------------------------------------------------------------------
+
+    def share_by(self, live: list[str]) -> None:
+        """Share the jobs out among the ``live`` node ids (this node counts as live)."""
+        nodes = sorted({*live, self.node_id})
+        self.share = (nodes.index(self.node_id), len(nodes))
+
+    def _mine(self) -> Any:
+        """Whether a jobs-table row belongs to this node's share (``None``: all do)."""
+        index, count = self.share
+        if count <= 1:
+            return None
+        jobs_table = self._access.tables.jobs
+        bucket = func.mod(func.hashtext(jobs_table.c.id).op("&")(0x7FFFFFFF), count)
+        return bucket == index
 
     def claim_due(self, now: datetime) -> list[Job]:
         """Claim the due jobs no other node holds, advancing them in the same transaction."""
@@ -90,6 +124,11 @@ class Claims:
             .limit(access.batch_size)
             .with_for_update(skip_locked=True)
         )
+        mine = self._mine()
+        if mine is not None:
+            query = query.where(
+                or_(mine, jobs_table.c.next_run_time <= now_micros - self.steal_micros)
+            )
         query = access.without_unloadable(query)
 
         def claim(conn: Connection) -> list[Job]:
@@ -187,6 +226,10 @@ class Claims:
         track it until the run ends (the caller holds the lock)."""
         self._sequence += 1
         run_key = f"{self.node_id}:{self._sequence}:{to_micros(run_times[0])}"
+        # 0: none of the runs began yet, each is recorded as it does. An executor that does
+        # not report body starts leaves it unknown (NULL): every run counts as begun.
+        executor = self._access.context.executors.get(job.executor)
+        started_through = 0 if reports_body_start(executor) else None
         conn.execute(
             insert(self._access.tables.running).values(
                 run_key=run_key,
@@ -196,6 +239,7 @@ class Claims:
                 run_times=json.dumps([moment.isoformat() for moment in run_times]),
                 claimed_at=to_micros(now),
                 state=state,
+                started_through=started_through,
             )
         )
         return self._track(run_key, job.id, run_times)
@@ -207,11 +251,31 @@ class Claims:
             return self._track(run_key, job_id, run_times)
 
     def _track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
-        end_micros = to_micros(run_times[-1])
-        assert end_micros is not None
-        claim = Claim(run_key, job_id, end_micros)
-        self._ends[(job_id, end_micros)] = claim
+        run_micros = tuple(to_micros(moment) or 0 for moment in run_times)
+        claim = Claim(run_key, job_id, run_micros[-1], run_micros)
+        self._ends[(job_id, claim.end_micros)] = claim
+        for micros in run_micros:
+            self._starts[(job_id, micros)] = claim
         return claim
+
+    def _untrack(self, claim: Claim) -> None:
+        """Stop tracking ``claim`` (the caller holds the lock)."""
+        if self._ends.get((claim.job_id, claim.end_micros)) is claim:
+            del self._ends[(claim.job_id, claim.end_micros)]
+        for micros in claim.run_micros:
+            if self._starts.get((claim.job_id, micros)) is claim:
+                del self._starts[(claim.job_id, micros)]
+
+    def run_begins(self, job_id: str, jobstore: str, run_time: datetime) -> None:
+        """Record, before its body starts, that the run of ``job_id`` at ``run_time`` begins
+        if it is one of this node's claims (see :mod:`._sql.starts`)."""
+        if jobstore != self._access.alias:
+            return
+        micros = to_micros(run_time) or 0
+        with self._lock:
+            claim = self._starts.get((job_id, micros))
+        if claim is not None:
+            self._marks.mark(claim.run_key, micros)
 
     def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
         if not job_ids:
@@ -249,7 +313,7 @@ class Claims:
             unsubmitted = [c for c in self._step_claims.values() if not c.submitted]
             self._step_claims.clear()
             for claim in unsubmitted:
-                self._ends.pop((claim.job_id, claim.end_micros), None)
+                self._untrack(claim)
             keys = [claim.run_key for claim in unsubmitted]
 
         def give_back(conn: Connection) -> None:
@@ -270,25 +334,34 @@ class Claims:
                 self._unreleased_keys.extend(keys)
 
     def next_run_time(self) -> datetime | None:
-        """The earliest moment a job may be claimed: a leased job counts at its lease's end."""
+        """The earliest moment this node may claim a job: a leased job counts at its lease's
+        end, another node's job once it has waited ``steal_micros`` for it."""
         access = self._access
         jobs_table = access.tables.jobs
-        free = access.without_unloadable(
-            select(func.min(jobs_table.c.next_run_time)).where(
-                or_(
-                    jobs_table.c.lease_owner.is_(None),
-                    jobs_table.c.lease_owner == self.node_id,
+        next_run = jobs_table.c.next_run_time
+        unleased = or_(jobs_table.c.lease_owner.is_(None), jobs_table.c.lease_owner == self.node_id)
+        mine = self._mine()
+        wait: Any = literal(0)
+        queries = [access.without_unloadable(select(func.min(next_run)).where(unleased))]
+        if mine is not None:
+            wait = case((mine, 0), else_=self.steal_micros)
+            queries = [
+                access.without_unloadable(select(func.min(next_run)).where(unleased, mine)),
+                access.without_unloadable(select(func.min(next_run) + self.steal_micros)).where(
+                    unleased
+                ),
+            ]
+        queries.append(
+            access.without_unloadable(
+                select(func.min(func.greatest(next_run + wait, jobs_table.c.lease_until))).where(
+                    jobs_table.c.lease_until.is_not(None),
+                    jobs_table.c.lease_owner != self.node_id,
                 )
             )
         )
-        leased = access.without_unloadable(
-            select(
-                func.min(func.greatest(jobs_table.c.next_run_time, jobs_table.c.lease_until))
-            ).where(jobs_table.c.lease_until.is_not(None), jobs_table.c.lease_owner != self.node_id)
-        )
 
         def read(conn: Connection) -> list[Any]:
-            return [conn.execute(free).scalar(), conn.execute(leased).scalar()]
+            return [conn.execute(query).scalar() for query in queries]
 
         found = [value for value in access.read(read) if value is not None]
         return micros_to_datetime(min(found)) if found else None
@@ -315,15 +388,16 @@ class Claims:
         if run_time is None or isinstance(getattr(event, "exception", None), JobAbandonedError):
             return
         with self._lock:
-            ended = self._ends.pop((job_id, to_micros(run_time) or 0), None)
+            ended = self._ends.get((job_id, to_micros(run_time) or 0))
+            if ended is not None:
+                self._untrack(ended)
         if ended is not None:
             self.delete_running([ended.run_key])
 
     def forget(self, claim: Claim) -> None:
         """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""
         with self._lock:
-            if self._ends.get((claim.job_id, claim.end_micros)) is claim:
-                del self._ends[(claim.job_id, claim.end_micros)]
+            self._untrack(claim)
 
     def delete_running(self, keys: list[str]) -> None:
         """Delete ``_running`` rows; on failure the next heartbeat retries."""

@@ -4,9 +4,11 @@ A :class:`ClusterNode` is this scheduler's membership in the cluster. It claims 
 leases (:mod:`._sql.claims`), heart-beats and takes over the runs of dead nodes
 (:mod:`._sql.heartbeat`), and wakes the other nodes when the jobs change (``LISTEN/NOTIFY``).
 The ``_running`` table makes ``max_instances`` hold across the cluster and outlives a node
-killed mid-run: the runs it left are reported abandoned by another node, and run again for jobs
-that ask for recovery. The node decides nothing it reports: its claims reach the scheduling
-loop as :class:`~obssched.jobstores.base.RunPlan` objects and the runs it takes over as
+killed mid-run: the runs it left that had begun are reported abandoned by another node, and run
+again for jobs that ask for recovery; those it had claimed but not begun run on another node.
+A run hook records each claimed run's start before its body begins (:mod:`._sql.starts`).
+The node decides nothing it reports: its claims reach the scheduling loop as
+:class:`~obssched.jobstores.base.RunPlan` objects and the runs it takes over as
 :class:`~obssched.jobstores.base.OrphanedRun` objects.
 """
 
@@ -23,6 +25,7 @@ from obssched.exceptions import JobAbandonedError
 from obssched.jobstores._sql.claims import Claims
 from obssched.jobstores._sql.heartbeat import Membership
 from obssched.jobstores._sql.notify import notify
+from obssched.jobstores._sql.starts import StartHook
 
 if TYPE_CHECKING:
     from obssched.job import Job
@@ -47,6 +50,7 @@ class ClusterNode:
         self._stop = threading.Event()
         self.claims = Claims(access)
         self.membership = Membership(access, self.claims)
+        self._start_hook = StartHook(self.claims)
         self._listener = access.make_listener(self._on_notification, self._stop)
         self._threads: list[threading.Thread] = []
 
@@ -54,9 +58,9 @@ class ClusterNode:
         """Join the cluster: register, take over runs left by a previous life, start the
         heartbeat and notification threads."""
         self.membership.join()
-        self._access.context.events.add(
-            self.claims.on_event, _RUN_EVENTS, name="obssched.jobstore.runs"
-        )
+        context = self._access.context
+        context.events.add(self.claims.on_event, _RUN_EVENTS, name="obssched.jobstore.runs")
+        context.run_hooks = (*context.run_hooks, self._start_hook)
         self._threads = [
             threading.Thread(
                 target=self.membership.run,
@@ -74,7 +78,11 @@ class ClusterNode:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
-        self._access.context.events.remove(self.claims.on_event)
+        context = self._access.context
+        context.events.remove(self.claims.on_event)
+        context.run_hooks = tuple(
+            hook for hook in context.run_hooks if hook is not self._start_hook
+        )
         self.membership.leave()
 
     # -- what the store delegates --------------------------------------------------------------

@@ -1,12 +1,16 @@
 """Cluster mode, membership: heartbeats, and taking over the runs of dead nodes.
 
 Every node heart-beats in the ``_nodes`` table every third of ``lease_seconds``. Once a node has
-not for a whole lease, another takes over its ``_running`` rows: each becomes an
-:class:`~obssched.jobstores.base.OrphanedRun` for the scheduling loop to report abandoned and,
-when its job asks for recovery, to run again. The rows change hands (to the node that found them)
-in the transaction that finds them, and are deleted only once the loop has taken the orphaned
-runs and come back (to claim due runs, or for more orphans): a node that dies in between leaves
-them to be reported again, never unreported.
+not for a whole lease, another takes over its ``_running`` rows: each becomes
+:class:`~obssched.jobstores.base.OrphanedRun` objects for the scheduling loop, the runs that
+began to report abandoned (and, when the job asks for recovery, to run again), the runs that
+never began (:mod:`._sql.starts`) to run here, unreported. The rows change hands (to the node
+that found them) in the transaction that finds them, and are deleted only once the loop has taken
+the orphaned runs and come back (to claim due runs, or for more orphans): a node that dies in
+between leaves them to be reported again, never unreported.
+
+The live nodes seen at each heartbeat also decide which share of the due jobs this node claims
+first (:meth:`~obssched.jobstores._sql.claims.Claims.share_by`).
 
 Leases compare the nodes' own clocks (as Quartz does): keep them synchronised (NTP) well within
 ``lease_seconds``.
@@ -60,6 +64,7 @@ class Membership:
         def register(conn: Connection) -> None:
             conn.execute(delete(nodes).where(nodes.c.node_id == self.node_id))
             conn.execute(insert(nodes).values(**self._node_row(now)))
+            self._claims.share_by(self._live_ids(conn, now))
 
         self._access.write(register)
         running = self._access.tables.running
@@ -95,6 +100,7 @@ class Membership:
             ).rowcount
             if not found:  # declared dead during an outage: join again
                 conn.execute(insert(nodes).values(**self._node_row(now)))
+            self._claims.share_by(self._live_ids(conn, now))
 
         try:
             self._access.write(touch)
@@ -115,6 +121,11 @@ class Membership:
         live = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
         if self._take_over(running.c.node_id.not_in(live)):
             self._access.context.wakeup()
+
+    def _live_ids(self, conn: Connection, now: int) -> list[str]:
+        nodes = self._access.tables.nodes
+        query = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
+        return list(conn.execute(query).scalars())
 
     def live_nodes(self) -> int:
         """How many nodes heart-beat within the lease."""
@@ -153,7 +164,8 @@ class Membership:
         found: list[FoundRow] = []
         for row in rows:
             report, rerun = orphans_of(access, row)
-            orphans.append(report)
+            if report is not None:
+                orphans.append(report)
             claim = None
             if rerun is not None:
                 orphans.append(rerun)

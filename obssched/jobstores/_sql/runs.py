@@ -64,24 +64,46 @@ def run_times_of(row: Any) -> list[datetime]:
     return [datetime.fromisoformat(text) for text in json.loads(row.run_times)]
 
 
-def orphans_of(access: StoreAccess, row: Any) -> tuple[OrphanedRun, OrphanedRun | None]:
-    """The report of the abandoned run of a ``_running`` row, and its re-run when the job (or
-    the store) asks for recovery and the job can still be loaded; counts the abandoned run."""
+def split_begun(row: Any) -> tuple[list[datetime], list[datetime]]:
+    """The run times of a ``_running`` row that (may have) begun, and those that never did
+    (its ``started_through``: NULL, unknown, counts every run as begun)."""
     run_times = run_times_of(row)
-    error = JobAbandonedError(row.job_id, row.node_id, run_times)
-    access.count_abandoned(row.job_name)
+    through = getattr(row, "started_through", None)
+    if through is None:
+        return run_times, []
+    begun = [moment for moment in run_times if (to_micros(moment) or 0) <= through]
+    return begun, run_times[len(begun) :]
+
+
+def orphans_of(access: StoreAccess, row: Any) -> tuple[OrphanedRun | None, OrphanedRun | None]:
+    """What the loop is handed for a ``_running`` row: the report of its abandoned runs (those
+    that began; ``None`` if none did, which is then not counted), and the re-run of the runs
+    that never began and, when the job (or the store) asks for recovery, of those that did,
+    if the job can still be loaded (``None``: nothing to run again)."""
+    begun, never_begun = split_begun(row)
     job: Job | None
     try:
         job = access.decode_state(row.state)
     except Exception:
-        access.logger.exception("Cannot load job %r to recover its abandoned run", row.job_id)
+        access.logger.exception("Cannot load job %r to run its orphaned runs", row.job_id)
         job = None
+    if job is None:  # nothing can run again: every run is reported lost
+        begun, never_begun = begun + never_begun, []
     executor = job.executor if job is not None else None
-    report = OrphanedRun(row.job_id, row.job_name, executor, run_times, error, None)
-    if job is None or not access.wants_recovery(job):
+    report = None
+    if begun:
+        error = JobAbandonedError(row.job_id, row.node_id, begun)
+        access.count_abandoned(row.job_name)
+        report = OrphanedRun(row.job_id, row.job_name, executor, begun, error, None)
+    again = list(never_begun)
+    if begun and job is not None and access.wants_recovery(job):
+        access.logger.info("Recovering the abandoned run of job %r", row.job_id)
+        again = begun + again
+    elif never_begun:
+        access.logger.info("Running the runs of job %r its node never began", row.job_id)
+    if not again or job is None:
         return report, None
-    access.logger.info("Recovering the abandoned run of job %r", row.job_id)
-    return report, OrphanedRun(row.job_id, row.job_name, executor, run_times, None, job)
+    return report, OrphanedRun(row.job_id, row.job_name, executor, again, None, job)
 
 
 @dataclass
@@ -285,7 +307,8 @@ class RunLedger:
         recovering: dict[tuple[str, int], _Run] = {}
         for row in rows:
             report, rerun = orphans_of(access, row)
-            orphans.append(report)
+            if report is not None:
+                orphans.append(report)
             run = None
             if rerun is not None and rerun.job is not None:
                 orphans.append(rerun)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     select,
     text,
     update,
@@ -25,11 +26,14 @@ from obssched.exceptions import ObsschedError
 
 __all__ = ["SCHEMA_VERSION", "SchemaVersionError", "Tables", "define_tables", "ensure_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the table layout this obssched writes; recorded in the ``_meta`` table.
 
 Version 2 added the ``_owner`` table (which scheduler serves a store outside cluster mode);
-a version-1 store gets it, and the new version, when this obssched opens it.
+version 3 the ``started_through`` column of the ``_running`` table (which runs of a cluster
+claim have begun). An older store gets what it lacks, and the new version, when this obssched
+opens it; the rows it holds read as they are (a ``_running`` row without ``started_through``
+counts as begun).
 """
 
 # An advisory lock key ("obss" in ASCII) so nodes starting together do not race to create tables.
@@ -108,6 +112,10 @@ def define_tables(metadata: MetaData, tablename: str, schema: str | None) -> Tab
         Column("claimed_at", BigInteger, nullable=False),
         # The job as it was claimed, so a run can be recovered even if the job is gone since.
         Column("state", LargeBinary, nullable=False),
+        # The latest of ``run_times`` whose body began: those after it never did, so another
+        # node may run them if this one dies. 0: none began yet; NULL: unknown (rows written
+        # where body starts are not reported, and older rows), all count as begun.
+        Column("started_through", BigInteger, nullable=True),
         Index(f"ix_{tablename}_running_job_id", "job_id"),
         Index(f"ix_{tablename}_running_node_id", "node_id"),
         schema=schema,
@@ -147,12 +155,27 @@ def ensure_schema(engine: Engine, tables: Tables) -> None:
         if found is None:
             conn.execute(meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
         elif found < SCHEMA_VERSION:
-            # Older layouts only lack tables, created above: the rows read as they are.
+            # Older layouts lack tables, created above, and columns, added here: the rows
+            # read as they are.
+            _add_missing_columns(conn, tables)
             conn.execute(
                 update(meta)
                 .where(meta.c.name == "schema_version")
                 .values(value=str(SCHEMA_VERSION))
             )
+
+
+def _add_missing_columns(conn: Connection, tables: Tables) -> None:
+    """Add the columns a table from an older layout lacks (nullable: old rows keep NULL)."""
+    for table in (tables.running,):
+        present = {column["name"] for column in inspect(conn).get_columns(table.name, table.schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            quoted = conn.dialect.identifier_preparer.quote(column.name)
+            table_name = conn.dialect.identifier_preparer.format_table(table)
+            conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {quoted} {kind}"))
 
 
 def _read_version(conn: Connection, tables: Tables) -> int | None:

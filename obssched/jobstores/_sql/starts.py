@@ -1,0 +1,135 @@
+"""Cluster mode, which claimed runs began: recorded before each body starts.
+
+A claimed run that never began can safely run on another node if its own dies; one that began
+must not run again (unless its job asks for recovery). So a node records, in the run's
+``_running`` row (``started_through``), each run of its claims as its body is about to begin,
+and commits that before the body starts. Quartz keeps acquired and executing triggers apart
+the same way.
+
+The record is made by a run hook (:class:`StartHook`): executors call it in the thread or task
+that runs the body, right before it (or at submission for a body run in another process,
+which is earlier and so still safe). Executors that do not call run hooks (APScheduler 3's)
+get no such record: their claims are written as begun from the start, as every run was before.
+
+Bodies starting together share one commit (:class:`StartMarks`): the first to arrive writes
+every mark waiting, the others wait for that commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, bindparam, update
+
+from obssched.executors.base import BaseExecutor
+
+if TYPE_CHECKING:
+    from obssched._runs import RemoteWrapper, RunInfo
+    from obssched.jobstores._sql.access import StoreAccess
+    from obssched.jobstores._sql.claims import Claims
+
+__all__ = ["StartHook", "StartMarks", "reports_body_start"]
+
+
+def reports_body_start(executor: object) -> bool:
+    """Whether ``executor`` calls the run hooks before each job body (obssched's executors, and
+    those implementing ``submit_runs``' work hand-over) rather than running bodies through
+    APScheduler 3's ``submit_job``/``_do_submit_job``, which call none."""
+    if not isinstance(executor, BaseExecutor):
+        return False
+    kind = type(executor)
+    return (
+        kind.submit_job is BaseExecutor.submit_job
+        and kind._do_submit_runs is not BaseExecutor._do_submit_runs
+    )
+
+
+class StartMarks:
+    """Writes the marks of runs about to begin, several in one commit.
+
+    Args:
+        access: the store's tables and transactions.
+    """
+
+    def __init__(self, access: StoreAccess) -> None:
+        self._access = access
+        self._lock = threading.Lock()
+        self._committed = threading.Condition(self._lock)
+        self._pending: dict[str, int] = {}  # run key -> latest run time (micros) begun
+        self._next_batch = 1  # the batch the pending marks go out in
+        self._finished = 0  # the last batch written (or failed)
+        self._writing = False
+
+    def mark(self, run_key: str, micros: int) -> None:
+        """Record that the run of ``run_key`` at ``micros`` begins; return once committed (or
+        once writing it failed, which is logged: the body runs either way)."""
+        with self._lock:
+            if micros > self._pending.get(run_key, -1):
+                self._pending[run_key] = micros
+            ticket = self._next_batch
+            while self._finished < ticket:
+                if not self._writing:
+                    batch, self._pending = self._pending, {}
+                    self._next_batch += 1
+                    self._writing = True
+                    break
+                self._committed.wait()
+            else:
+                return
+        try:
+            self._write(batch)
+        finally:
+            with self._lock:
+                self._writing = False
+                self._finished = ticket
+                self._committed.notify_all()
+
+    def _write(self, batch: dict[str, int]) -> None:
+        running = self._access.tables.running
+        # Only this node's row (another took it over if this node was deemed dead), and never
+        # back: a NULL (all begun) stays.
+        statement = (
+            update(running)
+            .where(
+                running.c.run_key == bindparam("key"),
+                running.c.node_id == self._access.node_id,
+                running.c.started_through < bindparam("mark"),
+            )
+            .values(started_through=bindparam("mark"))
+        )
+        marks = [{"key": run_key, "mark": micros} for run_key, micros in batch.items()]
+
+        def write(conn: Connection) -> None:
+            conn.execute(statement, marks)
+
+        try:
+            self._access.write(write)
+        except Exception:
+            self._access.logger.exception(
+                "Could not record the start of %d runs; another node may run them again if "
+                "this one dies",
+                len(batch),
+            )
+
+
+class StartHook:
+    """The run hook that records the start of this node's claimed runs.
+
+    Args:
+        claims: the node's claims, which know the ``_running`` row of each run.
+    """
+
+    def __init__(self, claims: Claims) -> None:
+        self._claims = claims
+
+    def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
+        """Record ``run``'s start if it is one of this node's claims; nothing to wrap."""
+        self._claims.run_begins(run.job_id, run.jobstore, run.scheduled_run_time)
+        return None
+
+    def remote(self, run: RunInfo) -> RemoteWrapper | None:
+        """A body run in another process: recorded now, at submission (before it can begin)."""
+        self._claims.run_begins(run.job_id, run.jobstore, run.scheduled_run_time)
+        return None
