@@ -20,6 +20,7 @@ from obssched.console._redact import mask_text, printable, redact, safe_value
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
 from obssched.console._web import ApiError
+from obssched.observability._attach import node_finder
 from obssched.observability._reader import JOB_LIST
 
 __all__ = ["ConsoleApi"]
@@ -219,7 +220,7 @@ class ConsoleApi:
         records = self.history.runs(job_id)
         if not records and self.history.job(job_id) is None and self._find(job_id) is None:
             raise ApiError(404, f"no job with id {safe_value(job_id)!r}")
-        node = self._node_finder()
+        node = node_finder(self.scheduler)
         return {"job_id": job_id, "runs": [self._run(record, node) for record in records]}
 
     def run_spans(self, run_id_text: str) -> dict[str, Any]:
@@ -362,19 +363,6 @@ class ConsoleApi:
         if template is None or trace_id is None:
             return None
         return template.replace("{trace_id}", trace_id)
-
-    def _node_finder(self) -> Callable[[str | None], str | None]:
-        context = getattr(self.scheduler, "context", None)
-        stores = context.jobstores if isinstance(context, SchedulerContext) else {}
-
-        def node_of(alias: str | None) -> str | None:
-            store = None if alias is None else stores.get(alias)
-            if store is None or not getattr(store, "cluster", False):
-                return None
-            node = getattr(store, "node_id", None)
-            return node if isinstance(node, str) else None
-
-        return node_of
 
     def _run(
         self, record: RunRecord, node_of: Callable[[str | None], str | None]

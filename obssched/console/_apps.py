@@ -12,7 +12,7 @@ from obssched.console._routes import Console
 from obssched.console._settings import ConsoleSettings
 from obssched.console._spanbuffer import SpanBuffer
 from obssched.console._web import MAX_BODY, SECURITY_HEADERS, Request, Response, error_response
-from obssched.observability._apps import ASGIApp, WSGIApp
+from obssched.observability._apps import ASGIApp, WSGIApp, serve_lifespan
 
 __all__ = ["build_console", "make_asgi_app", "make_wsgi_app", "mount_console"]
 
@@ -156,13 +156,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 async def _asgi_not_found(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     await _send(send, error_response(404, "not found"), head=False)

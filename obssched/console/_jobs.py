@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from obssched._context import SchedulerContext
-from obssched.observability._reader import (
-    JOB_LIST,
-    SCRAPE_WAIT,
-    Reading,
-    StoreReader,
-    UnitState,
-    read_store,
-)
+from obssched.observability._reader import SCRAPE_WAIT, StoreReader, UnitState
+from obssched.observability._sources import job_reads
 
 __all__ = ["JobReader"]
 
@@ -31,20 +22,7 @@ class JobReader:
 
     def read(self) -> tuple[list[Any], list[UnitState]]:
         """Return the jobs and what is known of each store (or of the scheduler's job list)."""
-        scheduler = self._scheduler
-        context = getattr(scheduler, "context", None)
-        stores = dict(context.jobstores) if isinstance(context, SchedulerContext) else {}
-        reads: dict[str, Callable[[], Reading]]
-        if (
-            stores
-            and getattr(scheduler, "state", 0) != 0
-            and all(callable(getattr(store, "get_all_jobs", None)) for store in stores.values())
-        ):
-            reads = {alias: partial(read_store, store) for alias, store in stores.items()}
-        else:
-            get_jobs = scheduler.get_jobs
-            reads = {JOB_LIST: lambda: Reading(list(get_jobs()))}
-        units = self._reader.refresh(reads)
+        units = self._reader.refresh(job_reads(self._scheduler))
         jobs: list[Any] = []
         for unit in units:
             if unit.reading is not None:

@@ -212,7 +212,7 @@ def build(
             options.trace_filter,
             clock,
             exemplars=options.metrics,
-            node_of=_node_finder(scheduler),
+            node_of=node_finder(scheduler),
         )
     return Instrumentation(
         scheduler, metrics=metrics_listener, tracer=tracer, source=source, registry=registry
@@ -290,7 +290,7 @@ def attach_builtin(
     return attach(scheduler, options)
 
 
-def _node_finder(scheduler: Any) -> Callable[[str | None], str | None]:
+def node_finder(scheduler: Any) -> Callable[[str | None], str | None]:
     """Return what tells the cluster node behind a job store alias of ``scheduler``."""
     context = context_or_none(scheduler)
     if context is None:  # a stock APScheduler 3 scheduler has no cluster stores

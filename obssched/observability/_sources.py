@@ -219,22 +219,7 @@ class SchedulerSource:
         scheduler = self.scheduler
         if scheduler is None:
             return []
-        context = context_or_none(scheduler)
-        stores = {} if context is None else dict(context.jobstores)
-        reads: dict[str, Callable[[], Reading]]
-        if (
-            stores
-            and getattr(scheduler, "state", 0) != 0
-            and all(callable(getattr(store, "get_all_jobs", None)) for store in stores.values())
-        ):
-            # Read without the scheduler's lock, which the loop holds through a whole step: a
-            # store hanging in a step would otherwise hold up the reads of every store. The SQL
-            # stores lock themselves; a memory store's read that races a write is retried.
-            reads = {alias: partial(read_store, store) for alias, store in stores.items()}
-        else:
-            get_jobs = scheduler.get_jobs
-            reads = {JOB_LIST: lambda: Reading(list(get_jobs()))}
-        return self.reader.refresh(reads)
+        return self.reader.refresh(job_reads(scheduler))
 
     def health(self, limit: float | None = None) -> tuple[bool, str]:
         """Say whether the scheduler is doing its work, and why not.
@@ -250,6 +235,25 @@ class SchedulerSource:
                 ``health_limit`` when ``None``).
         """
         return judge(self, self.health_limit if limit is None else check_health_limit(limit))
+
+
+def job_reads(scheduler: Any) -> dict[str, Callable[[], Reading]]:
+    """Return what reads ``scheduler``'s jobs, by unit: each store of a running obssched
+    scheduler, or its ``get_jobs()`` (a stopped one, whose jobs wait in it rather than in its
+    stores, or a stock APScheduler 3 one), for a :class:`StoreReader` to refresh."""
+    context = context_or_none(scheduler)
+    stores = {} if context is None else dict(context.jobstores)
+    if (
+        stores
+        and getattr(scheduler, "state", 0) != 0
+        and all(callable(getattr(store, "get_all_jobs", None)) for store in stores.values())
+    ):
+        # Read without the scheduler's lock, which the loop holds through a whole step: a
+        # store hanging in a step would otherwise hold up the reads of every store. The SQL
+        # stores lock themselves; a memory store's read that races a write is retried.
+        return {alias: partial(read_store, store) for alias, store in stores.items()}
+    get_jobs = scheduler.get_jobs
+    return {JOB_LIST: lambda: Reading(list(get_jobs()))}
 
 
 def check_health_limit(limit: float) -> float:
