@@ -1,8 +1,9 @@
-"""The built-in tracing: one trace per run, from the scheduler's events and its run hook.
+"""The built-in tracing: one span per run, from the scheduler's events and its run hook.
 
-A run's span opens at submission and closes at its terminal event; the run hook makes the body's
-span current around the job body (see :mod:`._spans`). For the process pool the body span is
-recorded in the scheduler's process from the start and end times the execution event reports.
+A run's span starts at the run's submission and ends at its terminal event; the run hook makes it
+current around the job body and marks the body's start on it (see :mod:`._spans`), so the queue
+wait and the run time stay apart in one span. For the process pool the body's start is marked in
+the scheduler's process from the time the execution event reports.
 
 Only the OpenTelemetry API is used; the provider is the one given, or the global one.
 """
@@ -37,6 +38,7 @@ from obssched.events import (
 )
 from obssched.observability._names import safe_text
 from obssched.observability._spans import (
+    BODY_STARTED,
     EPOCH,
     PROPAGATOR,
     TracedRun,
@@ -60,7 +62,7 @@ class RunTracer:
     Args:
         tracer_provider: the provider to trace with; the global one when ``None``.
         trace_filter: called with each job's id and name; runs of jobs it refuses are not traced.
-        clock: the clock the body span's times are read from (the scheduler's).
+        clock: the clock the body's start is read from (the scheduler's).
         exemplars: return each sampled run's trace and span ids from its terminal event (for the
             metrics' exemplars); without metrics there is no need to format them.
         node_of: gives the cluster node identity behind a job store alias (``None`` for stores
@@ -136,8 +138,9 @@ class RunTracer:
             assert isinstance(event, JobExecutionEvent)
             return self._ended(event)
         if code == EVENT_JOB_SUBMITTED:
-            # The run itself is traced from its body's start (or its end): the submission only
-            # says which run times coalescing dropped.
+            # The run's span is opened when its body starts (or goes to a worker process, or the
+            # run ends), started at the submission's time: the submission only says which run
+            # times coalescing dropped.
             assert isinstance(event, JobSubmissionEvent)
             if event.coalesced_run_times and self._traced(event.job_id, event.job_name):
                 self._coalesced(event)
@@ -278,17 +281,19 @@ class RunTracer:
         else:
             recording = span.is_recording()
             if recording:
-                if run.body_recorded:
+                if run.body_start_ns:
                     span.set_attribute("obssched.outcome", outcome)
-                else:
+                else:  # the body ran in a worker process: its start is known from the event
                     attributes: dict[str, Any] = {"obssched.outcome": outcome}
                     if event.queue_wait is not None:
                         attributes["obssched.queue_wait"] = event.queue_wait
                         attributes["obssched.start_delay"] = event.start_delay
                     span.set_attributes(attributes)
         if recording:
-            if not run.body_recorded and event.started_at is not None:
-                self._body_from_event(run, event, failed)
+            started = event.started_at
+            if not run.body_start_ns and started is not None:
+                run.body_start_ns = ns(started)
+                span.add_event(BODY_STARTED, timestamp=run.body_start_ns)
             if failed:
                 record_error(span, event.exception)
         queue_wait, duration = event.queue_wait, event.run_duration
@@ -298,23 +303,10 @@ class RunTracer:
         else:
             end = event.finished_at
             end_ns = ns(end if end is not None else self.clock.now())
-        # The body span's end was read a moment after the runner's: the run never ends first.
-        span.end(end_ns if end_ns >= run.body_end_ns else run.body_end_ns)
+        # The hook read the body's start a moment after the runner did, and the event's times
+        # are rounded to microseconds: the span never ends before its start event.
+        span.end(end_ns if end_ns >= run.body_start_ns else run.body_start_ns)
         return run.exemplar
-
-    def _body_from_event(self, run: TracedRun, event: JobExecutionEvent, failed: bool) -> None:
-        assert event.started_at is not None
-        run.body_recorded = True
-        body = self.otel_tracer.start_span(
-            f"execute {run.name}",
-            context=run.context,
-            kind=SpanKind.INTERNAL,
-            start_time=ns(event.started_at),
-        )
-        if failed:
-            record_error(body, event.exception)
-        finished = event.finished_at if event.finished_at is not None else self.clock.now()
-        body.end(ns(finished))
 
     def _coalesced(self, event: JobSubmissionEvent) -> None:
         for run_time in event.coalesced_run_times:
@@ -393,7 +385,7 @@ class RunTracer:
         return run
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
-        """Return the context manager that makes the run's body span current around the body."""
+        """Return the context manager that makes the run's span current around the body."""
         if self.is_inert():
             return None
         return self.annotate(run)
