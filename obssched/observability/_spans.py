@@ -138,7 +138,7 @@ class TracedRun:
         self.submitted_monotonic = submitted_monotonic
         self.span: Span | None = None
         self.context: Context | None = None
-        self.exemplar: dict[str, str] | None = None
+        self.exemplar: tuple[int, int] | None = None
         self.token: object = None
         self.body_start_ns = 0
         """When the body started (0: no run hook saw it start)."""

@@ -36,6 +36,7 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
+from obssched.observability._metrics import SpanIds
 from obssched.observability._names import safe_text
 from obssched.observability._spans import (
     BODY_STARTED,
@@ -64,7 +65,7 @@ class RunTracer:
         trace_filter: called with each job's id and name; runs of jobs it refuses are not traced.
         clock: the clock the body's start is read from (the scheduler's).
         exemplars: return each sampled run's trace and span ids from its terminal event (for the
-            metrics' exemplars); without metrics there is no need to format them.
+            metrics' exemplars); without metrics there is no need to keep them.
         node_of: gives the cluster node identity behind a job store alias (``None`` for stores
             that are not shared); it becomes the run span's ``obssched.node`` attribute.
     """
@@ -128,8 +129,8 @@ class RunTracer:
         ever recorded, only events that open something do (checked first: ``live``)."""
         return self.live or bool(self._runs) or (code not in _AFTER_RUN and not self.is_inert())
 
-    def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
-        """Account for one event; for a run's terminal event return its exemplar labels.
+    def handle(self, event: SchedulerEvent) -> SpanIds | None:
+        """Account for one event; for a run's terminal event return its span's ids (exemplars).
 
         Callers may skip events while no provider records spans and no run is open.
         """
@@ -241,15 +242,12 @@ class RunTracer:
         )
         span_context = span.get_span_context()
         if self._exemplars and span_context.trace_flags.sampled:
-            run.exemplar = {
-                "trace_id": format(span_context.trace_id, "032x"),
-                "span_id": format(span_context.span_id, "016x"),
-            }
+            run.exemplar = (span_context.trace_id, span_context.span_id)
         run.context = trace.set_span_in_context(span, self._root)
         run.span = span
         return span
 
-    def _ended(self, event: JobExecutionEvent) -> dict[str, str] | None:
+    def _ended(self, event: JobExecutionEvent) -> SpanIds | None:
         run_id = event.run_id
         if run_id is None:
             return None
