@@ -31,6 +31,7 @@ __all__ = [
     "BODY_STARTED",
     "EPOCH",
     "PROPAGATOR",
+    "JobAttributes",
     "TraceFilter",
     "TracedRun",
     "function_name",
@@ -81,8 +82,58 @@ def function_name(reference: str) -> str:
     return reference.replace(":", ".", 1)
 
 
+class JobAttributes:
+    """What every run span of one job starts with: its name and the attributes that change only
+    when the job does.
+
+    Built once per job and kept while the job's runs match it (formatting a trigger costs more
+    than all the other attributes together); each run's span copies :attr:`attributes` and adds
+    its own. A run ended before any run hook saw it knows no trigger or function.
+    """
+
+    __slots__ = (
+        "attributes",
+        "executor",
+        "func_name",
+        "job_id",
+        "job_name",
+        "jobstore",
+        "span_name",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        job_name: str,
+        executor: str | None,
+        jobstore: str | None,
+        trigger: object | None = None,
+        func_name: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.job_name = job_name
+        self.executor = executor
+        self.jobstore = jobstore
+        self.trigger = trigger
+        self.func_name = func_name
+        name = safe_text(job_name)
+        self.span_name = f"run {name}"
+        attributes: dict[str, str] = {
+            "obssched.job.id": safe_text(job_id),
+            "obssched.job.name": name,
+            "obssched.executor": executor or "",
+            "obssched.jobstore": jobstore or "",
+        }
+        if trigger is not None:
+            attributes["obssched.trigger"] = safe_text(str(trigger))
+        if func_name is not None:
+            attributes["code.function.name"] = safe_text(function_name(func_name))
+        self.attributes = attributes
+
+
 class TracedRun:
-    """One traced run: what its span is opened with, the span, and when its body started.
+    """One traced run: its job's attributes, its span, and when its body started.
 
     Made when the run's body starts (it is then also the context manager the run hook returns
     around the body), when :meth:`RunTracer.remote` carries its context to a worker process, or
@@ -102,12 +153,9 @@ class TracedRun:
     __slots__ = (
         "body_start_ns",
         "context",
-        "details",
-        "executor",
         "exemplar",
-        "job_id",
-        "jobstore",
-        "name",
+        "job",
+        "lateness",
         "scheduled",
         "span",
         "start_ns",
@@ -119,22 +167,18 @@ class TracedRun:
     def __init__(
         self,
         tracer: RunTracer,
-        job_id: str,
-        name: str,
-        executor: str | None,
-        jobstore: str | None,
+        job: JobAttributes,
         scheduled: datetime,
-        start_ns: int,
+        submitted: datetime,
         submitted_monotonic: float | None,
     ) -> None:
         self.tracer = tracer
-        self.job_id = job_id
-        # Made safe once here: the span name and attributes are built from it.
-        self.name = safe_text(name)
-        self.executor = executor
-        self.jobstore = jobstore
+        self.job = job
         self.scheduled = scheduled
-        self.start_ns = start_ns
+        self.start_ns = ns(submitted)
+        self.lateness = (submitted - scheduled).total_seconds()
+        """Seconds from the scheduled run time to the submission (the start delay less the
+        queue wait)."""
         self.submitted_monotonic = submitted_monotonic
         self.span: Span | None = None
         self.context: Context | None = None
@@ -142,8 +186,6 @@ class TracedRun:
         self.token: object = None
         self.body_start_ns = 0
         """When the body started (0: no run hook saw it start)."""
-        # The trigger's text and the function's name, for a run of a job already removed.
-        self.details: tuple[str, str] | None = None
 
     def __enter__(self) -> Span:
         tracer = self.tracer

@@ -37,14 +37,13 @@ from obssched.events import (
     SchedulerEvent,
 )
 from obssched.observability._metrics import SpanIds
-from obssched.observability._names import safe_text
 from obssched.observability._spans import (
     BODY_STARTED,
     EPOCH,
     PROPAGATOR,
+    JobAttributes,
     TracedRun,
     TraceFilter,
-    function_name,
     ns,
     record_error,
     records_spans,
@@ -95,10 +94,8 @@ class RunTracer:
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._runs: dict[int, TracedRun] = {}
-        # Trigger object, its text and the callable's name per job id, learnt from the run hook:
-        # formatting a trigger costs more than the rest of the attributes together, so it is
-        # done once per trigger object.
-        self._job_details: dict[str, tuple[object, str, str, str]] = {}
+        # The attributes of each job's run spans, learnt from the run hook (see JobAttributes).
+        self._jobs: dict[str, JobAttributes] = {}
         # Jobs removed lately, with the link each had: their last runs may still start.
         self._removed: dict[str, Link | None] = {}
         self._links: dict[str, Link] = {}
@@ -171,7 +168,7 @@ class RunTracer:
         """Drop what is kept per job, but remember a removed job's link for a while: a date job
         is removed when its run is submitted, before the run's span opens."""
         link = self._links.pop(job_id, None)
-        self._job_details.pop(job_id, None)
+        self._jobs.pop(job_id, None)
         if self._filter is not None:
             self._filtered.pop((job_id, job_name or job_id), None)
         removed = self._removed
@@ -208,32 +205,23 @@ class RunTracer:
         """
         if run.span is not None:
             return run.span
+        job = run.job
         attributes: dict[str, Any] = {
-            "obssched.job.id": safe_text(run.job_id),
-            "obssched.job.name": run.name,
-            "obssched.executor": run.executor or "",
-            "obssched.jobstore": run.jobstore or "",
+            **job.attributes,
             "obssched.scheduled_time": self._scheduled_text(run.scheduled),
         }
-        known = self._job_details.get(run.job_id)
-        details = (known[1], known[2]) if known is not None else run.details
-        if details is not None:
-            attributes["obssched.trigger"] = details[0]
-            attributes["code.function.name"] = details[1]
         if queue_wait is not None:
-            attributes["obssched.start_delay"] = (
-                run.start_ns - ns(run.scheduled)
-            ) / 1e9 + queue_wait
+            attributes["obssched.start_delay"] = run.lateness + queue_wait
             attributes["obssched.queue_wait"] = queue_wait
         if outcome is not None:
             attributes["obssched.outcome"] = outcome
         if self._node_of is not None:
-            node = self._node_of(run.jobstore)
+            node = self._node_of(job.jobstore)
             if node is not None:
                 attributes["obssched.node"] = node
-        link = self._links.get(run.job_id) or self._removed.get(run.job_id)
+        link = self._links.get(job.job_id) or self._removed.get(job.job_id)
         span = self.otel_tracer.start_span(
-            f"run {run.name}",
+            job.span_name,
             context=self._root,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
@@ -262,12 +250,9 @@ class RunTracer:
             submitted = event.submitted_at
             run = TracedRun(
                 self,
-                event.job_id,
-                event.job_name or event.job_id,
-                event.executor,
-                event.jobstore,
+                self._job_of(event),
                 event.scheduled_run_time,
-                ns(submitted if submitted is not None else self.clock.now()),
+                submitted if submitted is not None else self.clock.now(),
                 None,
             )
         failed = event.code == EVENT_JOB_ERROR
@@ -350,37 +335,44 @@ class RunTracer:
 
     def annotate(self, info: RunInfo) -> TracedRun | None:
         """Register a run whose body is about to start (or go to a worker process)."""
-        if not self._traced(info.job_id, info.job_name):
+        job_id = info.job_id
+        if not self._traced(job_id, info.job_name):
             return None
         runs = self._runs
         run = runs.get(info.run_id)
-        if run is None:
-            submitted = info.submitted_at
-            run = runs.setdefault(
-                info.run_id,
-                TracedRun(
-                    self,
-                    info.job_id,
-                    info.job_name,
-                    info.executor,
-                    info.jobstore,
-                    info.scheduled_run_time,
-                    ns(submitted if submitted is not None else self.clock.now()),
-                    info.submitted_monotonic,
-                ),
+        if run is not None:
+            return run
+        job = self._jobs.get(job_id)
+        if (
+            job is None
+            or job.trigger is not info.trigger
+            or job.func_name != info.func_name
+            or job.job_name != info.job_name
+            or job.executor != info.executor
+            or job.jobstore != info.jobstore
+        ):
+            job = JobAttributes(
+                job_id, info.job_name, info.executor, info.jobstore, info.trigger, info.func_name
             )
-        known = self._job_details.get(info.job_id)
-        if known is None or known[0] is not info.trigger or known[3] != info.func_name:
-            text = safe_text(str(info.trigger))
-            function = safe_text(function_name(info.func_name))
-            if info.job_id not in self._removed:  # nothing is kept for a removed job
-                self._job_details[info.job_id] = (info.trigger, text, function, info.func_name)
-            else:
-                run.details = (text, function)
-            span = run.span
-            if span is not None and span.is_recording():
-                span.set_attributes({"obssched.trigger": text, "code.function.name": function})
-        return run
+            if job_id not in self._removed:  # nothing is kept for a removed job
+                self._jobs[job_id] = job
+        run = TracedRun(
+            self, job, info.scheduled_run_time, info.submitted_at, info.submitted_monotonic
+        )
+        return runs.setdefault(info.run_id, run)
+
+    def _job_of(self, event: JobEvent) -> JobAttributes:
+        """The attributes of a run no run hook saw: those the hook learnt of its job, if any."""
+        name = event.job_name or event.job_id
+        job = self._jobs.get(event.job_id)
+        if (
+            job is not None
+            and job.job_name == name
+            and job.executor == event.executor
+            and job.jobstore == event.jobstore
+        ):
+            return job
+        return JobAttributes(event.job_id, name, event.executor, event.jobstore)
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
         """Return the context manager that makes the run's span current around the body."""

@@ -251,7 +251,7 @@ def test_a_job_removed_before_its_run_starts_keeps_its_link(
     assert [link.context.span_id for link in run.links] == [request.get_span_context().span_id]
     assert (run.attributes or {})["obssched.trigger"] == "interval[0:01:00]"
     (tracer,) = scheduler.run_hooks
-    assert "id-1" not in tracer._job_details
+    assert "id-1" not in tracer._jobs
     assert "id-1" not in tracer._links
 
 
