@@ -88,7 +88,9 @@ class JobAttributes:
 
     Built once per job and kept while the job's runs match it (formatting a trigger costs more
     than all the other attributes together); each run's span copies :attr:`attributes` and adds
-    its own. A run ended before any run hook saw it knows no trigger or function.
+    its own. A run ended before any run hook saw it knows no trigger or function. ``node`` is
+    the cluster node behind the job's store (fixed for a store's life; a job moved to another
+    store is another job to the tracer).
     """
 
     __slots__ = (
@@ -110,6 +112,7 @@ class JobAttributes:
         jobstore: str | None,
         trigger: object | None = None,
         func_name: str | None = None,
+        node: str | None = None,
     ) -> None:
         self.job_id = job_id
         self.job_name = job_name
@@ -129,6 +132,8 @@ class JobAttributes:
             attributes["obssched.trigger"] = safe_text(str(trigger))
         if func_name is not None:
             attributes["code.function.name"] = safe_text(function_name(func_name))
+        if node is not None:
+            attributes["obssched.node"] = node
         self.attributes = attributes
 
 

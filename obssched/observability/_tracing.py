@@ -215,10 +215,6 @@ class RunTracer:
             attributes["obssched.queue_wait"] = queue_wait
         if outcome is not None:
             attributes["obssched.outcome"] = outcome
-        if self._node_of is not None:
-            node = self._node_of(job.jobstore)
-            if node is not None:
-                attributes["obssched.node"] = node
         link = self._links.get(job.job_id) or self._removed.get(job.job_id)
         span = self.otel_tracer.start_span(
             job.span_name,
@@ -352,7 +348,13 @@ class RunTracer:
             or job.jobstore != info.jobstore
         ):
             job = JobAttributes(
-                job_id, info.job_name, info.executor, info.jobstore, info.trigger, info.func_name
+                job_id,
+                info.job_name,
+                info.executor,
+                info.jobstore,
+                info.trigger,
+                info.func_name,
+                self._node(info.jobstore),
             )
             if job_id not in self._removed:  # nothing is kept for a removed job
                 self._jobs[job_id] = job
@@ -372,7 +374,12 @@ class RunTracer:
             and job.jobstore == event.jobstore
         ):
             return job
-        return JobAttributes(event.job_id, name, event.executor, event.jobstore)
+        return JobAttributes(
+            event.job_id, name, event.executor, event.jobstore, node=self._node(event.jobstore)
+        )
+
+    def _node(self, jobstore: str | None) -> str | None:
+        return None if self._node_of is None else self._node_of(jobstore)
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
         """Return the context manager that makes the run's span current around the body."""
