@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -36,7 +36,6 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.observability._metrics import SpanIds
 from obssched.observability._spans import (
     BODY_STARTED,
     EPOCH,
@@ -49,6 +48,9 @@ from obssched.observability._spans import (
     records_spans,
     remote_context,
 )
+
+if TYPE_CHECKING:
+    from obssched.observability._metrics import SpanIds
 
 __all__ = ["RunTracer", "TraceFilter"]
 
