@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
 
 from obssched._runs import RemoteWrapper, RunInfo
 from obssched.clock import Clock, SystemClock
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from obssched.observability._metrics import SpanIds
 
 __all__ = ["RunTracer", "TraceFilter"]
+
+_ENDS = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR})
+"""The terminal events of a run that started (or failed on its way to the executor)."""
 
 # Events that end or forget what the tracer recorded at a run's submission or a job's addition.
 _AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
@@ -134,7 +137,7 @@ class RunTracer:
         Callers may skip events while no provider records spans and no run is open.
         """
         code = event.code
-        if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
+        if code in _ENDS:
             assert isinstance(event, JobExecutionEvent)
             return self._ended(event)
         if code == EVENT_JOB_SUBMITTED:
@@ -227,7 +230,7 @@ class RunTracer:
             start_time=run.start_ns,
         )
         span_context = span.get_span_context()
-        if self._exemplars and span_context.trace_flags.sampled:
+        if self._exemplars and span_context.trace_flags & TraceFlags.SAMPLED:
             run.exemplar = (span_context.trace_id, span_context.span_id)
         run.context = trace.set_span_in_context(span, self._root)
         run.span = span
