@@ -22,9 +22,8 @@ Cells:
   cost 16 us (``us_per_run / span_us * 16``): load inflates both alike, so the scaled figure is
   the steadier one to hold against the 50 us target. The worker also times the *SDK floor*: the
   bare OpenTelemetry calls the required behaviour needs per run (one run span started with its
-  nine attributes, made current around the body, the body's start added as an event, one
-  attribute set at the end, the span ended), which bounds from below what any implementation of
-  one span per run can reach with that SDK.
+  nine attributes, made current around the body, one attribute set at the end, the span ended),
+  which bounds from below what any implementation of one span per run can reach with that SDK.
 * ``scheduler/1000``: ManualSchedulers with the inline executor running 1,000 due jobs (50 names)
   per tick, one with nothing attached and one per version with metrics (and one per version with
   metrics and batch tracing) attached through ``attach_builtin``; the extra CPU per run over the
@@ -199,8 +198,8 @@ def run_feeder(
     """Return ``(prepare, feed)`` for one cell: ``prepare(n)`` builds ``n`` fresh runs (run info,
     submission event, execution event; 50 job names), ``feed`` hands them over. With ``module``
     ``None`` it feeds the *SDK floor*: the bare OpenTelemetry calls one traced run needs (a run
-    span started with nine attributes, made current, the body's start event, one attribute set
-    at the end, the end), which no implementation of one span per run can undercut."""
+    span started with nine attributes, made current around the body, one attribute set at the
+    end, the end), which no implementation of one span per run can undercut."""
     from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.context import Context
@@ -259,7 +258,6 @@ def run_feeder(
                 }  # fmt: skip
                 run = tracer.start_span("run " + info.job_name, empty, attributes=attributes)
                 token = otel_context.attach(trace.set_span_in_context(run, empty))
-                run.add_event("obssched.job.start", timestamp=run.start_time)
                 otel_context.detach(token)
                 run.set_attribute("obssched.outcome", "success")
                 run.end()

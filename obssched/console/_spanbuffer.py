@@ -8,8 +8,9 @@ otherwise its spans are dropped. Spans that end after their root (a thread the j
 join a kept trace.
 
 A run has one span, from its submission to its end, under which the job's own spans nest; its
-``obssched.job.start`` event marks when the body started, after the queue wait. Span events are
-kept as their names and times (``events`` of each served span), without their attributes.
+``obssched.queue_wait`` attribute says when the body started. Span events (an exception, a job's
+own marks) are kept as their names and times (``events`` of each served span), without their
+attributes.
 
 Everything is bounded: traces kept per job and in all, spans per trace and in all, attributes
 and events per span and the length of each attribute's text, traces waiting for their root, and
@@ -33,7 +34,7 @@ _SCHEDULED = "obssched.scheduled_time"
 _OUTCOME = "obssched.outcome"
 _CUT = "..."
 _EVENTS_KEPT = 16
-"""Events kept per span (their names and times): the run span's body start, exceptions."""
+"""Events kept per span (their names and times): exceptions, the job's own marks."""
 
 
 class KeptSpan(NamedTuple):

@@ -1,9 +1,9 @@
 """The built-in tracing: one span per run, from the scheduler's events and its run hook.
 
 A run's span starts at the run's submission and ends at its terminal event; the run hook makes it
-current around the job body and marks the body's start on it (see :mod:`._spans`), so the queue
-wait and the run time stay apart in one span. For the process pool the body's start is marked in
-the scheduler's process from the time the execution event reports.
+current around the job body (see :mod:`._spans`). Its ``obssched.queue_wait`` attribute is when
+the body started, so the queue wait and the run time stay apart in one span. For the process pool
+the timings come from the execution event, in the scheduler's process.
 
 Only the OpenTelemetry API is used; the provider is the one given, or the global one.
 """
@@ -37,7 +37,6 @@ from obssched.events import (
     SchedulerEvent,
 )
 from obssched.observability._spans import (
-    BODY_STARTED,
     EPOCH,
     PROPAGATOR,
     JobAttributes,
@@ -267,19 +266,14 @@ class RunTracer:
             if recording:
                 if run.body_start_ns:
                     span.set_attribute("obssched.outcome", outcome)
-                else:  # the body ran in a worker process: its start is known from the event
+                else:  # the body ran in a worker process: its timings come with the event
                     attributes: dict[str, Any] = {"obssched.outcome": outcome}
                     if event.queue_wait is not None:
                         attributes["obssched.queue_wait"] = event.queue_wait
                         attributes["obssched.start_delay"] = event.start_delay
                     span.set_attributes(attributes)
-        if recording:
-            started = event.started_at
-            if not run.body_start_ns and started is not None:
-                run.body_start_ns = ns(started)
-                span.add_event(BODY_STARTED, timestamp=run.body_start_ns)
-            if failed:
-                record_error(span, event.exception)
+        if recording and failed:
+            record_error(span, event.exception)
         queue_wait, duration = event.queue_wait, event.run_duration
         if queue_wait is not None and duration is not None and event.submitted_at is not None:
             # The end in nanoseconds straight from the run's timings: no datetime is built.
@@ -288,7 +282,7 @@ class RunTracer:
             end = event.finished_at
             end_ns = ns(end if end is not None else self.clock.now())
         # The hook read the body's start a moment after the runner did, and the event's times
-        # are rounded to microseconds: the span never ends before its start event.
+        # are rounded to microseconds: the span never ends before its queue wait does.
         span.end(end_ns if end_ns >= run.body_start_ns else run.body_start_ns)
         return run.exemplar
 

@@ -44,8 +44,8 @@ def traced_run(
     children: int = 1,
     child_text: str | list[str] = "",
 ) -> str:
-    """Record a run span whose body starts 0.5 ms in, with ``children`` spans of the job's own
-    under it, the way obssched's tracer does."""
+    """Record a run span with ``children`` spans of the job's own under it, the way obssched's
+    tracer does, and a mark of the job's own 0.5 ms in."""
     tracer = provider.get_tracer("test")
     start = int(scheduled.timestamp() * 1e9)
     root = tracer.start_span(
@@ -53,7 +53,7 @@ def traced_run(
         attributes={"obssched.job.id": job, "obssched.scheduled_time": scheduled.isoformat()},
         start_time=start,
     )
-    root.add_event("obssched.job.start", timestamp=start + MS // 2)
+    root.add_event("cache warmed", timestamp=start + MS // 2)
     context = trace.set_span_in_context(root)
     for n in range(children):
         child = tracer.start_span(
@@ -87,15 +87,14 @@ def test_a_failed_runs_whole_trace_is_kept(provider: TracerProvider) -> None:
     assert root["parent_span_id"] is None
 
 
-def test_the_run_spans_body_start_is_served(provider: TracerProvider) -> None:
-    """The run span's body start event is served by name and offset, splitting the queue wait
-    from the run time."""
+def test_span_events_are_served(provider: TracerProvider) -> None:
+    """A span's events are served by name and offset from the run span's start."""
     buffer = buffer_on(provider)
     traced_run(provider, "j", at(0), 40, failed=True, children=0)
     kept = buffer.trace_of("j", at(0))
     assert kept is not None
     (root,) = kept.spans_json()
-    assert root["events"] == [{"name": "obssched.job.start", "offset_ms": 0.5}]
+    assert root["events"] == [{"name": "cache warmed", "offset_ms": 0.5}]
 
 
 def test_events_kept_per_span_are_bounded(provider: TracerProvider) -> None:
@@ -246,8 +245,8 @@ def failing_job(tracer: trace.Tracer) -> None:
 
 @pytest.mark.realtime
 def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
-    """A failed run of a traced scheduler serves its run span, with its body's start, and the
-    job's own spans under it."""
+    """A failed run of a traced scheduler serves its run span, with its queue wait and its
+    exception, and the job's own spans under it."""
     buffer = buffer_on(provider)
     clock = ManualClock()
     scheduler = ManualScheduler(clock=clock, metrics=False, tracer_provider=provider)
@@ -271,10 +270,8 @@ def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
         run_span, load = data["spans"]
         assert (run_span["name"], load["name"]) == ("run failing_job", "load rows")
         assert load["parent_span_id"] == run_span["span_id"]
-        assert [event["name"] for event in run_span["events"]] == [
-            "obssched.job.start",
-            "exception",
-        ]
+        assert [event["name"] for event in run_span["events"]] == ["exception"]
+        assert "obssched.queue_wait" in run_span["attributes"]
     finally:
         scheduler.shutdown()
 

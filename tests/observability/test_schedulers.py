@@ -160,7 +160,7 @@ def test_thread_pool_nesting(
         format(run.context.trace_id, "032x"),
         format(run.context.span_id, "016x"),
     )
-    assert [event.name for event in run.events] == ["obssched.job.start"]
+    assert (run.attributes or {})["obssched.outcome"] == "success"
 
 
 @pytest.mark.realtime
@@ -237,7 +237,7 @@ def test_process_pool_context(
     registry: CollectorRegistry,
     exporter: InMemorySpanExporter,
 ) -> None:
-    """A process-pool job runs under the run's span, whose body start is marked."""
+    """A process-pool job runs under the run's span, which gets its timings from the event."""
     recorder = EventRecorder(process_scheduler, ENDED)
     process_scheduler.add_job(jobs.current_trace, name="remote")
     process_scheduler.start()
@@ -249,7 +249,7 @@ def test_process_pool_context(
         format(run.context.trace_id, "032x"),
         format(run.context.span_id, "016x"),
     )
-    assert [event.name for event in run.events] == ["obssched.job.start"]
+    assert (run.attributes or {})["obssched.queue_wait"] >= 0.0
     labels = {"job_name": "remote", "executor": "default"}
     assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
 

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from obssched.events import (
+    EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     JobExecutionEvent,
@@ -87,11 +88,11 @@ def test_run_span_is_current_in_the_body(
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-def test_body_start_is_an_event_of_the_run_span(
+def test_body_start_is_the_queue_wait_after_the_span_start(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """The run span marks its body's start with an event after the queue wait, so the wait and
-    the run time stay apart in one span."""
+    """One span keeps the queue wait and the run time apart: it starts at submission, its
+    queue_wait attribute says when the body started, and it ends with the body."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
@@ -100,12 +101,11 @@ def test_body_start_is_an_event_of_the_run_span(
     with hook.wrap(info):
         scheduler.clock.advance(2.0)
     scheduler.finish(info, started_at=info.submitted_at + timedelta(seconds=0.25))
-    run = spans(exporter)["run report"]
+    (run,) = exporter.get_finished_spans()
     assert run.start_time is not None
-    assert [(event.name, event.timestamp - run.start_time) for event in run.events] == [
-        ("obssched.job.start", 250_000_000)
-    ]
+    assert (run.attributes or {})["obssched.queue_wait"] == 0.25
     assert run.end_time == run.start_time + 2_250_000_000
+    assert run.events == ()
 
 
 def test_error_recorded(
@@ -118,7 +118,7 @@ def test_error_recorded(
     assert span.status.status_code is StatusCode.ERROR
     assert (span.attributes or {})["error.type"] == "KeyError"
     assert (span.attributes or {})["obssched.outcome"] == "error"
-    assert [event.name for event in span.events] == ["obssched.job.start", "exception"]
+    assert [event.name for event in span.events] == ["exception"]
 
 
 def test_run_that_fails_before_its_body_gets_a_run_span_only(
@@ -172,7 +172,7 @@ def test_hook_before_submission_event(
     scheduler.finish(info, started_at=T0)
     (run,) = exporter.get_finished_spans()
     assert run.name == "run report"
-    assert [event.name for event in run.events] == ["obssched.job.start"]
+    assert (run.attributes or {})["obssched.outcome"] == "success"
 
 
 def test_missed_short_span(
@@ -271,7 +271,7 @@ def test_the_run_span_never_ends_before_its_body_started(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     """The hook reads the body's start after the runner did: when the event's times put the end
-    before that reading, the span ends at its start event rather than before it."""
+    before that reading, the span ends at the body's start rather than before it."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
@@ -279,10 +279,19 @@ def test_the_run_span_never_ends_before_its_body_started(
     (hook,) = scheduler.run_hooks
     with hook.wrap(info):
         pass
-    scheduler.finish(info, started_at=info.submitted_at + timedelta(seconds=0.5))
+    scheduler.dispatch(
+        JobExecutionEvent(
+            EVENT_JOB_EXECUTED, "id-1", "default", T0, job_name="report", executor="default",
+            run_id=info.run_id, submitted_at=info.submitted_at,
+            started_at=info.submitted_at + timedelta(seconds=0.2),
+            finished_at=info.submitted_at + timedelta(seconds=0.6),
+            queue_wait=0.2, run_duration=0.4,
+        )
+    )  # fmt: skip
     (run,) = exporter.get_finished_spans()
-    (start,) = run.events
-    assert run.end_time == start.timestamp
+    assert run.start_time is not None
+    assert (run.attributes or {})["obssched.queue_wait"] == 1.0
+    assert run.end_time == run.start_time + 1_000_000_000
 
 
 def test_trace_filter_skips_jobs(
@@ -315,7 +324,7 @@ def test_remote_carries_context(
 def test_remote_body_from_event_times(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """For a body run in another process, its start is marked from the event's times."""
+    """For a body run in another process, the span's timings come from the event."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
@@ -325,10 +334,8 @@ def test_remote_body_from_event_times(
     scheduler.clock.advance(3)
     scheduler.finish(info, started_at=started)
     (run,) = exporter.get_finished_spans()
-    assert [(event.name, event.timestamp) for event in run.events] == [
-        ("obssched.job.start", int(started.timestamp()) * 10**9)
-    ]
     assert (run.attributes or {})["obssched.queue_wait"] == 1.0
+    assert (run.attributes or {})["obssched.start_delay"] == 1.0
     assert run.end_time == int(scheduler.clock.now().timestamp()) * 10**9
 
 
