@@ -21,9 +21,9 @@ Cells:
   the same provider, and reports the per-run cost scaled to the issue's machine, where that span
   cost 16 us (``us_per_run / span_us * 16``): load inflates both alike, so the scaled figure is
   the steadier one to hold against the 50 us target. The worker also times the *SDK floor*: the
-  bare OpenTelemetry calls the required behaviour needs per run (a run span started with its nine
-  attributes, a child span made current, one attribute set at the end, both spans ended), which
-  bounds from below what any implementation can reach with that SDK.
+  bare OpenTelemetry calls the required behaviour needs per run (one run span started with its
+  nine attributes, made current around the body, one attribute set at the end, the span ended),
+  which bounds from below what any implementation of one span per run can reach with that SDK.
 * ``scheduler/1000``: ManualSchedulers with the inline executor running 1,000 due jobs (50 names)
   per tick, one with nothing attached and one per version with metrics (and one per version with
   metrics and batch tracing) attached through ``attach_builtin``; the extra CPU per run over the
@@ -32,7 +32,12 @@ Cells:
 * ``primitives/-``: the building blocks the issue quotes (a cached prometheus-client counter child
   ``inc``, a histogram ``observe``, an SDK span start and end).
 
-Run: ``.venv/bin/python benchmarks/bench_listeners.py --base a7dc28e --rounds 5``.
+``--instructions RUNS`` also counts, under callgrind, the instructions per run of the listener
+cells (metrics; metrics and tracing with the simple processor; the SDK floor) for each version:
+exact whatever the load, where the CPU times above move with it.
+
+Run: ``.venv/bin/python benchmarks/bench_listeners.py --base a7dc28e --rounds 5``
+(``--instructions 2000`` to add the counts).
 """
 
 from __future__ import annotations
@@ -183,8 +188,20 @@ def _paired(
     return result
 
 
-def listener_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
-    """Per-run CPU of each version's listener (and run hook) fed a run's events directly."""
+Feed = Callable[[list[Any]], None]
+"""Feeds prepared runs to one version's listener and run hook (or to the bare SDK calls)."""
+
+
+def run_feeder(
+    param: str, module: ModuleType | None, provider: Any
+) -> tuple[Callable[[int], list[Any]], Feed]:
+    """Return ``(prepare, feed)`` for one cell: ``prepare(n)`` builds ``n`` fresh runs (run info,
+    submission event, execution event; 50 job names), ``feed`` hands them over. With ``module``
+    ``None`` it feeds the *SDK floor*: the bare OpenTelemetry calls one traced run needs (a run
+    span started with nine attributes, made current around the body, one attribute set at the
+    end, the end), which no implementation of one span per run can undercut."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
     from opentelemetry.context import Context
     from prometheus_client import CollectorRegistry
 
@@ -197,52 +214,90 @@ def listener_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
     )
     from obssched.triggers.interval import IntervalTrigger
 
-    tracing = param != "metrics"
-    provider = provider_with(param.removeprefix("tracing-")) if tracing else None
-    runs = 1000 if quick else RUNS
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     jobs = [(f"id-{i}", f"job-{i}", IntervalTrigger(seconds=60 + i)) for i in range(50)]
     next_id = iter(range(1 << 62))
 
-    def batch_for(module: ModuleType) -> Callable[[], float]:
-        scheduler = _FakeScheduler()
-        module.attach_builtin(
-            scheduler, metrics=True, tracing=tracing, registry=CollectorRegistry(),
-            tracer_provider=provider,
-        )  # fmt: skip
-        listener, hook = scheduler.listener, scheduler.hook
+    def prepare(runs: int) -> list[Any]:
+        prepared = []
+        for index in range(runs):
+            run_id = next(next_id)
+            job_id, name, trigger = jobs[index % len(jobs)]
+            scheduled = t0 + timedelta(seconds=run_id)
+            submitted = scheduled + timedelta(milliseconds=1)
+            started = submitted + timedelta(milliseconds=1)
+            finished = started + timedelta(milliseconds=3)
+            info = RunInfo(
+                run_id, job_id, name, "bench:noop", "default", "default", trigger, scheduled,
+                submitted, 0.0,
+            )  # fmt: skip
+            submission = JobSubmissionEvent(
+                EVENT_JOB_SUBMITTED, job_id, "default", [scheduled], job_name=name,
+                executor="default", run_id=run_id, submitted_at=submitted,
+            )  # fmt: skip
+            execution = JobExecutionEvent(
+                EVENT_JOB_EXECUTED, job_id, "default", scheduled, job_name=name,
+                executor="default", run_id=run_id, submitted_at=submitted, started_at=started,
+                finished_at=finished, queue_wait=0.001, run_duration=0.003,
+            )  # fmt: skip
+            prepared.append((info, submission, execution))
+        return prepared
+
+    if module is None:
+        tracer = provider.get_tracer("floor")
+        empty = Context()
+
+        def floor(prepared: list[Any]) -> None:
+            for info, _, _ in prepared:
+                attributes = {
+                    "obssched.job.id": info.job_id, "obssched.job.name": info.job_name,
+                    "obssched.executor": "default", "obssched.jobstore": "default",
+                    "obssched.scheduled_time": "2025-01-01T00:00:00+00:00",
+                    "obssched.trigger": "interval[0:01:00]", "code.function.name": "bench:noop",
+                    "obssched.start_delay": 0.002, "obssched.queue_wait": 0.001,
+                }  # fmt: skip
+                run = tracer.start_span("run " + info.job_name, empty, attributes=attributes)
+                token = otel_context.attach(trace.set_span_in_context(run, empty))
+                otel_context.detach(token)
+                run.set_attribute("obssched.outcome", "success")
+                run.end()
+
+        return prepare, floor
+
+    scheduler = _FakeScheduler()
+    module.attach_builtin(
+        scheduler, metrics=True, tracing=param != "metrics", registry=CollectorRegistry(),
+        tracer_provider=provider,
+    )  # fmt: skip
+    listener, hook = scheduler.listener, scheduler.hook
+
+    def feed(prepared: list[Any]) -> None:
+        for info, submission, execution in prepared:
+            listener(submission)
+            if hook is not None:
+                with hook.wrap(info):
+                    pass
+            listener(execution)
+
+    return prepare, feed
+
+
+def listener_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
+    """Per-run CPU of each version's listener (and run hook) fed a run's events directly."""
+    from opentelemetry.context import Context
+
+    tracing = param != "metrics"
+    provider = provider_with(param.removeprefix("tracing-")) if tracing else None
+    runs = 1000 if quick else RUNS
+
+    def timed(feeder: tuple[Callable[[int], list[Any]], Feed]) -> Callable[[], float]:
+        prepare, feed = feeder
 
         def batch() -> float:
             """Feed ``runs`` fresh runs; return the CPU seconds of the feeding only."""
-            prepared = []
-            for index in range(runs):
-                run_id = next(next_id)
-                job_id, name, trigger = jobs[index % len(jobs)]
-                scheduled = t0 + timedelta(seconds=run_id)
-                submitted = scheduled + timedelta(milliseconds=1)
-                started = submitted + timedelta(milliseconds=1)
-                finished = started + timedelta(milliseconds=3)
-                info = RunInfo(
-                    run_id, job_id, name, "bench:noop", "default", "default", trigger, scheduled,
-                    submitted, 0.0,
-                )  # fmt: skip
-                submission = JobSubmissionEvent(
-                    EVENT_JOB_SUBMITTED, job_id, "default", [scheduled], job_name=name,
-                    executor="default", run_id=run_id, submitted_at=submitted,
-                )  # fmt: skip
-                execution = JobExecutionEvent(
-                    EVENT_JOB_EXECUTED, job_id, "default", scheduled, job_name=name,
-                    executor="default", run_id=run_id, submitted_at=submitted, started_at=started,
-                    finished_at=finished, queue_wait=0.001, run_duration=0.003,
-                )  # fmt: skip
-                prepared.append((info, submission, execution))
+            prepared = prepare(runs)
             start = time.process_time()
-            for info, submission, execution in prepared:
-                listener(submission)
-                if hook is not None:
-                    with hook.wrap(info):
-                        pass
-                listener(execution)
+            feed(prepared)
             if provider is not None:
                 provider.force_flush()  # count the export thread's share of this batch
             return time.process_time() - start
@@ -261,43 +316,52 @@ def listener_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
             provider.force_flush()
             return (time.process_time() - start) / 2000 * 1e6
 
-    floor = None
-    if provider is not None:
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-
-        tracer = provider.get_tracer("floor")
-        empty = Context()
-
-        def floor() -> float:
-            """What the SDK calls alone cost for one run with the required spans and attributes:
-            a run span started with nine attributes, a current child span, one attribute and
-            both ends. No implementation of the required behaviour can cost less."""
-            start = time.process_time()
-            for index in range(runs):
-                job_id, name, _ = jobs[index % len(jobs)]
-                attributes = {
-                    "obssched.job.id": job_id, "obssched.job.name": name,
-                    "obssched.executor": "default", "obssched.jobstore": "default",
-                    "obssched.scheduled_time": "2025-01-01T00:00:00+00:00",
-                    "obssched.trigger": "interval[0:01:00]", "code.function.name": "bench:noop",
-                    "obssched.start_delay": 0.002, "obssched.queue_wait": 0.001,
-                }  # fmt: skip
-                run = tracer.start_span("run " + name, empty, attributes=attributes)
-                body = tracer.start_span("execute " + name, trace.set_span_in_context(run, empty))
-                token = otel_context.attach(trace.set_span_in_context(body))
-                otel_context.detach(token)
-                body.end()
-                run.set_attribute("obssched.outcome", "success")
-                run.end()
-            provider.force_flush()
-            return time.process_time() - start
-
-    batches = {name: batch_for(module) for name, module in versions(before_dir).items()}
+    floor = None if provider is None else timed(run_feeder(param, None, provider))
+    batches = {
+        name: timed(run_feeder(param, module, provider))
+        for name, module in versions(before_dir).items()
+    }
     result = _paired(batches, runs, span_us, floor)
     if provider is not None:
         provider.shutdown()
     return result
+
+
+def count_worker(before_dir: str, param: str, slot: str, runs: int) -> None:
+    """Feed ``runs`` runs to one version (``slot``; ``floor``: the SDK floor) with callgrind's
+    instrumentation on for the feeding only (after a warm-up of 500 runs)."""
+    provider = provider_with("simple") if param != "metrics" else None
+    module = None if slot == "floor" else versions(before_dir)[slot]
+    prepare, feed = run_feeder(param, module, provider)
+    feed(prepare(500))
+    prepared = prepare(runs)
+    control = ["callgrind_control", "-i"]
+    subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
+    feed(prepared)
+    subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+
+
+def count_instructions(before_dir: str, slots: Sequence[str], runs: int) -> None:
+    """Print the exact instructions per run of each version's listener cells under callgrind
+    (the simple span processor, so that no export thread runs at its own pace)."""
+    print(f"\nInstructions per run under callgrind ({runs} runs after a warm-up):")
+    for param in ("metrics", "tracing-simple"):
+        for slot in (*slots, *(("floor",) if param != "metrics" else ())):
+            with tempfile.NamedTemporaryFile(prefix="callgrind.") as out:
+                subprocess.run(
+                    [
+                        "valgrind", "--tool=callgrind", "--instr-atstart=no",
+                        f"--callgrind-out-file={out.name}", sys.executable, __file__,
+                        "--count", param, slot, str(runs), before_dir,
+                    ],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+                annotated = subprocess.run(
+                    ["callgrind_annotate", out.name], check=True, capture_output=True, text=True
+                ).stdout
+            totals = next(line for line in annotated.splitlines() if "PROGRAM TOTALS" in line)
+            total = int(totals.split()[0].replace(",", ""))
+            print(f"  {param:16s} {slot:8s} {total / runs:12,.0f}", flush=True)
 
 
 def scheduler_worker(before_dir: str, param: str, quick: bool) -> dict[str, Any]:
@@ -434,6 +498,12 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cells", default=None, help="comma-separated workloads to run")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="RUNS",
+        help="also count each listener cell's instructions per run under callgrind (exact)",
+    )
     args = parser.parse_args(argv)
     before_dir = str(before_package(args.base)) if args.base and not args.aa else "-"
     slots = ("before", "after") if before_dir != "-" else ("A#1", "A#2")
@@ -479,6 +549,8 @@ def main(argv: Sequence[str]) -> int:
         values = [r[key] for r in data.get((workload, param), []) if key in r]
         if values:
             print(f"{label:36s} {_spread(values):>24s}")
+    if args.instructions:
+        count_instructions(before_dir, slots if before_dir != "-" else slots[:1], args.instructions)
     if before_dir != "-":
         shutil.rmtree(before_dir, ignore_errors=True)
     return 0
@@ -487,4 +559,8 @@ def main(argv: Sequence[str]) -> int:
 if __name__ == "__main__":
     if "--worker" in sys.argv:
         worker_main(WORKERS, sys.argv[1:])
+    if sys.argv[1:2] == ["--count"]:
+        param, slot, runs, before = sys.argv[2:6]
+        count_worker(before, param, slot, int(runs))
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))

@@ -2,13 +2,19 @@
 
 :class:`SpanBuffer` is an OpenTelemetry SDK span processor. It sees every span the provider ends;
 the spans of a trace wait (bounded) until the trace's root ends. A root that is an obssched run
-span (it has the ``obssched.job.id`` attribute) decides the trace's fate: it is kept when the
-run failed, or when it is among its job's slowest kept runs; otherwise its spans are dropped.
-Spans that end after their root (a thread the job left behind) join a kept trace.
+span (it has the ``obssched.job.id`` and ``obssched.scheduled_time`` attributes) decides the
+trace's fate: it is kept when the run failed, or when it is among its job's slowest kept runs;
+otherwise its spans are dropped. Spans that end after their root (a thread the job left behind)
+join a kept trace.
+
+A run has one span, from its submission to its end, under which the job's own spans nest; its
+``obssched.queue_wait`` attribute says when the body started. Span events (an exception, a job's
+own marks) are kept as their names and times (``events`` of each served span), without their
+attributes.
 
 Everything is bounded: traces kept per job and in all, spans per trace and in all, attributes
-per span and the length of each attribute's text, traces waiting for their root, and the run
-to trace id index. The oldest kept trace goes first when a bound is reached.
+and events per span and the length of each attribute's text, traces waiting for their root, and
+the run to trace id index. The oldest kept trace goes first when a bound is reached.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ _JOB_ID = "obssched.job.id"
 _SCHEDULED = "obssched.scheduled_time"
 _OUTCOME = "obssched.outcome"
 _CUT = "..."
+_EVENTS_KEPT = 16
+"""Events kept per span (their names and times): exceptions, the job's own marks."""
 
 
 class KeptSpan(NamedTuple):
@@ -39,6 +47,8 @@ class KeptSpan(NamedTuple):
     end_ns: int
     status: str
     attributes: dict[str, Any]
+    events: tuple[tuple[str, int], ...] = ()
+    """The span's first events, as (name, time in ns)."""
 
 
 class KeptTrace:
@@ -91,6 +101,10 @@ class KeptTrace:
                 "duration_ms": round((span.end_ns - span.start_ns) / 1e6, 3),
                 "status": span.status,
                 "attributes": {key: _masked(value) for key, value in span.attributes.items()},
+                "events": [
+                    {"name": _masked(name), "offset_ms": round((time - origin) / 1e6, 3)}
+                    for name, time in span.events
+                ],
             }
             # A parent before the children that start with it; siblings that start together
             # stay in the order they ended (the sort is stable).
@@ -280,6 +294,10 @@ class SpanBuffer:
         status = span.status
         code = getattr(getattr(status, "status_code", None), "name", "UNSET")
         parent = span.parent
+        events = tuple(
+            (str(event.name)[:limit], int(event.timestamp or 0))
+            for event in list(span.events or ())[:_EVENTS_KEPT]
+        )
         return KeptSpan(
             format(span.context.span_id, "016x"),
             None if parent is None or parent.is_remote else format(parent.span_id, "016x"),
@@ -288,6 +306,7 @@ class SpanBuffer:
             int(span.end_time or span.start_time or 0),
             code.lower(),
             attributes,
+            events,
         )
 
     def _root_ended(

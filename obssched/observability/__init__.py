@@ -3,10 +3,11 @@
 This package turns a scheduler's events into Prometheus metrics (runs submitted, executed,
 failed, missed; run time, start delay and queue wait histograms; and, read at scrape time, next
 run times, running runs, executor load, job store health and the loop's heartbeat) and into one
-OpenTelemetry trace per run, whose body span is current while the job runs so the job's own spans
-nest under it. It is a consumer of the scheduler's public seams only: the event bus and the run
-hook of ``scheduler.context``, and the scheduler's public members; the scheduler core imports
-neither prometheus-client nor OpenTelemetry.
+OpenTelemetry span per run, from its submission to its end, which is current while the job runs
+so the job's own spans nest under it, and says how long the run waited for a worker. It is a
+consumer of the scheduler's public seams only: the event bus and the run hook of
+``scheduler.context``, and the scheduler's public members; the scheduler core imports neither
+prometheus-client nor OpenTelemetry.
 
 Every obssched scheduler attaches it on its first ``start()`` unless told not to
 (``metrics=False``, ``tracing=False``); :func:`instrument` attaches it to any scheduler, including

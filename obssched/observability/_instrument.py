@@ -12,9 +12,10 @@ same listeners obssched uses:
   (so it includes time queued in the executor), and no queue-wait histogram is recorded;
 * APScheduler may dispatch a fast run's end before its submission event; the pair still forms one
   run;
-* the body span is recorded after the fact, not made current around the body (no run hook), so a
-  job's own spans do not nest under it; runs that APScheduler loses silently (unpicklable
-  arguments, dead worker processes) stay open until the scheduler shuts down;
+* the run span is not made current around the body (no run hook), so a job's own spans do not
+  nest under it, and its body's start is marked after the fact; runs that APScheduler loses
+  silently (unpicklable arguments, dead worker processes) stay open until the scheduler shuts
+  down;
 * its executors and job stores are not public, so there are no executor gauges and no job store
   gauges beyond the jobs counted per store.
 """

@@ -11,8 +11,6 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client.samples import Exemplar
-
 from obssched.events import (
     EVENT_ALL,
     EVENT_ALL_JOBS_REMOVED,
@@ -41,7 +39,7 @@ from obssched.observability._metrics import (
     HistogramCell,
     MetricStore,
     Moment,
-    unix_time,
+    SpanIds,
 )
 from obssched.observability._names import JobNames
 
@@ -52,8 +50,8 @@ LISTENER_MASK = (EVENT_ALL | EVENT_JOB_QUEUED) & ~(
 )
 """The events the built-in listeners subscribe to."""
 
-Route = Callable[[Any, "dict[str, str] | None"], None]
-"""Accounts for one kind of event: called with the event and its run span's exemplar labels."""
+Route = Callable[[Any, "SpanIds | None"], None]
+"""Accounts for one kind of event: called with the event and its run span's ids (exemplars)."""
 
 _UNKNOWN = "__unknown__"
 _error_type_names: dict[type[BaseException], str] = {}
@@ -195,8 +193,8 @@ class MetricsListener:
             EVENT_JOB_REMOVED: self._removed,
         }
 
-    def handle(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
-        """Account for one event; ``exemplar`` holds the run span's ``trace_id``/``span_id``."""
+    def handle(self, event: SchedulerEvent, exemplar: SpanIds | None = None) -> None:
+        """Account for one event; ``exemplar`` holds the run span's trace and span ids."""
         route = self._routes.get(event.code)
         if route is not None:
             route(event, exemplar)
@@ -217,7 +215,7 @@ class MetricsListener:
             self._event_cells[code] = cell
         return cell
 
-    def _submitted(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _submitted(self, event: JobSubmissionEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._submitted_cell
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))
         if series is None:
@@ -231,7 +229,7 @@ class MetricsListener:
             series.coalesced.value += coalesced
         lock.release()
 
-    def _missed(self, event: JobExecutionEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _missed(self, event: JobExecutionEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         series = self._series_of(event)
         coalesced = len(event.coalesced_run_times)
@@ -240,9 +238,7 @@ class MetricsListener:
             series.missed.value += 1
             series.coalesced.value += coalesced
 
-    def _max_instances(
-        self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None
-    ) -> None:
+    def _max_instances(self, event: JobSubmissionEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         series = self._series_of(event)
         coalesced = len(event.coalesced_run_times)
@@ -251,7 +247,7 @@ class MetricsListener:
             series.max_instances.value += 1
             series.coalesced.value += coalesced
 
-    def _queued(self, event: JobSubmissionEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _queued(self, event: JobSubmissionEvent, exemplar: SpanIds | None = None) -> None:
         # Rare (jobs with overlap="queue"), so its series is made on first use.
         cell = self._cell(event.code)
         series = self._series_of(event)
@@ -261,14 +257,14 @@ class MetricsListener:
             cell.value += 1
             queued.value += runs
 
-    def _added(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _added(self, event: JobEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
             cell.value += 1
         if event.job_name is not None:
             self.job_added(event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore)
 
-    def _removed(self, event: JobEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _removed(self, event: JobEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._removed_cell
         lock = self._lock
         lock.acquire()
@@ -278,14 +274,14 @@ class MetricsListener:
         if freed is not None:
             self._store.forget_gauges((self._scheduler, freed))
 
-    def _all_removed(self, event: SchedulerEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _all_removed(self, event: SchedulerEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
             cell.value += 1
         for freed in self._names.jobstore_cleared(event.alias):
             self._store.forget_gauges((self._scheduler, freed))
 
-    def _ended(self, event: JobExecutionEvent, exemplar: dict[str, str] | None = None) -> None:
+    def _ended(self, event: JobExecutionEvent, exemplar: SpanIds | None = None) -> None:
         # The hot path of every run: one lock, no Python-level calls while it is held, and the
         # end time kept as a (submission time, offset) pair until a scrape reads it, so no
         # datetime is built per run.
@@ -343,10 +339,9 @@ class MetricsListener:
         wait_index = bisect_left(bounds, queue_wait)
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
-            ended_ts = None if moment is None else unix_time(moment)
-            count_ex = Exemplar(exemplar, 1.0, ended_ts)
-            duration_ex = Exemplar(exemplar, duration, ended_ts)
-            delay_ex = Exemplar(exemplar, delay, ended_ts)
+            count_ex = (exemplar, 1.0, moment)
+            duration_ex = (exemplar, duration, moment)
+            delay_ex = (exemplar, delay, moment)
         labels = series.name_labels
         users = self._names.users
         lock = self._lock

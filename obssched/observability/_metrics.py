@@ -31,6 +31,8 @@ __all__ = [
     "HistogramCell",
     "MetricStore",
     "Moment",
+    "RunExemplar",
+    "SpanIds",
     "unix_time",
 ]
 
@@ -111,6 +113,14 @@ Labels = tuple[str, ...]
 Moment = tuple[datetime, float]
 """A point in time as a wall-clock anchor plus seconds after it (see :func:`unix_time`)."""
 
+SpanIds = tuple[int, int]
+"""A run span's trace and span ids, as integers."""
+
+RunExemplar = tuple[SpanIds, float, Moment | None]
+"""An exemplar as a run records it: the span's ids, the observed value and when the run ended.
+It becomes a prometheus-client :class:`Exemplar` (ids in hex) only when a scrape reads it, so a
+run costs three tuples instead of formatted ids, a label dict and three exemplar objects."""
+
 Snapshot = tuple[
     list[list[tuple[Labels, str, float, Exemplar | None]]],
     list[list[tuple[Labels, str, list[int], float, list[Exemplar | None]]]],
@@ -125,6 +135,13 @@ def unix_time(moment: Moment) -> float:
     return anchor.timestamp() + offset
 
 
+def exemplar_of(recorded: RunExemplar) -> Exemplar:
+    """Return the exemplar a run recorded as prometheus-client's ``Exemplar``."""
+    (trace_id, span_id), value, ended = recorded
+    labels = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
+    return Exemplar(labels, value, None if ended is None else unix_time(ended))
+
+
 class CounterCell:
     """The value of one counter series, its latest exemplar and its rendered labels."""
 
@@ -132,7 +149,7 @@ class CounterCell:
 
     def __init__(self, text: str = "") -> None:
         self.value = 0.0
-        self.exemplar: Exemplar | None = None
+        self.exemplar: RunExemplar | None = None
         self.text = text
 
 
@@ -144,10 +161,10 @@ class HistogramCell:
     def __init__(self, size: int, text: str = "") -> None:
         self.counts = [0] * size
         self.total = 0.0
-        self.exemplars: list[Exemplar | None] = [None] * size
+        self.exemplars: list[RunExemplar | None] = [None] * size
         self.text = text
 
-    def observe(self, bounds: Sequence[float], value: float, exemplar: Exemplar | None) -> None:
+    def observe(self, bounds: Sequence[float], value: float, exemplar: RunExemplar | None) -> None:
         """Add one observation; the caller holds the store's lock."""
         index = bisect_left(bounds, value)
         self.counts[index] += 1
@@ -222,22 +239,44 @@ class MetricStore:
     def snapshot(self) -> Snapshot:
         """Copy every series under :attr:`lock`: counters as (labels, label text, value,
         exemplar), histograms as (labels, label text, per-bucket counts, sum, exemplars), and the
-        timestamp gauges as (labels, moment), each family in the order of its table."""
+        timestamp gauges as (labels, moment), each family in the order of its table. The
+        exemplars become prometheus-client's ``Exemplar`` after the lock is released."""
         with self.lock:
-            return (
+            counters = [
+                [(labels, c.text, c.value, c.exemplar) for labels, c in series.items()]
+                for series in self._counters.values()
+            ]
+            histograms = [
                 [
-                    [(labels, c.text, c.value, c.exemplar) for labels, c in series.items()]
-                    for series in self._counters.values()
-                ],
+                    (labels, h.text, list(h.counts), h.total, list(h.exemplars))
+                    for labels, h in series.items()
+                ]
+                for series in self._histograms.values()
+            ]
+            gauges = [list(series.items()) for series in self._gauges.values()]
+        return (
+            [
                 [
-                    [
-                        (labels, h.text, list(h.counts), h.total, list(h.exemplars))
-                        for labels, h in series.items()
-                    ]
-                    for series in self._histograms.values()
-                ],
-                [list(series.items()) for series in self._gauges.values()],
-            )
+                    (labels, text, value, None if ex is None else exemplar_of(ex))
+                    for labels, text, value, ex in rows
+                ]
+                for rows in counters
+            ],
+            [
+                [
+                    (
+                        labels,
+                        text,
+                        counts,
+                        total,
+                        [None if ex is None else exemplar_of(ex) for ex in exemplars],
+                    )
+                    for labels, text, counts, total, exemplars in rows
+                ]
+                for rows in histograms
+            ],
+            gauges,
+        )
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family with its current samples (for prometheus-client's renderers)."""

@@ -1,9 +1,10 @@
-"""The pieces of a traced run: its spans' times, the body span's context manager, errors on spans.
+"""The pieces of a traced run: its span's times, the context manager around the body, errors.
 
-A run's span opens at submission and closes at its terminal event (see :mod:`._tracing`). Its
-child, the body span, is opened by the run hook in whichever thread or asyncio task runs the job,
-and made current there so that spans the job creates nest under it. For the process pool the hook
-carries the run span's context to the child process (W3C trace context in a picklable carrier).
+A run has one span, from its submission to its terminal event (see :mod:`._tracing`). The run
+hook makes it current in whichever thread or asyncio task runs the job, so that spans the job
+creates nest under it; the span's ``obssched.queue_wait`` attribute says when the body started.
+For the process pool the hook carries the span's context to the child process (W3C trace context
+in a picklable carrier).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from obssched.observability._listener import error_type_name
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EPOCH",
     "PROPAGATOR",
+    "JobAttributes",
     "TraceFilter",
     "TracedRun",
     "function_name",
@@ -77,39 +79,90 @@ def function_name(reference: str) -> str:
     return reference.replace(":", ".", 1)
 
 
+class JobAttributes:
+    """What every run span of one job starts with: its name and the attributes that change only
+    when the job does.
+
+    Built once per job and kept while the job's runs match it (formatting a trigger costs more
+    than all the other attributes together); each run's span copies :attr:`attributes` and adds
+    its own. A run ended before any run hook saw it knows no trigger or function. ``node`` is
+    the cluster node behind the job's store (fixed for a store's life; a job moved to another
+    store is another job to the tracer).
+    """
+
+    __slots__ = (
+        "attributes",
+        "executor",
+        "func_name",
+        "job_id",
+        "job_name",
+        "jobstore",
+        "span_name",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        job_name: str,
+        executor: str | None,
+        jobstore: str | None,
+        trigger: object | None = None,
+        func_name: str | None = None,
+        node: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.job_name = job_name
+        self.executor = executor
+        self.jobstore = jobstore
+        self.trigger = trigger
+        self.func_name = func_name
+        name = safe_text(job_name)
+        self.span_name = f"run {name}"
+        attributes: dict[str, str] = {
+            "obssched.job.id": safe_text(job_id),
+            "obssched.job.name": name,
+            "obssched.executor": executor or "",
+            "obssched.jobstore": jobstore or "",
+        }
+        if trigger is not None:
+            attributes["obssched.trigger"] = safe_text(str(trigger))
+        if func_name is not None:
+            attributes["code.function.name"] = safe_text(function_name(func_name))
+        if node is not None:
+            attributes["obssched.node"] = node
+        self.attributes = attributes
+
+
 class TracedRun:
-    """One traced run: what its run span is opened with, the span, and the body's span.
+    """One traced run: its job's attributes, its span, and when its body started.
 
     Made when the run's body starts (it is then also the context manager the run hook returns
     around the body), when :meth:`RunTracer.remote` carries its context to a worker process, or
     by its terminal event when neither happened (a run that failed before its body started). The
-    run span is opened lazily, with the submission time as its start: when the body starts (so
-    the start delay and queue wait are known and go in with the other attributes), at submission
+    span is opened lazily, with the submission time as its start: when the body starts (so the
+    start delay and queue wait are known and go in with the other attributes), at submission
     for a process pool, or at the end. Every attribute passed to ``start_span`` saves a lock and
     a validation pass over a mapping that ``set_attributes`` would cost later.
 
-    As a context manager it opens the body span and makes it current. Times come from the
-    monotonic clock relative to the submission, as the core derives the execution event's start
-    and end times, so the spans agree with the metrics even if the wall clock steps during the
-    run.
+    As a context manager it makes the run span current around the body. The body's start (the
+    span's start plus its ``obssched.queue_wait``) comes from the monotonic clock relative to
+    the submission, as the core derives the execution event's times, so the span agrees with the
+    metrics even if the wall clock steps during the run. The body's end is the span's end, set
+    from the terminal event, which also records the outcome and any exception. (A span event
+    marking the start would add a tenth to a sixth to the run's tracing cost; the attributes
+    say the same.)
     """
 
     __slots__ = (
-        "body",
-        "body_end_ns",
-        "body_recorded",
         "body_start_ns",
         "context",
-        "details",
-        "executor",
         "exemplar",
-        "job_id",
-        "jobstore",
-        "name",
+        "job",
+        "lateness",
         "scheduled",
         "span",
         "start_ns",
-        "started",
         "submitted_monotonic",
         "token",
         "tracer",
@@ -118,52 +171,37 @@ class TracedRun:
     def __init__(
         self,
         tracer: RunTracer,
-        job_id: str,
-        name: str,
-        executor: str | None,
-        jobstore: str | None,
+        job: JobAttributes,
         scheduled: datetime,
-        start_ns: int,
+        submitted: datetime,
         submitted_monotonic: float | None,
     ) -> None:
         self.tracer = tracer
-        self.job_id = job_id
-        # Made safe once here: the span names and attributes are built from it.
-        self.name = safe_text(name)
-        self.executor = executor
-        self.jobstore = jobstore
+        self.job = job
         self.scheduled = scheduled
-        self.start_ns = start_ns
+        self.start_ns = ns(submitted)
+        self.lateness = (submitted - scheduled).total_seconds()
+        """Seconds from the scheduled run time to the submission (the start delay less the
+        queue wait)."""
         self.submitted_monotonic = submitted_monotonic
         self.span: Span | None = None
         self.context: Context | None = None
-        self.exemplar: dict[str, str] | None = None
-        self.body_recorded = False
-        self.body: Span | None = None
+        self.exemplar: tuple[int, int] | None = None
         self.token: object = None
-        self.started = 0.0
         self.body_start_ns = 0
-        self.body_end_ns = 0
-        # The trigger's text and the function's name, for a run of a job already removed.
-        self.details: tuple[str, str] | None = None
+        """When the body started (0: no run hook saw it start)."""
 
     def __enter__(self) -> Span:
         tracer = self.tracer
-        started = self.started = tracer.clock.monotonic()
+        started = tracer.clock.monotonic()
         submitted = self.submitted_monotonic
         wait = 0.0 if submitted is None or started < submitted else started - submitted
-        start_ns = self.body_start_ns = self.start_ns + int(wait * 1e9)
-        if self.span is None:
-            tracer.open_run(self, wait)
-        self.body_recorded = True
-        body = self.body = tracer.otel_tracer.start_span(
-            f"execute {self.name}",
-            context=self.context,
-            kind=SpanKind.INTERNAL,
-            start_time=start_ns,
-        )
-        self.token = otel_context.attach(trace.set_span_in_context(body))
-        return body
+        self.body_start_ns = self.start_ns + int(wait * 1e9)
+        span = self.span
+        if span is None:
+            span = tracer.open_run(self, wait)
+        self.token = otel_context.attach(self.context)  # type: ignore[arg-type]
+        return span
 
     def __exit__(
         self,
@@ -171,18 +209,7 @@ class TracedRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The end is read first: recording an exception formats its traceback, which takes
-        # long enough with a deep stack to end the body after its run.
-        elapsed = self.tracer.clock.monotonic() - self.started
-        end_ns = self.body_end_ns = self.body_start_ns + (
-            int(elapsed * 1e9) if elapsed > 0.0 else 0
-        )
         otel_context.detach(self.token)  # type: ignore[arg-type]
-        body = self.body
-        assert body is not None
-        if exc is not None and body.is_recording():
-            record_error(body, exc)
-        body.end(end_ns)
 
 
 def record_error(span: Span, exception: BaseException | None) -> None:

@@ -1,8 +1,9 @@
-"""The built-in tracing: one trace per run, from the scheduler's events and its run hook.
+"""The built-in tracing: one span per run, from the scheduler's events and its run hook.
 
-A run's span opens at submission and closes at its terminal event; the run hook makes the body's
-span current around the job body (see :mod:`._spans`). For the process pool the body span is
-recorded in the scheduler's process from the start and end times the execution event reports.
+A run's span starts at the run's submission and ends at its terminal event; the run hook makes it
+current around the job body (see :mod:`._spans`). Its ``obssched.queue_wait`` attribute is when
+the body started, so the queue wait and the run time stay apart in one span. For the process pool
+the timings come from the execution event, in the scheduler's process.
 
 Only the OpenTelemetry API is used; the provider is the one given, or the global one.
 """
@@ -13,11 +14,11 @@ import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
 
 from obssched._runs import RemoteWrapper, RunInfo
 from obssched.clock import Clock, SystemClock
@@ -35,20 +36,25 @@ from obssched.events import (
     JobSubmissionEvent,
     SchedulerEvent,
 )
-from obssched.observability._names import safe_text
 from obssched.observability._spans import (
     EPOCH,
     PROPAGATOR,
+    JobAttributes,
     TracedRun,
     TraceFilter,
-    function_name,
     ns,
     record_error,
     records_spans,
     remote_context,
 )
 
+if TYPE_CHECKING:
+    from obssched.observability._metrics import SpanIds
+
 __all__ = ["RunTracer", "TraceFilter"]
+
+_ENDS = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR})
+"""The terminal events of a run that started (or failed on its way to the executor)."""
 
 # Events that end or forget what the tracer recorded at a run's submission or a job's addition.
 _AFTER_RUN = frozenset({EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_REMOVED})
@@ -60,9 +66,9 @@ class RunTracer:
     Args:
         tracer_provider: the provider to trace with; the global one when ``None``.
         trace_filter: called with each job's id and name; runs of jobs it refuses are not traced.
-        clock: the clock the body span's times are read from (the scheduler's).
+        clock: the clock the body's start is read from (the scheduler's).
         exemplars: return each sampled run's trace and span ids from its terminal event (for the
-            metrics' exemplars); without metrics there is no need to format them.
+            metrics' exemplars); without metrics there is no need to keep them.
         node_of: gives the cluster node identity behind a job store alias (``None`` for stores
             that are not shared); it becomes the run span's ``obssched.node`` attribute.
     """
@@ -92,10 +98,8 @@ class RunTracer:
         self._filtered: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._runs: dict[int, TracedRun] = {}
-        # Trigger object, its text and the callable's name per job id, learnt from the run hook:
-        # formatting a trigger costs more than the rest of the attributes together, so it is
-        # done once per trigger object.
-        self._job_details: dict[str, tuple[object, str, str, str]] = {}
+        # The attributes of each job's run spans, learnt from the run hook (see JobAttributes).
+        self._jobs: dict[str, JobAttributes] = {}
         # Jobs removed lately, with the link each had: their last runs may still start.
         self._removed: dict[str, Link | None] = {}
         self._links: dict[str, Link] = {}
@@ -126,18 +130,19 @@ class RunTracer:
         ever recorded, only events that open something do (checked first: ``live``)."""
         return self.live or bool(self._runs) or (code not in _AFTER_RUN and not self.is_inert())
 
-    def handle(self, event: SchedulerEvent) -> dict[str, str] | None:
-        """Account for one event; for a run's terminal event return its exemplar labels.
+    def handle(self, event: SchedulerEvent) -> SpanIds | None:
+        """Account for one event; for a run's terminal event return its span's ids (exemplars).
 
         Callers may skip events while no provider records spans and no run is open.
         """
         code = event.code
-        if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
+        if code in _ENDS:
             assert isinstance(event, JobExecutionEvent)
             return self._ended(event)
         if code == EVENT_JOB_SUBMITTED:
-            # The run itself is traced from its body's start (or its end): the submission only
-            # says which run times coalescing dropped.
+            # The run's span is opened when its body starts (or goes to a worker process, or the
+            # run ends), started at the submission's time: the submission only says which run
+            # times coalescing dropped.
             assert isinstance(event, JobSubmissionEvent)
             if event.coalesced_run_times and self._traced(event.job_id, event.job_name):
                 self._coalesced(event)
@@ -167,7 +172,7 @@ class RunTracer:
         """Drop what is kept per job, but remember a removed job's link for a while: a date job
         is removed when its run is submitted, before the run's span opens."""
         link = self._links.pop(job_id, None)
-        self._job_details.pop(job_id, None)
+        self._jobs.pop(job_id, None)
         if self._filter is not None:
             self._filtered.pop((job_id, job_name or job_id), None)
         removed = self._removed
@@ -204,32 +209,19 @@ class RunTracer:
         """
         if run.span is not None:
             return run.span
+        job = run.job
         attributes: dict[str, Any] = {
-            "obssched.job.id": safe_text(run.job_id),
-            "obssched.job.name": run.name,
-            "obssched.executor": run.executor or "",
-            "obssched.jobstore": run.jobstore or "",
+            **job.attributes,
             "obssched.scheduled_time": self._scheduled_text(run.scheduled),
         }
-        known = self._job_details.get(run.job_id)
-        details = (known[1], known[2]) if known is not None else run.details
-        if details is not None:
-            attributes["obssched.trigger"] = details[0]
-            attributes["code.function.name"] = details[1]
         if queue_wait is not None:
-            attributes["obssched.start_delay"] = (
-                run.start_ns - ns(run.scheduled)
-            ) / 1e9 + queue_wait
+            attributes["obssched.start_delay"] = run.lateness + queue_wait
             attributes["obssched.queue_wait"] = queue_wait
         if outcome is not None:
             attributes["obssched.outcome"] = outcome
-        if self._node_of is not None:
-            node = self._node_of(run.jobstore)
-            if node is not None:
-                attributes["obssched.node"] = node
-        link = self._links.get(run.job_id) or self._removed.get(run.job_id)
+        link = self._links.get(job.job_id) or self._removed.get(job.job_id)
         span = self.otel_tracer.start_span(
-            f"run {run.name}",
+            job.span_name,
             context=self._root,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
@@ -237,16 +229,13 @@ class RunTracer:
             start_time=run.start_ns,
         )
         span_context = span.get_span_context()
-        if self._exemplars and span_context.trace_flags.sampled:
-            run.exemplar = {
-                "trace_id": format(span_context.trace_id, "032x"),
-                "span_id": format(span_context.span_id, "016x"),
-            }
+        if self._exemplars and span_context.trace_flags & TraceFlags.SAMPLED:
+            run.exemplar = (span_context.trace_id, span_context.span_id)
         run.context = trace.set_span_in_context(span, self._root)
         run.span = span
         return span
 
-    def _ended(self, event: JobExecutionEvent) -> dict[str, str] | None:
+    def _ended(self, event: JobExecutionEvent) -> SpanIds | None:
         run_id = event.run_id
         if run_id is None:
             return None
@@ -261,12 +250,9 @@ class RunTracer:
             submitted = event.submitted_at
             run = TracedRun(
                 self,
-                event.job_id,
-                event.job_name or event.job_id,
-                event.executor,
-                event.jobstore,
+                self._job_of(event),
                 event.scheduled_run_time,
-                ns(submitted if submitted is not None else self.clock.now()),
+                submitted if submitted is not None else self.clock.now(),
                 None,
             )
         failed = event.code == EVENT_JOB_ERROR
@@ -278,19 +264,16 @@ class RunTracer:
         else:
             recording = span.is_recording()
             if recording:
-                if run.body_recorded:
+                if run.body_start_ns:
                     span.set_attribute("obssched.outcome", outcome)
-                else:
+                else:  # the body ran in a worker process: its timings come with the event
                     attributes: dict[str, Any] = {"obssched.outcome": outcome}
                     if event.queue_wait is not None:
                         attributes["obssched.queue_wait"] = event.queue_wait
                         attributes["obssched.start_delay"] = event.start_delay
                     span.set_attributes(attributes)
-        if recording:
-            if not run.body_recorded and event.started_at is not None:
-                self._body_from_event(run, event, failed)
-            if failed:
-                record_error(span, event.exception)
+        if recording and failed:
+            record_error(span, event.exception)
         queue_wait, duration = event.queue_wait, event.run_duration
         if queue_wait is not None and duration is not None and event.submitted_at is not None:
             # The end in nanoseconds straight from the run's timings: no datetime is built.
@@ -298,23 +281,10 @@ class RunTracer:
         else:
             end = event.finished_at
             end_ns = ns(end if end is not None else self.clock.now())
-        # The body span's end was read a moment after the runner's: the run never ends first.
-        span.end(end_ns if end_ns >= run.body_end_ns else run.body_end_ns)
+        # The hook read the body's start a moment after the runner did, and the event's times
+        # are rounded to microseconds: the span never ends before its queue wait does.
+        span.end(end_ns if end_ns >= run.body_start_ns else run.body_start_ns)
         return run.exemplar
-
-    def _body_from_event(self, run: TracedRun, event: JobExecutionEvent, failed: bool) -> None:
-        assert event.started_at is not None
-        run.body_recorded = True
-        body = self.otel_tracer.start_span(
-            f"execute {run.name}",
-            context=run.context,
-            kind=SpanKind.INTERNAL,
-            start_time=ns(event.started_at),
-        )
-        if failed:
-            record_error(body, event.exception)
-        finished = event.finished_at if event.finished_at is not None else self.clock.now()
-        body.end(ns(finished))
 
     def _coalesced(self, event: JobSubmissionEvent) -> None:
         for run_time in event.coalesced_run_times:
@@ -360,40 +330,58 @@ class RunTracer:
 
     def annotate(self, info: RunInfo) -> TracedRun | None:
         """Register a run whose body is about to start (or go to a worker process)."""
-        if not self._traced(info.job_id, info.job_name):
+        job_id = info.job_id
+        if not self._traced(job_id, info.job_name):
             return None
         runs = self._runs
         run = runs.get(info.run_id)
-        if run is None:
-            submitted = info.submitted_at
-            run = runs.setdefault(
-                info.run_id,
-                TracedRun(
-                    self,
-                    info.job_id,
-                    info.job_name,
-                    info.executor,
-                    info.jobstore,
-                    info.scheduled_run_time,
-                    ns(submitted if submitted is not None else self.clock.now()),
-                    info.submitted_monotonic,
-                ),
+        if run is not None:
+            return run
+        job = self._jobs.get(job_id)
+        if (
+            job is None
+            or job.trigger is not info.trigger
+            or job.func_name != info.func_name
+            or job.job_name != info.job_name
+            or job.executor != info.executor
+            or job.jobstore != info.jobstore
+        ):
+            job = JobAttributes(
+                job_id,
+                info.job_name,
+                info.executor,
+                info.jobstore,
+                info.trigger,
+                info.func_name,
+                self._node(info.jobstore),
             )
-        known = self._job_details.get(info.job_id)
-        if known is None or known[0] is not info.trigger or known[3] != info.func_name:
-            text = safe_text(str(info.trigger))
-            function = safe_text(function_name(info.func_name))
-            if info.job_id not in self._removed:  # nothing is kept for a removed job
-                self._job_details[info.job_id] = (info.trigger, text, function, info.func_name)
-            else:
-                run.details = (text, function)
-            span = run.span
-            if span is not None and span.is_recording():
-                span.set_attributes({"obssched.trigger": text, "code.function.name": function})
-        return run
+            if job_id not in self._removed:  # nothing is kept for a removed job
+                self._jobs[job_id] = job
+        run = TracedRun(
+            self, job, info.scheduled_run_time, info.submitted_at, info.submitted_monotonic
+        )
+        return runs.setdefault(info.run_id, run)
+
+    def _job_of(self, event: JobEvent) -> JobAttributes:
+        """The attributes of a run no run hook saw: those the hook learnt of its job, if any."""
+        name = event.job_name or event.job_id
+        job = self._jobs.get(event.job_id)
+        if (
+            job is not None
+            and job.job_name == name
+            and job.executor == event.executor
+            and job.jobstore == event.jobstore
+        ):
+            return job
+        return JobAttributes(
+            event.job_id, name, event.executor, event.jobstore, node=self._node(event.jobstore)
+        )
+
+    def _node(self, jobstore: str | None) -> str | None:
+        return None if self._node_of is None else self._node_of(jobstore)
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
-        """Return the context manager that makes the run's body span current around the body."""
+        """Return the context manager that makes the run's span current around the body."""
         if self.is_inert():
             return None
         return self.annotate(run)

@@ -44,7 +44,8 @@ def traced_run(
     children: int = 1,
     child_text: str | list[str] = "",
 ) -> str:
-    """Record a run span with ``children`` child spans, the way obssched's tracer does."""
+    """Record a run span with ``children`` spans of the job's own under it, the way obssched's
+    tracer does, and a mark of the job's own 0.5 ms in."""
     tracer = provider.get_tracer("test")
     start = int(scheduled.timestamp() * 1e9)
     root = tracer.start_span(
@@ -52,6 +53,7 @@ def traced_run(
         attributes={"obssched.job.id": job, "obssched.scheduled_time": scheduled.isoformat()},
         start_time=start,
     )
+    root.add_event("cache warmed", timestamp=start + MS // 2)
     context = trace.set_span_in_context(root)
     for n in range(children):
         child = tracer.start_span(
@@ -83,6 +85,37 @@ def test_a_failed_runs_whole_trace_is_kept(provider: TracerProvider) -> None:
     assert (child["start_offset_ms"], child["duration_ms"]) == (1.0, 1.0)
     assert child["parent_span_id"] == root["span_id"]
     assert root["parent_span_id"] is None
+
+
+def test_span_events_are_served(provider: TracerProvider) -> None:
+    """A span's events are served by name and offset from the run span's start."""
+    buffer = buffer_on(provider)
+    traced_run(provider, "j", at(0), 40, failed=True, children=0)
+    kept = buffer.trace_of("j", at(0))
+    assert kept is not None
+    (root,) = kept.spans_json()
+    assert root["events"] == [{"name": "cache warmed", "offset_ms": 0.5}]
+
+
+def test_events_kept_per_span_are_bounded(provider: TracerProvider) -> None:
+    """A span with many events keeps its first few, names cut to attribute_text_limit."""
+    buffer = buffer_on(provider, attribute_text_limit=4)
+    tracer = provider.get_tracer("test")
+    start = int(at(0).timestamp() * 1e9)
+    root = tracer.start_span(
+        "run j",
+        attributes={"obssched.job.id": "j", "obssched.scheduled_time": at(0).isoformat()},
+        start_time=start,
+    )
+    for n in range(40):
+        root.add_event(f"event {n}", timestamp=start + n * MS)
+    root.set_status(Status(StatusCode.ERROR))
+    root.end(start + 50 * MS)
+    kept = buffer.trace_of("j", at(0))
+    assert kept is not None
+    events = kept.spans_json()[0]["events"]
+    assert len(events) == 16
+    assert events[0] == {"name": "even", "offset_ms": 0.0}
 
 
 def test_the_slowest_runs_of_a_job_are_kept(provider: TracerProvider) -> None:
@@ -212,7 +245,8 @@ def failing_job(tracer: trace.Tracer) -> None:
 
 @pytest.mark.realtime
 def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
-    """A failed run of a traced scheduler serves its run, body and the job's own spans."""
+    """A failed run of a traced scheduler serves its run span, with its queue wait and its
+    exception, and the job's own spans under it."""
     buffer = buffer_on(provider)
     clock = ManualClock()
     scheduler = ManualScheduler(clock=clock, metrics=False, tracer_provider=provider)
@@ -233,12 +267,11 @@ def test_run_page_serves_the_jobs_own_spans(provider: TracerProvider) -> None:
         assert run["trace_url"] == f"http://jaeger/trace/{run['trace_id']}"
         data = call(app, f"/api/runs/{run['run_id']}/spans").json()
         assert data["trace_id"] == run["trace_id"]
-        names = [span["name"] for span in data["spans"]]
-        assert names[:2] == ["run failing_job", "execute failing_job"]
-        assert "load rows" in names
-        by_id = {span["span_id"]: span for span in data["spans"]}
-        load = next(span for span in data["spans"] if span["name"] == "load rows")
-        assert by_id[load["parent_span_id"]]["name"].startswith("execute")
+        run_span, load = data["spans"]
+        assert (run_span["name"], load["name"]) == ("run failing_job", "load rows")
+        assert load["parent_span_id"] == run_span["span_id"]
+        assert [event["name"] for event in run_span["events"]] == ["exception"]
+        assert "obssched.queue_wait" in run_span["attributes"]
     finally:
         scheduler.shutdown()
 

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from obssched.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -279,6 +281,33 @@ def test_exemplars_carry_sampled_trace(
     assert 'trace_id="' in executed
     duration = [line for line in text.splitlines() if "run_duration_seconds_bucket" in line]
     assert any("trace_id=" in line for line in duration)
+
+
+def test_exemplar_is_the_run_spans_ids_value_and_end(
+    scheduler: FakeScheduler,
+    registry: CollectorRegistry,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A run's exemplars name its span's trace and span ids in hex, with the observed value and
+    the run's end as their timestamp."""
+    attach_builtin(scheduler, registry=registry, tracer_provider=provider)
+    scheduler.run(scheduler.add_job("id-1", "report"), late=0.5, wait=0.25, duration=2.0)
+    (span,) = exporter.get_finished_spans()
+    ids = {"trace_id": f"{span.context.trace_id:032x}", "span_id": f"{span.context.span_id:016x}"}
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families(openmetrics_latest(registry).decode())
+    }
+    executed = next(s for s in families["obssched_job_executed"].samples if s.exemplar)
+    durations = [
+        s.exemplar for s in families["obssched_job_run_duration_seconds"].samples if s.exemplar
+    ]
+    assert span.end_time is not None
+    assert executed.exemplar is not None
+    assert (executed.exemplar.labels, executed.exemplar.value) == (ids, 1.0)
+    assert float(executed.exemplar.timestamp) == pytest.approx(span.end_time / 1e9, abs=1e-6)
+    assert [(e.labels, e.value) for e in durations] == [(ids, 2.0)]
 
 
 def test_no_exemplar_when_unsampled(scheduler: FakeScheduler, registry: CollectorRegistry) -> None:

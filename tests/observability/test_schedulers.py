@@ -139,7 +139,7 @@ def test_two_schedulers(clock: ManualClock, registry: CollectorRegistry) -> None
 def test_thread_pool_nesting(
     registry: CollectorRegistry, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """In the thread pool, a job's own spans nest under the run's body span."""
+    """In the thread pool, a job's own spans nest under the run's span, current in the body."""
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(2)},
         metrics_registry=registry,
@@ -153,13 +153,14 @@ def test_thread_pool_nesting(
     finally:
         scheduler.shutdown()
     spans = {span.name: span for span in exporter.get_finished_spans()}
-    body, own = spans["execute worker"], spans["job's own work"]
+    run, own = spans["run worker"], spans["job's own work"]
     assert own.parent is not None
-    assert own.parent.span_id == body.context.span_id
+    assert own.parent.span_id == run.context.span_id
     assert event.retval == (
-        format(body.context.trace_id, "032x"),
-        format(body.context.span_id, "016x"),
+        format(run.context.trace_id, "032x"),
+        format(run.context.span_id, "016x"),
     )
+    assert (run.attributes or {})["obssched.outcome"] == "success"
 
 
 @pytest.mark.realtime
@@ -190,7 +191,7 @@ def test_thread_pool_max_instances(registry: CollectorRegistry, provider: Tracer
 def test_asyncio_nesting(
     registry: CollectorRegistry, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """In the asyncio executor, a coroutine job's own spans nest under the body span."""
+    """In the asyncio executor, a coroutine job's own spans nest under the run's span."""
 
     async def main() -> None:
         scheduler = AsyncIOScheduler(
@@ -209,7 +210,7 @@ def test_asyncio_nesting(
     spans = {span.name: span for span in exporter.get_finished_spans()}
     own = spans["job's own work"]
     assert own.parent is not None
-    assert own.parent.span_id == spans["execute coro"].context.span_id
+    assert own.parent.span_id == spans["run coro"].context.span_id
     labels = {"job_name": "coro", "executor": "default"}
     assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
 
@@ -236,17 +237,19 @@ def test_process_pool_context(
     registry: CollectorRegistry,
     exporter: InMemorySpanExporter,
 ) -> None:
-    """A process-pool job runs in the run's trace and its body span is recorded."""
+    """A process-pool job runs under the run's span, which gets its timings from the event."""
     recorder = EventRecorder(process_scheduler, ENDED)
     process_scheduler.add_job(jobs.current_trace, name="remote")
     process_scheduler.start()
     (event,) = recorder.wait_for_count(ENDED, 1, timeout=30)
     process_scheduler.shutdown()  # waits for the listeners of the run's end to finish
     spans = {span.name: span for span in exporter.get_finished_spans()}
-    run, body = spans["run remote"], spans["execute remote"]
-    assert event.retval[0] == format(run.context.trace_id, "032x")
-    assert body.parent is not None
-    assert body.parent.span_id == run.context.span_id
+    run = spans["run remote"]
+    assert event.retval == (
+        format(run.context.trace_id, "032x"),
+        format(run.context.span_id, "016x"),
+    )
+    assert (run.attributes or {})["obssched.queue_wait"] >= 0.0
     labels = {"job_name": "remote", "executor": "default"}
     assert sample(registry, "obssched_job_executed_total", **labels) == 1.0
 
@@ -378,7 +381,7 @@ def test_global_provider_set_after_start_is_used() -> None:
         timeout=60,
         check=True,
     )
-    assert json.loads(result.stdout.splitlines()[-1]) == ["execute after", "run after"]
+    assert json.loads(result.stdout.splitlines()[-1]) == ["run after"]
 
 
 @pytest.mark.parametrize("tracing", [False, True], ids=["untraced", "traced"])

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from obssched.events import (
+    EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     JobExecutionEvent,
@@ -67,10 +68,11 @@ def test_run_span_attributes(
     }
 
 
-def test_body_span_is_current_child(
+def test_run_span_is_current_in_the_body(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """Inside the hook the body span is current, so the job's own spans nest under it."""
+    """Inside the hook the run span is current, so the job's own spans nest under it; outside
+    it nothing is."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
@@ -79,39 +81,59 @@ def test_body_span_is_current_child(
         pass
     scheduler.finish(info, started_at=T0)
     by_name = spans(exporter)
-    run, body, inner = by_name["run report"], by_name["execute report"], by_name["inner"]
-    assert body.parent is not None
-    assert body.parent.span_id == run.context.span_id
+    assert set(by_name) == {"run report", "inner"}
+    run, inner = by_name["run report"], by_name["inner"]
     assert inner.parent is not None
-    assert inner.parent.span_id == body.context.span_id
+    assert inner.parent.span_id == run.context.span_id
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_body_start_is_the_queue_wait_after_the_span_start(
+    scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """One span keeps the queue wait and the run time apart: it starts at submission, its
+    queue_wait attribute says when the body started, and it ends with the body."""
+    attach(scheduler, provider)
+    job = scheduler.add_job("id-1", "report")
+    info = scheduler.submit(job, T0)
+    scheduler.clock.advance(0.25)
+    (hook,) = scheduler.run_hooks
+    with hook.wrap(info):
+        scheduler.clock.advance(2.0)
+    scheduler.finish(info, started_at=info.submitted_at + timedelta(seconds=0.25))
+    (run,) = exporter.get_finished_spans()
+    assert run.start_time is not None
+    assert (run.attributes or {})["obssched.queue_wait"] == 0.25
+    assert run.end_time == run.start_time + 2_250_000_000
+    assert run.events == ()
 
 
 def test_error_recorded(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """A failed run's spans have status ERROR, error.type and the exception as an event."""
+    """A failed run's span has status ERROR, error.type and the exception as an event, once."""
     attach(scheduler, provider)
     scheduler.run(scheduler.add_job("id-1", "report"), exception=KeyError("gone"))
-    for span in spans(exporter).values():
-        assert span.status.status_code is StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "KeyError"
-        assert [event.name for event in span.events] == ["exception"]
-    assert (spans(exporter)["run report"].attributes or {})["obssched.outcome"] == "error"
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "KeyError"
+    assert (span.attributes or {})["obssched.outcome"] == "error"
+    assert [event.name for event in span.events] == ["exception"]
 
 
 def test_run_that_fails_before_its_body_gets_a_run_span_only(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     """A run whose executor failed before the body started still leaves its run span, from
-    submission to the end, with the error and no body span."""
+    submission to the end, with the error and no body start."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
     scheduler.clock.advance(1.5)
     scheduler.finish(info, started_at=None, exception=RuntimeError("pool is gone"))
-    assert set(spans(exporter)) == {"run report"}
-    run = spans(exporter)["run report"]
+    (run,) = exporter.get_finished_spans()
+    assert run.name == "run report"
+    assert [event.name for event in run.events] == ["exception"]
     assert run.status.status_code is StatusCode.ERROR
     assert (run.attributes or {})["obssched.outcome"] == "error"
     assert run.end_time is not None
@@ -148,10 +170,9 @@ def test_hook_before_submission_event(
         )
     )  # fmt: skip
     scheduler.finish(info, started_at=T0)
-    assert sorted(span.name for span in exporter.get_finished_spans()) == [
-        "execute report",
-        "run report",
-    ]
+    (run,) = exporter.get_finished_spans()
+    assert run.name == "run report"
+    assert (run.attributes or {})["obssched.outcome"] == "success"
 
 
 def test_missed_short_span(
@@ -230,7 +251,7 @@ def test_a_job_removed_before_its_run_starts_keeps_its_link(
     assert [link.context.span_id for link in run.links] == [request.get_span_context().span_id]
     assert (run.attributes or {})["obssched.trigger"] == "interval[0:01:00]"
     (tracer,) = scheduler.run_hooks
-    assert "id-1" not in tracer._job_details
+    assert "id-1" not in tracer._jobs
     assert "id-1" not in tracer._links
 
 
@@ -246,18 +267,31 @@ def test_a_job_replaced_outside_any_span_has_no_link(
     assert spans(exporter)["run report"].links == ()
 
 
-def test_the_body_span_never_ends_after_its_run(
+def test_the_run_span_never_ends_before_its_body_started(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """The body span ends within its run span, even when recording a deep exception takes a
-    while after the body has returned."""
+    """The hook reads the body's start after the runner did: when the event's times put the end
+    before that reading, the span ends at the body's start rather than before it."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
-    scheduler.run(job, exception=RuntimeError("deep"))
-    run, body = spans(exporter)["run report"], spans(exporter)["execute report"]
-    assert run.end_time is not None
-    assert body.end_time is not None
-    assert body.end_time <= run.end_time
+    info = scheduler.submit(job, T0)
+    scheduler.clock.advance(1.0)
+    (hook,) = scheduler.run_hooks
+    with hook.wrap(info):
+        pass
+    scheduler.dispatch(
+        JobExecutionEvent(
+            EVENT_JOB_EXECUTED, "id-1", "default", T0, job_name="report", executor="default",
+            run_id=info.run_id, submitted_at=info.submitted_at,
+            started_at=info.submitted_at + timedelta(seconds=0.2),
+            finished_at=info.submitted_at + timedelta(seconds=0.6),
+            queue_wait=0.2, run_duration=0.4,
+        )
+    )  # fmt: skip
+    (run,) = exporter.get_finished_spans()
+    assert run.start_time is not None
+    assert (run.attributes or {})["obssched.queue_wait"] == 1.0
+    assert run.end_time == run.start_time + 1_000_000_000
 
 
 def test_trace_filter_skips_jobs(
@@ -267,10 +301,7 @@ def test_trace_filter_skips_jobs(
     attach(scheduler, provider, trace_filter=lambda job_id, name: name != "heartbeat")
     scheduler.run(scheduler.add_job("id-1", "heartbeat"))
     scheduler.run(scheduler.add_job("id-2", "report"))
-    assert {span.name for span in exporter.get_finished_spans()} == {
-        "run report",
-        "execute report",
-    }
+    assert [span.name for span in exporter.get_finished_spans()] == ["run report"]
 
 
 def test_remote_carries_context(
@@ -293,7 +324,7 @@ def test_remote_carries_context(
 def test_remote_body_from_event_times(
     scheduler: FakeScheduler, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    """For a body run in another process, the body span is recorded from the event's times."""
+    """For a body run in another process, the span's timings come from the event."""
     attach(scheduler, provider)
     job = scheduler.add_job("id-1", "report")
     info = scheduler.submit(job, T0)
@@ -302,9 +333,10 @@ def test_remote_body_from_event_times(
     started = T0 + timedelta(seconds=1)
     scheduler.clock.advance(3)
     scheduler.finish(info, started_at=started)
-    body = spans(exporter)["execute report"]
-    assert body.start_time == int(started.timestamp()) * 10**9
-    assert body.end_time == int(scheduler.clock.now().timestamp()) * 10**9
+    (run,) = exporter.get_finished_spans()
+    assert (run.attributes or {})["obssched.queue_wait"] == 1.0
+    assert (run.attributes or {})["obssched.start_delay"] == 1.0
+    assert run.end_time == int(scheduler.clock.now().timestamp()) * 10**9
 
 
 def test_no_span_left_open(
