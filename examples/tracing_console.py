@@ -1,8 +1,8 @@
 """Traces of each run printed to the console (the application configures the SDK, not obssched).
 
 ``python examples/tracing_console.py`` runs for about 3.5 seconds; ``... tracing_console.py 2``
-for two. Each run prints its ``run work`` span, the ``execute work`` body span under it and the
-job's own ``query the database`` span under that.
+for two. Each run prints its ``run work`` span, with the job's own ``query the database`` span
+under it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from obssched.schedulers.background import BackgroundScheduler
 
 
 def work() -> None:
-    """A job whose own span nests under the run's body span."""
+    """A job whose own span nests under the run's span."""
     with trace.get_tracer("example").start_as_current_span("query the database"):
         time.sleep(0.05)
 
