@@ -345,14 +345,9 @@ class RecordingAccess:
         deleted = self.deleted
 
         class Connection:
-            def exec_driver_sql(self, statement: str) -> None:
-                assert statement.startswith("SET LOCAL")
-
-            def execute(self, statement: Any, marks: dict[str, Any] | None = None) -> None:
-                if marks is None:  # the delete of ended runs' rows
-                    deleted.extend(statement.compile().params["run_key_1"])
-                    return
-                batch.update(zip(marks["keys"], marks["marks"], strict=True))
+            def execute(self, statement: Any, parameters: dict[str, Any]) -> None:
+                batch.update(zip(parameters["keys"], parameters["marks"], strict=True))
+                deleted.extend(parameters["ended"])
 
         operation(Connection())
         self.batches.append(batch)
@@ -394,7 +389,7 @@ def test_ended_runs_are_deleted_with_the_next_batch_and_a_failed_delete_is_kept(
     marks.end(["e3"])
     marks.mark("k", 5)
     assert access.deleted == ["e1", "e2", "e3"]
-    assert access.batches[-1] == {"k": 5}
+    assert {"k": 5} in access.batches
 
 
 def test_a_mark_that_cannot_be_written_is_logged_and_the_body_goes_on(

@@ -43,13 +43,21 @@ class ClaimStatements:
             "AS v(run_key, job_id, job_name, run_times, state, started_through)"
         )
         """Insert the ``_running`` rows of a claim's runs."""
-        self.mark_started: TextClause = text(
+        # One statement for a batch of run starts and ends, committed without waiting for the
+        # flush to disk (synchronous_commit off for its transaction, set in the statement: an
+        # uncorrelated EXISTS is evaluated once, before the rows).
+        self.mark_and_end: TextClause = text(
+            "WITH setting AS MATERIALIZED "
+            "(SELECT set_config('synchronous_commit', 'off', true) AS value), "
+            f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(:ended AS varchar[])) "
+            "AND EXISTS (SELECT 1 FROM setting)) "
             f"UPDATE {running} AS r SET started_through = v.mark "
             "FROM unnest(CAST(:keys AS varchar[]), CAST(:marks AS bigint[])) AS v(key, mark) "
-            "WHERE r.run_key = v.key AND r.node_id = :node AND r.started_through < v.mark"
+            "WHERE r.run_key = v.key AND r.node_id = :node AND r.started_through < v.mark "
+            "AND EXISTS (SELECT 1 FROM setting)"
         )
-        """Record the latest run begun of each of this node's rows (``keys``); never back,
-        and a NULL (every run counts as begun) stays."""
+        """Delete the rows of ended runs (``ended``) and record the latest run begun of each of
+        this node's rows (``keys``): never back, and a NULL (every run counts as begun) stays."""
 
 
 def _name(schema: str | None, table: str) -> str:

@@ -122,8 +122,12 @@ class Claims:
         bucket = func.mod(func.hashtext(jobs_table.c.id).op("&")(0x7FFFFFFF), count)
         return bucket == index
 
-    def claim_due(self, now: datetime) -> list[Job]:
-        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+    def claim_query(self, now: datetime) -> Any:
+        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the rows this node claims at ``now``.
+
+        It reads only due rows, by the index on ``next_run_time`` (a range scan up to ``now``),
+        so its cost follows the due rows, not the stored ones.
+        """
         access = self._access
         jobs_table = access.tables.jobs
         now_micros = to_micros(now)
@@ -152,7 +156,12 @@ class Claims:
             query = query.where(
                 or_(mine, jobs_table.c.next_run_time <= now_micros - self.steal_micros)
             )
-        query = access.without_unloadable(query)
+        return access.without_unloadable(query)
+
+    def claim_due(self, now: datetime) -> list[Job]:
+        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+        access = self._access
+        query = self.claim_query(now)
 
         def claim(conn: Connection) -> list[Job]:
             with self._lock:

@@ -22,7 +22,7 @@ import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection
 
 from obssched.executors.base import BaseExecutor
 from obssched.jobstores._sql.bulk import ClaimStatements
@@ -128,21 +128,21 @@ class StartMarks:
 
     def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
         """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
-        running = self._access.tables.running
-        # Only this node's rows (another took a row over if this node was deemed dead).
-        marks = {"keys": list(batch), "marks": list(batch.values()), "node": self._access.node_id}
+        # Only this node's rows (another took a row over if this node was deemed dead). Not
+        # waiting for the flush to disk: the commit is visible to every node at once, and only
+        # a crash of the database server itself within its WAL writer's delay could lose it (a
+        # lost mark then makes a begun run look never begun; a lost delete makes an ended run
+        # look abandoned). Waiting for the disk instead caps the runs a node can begin at a
+        # batch per fsync.
+        parameters = {
+            "keys": list(batch),
+            "marks": list(batch.values()),
+            "node": self._access.node_id,
+            "ended": ended,
+        }
 
         def write(conn: Connection) -> None:
-            # Not waiting for the flush to disk: the commit is visible to every node at once,
-            # and only a crash of the database server itself within its WAL writer's delay
-            # could lose it (a lost mark then makes a begun run look never begun; a lost
-            # delete makes an ended run look abandoned). Waiting for the disk instead caps the
-            # runs a node can begin at a batch per fsync.
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            if batch:
-                conn.execute(self._statements.mark_started, marks)
-            if ended:
-                conn.execute(delete(running).where(running.c.run_key.in_(ended)))
+            conn.execute(self._statements.mark_and_end, parameters)
 
         try:
             self._access.write(write)
