@@ -28,8 +28,9 @@ root of the repository (or ``$BENCH_APS4_PYTHON``), made with::
 
 with its SQLAlchemy data store (asyncpg) and its asyncpg event broker; its ``cleanup_interval``
 is set (5 s), or its nodes never reclaim a dead node's jobs. Both libraries get a 5 s lease,
-coalescing off, no misfire grace limit, at most 10 runs of a job at once and a thread-pool
-executor.
+coalescing off, no misfire grace limit and a thread-pool executor; obssched's jobs allow 10
+runs at once each (``max_instances``), APScheduler 4's task no limit (its ``max_running_jobs``
+counts the runs of all the schedules of a task together).
 
     .venv/bin/python benchmarks/bench_cluster.py [--quick] [--repeats N] [--aa obssched]
     .venv/bin/python benchmarks/bench_cluster.py --sizes 1000,100000
@@ -175,7 +176,9 @@ def aps4_node(args: dict[str, Any]) -> None:
                 func=aps4_body,
                 job_executor="threadpool",
                 misfire_grace_time=None,
-                max_running_jobs=MAX_INSTANCES,
+                # A task's limit holds for all its schedules together (obssched's
+                # max_instances is per job): none, rather than one for every job at once.
+                max_running_jobs=None,
             )
             start = datetime.fromtimestamp(args["start"], UTC)
             trigger_end = start + timedelta(seconds=args["window"] - 0.5)
@@ -304,17 +307,27 @@ def run_cell(lib: str, nodes: int, jobs: int, window: float, kill: bool) -> dict
         start = math.ceil(time.time() + boot)
         paths = [os.path.join(tmp, f"n{i}.log") for i in range(nodes)]
         env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        # The first node creates the tables and adds the jobs; the others join once it is up
+        # (APScheduler 4's nodes race to create the tables when started together).
         for index in range(nodes):
             seed = jobs if index == 0 else 0
             command = _node_command(
                 lib, PG_URL, schema, f"n{index}", app, paths[index], start, window, seed
             )
+            errors = open(os.path.join(tmp, f"n{index}.err"), "w")  # noqa: SIM115
             processes.append(
-                subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=HERE)
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=HERE
+                )
             )
-        ready = all((p.stdout and p.stdout.readline().strip()) == "ready" for p in processes)
-        if not ready:
-            raise RuntimeError("a node did not start")
+            errors.close()
+            if index in (0, nodes - 1):
+                for process in processes[-1:] if index == 0 else processes[1:]:
+                    assert process.stdout is not None
+                    if process.stdout.readline().strip() != "ready":
+                        with open(os.path.join(tmp, f"n{processes.index(process)}.err")) as err:
+                            tail = " | ".join(err.read().strip().splitlines()[-3:])
+                        raise RuntimeError(f"a node did not start: {tail}")
         late_start = max(0.0, time.time() - start)
         time.sleep(max(0.0, start - time.time()))
         cpu_before = {p.pid: proc_cpu(p.pid) or 0.0 for p in processes}
