@@ -344,10 +344,20 @@ class RecordingAccess:
 
         deleted = self.deleted
 
-        class Connection:
-            def execute(self, statement: Any, parameters: dict[str, Any]) -> None:
+        class Cursor:
+            def execute(self, statement: str, parameters: dict[str, Any]) -> None:
                 batch.update(zip(parameters["keys"], parameters["marks"], strict=True))
                 deleted.extend(parameters["ended"])
+
+            def close(self) -> None:
+                pass
+
+        class Driver:
+            def cursor(self) -> Cursor:
+                return Cursor()
+
+        class Connection:
+            connection = Driver()
 
         operation(Connection())
         self.batches.append(batch)

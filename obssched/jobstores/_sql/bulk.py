@@ -45,15 +45,18 @@ class ClaimStatements:
         """Insert the ``_running`` rows of a claim's runs."""
         # One statement for a batch of run starts and ends, committed without waiting for the
         # flush to disk (synchronous_commit off for its transaction, set in the statement: an
-        # uncorrelated EXISTS is evaluated once, before the rows).
-        self.mark_and_end: TextClause = text(
+        # uncorrelated EXISTS is evaluated once, before the rows). It runs on every run's path,
+        # so it is handed to the driver as it is (its placeholders are psycopg's), past
+        # SQLAlchemy's statement machinery.
+        self.mark_and_end: str = (
             "WITH setting AS MATERIALIZED "
             "(SELECT set_config('synchronous_commit', 'off', true) AS value), "
-            f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(:ended AS varchar[])) "
+            f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(%(ended)s AS varchar[])) "
             "AND EXISTS (SELECT 1 FROM setting)) "
             f"UPDATE {running} AS r SET started_through = v.mark "
-            "FROM unnest(CAST(:keys AS varchar[]), CAST(:marks AS bigint[])) AS v(key, mark) "
-            "WHERE r.run_key = v.key AND r.node_id = :node AND r.started_through < v.mark "
+            "FROM unnest(CAST(%(keys)s AS varchar[]), CAST(%(marks)s AS bigint[])) "
+            "AS v(key, mark) "
+            "WHERE r.run_key = v.key AND r.node_id = %(node)s AND r.started_through < v.mark "
             "AND EXISTS (SELECT 1 FROM setting)"
         )
         """Delete the rows of ended runs (``ended``) and record the latest run begun of each of

@@ -142,7 +142,11 @@ class StartMarks:
         }
 
         def write(conn: Connection) -> None:
-            conn.execute(self._statements.mark_and_end, parameters)
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self._statements.mark_and_end, parameters)
+            finally:
+                cursor.close()
 
         try:
             self._access.write(write)
