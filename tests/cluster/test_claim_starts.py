@@ -324,7 +324,7 @@ def dead_row_without_mark(store: SQLAlchemyJobStore, job: Job) -> None:
 
 class RecordingAccess:
     """Stands in for the store's access: each write waits for ``release`` and records the
-    marks it was handed."""
+    marks and the ended runs' deletes it was handed."""
 
     def __init__(self, fail: bool = False) -> None:
         self.tables = define_tables(MetaData(), "obssched_jobs", None)
@@ -332,6 +332,7 @@ class RecordingAccess:
         self.logger = logging.getLogger("obssched.test")
         self.fail = fail
         self.batches: list[dict[str, int]] = []
+        self.deleted: list[str] = []
         self.release = threading.Event()
 
     def write(self, operation: Any) -> None:
@@ -341,9 +342,22 @@ class RecordingAccess:
             raise RuntimeError("database gone")
         batch: dict[str, int] = {}
 
+        deleted = self.deleted
+
+        class Cursor:
+            def execute(self, statement: str, parameters: dict[str, Any]) -> None:
+                batch.update(zip(parameters["keys"], parameters["marks"], strict=True))
+                deleted.extend(parameters["ended"])
+
+            def close(self) -> None:
+                pass
+
+        class Driver:
+            def cursor(self) -> Cursor:
+                return Cursor()
+
         class Connection:
-            def execute(self, statement: Any, marks: list[dict[str, Any]]) -> None:
-                batch.update({mark["key"]: mark["mark"] for mark in marks})
+            connection = Driver()
 
         operation(Connection())
         self.batches.append(batch)
@@ -369,6 +383,23 @@ def test_marks_arriving_together_share_commits_and_each_returns_once_written() -
     written = [key for batch in access.batches for key in batch]
     assert sorted(written) == ["k0", "k1", "k2", "k3"]
     assert unwritten == []
+
+
+def test_ended_runs_are_deleted_with_the_next_batch_and_a_failed_delete_is_kept() -> None:
+    """The rows of ended runs go out in one write with the pending marks; a failed write keeps
+    them for the next one."""
+    access = RecordingAccess(fail=True)
+    access.release.set()
+    marks = StartMarks(access)  # type: ignore[arg-type]
+    marks.end(["e1", "e2"])
+    assert access.deleted == []
+    access.fail = False
+    marks.flush()
+    assert access.deleted == ["e1", "e2"]
+    marks.end(["e3"])
+    marks.mark("k", 5)
+    assert access.deleted == ["e1", "e2", "e3"]
+    assert {"k": 5} in access.batches
 
 
 def test_a_mark_that_cannot_be_written_is_logged_and_the_body_goes_on(

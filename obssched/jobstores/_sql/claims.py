@@ -27,11 +27,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
+from obssched.jobstores._sql.bulk import ClaimStatements
 from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 from obssched.jobstores._sql.starts import StartMarks, reports_body_start
 from obssched.jobstores.base import RunPlan
@@ -41,6 +52,18 @@ if TYPE_CHECKING:
     from obssched.jobstores._sql.access import StoreAccess
 
 __all__ = ["Claim", "Claims"]
+
+
+@dataclass
+class _Decision:
+    """What a claim does with one due job: its new row (``values``), its plan, and the
+    ``_running`` row of the runs it submits (``run_key``, empty if none)."""
+
+    job: Job
+    plan: RunPlan
+    values: dict[str, Any]
+    run_key: str = ""
+    started_through: int | None = None
 
 
 @dataclass
@@ -80,7 +103,7 @@ class Claims:
         self._ends: dict[tuple[str, int], Claim] = {}  # (job id, last run time) -> claim
         self._starts: dict[tuple[str, int], Claim] = {}  # (job id, any run time) -> claim
         self._marks = StartMarks(access)
-        self._unreleased_keys: list[str] = []
+        self._statements = ClaimStatements(access.tables)
         self._sequence = 0
 
     # -- the step ------------------------------------------------------------------------------
@@ -99,8 +122,12 @@ class Claims:
         bucket = func.mod(func.hashtext(jobs_table.c.id).op("&")(0x7FFFFFFF), count)
         return bucket == index
 
-    def claim_due(self, now: datetime) -> list[Job]:
-        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+    def claim_query(self, now: datetime) -> Any:
+        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the rows this node claims at ``now``.
+
+        It reads only due rows, by the index on ``next_run_time`` (a range scan up to ``now``),
+        so its cost follows the due rows, not the stored ones.
+        """
         access = self._access
         jobs_table = access.tables.jobs
         now_micros = to_micros(now)
@@ -129,30 +156,142 @@ class Claims:
             query = query.where(
                 or_(mine, jobs_table.c.next_run_time <= now_micros - self.steal_micros)
             )
-        query = access.without_unloadable(query)
+        return access.without_unloadable(query)
+
+    def claim_due(self, now: datetime) -> list[Job]:
+        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+        access = self._access
+        query = self.claim_query(now)
 
         def claim(conn: Connection) -> list[Job]:
             with self._lock:
                 self._plans.clear()
             jobs = access.load_rows(conn.execute(query).all())
             in_flight = self._running_counts(conn, [job.id for job in jobs])
-            for job in jobs:
-                # Each job in a savepoint of its own: one that cannot be processed (its trigger
-                # raises, its state cannot be written) is paused here and its error handed to
-                # the loop, which pauses it as it pauses any job it cannot process, instead of
-                # rolling back every node's claim on every step.
-                try:
-                    with conn.begin_nested():
-                        self._claim_job(conn, job, now, in_flight.get(job.id, 0))
-                except Exception as exc:
-                    self._pause(conn, job)
-                    with self._lock:
-                        self._step_claims.pop(job.id, None)
-                        self._plans[job.id] = exc
-                        self._settled[job.id] = None
+            decisions, failed = self._decide(jobs, now, in_flight)
+            try:
+                # The whole step in a few statements; a savepoint lets one row that cannot be
+                # written be found job by job below instead of failing every node's step.
+                with conn.begin_nested():
+                    self._write_claims(conn, decisions, now)
+            except DBAPIError as exc:
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    raise
+                written = []
+                for decision in decisions:
+                    try:
+                        with conn.begin_nested():
+                            self._write_claims(conn, [decision], now)
+                    except DBAPIError as single:
+                        if isinstance(single, OperationalError) or single.connection_invalidated:
+                            raise
+                        failed.append((decision.job, single))
+                    else:
+                        written.append(decision)
+                decisions = written
+            # A job that cannot be processed (its trigger raises, its state cannot be written)
+            # is paused here and its error handed to the loop, which pauses it as it pauses any
+            # job it cannot process.
+            for job, _exc in failed:
+                self._pause(conn, job)
+            self._adopt(decisions, failed)
             return jobs
 
         return access.write(claim)
+
+    def _decide(
+        self, jobs: list[Job], now: datetime, in_flight: dict[str, int]
+    ) -> tuple[list[_Decision], list[tuple[Job, Exception]]]:
+        """Work out each job's runs and new row (no database access)."""
+        decisions: list[_Decision] = []
+        failed: list[tuple[Job, Exception]] = []
+        executors = self._access.context.executors
+        for job in jobs:
+            try:
+                plan = plan_runs(job, now)
+                original = job.next_run_time
+                job.next_run_time = plan.next_run_time
+                try:
+                    values = self._access.row_values(job)
+                finally:
+                    job.next_run_time = original
+            except Exception as exc:
+                failed.append((job, exc))
+                continue
+            decision = _Decision(job, plan, values)
+            if plan.run_times and in_flight.get(job.id, 0) >= job.max_instances:
+                decision.plan = replace(plan, refused=True)
+                self._access.logger.debug(
+                    "Job %r has %d runs in flight across the cluster", job.id, in_flight[job.id]
+                )
+            elif plan.run_times:
+                with self._lock:
+                    self._sequence += 1
+                    sequence = self._sequence
+                decision.run_key = f"{self.node_id}:{sequence}:{to_micros(plan.run_times[0])}"
+                # 0: none of the runs began yet, each is recorded as it does. An executor that
+                # does not report body starts leaves it unknown (NULL): every run counts as
+                # begun.
+                executor = executors.get(job.executor)
+                decision.started_through = 0 if reports_body_start(executor) else None
+            decisions.append(decision)
+        return decisions, failed
+
+    def _write_claims(self, conn: Connection, decisions: list[_Decision], now: datetime) -> None:
+        """Advance the claimed jobs, delete the finished ones and insert the ``_running`` rows
+        of the runs to submit: one statement each, whatever the number of jobs."""
+        access = self._access
+        jobs_table = access.tables.jobs
+        now_micros = to_micros(now) or 0
+        lease = {"lease_owner": self.node_id, "lease_until": now_micros + self.lease_micros}
+        advanced = [d for d in decisions if d.values["next_run_time"] is not None]
+        finished = [d.job.id for d in decisions if d.values["next_run_time"] is None]
+        if advanced:
+            conn.execute(
+                self._statements.advance,
+                {
+                    "ids": [d.job.id for d in advanced],
+                    "next_run_times": [d.values["next_run_time"] for d in advanced],
+                    "func_refs": [d.values["func_ref"] for d in advanced],
+                    "states": [d.values["state"] for d in advanced],
+                    **lease,
+                },
+            )
+        if finished:
+            conn.execute(delete(jobs_table).where(jobs_table.c.id.in_(finished)))
+        claimed = [d for d in decisions if d.run_key]
+        if claimed:
+            conn.execute(
+                self._statements.insert_running,
+                {
+                    "keys": [d.run_key for d in claimed],
+                    "job_ids": [d.job.id for d in claimed],
+                    "names": [d.job.name for d in claimed],
+                    "node": self.node_id,
+                    "run_times": [
+                        json.dumps([moment.isoformat() for moment in d.plan.run_times])
+                        for d in claimed
+                    ],
+                    "claimed_at": now_micros,
+                    "states": [d.values["state"] for d in claimed],
+                    "started": [d.started_through for d in claimed],
+                },
+            )
+
+    def _adopt(self, decisions: list[_Decision], failed: list[tuple[Job, Exception]]) -> None:
+        """Take the written claims on: the plans for the loop, the runs to track."""
+        with self._lock:
+            for decision in decisions:
+                job_id = decision.job.id
+                self._plans[job_id] = decision.plan
+                self._settled[job_id] = decision.values["next_run_time"]
+                if decision.run_key:
+                    claim = self._track(decision.run_key, job_id, decision.plan.run_times)
+                    self._step_claims[job_id] = claim
+            for job, exc in failed:
+                self._step_claims.pop(job.id, None)
+                self._plans[job.id] = exc
+                self._settled[job.id] = None
 
     def planned_run_times(self, job_id: str) -> RunPlan | None:
         """What this step's claim decided for the job (taken once).
@@ -183,66 +322,6 @@ class Claims:
                 .where(jobs_table.c.id == job.id)
                 .values(**values, lease_owner=None, lease_until=None)
             )
-
-    def _claim_job(self, conn: Connection, job: Job, now: datetime, in_flight: int) -> None:
-        access = self._access
-        jobs_table = access.tables.jobs
-        plan = plan_runs(job, now)
-        next_run_time = plan.next_run_time
-        original = job.next_run_time
-        job.next_run_time = next_run_time
-        try:
-            values = access.row_values(job)
-        finally:
-            job.next_run_time = original
-        if next_run_time is None:
-            conn.execute(delete(jobs_table).where(jobs_table.c.id == job.id))
-        else:
-            conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id == job.id)
-                .values(
-                    **values,
-                    lease_owner=self.node_id,
-                    lease_until=to_micros(now) + self.lease_micros,  # type: ignore[operator]
-                )
-            )
-        if plan.run_times and in_flight >= job.max_instances:
-            plan = replace(plan, refused=True)
-            access.logger.debug(
-                "Job %r has %d runs in flight across the cluster", job.id, in_flight
-            )
-        with self._lock:
-            self._plans[job.id] = plan
-            self._settled[job.id] = to_micros(next_run_time)
-            if plan.run_times and not plan.refused:
-                claim = self._record(conn, job, plan.run_times, now, values["state"])
-                self._step_claims[job.id] = claim
-
-    def _record(
-        self, conn: Connection, job: Job, run_times: list[datetime], now: datetime, state: bytes
-    ) -> Claim:
-        """Insert the ``_running`` row of ``job``'s ``run_times`` in ``conn``'s transaction and
-        track it until the run ends (the caller holds the lock)."""
-        self._sequence += 1
-        run_key = f"{self.node_id}:{self._sequence}:{to_micros(run_times[0])}"
-        # 0: none of the runs began yet, each is recorded as it does. An executor that does
-        # not report body starts leaves it unknown (NULL): every run counts as begun.
-        executor = self._access.context.executors.get(job.executor)
-        started_through = 0 if reports_body_start(executor) else None
-        conn.execute(
-            insert(self._access.tables.running).values(
-                run_key=run_key,
-                job_id=job.id,
-                job_name=job.name,
-                node_id=self.node_id,
-                run_times=json.dumps([moment.isoformat() for moment in run_times]),
-                claimed_at=to_micros(now),
-                state=state,
-                started_through=started_through,
-            )
-        )
-        return self._track(run_key, job.id, run_times)
 
     def track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
         """Delete the ``_running`` row ``run_key`` once the run of ``run_times`` ends (the
@@ -330,8 +409,7 @@ class Claims:
         except Exception:
             # The leases expire by themselves; the running rows are retried by the heartbeat.
             access.logger.exception("Could not release the leases of %d jobs", len(ids))
-            with self._lock:
-                self._unreleased_keys.extend(keys)
+            self._marks.end(keys)
 
     def next_run_time(self) -> datetime | None:
         """The earliest moment this node may claim a job: a leased job counts at its lease's
@@ -400,25 +478,9 @@ class Claims:
             self._untrack(claim)
 
     def delete_running(self, keys: list[str]) -> None:
-        """Delete ``_running`` rows; on failure the next heartbeat retries."""
-        running = self._access.tables.running
-
-        def forget(conn: Connection) -> None:
-            # Losing this commit in a server crash only makes the run look abandoned later;
-            # not waiting for its flush to disk lifts the per-run cost off the fsync.
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            conn.execute(delete(running).where(running.c.run_key.in_(keys)))
-
-        try:
-            self._access.write(forget)
-        except Exception:
-            self._access.logger.warning("Could not record the end of %d runs; retrying", len(keys))
-            with self._lock:
-                self._unreleased_keys.extend(keys)
+        """Delete ``_running`` rows with the next batch of marks; on failure it is retried."""
+        self._marks.end(keys)
 
     def retry_deletes(self) -> None:
-        """Delete the ``_running`` rows whose deletion failed before."""
-        with self._lock:
-            keys, self._unreleased_keys = self._unreleased_keys, []
-        if keys:
-            self.delete_running(keys)
+        """Write the ``_running`` deletes still pending (those that failed before)."""
+        self._marks.flush()

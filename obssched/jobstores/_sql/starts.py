@@ -12,7 +12,8 @@ which is earlier and so still safe). Executors that do not call run hooks (APSch
 get no such record: their claims are written as begun from the start, as every run was before.
 
 Bodies starting together share one commit (:class:`StartMarks`): the first to arrive writes
-every mark waiting, the others wait for that commit.
+every mark waiting, the others wait for that commit. The deletes of the rows of runs that ended
+go out in the same commits.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection
 
 from obssched.executors.base import BaseExecutor
+from obssched.jobstores._sql.bulk import ClaimStatements
 
 if TYPE_CHECKING:
     from obssched._runs import RemoteWrapper, RunInfo
@@ -47,20 +49,30 @@ def reports_body_start(executor: object) -> bool:
 
 
 class StartMarks:
-    """Writes the marks of runs about to begin, several in one commit.
+    """Writes the marks of runs about to begin, and the deletes of runs that ended, several
+    in one commit.
+
+    A caller that finds no write in progress becomes the writer: it writes what is pending,
+    then what arrived meanwhile, up to :attr:`ROUNDS` times (past that, a caller waiting for
+    its mark takes over). A mark's caller returns once its mark is committed; an end's caller
+    does not wait.
 
     Args:
         access: the store's tables and transactions.
     """
+
+    ROUNDS = 4
 
     def __init__(self, access: StoreAccess) -> None:
         self._access = access
         self._lock = threading.Lock()
         self._committed = threading.Condition(self._lock)
         self._pending: dict[str, int] = {}  # run key -> latest run time (micros) begun
+        self._ended: list[str] = []  # run keys of the runs that ended
         self._next_batch = 1  # the batch the pending marks go out in
         self._finished = 0  # the last batch written (or failed)
         self._writing = False
+        self._statements = ClaimStatements(access.tables)
 
     def mark(self, run_key: str, micros: int) -> None:
         """Record that the run of ``run_key`` at ``micros`` begins; return once committed (or
@@ -71,47 +83,86 @@ class StartMarks:
             ticket = self._next_batch
             while self._finished < ticket:
                 if not self._writing:
-                    batch, self._pending = self._pending, {}
-                    self._next_batch += 1
                     self._writing = True
                     break
                 self._committed.wait()
             else:
                 return
-        try:
-            self._write(batch)
-        finally:
-            with self._lock:
-                self._writing = False
-                self._finished = ticket
-                self._committed.notify_all()
+        self._drain()
 
-    def _write(self, batch: dict[str, int]) -> None:
-        running = self._access.tables.running
-        # Only this node's row (another took it over if this node was deemed dead), and never
-        # back: a NULL (all begun) stays.
-        statement = (
-            update(running)
-            .where(
-                running.c.run_key == bindparam("key"),
-                running.c.node_id == self._access.node_id,
-                running.c.started_through < bindparam("mark"),
-            )
-            .values(started_through=bindparam("mark"))
-        )
-        marks = [{"key": run_key, "mark": micros} for run_key, micros in batch.items()]
+    def end(self, keys: list[str]) -> None:
+        """Delete the ``_running`` rows ``keys`` (their runs ended) with the next write; one
+        that fails is retried with the write after it."""
+        with self._lock:
+            self._ended.extend(keys)
+            if self._writing:
+                return
+            self._writing = True
+        self._drain()
+
+    def flush(self) -> None:
+        """Write what is pending now (the heartbeat retries failed deletes so)."""
+        self.end([])
+
+    def _drain(self) -> None:
+        """Write batches until none is pending or :attr:`ROUNDS` are written (the caller is
+        the writer)."""
+        for _ in range(self.ROUNDS):
+            with self._lock:
+                batch, self._pending = self._pending, {}
+                ended, self._ended = self._ended, []
+                if not batch and not ended:
+                    break
+                number = self._next_batch
+                self._next_batch += 1
+            failed = self._write(batch, ended)
+            with self._lock:
+                self._finished = number
+                self._committed.notify_all()
+                if failed:
+                    self._ended[:0] = ended
+                    break
+        with self._lock:
+            self._writing = False
+            self._committed.notify_all()
+
+    def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
+        """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
+        # Only this node's rows (another took a row over if this node was deemed dead). Not
+        # waiting for the flush to disk: the commit is visible to every node at once, and only
+        # a crash of the database server itself within its WAL writer's delay could lose it (a
+        # lost mark then makes a begun run look never begun; a lost delete makes an ended run
+        # look abandoned). Waiting for the disk instead caps the runs a node can begin at a
+        # batch per fsync.
+        parameters = {
+            "keys": list(batch),
+            "marks": list(batch.values()),
+            "node": self._access.node_id,
+            "ended": ended,
+        }
 
         def write(conn: Connection) -> None:
-            conn.execute(statement, marks)
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self._statements.mark_and_end, parameters)
+            finally:
+                cursor.close()
 
         try:
             self._access.write(write)
         except Exception:
-            self._access.logger.exception(
-                "Could not record the start of %d runs; another node may run them again if "
-                "this one dies",
-                len(batch),
-            )
+            if batch:
+                self._access.logger.exception(
+                    "Could not record the start of %d runs; another node may run them again "
+                    "if this one dies",
+                    len(batch),
+                )
+            if ended:
+                self._access.logger.warning(
+                    "Could not record the end of %d runs; retrying", len(ended)
+                )
+            return True
+        return False
 
 
 class StartHook:

@@ -1,0 +1,68 @@
+"""Cluster mode, the statements that write a whole step's claims at once (PostgreSQL).
+
+A claim advances every job it took, and records the runs it submits; the start of each run and
+its end are recorded in batches too. Each is one statement over arrays (``unnest``), whatever
+the number of rows: the database plans and runs one statement, and the node binds one set of
+parameters instead of one per row, which is most of the cost of ``executemany`` in the driver.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+from obssched.jobstores._sql.schema import Tables
+
+__all__ = ["ClaimStatements"]
+
+
+class ClaimStatements:
+    """The bulk statements of a store's tables.
+
+    Args:
+        tables: the store's tables.
+    """
+
+    def __init__(self, tables: Tables) -> None:
+        jobs = _name(tables.jobs.schema, tables.jobs.name)
+        running = _name(tables.running.schema, tables.running.name)
+        self.advance: TextClause = text(
+            f"UPDATE {jobs} AS j SET next_run_time = v.next_run_time, func_ref = v.func_ref, "
+            "state = v.state, lease_owner = :lease_owner, lease_until = :lease_until "
+            "FROM unnest(CAST(:ids AS varchar[]), CAST(:next_run_times AS bigint[]), "
+            "CAST(:func_refs AS varchar[]), CAST(:states AS bytea[])) "
+            "AS v(id, next_run_time, func_ref, state) WHERE j.id = v.id"
+        )
+        """Give each job (``ids``) its new row and this node's lease."""
+        self.insert_running: TextClause = text(
+            f"INSERT INTO {running} (run_key, job_id, job_name, node_id, run_times, claimed_at, "
+            "state, started_through) SELECT v.run_key, v.job_id, v.job_name, :node, "
+            "v.run_times, :claimed_at, v.state, v.started_through "
+            "FROM unnest(CAST(:keys AS varchar[]), CAST(:job_ids AS varchar[]), "
+            "CAST(:names AS varchar[]), CAST(:run_times AS text[]), CAST(:states AS bytea[]), "
+            "CAST(:started AS bigint[])) "
+            "AS v(run_key, job_id, job_name, run_times, state, started_through)"
+        )
+        """Insert the ``_running`` rows of a claim's runs."""
+        # One statement for a batch of run starts and ends, committed without waiting for the
+        # flush to disk (synchronous_commit off for its transaction, set in the statement: an
+        # uncorrelated EXISTS is evaluated once, before the rows). It runs on every run's path,
+        # so it is handed to the driver as it is (its placeholders are psycopg's), past
+        # SQLAlchemy's statement machinery.
+        self.mark_and_end: str = (
+            "WITH setting AS MATERIALIZED "
+            "(SELECT set_config('synchronous_commit', 'off', true) AS value), "
+            f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(%(ended)s AS varchar[])) "
+            "AND EXISTS (SELECT 1 FROM setting)) "
+            f"UPDATE {running} AS r SET started_through = v.mark "
+            "FROM unnest(CAST(%(keys)s AS varchar[]), CAST(%(marks)s AS bigint[])) "
+            "AS v(key, mark) "
+            "WHERE r.run_key = v.key AND r.node_id = %(node)s AND r.started_through < v.mark "
+            "AND EXISTS (SELECT 1 FROM setting)"
+        )
+        """Delete the rows of ended runs (``ended``) and record the latest run begun of each of
+        this node's rows (``keys``): never back, and a NULL (every run counts as begun) stays."""
+
+
+def _name(schema: str | None, table: str) -> str:
+    quoted = '"' + table.replace('"', '""') + '"'
+    return quoted if schema is None else '"' + schema.replace('"', '""') + '".' + quoted
