@@ -185,3 +185,21 @@ def test_get_job_labels_leaves_out_a_job_whose_function_is_gone(
     scheduler.shutdown()
     assert store.unloadable_count() == 1
     assert sorted(labels) == [label for label in expected_labels() if label[0] != "job-5"]
+
+
+@pytest.mark.postgresql
+def test_get_job_labels_on_postgresql(
+    postgres_url: str, pg_schema: str, clock: ManualClock, decoded: list[str]
+) -> None:
+    """On PostgreSQL the labels are parsed from each row's state, and no job is decoded."""
+    scheduler = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+    store = SQLAlchemyJobStore(url=postgres_url, tableschema=pg_schema)
+    scheduler.add_jobstore(store)
+    scheduler.start()
+    for index in range(3):
+        scheduler.add_job(FUNC, "interval", hours=1, id=f"job-{index}", name=f"name-{index}")
+    decoded.clear()
+    labels = store.get_job_labels()
+    scheduler.shutdown()
+    assert sorted(labels) == [(f"job-{i}", f"name-{i}", "default") for i in range(3)]
+    assert decoded == []
