@@ -26,6 +26,7 @@ __all__ = [
     "Serializer",
     "UnloadableJob",
     "decode_job",
+    "decode_labels",
     "encode_job",
     "encode_state",
     "micros_to_datetime",
@@ -122,6 +123,27 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
         if key in state:  # likewise: the job state holds them only when not the defaults
             data[key] = state[key]
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def decode_labels(state: bytes) -> tuple[str, str]:
+    """Return the ``(name, executor)`` of a row state without rebuilding its job.
+
+    Raises:
+        SerializationError: the state is not a job document of a version this obssched reads.
+    """
+    try:
+        data = json.loads(state)
+    except ValueError as exc:
+        raise SerializationError(f"The stored job state is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SerializationError(f"The stored job state is not an object: {data!r}")
+    version = data.get("version")
+    name, executor = data.get("name"), data.get("executor")
+    if not isinstance(version, int) or version > JOB_DATA_VERSION:
+        raise SerializationError(f"Job data of version {version!r} cannot be read")
+    if not isinstance(name, str) or not isinstance(executor, str):
+        raise SerializationError(f"Job data lacks a name or an executor: {name!r}, {executor!r}")
+    return name, executor
 
 
 def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle: bool) -> Job:

@@ -8,14 +8,18 @@ place.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Select, Table, Text, cast, func, select
 
+from obssched._serialization import JOB_DATA_VERSION
+from obssched.exceptions import SerializationError
 from obssched.jobstores._sql.codec import (
     Serializer,
     decode_job,
+    decode_labels,
     encode_job,
     micros_to_datetime,
     to_micros,
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from obssched.schedulers.base import BaseScheduler
 
 __all__ = ["JobRows", "NativeRows"]
+
+# SQLite has had its JSON functions built in since 3.38 (earlier builds had them as an option).
+_SQLITE_JSON = (3, 38)
 
 
 class JobRows(Protocol):
@@ -99,3 +106,39 @@ class NativeRows:
     def func_ref(self, row: Any) -> str:
         """The ``func_ref`` column."""
         return str(row.func_ref)
+
+    def labels_query(self, dialect: str, version: tuple[int | str, ...] | None) -> Select[Any]:
+        """Select what :meth:`labels` needs of every row: on SQLite, the id and the name,
+        executor and data version read by the database's own JSON functions (rows that are not
+        JSON are left out); elsewhere the id and the state."""
+        jobs = self.table
+        if dialect != "sqlite" or tuple(version or ())[:2] < _SQLITE_JSON:
+            return select(jobs.c.id, jobs.c.state)
+        document = cast(jobs.c.state, Text)
+        fields = [func.json_extract(document, f"$.{key}") for key in _LABEL_KEYS]
+        return select(jobs.c.id, *fields).where(func.json_valid(document) == 1)
+
+    def labels(self, rows: Iterable[Any]) -> list[tuple[str, str, str]]:
+        """Return ``(id, name, executor)`` of the rows selected with :meth:`labels_query`,
+        leaving out those whose data cannot be read."""
+        labels: list[tuple[str, str, str]] = []
+        for row in rows:
+            if len(row) == 2:
+                try:
+                    name, executor = decode_labels(row[1])
+                except SerializationError:
+                    continue
+            else:
+                name, executor, version = row[1:]
+                if not (
+                    isinstance(name, str)
+                    and isinstance(executor, str)
+                    and isinstance(version, int)
+                    and version <= JOB_DATA_VERSION
+                ):
+                    continue
+            labels.append((row[0], name, executor))
+        return labels
+
+
+_LABEL_KEYS = ("name", "executor", "version")
