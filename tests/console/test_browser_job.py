@@ -126,9 +126,7 @@ def test_slow_runs_waterfall_shows_the_jobs_own_spans(console: Console, page: Pa
     """A slow run's page nests the job body's spans under the run and places them in time."""
     open_waterfall(page, console, "slow-report", "executed")
     names = page.locator(".waterfall .span-name")
-    expect(names).to_have_text(
-        ["run slow-report", "load rows", "render pdf", "embed charts"]
-    )
+    expect(names).to_have_text(["run slow-report", "load rows", "render pdf", "embed charts"])
     depths = [int(name.get_attribute("data-depth") or -1) for name in names.all()]
     assert depths == [0, 1, 1, 2]
     bars = {}
