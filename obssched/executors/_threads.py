@@ -34,9 +34,9 @@ class _Worker:
 
 
 class WorkerPool:
-    """``max_workers`` threads that call ``handler(item)`` for each submitted item."""
+    """``max_workers`` threads that call ``handler(*item)`` for each submitted item (a tuple)."""
 
-    def __init__(self, max_workers: int, handler: Callable[[Any], None], name_prefix: str) -> None:
+    def __init__(self, max_workers: int, handler: Callable[..., None], name_prefix: str) -> None:
         self._max_workers = max_workers
         self._handler = handler
         self._name_prefix = name_prefix
@@ -182,4 +182,4 @@ class WorkerPool:
             if item is _STOP:
                 return
             self._taken += 1
-            handler(item)
+            handler(*item)

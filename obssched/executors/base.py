@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from _thread import get_ident
 from abc import ABC
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -37,7 +38,7 @@ from obssched.exceptions import (
 )
 from obssched.executors._apscheduler import run_coroutine_job, run_job
 from obssched.executors._bounds import RunBounds
-from obssched.executors._runner import error_event, run_body, wall_time
+from obssched.executors._runner import begin_body, end_body, error_event, wall_time
 from obssched.executors._watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -80,9 +81,11 @@ class BaseExecutor(RunBounds, ABC):
         self._compat_runs: dict[str, list[list[RunInfo]]] = {}
         # Started with the first submission of a job that has a timeout.
         self._watchdog: Watchdog | None = None
-        # The work item the calling thread runs, so that a shutdown from inside a job does not
-        # wait for (or abandon) the run that called it.
-        self._local = threading.local()
+        # The work item each thread runs, by thread id, so that a shutdown from inside a job
+        # does not wait for (or abandon) the run that called it. (A dict rather than a
+        # threading.local: setting a thread-local attribute twice per work item cost more than
+        # the rest of the hand-over to a worker.)
+        self._running: dict[int, list[RunInfo]] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Called by the scheduler when it starts or when the executor is added to it."""
@@ -281,18 +284,28 @@ class BaseExecutor(RunBounds, ABC):
         hooks = self._context.run_hooks
         clock = self._clock
         logger = self._logger
-        mark_started = self._mark_started
+        log_runs = logger.isEnabledFor(logging.INFO)
         func, args, kwargs = job.func, job.args, job.kwargs
         last = runs[-1]
         inflight = self._inflight
-        local = self._local
-        local.runs = runs
-        for run in runs:
-            if run.run_id not in inflight:
-                continue  # ended before its body started (its work item was cancelled)
-            event = run_body(func, args, kwargs, run, hooks, clock, logger, mark_started)
-            self._run_ended(run, event, last=run is last)
-        local.runs = None
+        running = self._running
+        thread = get_ident()
+        running[thread] = runs
+        try:
+            for run in runs:
+                entry = inflight.get(run.run_id)
+                if entry is None:
+                    continue  # ended before its body started (its work item was cancelled)
+                started, managers = begin_body(run, entry, hooks, clock, logger, log_runs)
+                try:
+                    retval = func(*args, **kwargs)
+                except BaseException as exc:
+                    event = end_body(run, started, managers, None, exc, clock, logger, log_runs)
+                else:
+                    event = end_body(run, started, managers, retval, None, clock, logger, log_runs)
+                self._run_ended(run, event, last=run is last)
+        finally:
+            del running[thread]
 
     def begin_batch(self) -> None:
         """A scheduler tick starts submitting: the executor may hold submissions back until
@@ -312,15 +325,6 @@ class BaseExecutor(RunBounds, ABC):
         scheduler looks again (calling :meth:`nudge`) within milliseconds instead of sleeping
         until the next run time."""
         return False
-
-    def _mark_started(self, run_id: int, started: float) -> None:
-        """Record that the body of run ``run_id`` started at monotonic time ``started``.
-
-        Called from the thread running the body, the only writer of that entry.
-        """
-        entry = self._inflight.get(run_id)
-        if entry is not None:
-            entry[1] = started
 
     def _run_ended(
         self, run: RunInfo, event: JobExecutionEvent, *, last: bool, callback: bool = True
