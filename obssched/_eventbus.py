@@ -196,15 +196,18 @@ class EventBus:
         """Deliver the held events in the order they were dispatched, then stop holding."""
         held = self._held
         lock = self._hold_lock
-        monotonic = (self._clock() if self._clock is not None else SystemClock()).monotonic
+        monotonic: Callable[[], float] | None = None
         try:
             while True:
                 with lock:
                     if not held:
                         self._holder = None
-                        self._held_runs.clear()
+                        if self._held_runs:
+                            self._held_runs.clear()
                         return
                     callbacks, event = held.popleft()
+                if monotonic is None:
+                    monotonic = self._monotonic()
                 # Held listeners are users' own: each of their calls is timed, so one that
                 # blocks the loop is seen at once.
                 self._dispatch_timed(event, callbacks, monotonic)
@@ -218,8 +221,11 @@ class EventBus:
                 rest = list(held)
                 held.clear()
             for callbacks, event in rest:
-                self._dispatch_timed(event, callbacks, monotonic)
+                self._dispatch_timed(event, callbacks, monotonic or self._monotonic())
             raise
+
+    def _monotonic(self) -> Callable[[], float]:
+        return (self._clock() if self._clock is not None else SystemClock()).monotonic
 
     def _hold(self, event: SchedulerEvent, callbacks: tuple[Listener, ...]) -> tuple[Listener, ...]:
         """Queue ``event`` for its held listeners if it must wait; return whom to call now."""

@@ -92,22 +92,24 @@ class WorkerPool:
     def backlog(self) -> bool:
         """Whether more items wait than there are woken workers on their way to them, while
         some worker is idle."""
-        if not self._idle:
+        queued = len(self._items)
+        if not queued or not self._idle:
             return False
         on_their_way = sum(1 for worker in self._workers if worker.woken)
-        return len(self._items) > on_their_way
+        return queued > on_their_way
 
-    def nudge(self, now: float, patience: float) -> None:
+    def nudge(self, monotonic: Callable[[], float], patience: float) -> None:
         """Wake idle workers for the queued items if none was taken for ``patience`` seconds.
 
         Items that wait while nothing is taken mean the awake workers are all blocked in job
         bodies (sleeping, waiting for I/O), so more workers are needed; items being taken mean
-        the awake ones keep up. ``now`` is a monotonic reading; the first nudge that finds a
-        backlog only notes when it saw it.
+        the awake ones keep up. ``monotonic`` reads the clock (only when items wait); the first
+        nudge that finds a backlog only notes when it saw it.
         """
         if not self.backlog:
             self._stalled_since = None
             return
+        now = monotonic()
         taken = self._taken
         if self._stalled_since is None or taken != self._taken_at_nudge:
             self._stalled_since = now
