@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,7 +139,7 @@ def begin_body(
     run: RunInfo,
     entry: list[Any] | None,
     hooks: tuple[RunHook, ...],
-    clock: Clock,
+    monotonic: Callable[[], float],
     logger: logging.Logger,
     log_runs: bool,
 ) -> tuple[float, list[AbstractContextManager[object]] | None]:
@@ -147,14 +147,15 @@ def begin_body(
 
     ``entry`` is the run's ``[RunInfo, start]`` entry in its executor's in-flight registry
     (``None``: the run is no longer in it); the start is written there, by the thread that runs
-    the body, its only writer. ``log_runs`` is whether the executor's logger logs INFO, looked
-    at once per work item rather than twice per run. Returns the start reading and the hooks
-    entered, for :func:`end_body`. Called right before the body, in the thread or task that
-    runs it; synchronous and coroutine bodies both go through this and :func:`end_body`.
+    the body, its only writer. ``monotonic`` is the clock's reading method, looked up once per
+    work item, and ``log_runs`` whether the executor's logger logs INFO, looked at once per work
+    item rather than twice per run. Returns the start reading and the hooks entered, for
+    :func:`end_body`. Called right before the body, in the thread or task that runs it;
+    synchronous and coroutine bodies both go through this and :func:`end_body`.
     """
     if log_runs:
         logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
-    started = clock.monotonic()
+    started = monotonic()
     if entry is not None:
         entry[1] = started
     return started, enter_hooks(hooks, run, logger) if hooks else None
@@ -166,37 +167,39 @@ def end_body(
     managers: list[AbstractContextManager[object]] | None,
     retval: Any,
     exc: BaseException | None,
-    clock: Clock,
+    monotonic: Callable[[], float],
     logger: logging.Logger,
     log_runs: bool,
 ) -> JobExecutionEvent:
     """End the body of ``run``: exit the run hooks and return its terminal event."""
-    finished = clock.monotonic()
+    finished = monotonic()
     if managers is not None:
         exit_hooks(managers, exc, logger)
     if exc is not None:
         return failed_body_event(run, exc, started, finished, logger)
+    # One unpacking instead of eight reads of named-tuple fields (descriptor calls each).
+    (run_id, job_id, job_name, _, jobstore, executor, _, scheduled, submitted_at, submitted) = run
     if log_runs:
-        logger.info('Job "%s" executed successfully', run.job_name)
+        logger.info('Job "%s" executed successfully', job_name)
     event: JobExecutionEvent = _new_event(JobExecutionEvent)
     _init_execution_event(
         event,
         EVENT_JOB_EXECUTED,
-        run.job_id,
-        run.jobstore,
-        run.scheduled_run_time,
+        job_id,
+        jobstore,
+        scheduled,
         retval,
         None,
         None,
-        run.job_name,
-        run.executor,
-        run.run_id,
-        run.submitted_at,
+        job_name,
+        executor,
+        run_id,
+        submitted_at,
         None,
         None,
         None,
         None,
         (),
-        (run.submitted_monotonic, started, finished),
+        (submitted, started, finished),
     )
     return event

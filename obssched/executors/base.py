@@ -31,7 +31,9 @@ from obssched.events import (
     EVENT_JOB_SUBMITTED,
     EVENT_NAMES,
     JobExecutionEvent,
-    _submission_event,
+    JobSubmissionEvent,
+    _init_submission_event,
+    _new_event,
 )
 from obssched.exceptions import (
     MaxInstancesReachedError,
@@ -241,19 +243,21 @@ class BaseExecutor(RunBounds, ABC):
             )
             inflight[run_id] = [run, None]
             if announce:
-                events.dispatch(
-                    _submission_event(
-                        EVENT_JOB_SUBMITTED,
-                        job_id,
-                        jobstore,
-                        [run_time],
-                        job_name,
-                        alias,
-                        run_id,
-                        submitted_at,
-                        () if runs else coalesced,
-                    )
+                # Built as events._submission_event builds it, without that call's frame.
+                event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
+                _init_submission_event(
+                    event,
+                    EVENT_JOB_SUBMITTED,
+                    job_id,
+                    jobstore,
+                    [run_time],
+                    job_name,
+                    alias,
+                    run_id,
+                    submitted_at,
+                    () if runs else coalesced,
                 )
+                events.dispatch(event)
             runs.append(run)
         try:
             self._do_submit_runs(job, runs)
@@ -282,7 +286,7 @@ class BaseExecutor(RunBounds, ABC):
     def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
         """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
         hooks = self._context.run_hooks
-        clock = self._clock
+        monotonic = self._clock.monotonic
         logger = self._logger
         log_runs = logger.isEnabledFor(logging.INFO)
         func, args, kwargs = job.func, job.args, job.kwargs
@@ -296,13 +300,15 @@ class BaseExecutor(RunBounds, ABC):
                 entry = inflight.get(run.run_id)
                 if entry is None:
                     continue  # ended before its body started (its work item was cancelled)
-                started, managers = begin_body(run, entry, hooks, clock, logger, log_runs)
+                started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
                 try:
                     retval = func(*args, **kwargs)
                 except BaseException as exc:
-                    event = end_body(run, started, managers, None, exc, clock, logger, log_runs)
+                    event = end_body(run, started, managers, None, exc, monotonic, logger, log_runs)
                 else:
-                    event = end_body(run, started, managers, retval, None, clock, logger, log_runs)
+                    event = end_body(
+                        run, started, managers, retval, None, monotonic, logger, log_runs
+                    )
                 self._run_ended(run, event, last=run is last)
         finally:
             del running[thread]
