@@ -52,6 +52,10 @@ class WorkerPool:
         self._taken_at_nudge = 0
         self._stalled_since: float | None = None
         self._workers: list[_Worker] = []
+        # The workers woken and not yet on an item: the waker adds a worker before releasing
+        # its lock, and the worker, the only one to see its own flag set, discards itself
+        # (set.add and set.discard are atomic: no count to drift between threads).
+        self._woken: set[_Worker] = set()
 
     @property
     def max_workers(self) -> int:
@@ -95,8 +99,7 @@ class WorkerPool:
         queued = len(self._items)
         if not queued or not self._idle:
             return False
-        on_their_way = sum(1 for worker in self._workers if worker.woken)
-        return queued > on_their_way
+        return queued > len(self._woken)
 
     def nudge(self, monotonic: Callable[[], float], patience: float) -> None:
         """Wake idle workers for the queued items if none was taken for ``patience`` seconds.
@@ -125,6 +128,7 @@ class WorkerPool:
         except IndexError:
             return  # every worker is busy and will look at the deque before sleeping
         worker.woken = True
+        self._woken.add(worker)
         worker.wake.release()
 
     def _start_workers(self) -> None:
@@ -163,11 +167,14 @@ class WorkerPool:
         items = self._items
         idle = self._idle
         handler = self._handler
+        woken = self._woken
         while True:
             try:
                 item = items.popleft()
             except IndexError:
-                worker.woken = False
+                if worker.woken:
+                    worker.woken = False
+                    woken.discard(worker)
                 idle.append(worker)
                 # An item queued after the popleft above and before the append found no idle
                 # worker to wake: look again, and if so leave the idle list, unless a submitter
@@ -180,7 +187,9 @@ class WorkerPool:
                     continue
                 worker.wake.acquire()
                 continue
-            worker.woken = False
+            if worker.woken:
+                worker.woken = False
+                woken.discard(worker)
             if item is _STOP:
                 return
             self._taken += 1
