@@ -108,7 +108,7 @@ class AsyncIOExecutor(BaseExecutor):
             self._run_ended(run, error_event(run, exc, clock), last=run is unfinished[-1])
 
     async def _run_coroutines(self, job: Job, runs: list[RunInfo]) -> None:
-        monotonic = self._clock.monotonic
+        monotonic = self._monotonic
         logger = self._logger
         log_runs = logger.isEnabledFor(logging.INFO)
         inflight = self._inflight

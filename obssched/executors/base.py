@@ -62,6 +62,8 @@ class BaseExecutor(RunBounds, ABC):
     _scheduler: BaseScheduler
     _alias: str
     _clock: Clock
+    _now: Callable[[], datetime]
+    _monotonic: Callable[[], float]
     _events: EventBus
     _next_run_id: Callable[[], int]
     _dispatch: Callable[[SchedulerEvent], None]
@@ -95,7 +97,11 @@ class BaseExecutor(RunBounds, ABC):
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.executors.{alias}")
         context = self._context = context_of(scheduler)
-        self._clock = context.clock
+        clock = self._clock = context.clock
+        # The clock's methods, looked up once: SystemClock's are static methods, which the
+        # interpreter's attribute cache does not specialise, and every run reads the clock.
+        self._now = clock.now
+        self._monotonic = clock.monotonic
         # Looked up once: every run's events go through these.
         self._events = context.events
         self._next_run_id = context.next_run_id
@@ -211,9 +217,8 @@ class BaseExecutor(RunBounds, ABC):
         if instances >= limit:
             raise MaxInstancesReachedError(job)
 
-        clock = self._clock
-        submitted_at = clock.now()
-        submitted_mono = clock.monotonic()
+        submitted_at = self._now()
+        submitted_mono = self._monotonic()
         func_name = job.func_ref or get_callable_name(job.func)
         job_name = job.name
         alias = self._alias
@@ -264,7 +269,7 @@ class BaseExecutor(RunBounds, ABC):
         except BaseException as exc:
             self._logger.exception('Error submitting job "%s" to executor %r', job, self._alias)
             for run in runs:
-                self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
+                self._run_ended(run, error_event(run, exc, self._clock), last=run is runs[-1])
         else:
             if job.timeout is not None:
                 self._watch(runs, job.timeout)
@@ -286,7 +291,7 @@ class BaseExecutor(RunBounds, ABC):
     def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
         """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
         hooks = self._context.run_hooks
-        monotonic = self._clock.monotonic
+        monotonic = self._monotonic
         logger = self._logger
         log_runs = logger.isEnabledFor(logging.INFO)
         func, args, kwargs = job.func, job.args, job.kwargs

@@ -26,7 +26,8 @@ from obssched.events import (
     JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
-    _job_event,
+    _init_job_event,
+    _new_event,
 )
 from obssched.exceptions import JobLookupError, MaxInstancesReachedError, TriggerError
 from obssched.schedulers._submission import Dispatch, Submit, make_submitter
@@ -329,7 +330,11 @@ class _Tick:
                 return
             except Exception as exc:
                 raise _StoreFailure from exc
-            self.dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
+            # Built as events._job_event builds it, without that call's frame (every date
+            # job's last run ends here).
+            event: JobEvent = _new_event(JobEvent)
+            _init_job_event(event, EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor)
+            self.dispatch(event)
 
     def _overflow(
         self, job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
