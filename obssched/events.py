@@ -342,7 +342,7 @@ class JobExecutionEvent(JobEvent):
         return (self.started_at - self.scheduled_run_time).total_seconds()
 
 
-# The scheduler's loop and the executors build every run's events through these. Calling a class
+# The scheduler's loop and the executors build every run's events with these. Calling a class
 # whose __init__ is written in Python goes through the interpreter's C-level slot wrapper (a
 # method lookup, an argument tuple and a nested evaluation loop): object.__new__ plus a direct
 # call of the same __init__ costs half as much, with the one __init__ still the only place an
@@ -351,43 +351,6 @@ _new_event = object.__new__
 _init_job_event = JobEvent.__init__
 _init_submission_event = JobSubmissionEvent.__init__
 _init_execution_event = JobExecutionEvent.__init__
-
-
-def _job_event(
-    code: int, job_id: str, jobstore: str | None, job_name: str | None, executor: str | None
-) -> JobEvent:
-    """Build a :class:`JobEvent` (what ``JobEvent(...)`` builds, for less)."""
-    event: JobEvent = _new_event(JobEvent)
-    _init_job_event(event, code, job_id, jobstore, job_name, executor)
-    return event
-
-
-def _submission_event(
-    code: int,
-    job_id: str,
-    jobstore: str | None,
-    scheduled_run_times: Sequence[datetime],
-    job_name: str | None,
-    executor: str | None,
-    run_id: int | None,
-    submitted_at: datetime | None,
-    coalesced_run_times: Sequence[datetime],
-) -> JobSubmissionEvent:
-    """Build a :class:`JobSubmissionEvent` (what ``JobSubmissionEvent(...)`` builds, for less)."""
-    event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
-    _init_submission_event(
-        event,
-        code,
-        job_id,
-        jobstore,
-        scheduled_run_times,
-        job_name,
-        executor,
-        run_id,
-        submitted_at,
-        coalesced_run_times,
-    )
-    return event
 
 
 def _timed_execution_event(

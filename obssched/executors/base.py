@@ -248,7 +248,7 @@ class BaseExecutor(RunBounds, ABC):
             )
             inflight[run_id] = [run, None]
             if announce:
-                # Built as events._submission_event builds it, without that call's frame.
+                # Built with object.__new__ and the class's own __init__ (see obssched.events).
                 event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
                 _init_submission_event(
                     event,

@@ -330,8 +330,8 @@ class _Tick:
                 return
             except Exception as exc:
                 raise _StoreFailure from exc
-            # Built as events._job_event builds it, without that call's frame (every date
-            # job's last run ends here).
+            # Built with object.__new__ and the class's own __init__ (see obssched.events):
+            # every date job's last run ends here.
             event: JobEvent = _new_event(JobEvent)
             _init_job_event(event, EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor)
             self.dispatch(event)
