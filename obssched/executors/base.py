@@ -109,8 +109,13 @@ class BaseExecutor(RunBounds, ABC):
         self._announce_submissions = context.announces_submissions
         # Whether runs end straight in an event, or through a _run_job_success that a subclass
         # or this instance replaced (looked at once, here: every run's end reads it).
+        # (Through the bound method, not by looking in self.__dict__: reading an instance's
+        # __dict__ leaves its attributes out of the interpreter's attribute cache for good,
+        # and every run reads a dozen of them.)
+        success = self._run_job_success
         self._plain_success = (
-            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in self.__dict__
+            getattr(success, "__func__", None) is _BASE_SUCCESS
+            and getattr(success, "__self__", None) is self
         )
 
     def shutdown(self, wait: bool = True) -> None:
@@ -217,8 +222,11 @@ class BaseExecutor(RunBounds, ABC):
         if instances >= limit:
             raise MaxInstancesReachedError(job)
 
-        submitted_at = self._now()
-        submitted_mono = self._monotonic()
+        # Read into locals first: a call straight off an instance attribute is a method lookup
+        # the interpreter does not specialise.
+        now, monotonic = self._now, self._monotonic
+        submitted_at = now()
+        submitted_mono = monotonic()
         func_name = job.func_ref or get_callable_name(job.func)
         job_name = job.name
         alias = self._alias
