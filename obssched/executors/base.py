@@ -55,6 +55,9 @@ __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_coroutine_job", "run
 
 _new_tuple = tuple.__new__
 
+_FUNC_NAMES_KEPT = 256
+"""Callables without a reference whose display names an executor remembers."""
+
 
 class BaseExecutor(RunBounds, ABC):
     """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
@@ -90,6 +93,7 @@ class BaseExecutor(RunBounds, ABC):
         # threading.local: setting a thread-local attribute twice per work item cost more than
         # the rest of the hand-over to a worker.)
         self._running: dict[int, list[RunInfo]] = {}
+        self._func_names: dict[int, tuple[Any, str]] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Called by the scheduler when it starts or when the executor is added to it."""
@@ -227,7 +231,7 @@ class BaseExecutor(RunBounds, ABC):
         now, monotonic = self._now, self._monotonic
         submitted_at = now()
         submitted_mono = monotonic()
-        func_name = job.func_ref or get_callable_name(job.func)
+        func_name = job.func_ref or self._func_name(job.func)
         job_name = job.name
         alias = self._alias
         trigger = job.trigger
@@ -283,6 +287,21 @@ class BaseExecutor(RunBounds, ABC):
                 self._watch(runs, job.timeout)
         return runs
 
+    def _func_name(self, func: Any) -> str:
+        """Return the display name of a callable that has no ``module:qualname`` reference (a
+        partial, a lambda, a bound method), worked out once per callable: the inspect calls
+        behind it cost more than the rest of a submission. At most ``_FUNC_NAMES_KEPT``
+        callables are remembered (each kept alive by its entry, so its id is not reused)."""
+        names = self._func_names
+        known = names.get(id(func))
+        if known is not None and known[0] is func:
+            return known[1]
+        name = get_callable_name(func)
+        if len(names) >= _FUNC_NAMES_KEPT:
+            names.clear()
+        names[id(func)] = (func, name)
+        return name
+
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
 
@@ -310,7 +329,7 @@ class BaseExecutor(RunBounds, ABC):
         running[thread] = runs
         try:
             for run in runs:
-                entry = inflight.get(run.run_id)
+                entry = inflight.get(run[0])  # run.run_id (see _run_ended)
                 if entry is None:
                     continue  # ended before its body started (its work item was cancelled)
                 started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
@@ -356,7 +375,9 @@ class BaseExecutor(RunBounds, ABC):
         A run ends once: a second end (a body that finished after its executor had already
         ended the run, as an asyncio executor shutting down does) is logged and dropped.
         """
-        if self._inflight.pop(run.run_id, None) is None:
+        # Indexing a named tuple is specialised by the interpreter, reading its fields by name
+        # (a descriptor each) is not: run[0] is run.run_id, run[1] run.job_id.
+        if self._inflight.pop(run[0], None) is None:
             self._logger.warning(
                 'Run %d of job "%s" had already ended; dropping its later %s event',
                 run.run_id,
@@ -365,7 +386,7 @@ class BaseExecutor(RunBounds, ABC):
             )
             return
         if last:
-            job_id = run.job_id
+            job_id = run[1]
             counts = self._instances
             lock = self._lock
             lock.acquire()
