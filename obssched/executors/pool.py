@@ -99,7 +99,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
     def nudge(self) -> None:
         """Wake idle workers for queued runs that no awake worker has taken for a while."""
         if self._pool is not None:
-            self._pool.nudge(self._clock.monotonic, _PATIENCE)
+            self._pool.nudge(self._monotonic, _PATIENCE)
 
     @property
     def has_backlog(self) -> bool:
