@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -17,9 +18,11 @@ __all__ = ["SLOW_LISTENER_SECONDS", "TIMING_SAMPLE", "EventBus", "Listener", "Li
 SLOW_LISTENER_SECONDS = 1.0
 """A listener call taking longer than this is logged (once per listener per minute)."""
 
-TIMING_SAMPLE = 8
+TIMING_SAMPLE = 32
 """One dispatch in this many is timed, listener by listener: two clock readings per listener
-call on every event would cost more than the cheapest listeners themselves."""
+call on every event would cost more than the cheapest listeners themselves. (Every run sends
+two or three events, so a listener that is slow on every call is still timed within a few
+dozen runs; users' listeners held during a tick are timed on every call anyway.)"""
 
 _SLOW_LOG_INTERVAL = 60.0
 
@@ -190,21 +193,24 @@ class EventBus:
         earlier event is held: those queue behind it, so each listener still sees a run's
         events in order. One thread holds at a time (the scheduling loop).
         """
-        self._holder = threading.get_ident()
+        self._holder = get_ident()
 
     def release(self) -> None:
         """Deliver the held events in the order they were dispatched, then stop holding."""
         held = self._held
         lock = self._hold_lock
-        monotonic = (self._clock() if self._clock is not None else SystemClock()).monotonic
+        monotonic: Callable[[], float] | None = None
         try:
             while True:
                 with lock:
                     if not held:
                         self._holder = None
-                        self._held_runs.clear()
+                        if self._held_runs:
+                            self._held_runs.clear()
                         return
                     callbacks, event = held.popleft()
+                if monotonic is None:
+                    monotonic = self._monotonic()
                 # Held listeners are users' own: each of their calls is timed, so one that
                 # blocks the loop is seen at once.
                 self._dispatch_timed(event, callbacks, monotonic)
@@ -218,14 +224,17 @@ class EventBus:
                 rest = list(held)
                 held.clear()
             for callbacks, event in rest:
-                self._dispatch_timed(event, callbacks, monotonic)
+                self._dispatch_timed(event, callbacks, monotonic or self._monotonic())
             raise
+
+    def _monotonic(self) -> Callable[[], float]:
+        return (self._clock() if self._clock is not None else SystemClock()).monotonic
 
     def _hold(self, event: SchedulerEvent, callbacks: tuple[Listener, ...]) -> tuple[Listener, ...]:
         """Queue ``event`` for its held listeners if it must wait; return whom to call now."""
         code = event.code
         run_id = getattr(event, "run_id", None)
-        if self._holder != threading.get_ident() and run_id not in self._held_runs:
+        if self._holder != get_ident() and run_id not in self._held_runs:
             return callbacks
         held = self._held_by_code.get(code)
         if held is None:
@@ -253,14 +262,15 @@ class EventBus:
 
     def dispatch(self, event: SchedulerEvent) -> None:
         """Call every listener whose mask includes ``event.code``."""
-        callbacks = self._by_code.get(event.code)
+        code = event.code
+        callbacks = self._by_code.get(code)
         if callbacks is None:  # a code outside the event table
-            callbacks = self._matching(event.code)
+            callbacks = self._matching(code)
         holder = self._holder
         if (
             holder is not None
-            and event.code & self._held_mask
-            and (self._held_runs or holder == threading.get_ident())
+            and code & self._held_mask
+            and (self._held_runs or holder == get_ident())
         ):
             callbacks = self._hold(event, callbacks)
         countdown = self._countdown - 1

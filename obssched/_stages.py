@@ -33,7 +33,10 @@ class StageErrors:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys(LOOP_STAGES, 0)
         self._store_failures: dict[str, int] = {}
-        self._store_retries: dict[str, tuple[datetime, datetime]] = {}
+        self.store_retries: dict[str, tuple[datetime, datetime]] = {}
+        """When each failing store failed last and is to be tried again (read it through
+        :meth:`store_backing_off`; the loop tests it for emptiness without the lock, before
+        each store it asks, and asks no more while it is empty)."""
         self.broken: dict[str, datetime] = {}
         """The jobs paused because their trigger raised (read it through :meth:`broken_jobs`;
         the loop tests it for emptiness without the lock, before each job it processes)."""
@@ -54,7 +57,7 @@ class StageErrors:
             # Capped before it is raised to a power, so a long outage cannot overflow the float.
             delay = min(retry_interval * 2 ** min(failures, 62), cap)
             retry_at = now + timedelta(seconds=delay)
-            self._store_retries[alias] = (now, retry_at)
+            self.store_retries[alias] = (now, retry_at)
         return retry_at
 
     def store_backing_off(self, alias: str, now: datetime) -> datetime | None:
@@ -63,7 +66,7 @@ class StageErrors:
 
         A tick at the very moment of the failure asks again: the loop was woken on purpose.
         """
-        retry = self._store_retries.get(alias)
+        retry = self.store_retries.get(alias)
         if retry is None:
             return None
         failed_at, retry_at = retry
@@ -74,7 +77,7 @@ class StageErrors:
         if alias in self._store_failures:
             with self._lock:
                 self._store_failures.pop(alias, None)
-                self._store_retries.pop(alias, None)
+                self.store_retries.pop(alias, None)
 
     def failing_stores(self) -> dict[str, int]:
         """Return the stores that failed their last call, with their consecutive failures."""

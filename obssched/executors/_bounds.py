@@ -37,7 +37,7 @@ class RunBounds:
     _inflight: dict[int, list[Any]]
     _instances: dict[str, int]
     _lock: threading.Lock
-    _local: threading.local
+    _running: dict[int, list[RunInfo]]
     _logger: Any
     _watchdog: Watchdog | None
 
@@ -146,5 +146,5 @@ class RunBounds:
             self._watchdog = None
 
     def _own_run_ids(self) -> set[int]:
-        runs: list[RunInfo] | None = getattr(self._local, "runs", None)
+        runs = self._running.get(threading.get_ident())
         return set() if runs is None else {run.run_id for run in runs}

@@ -15,6 +15,8 @@ from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
     JobExecutionEvent,
+    _init_execution_event,
+    _new_event,
     _timed_execution_event,
 )
 
@@ -26,7 +28,6 @@ __all__ = [
     "execution_event",
     "exit_hooks",
     "failed_body_event",
-    "run_body",
     "wall_time",
 ]
 
@@ -136,20 +137,27 @@ def failed_body_event(
 
 def begin_body(
     run: RunInfo,
+    entry: list[Any] | None,
     hooks: tuple[RunHook, ...],
-    clock: Clock,
+    monotonic: Callable[[], float],
     logger: logging.Logger,
-    mark_started: Callable[[int, float], None],
+    log_runs: bool,
 ) -> tuple[float, list[AbstractContextManager[object]] | None]:
     """Start the body of ``run``: log it, note its monotonic start, enter the run hooks.
 
-    Returns the start reading and the hooks entered, for :func:`end_body`. Called right before
-    the body, in the thread or task that runs it.
+    ``entry`` is the run's ``[RunInfo, start]`` entry in its executor's in-flight registry
+    (``None``: the run is no longer in it); the start is written there, by the thread that runs
+    the body, its only writer. ``monotonic`` is the clock's reading method, looked up once per
+    work item, and ``log_runs`` whether the executor's logger logs INFO, looked at once per work
+    item rather than twice per run. Returns the start reading and the hooks entered, for
+    :func:`end_body`. Called right before the body, in the thread or task that runs it;
+    synchronous and coroutine bodies both go through this and :func:`end_body`.
     """
-    if logger.isEnabledFor(logging.INFO):
+    if log_runs:
         logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
-    started = clock.monotonic()
-    mark_started(run.run_id, started)
+    started = monotonic()
+    if entry is not None:
+        entry[1] = started
     return started, enter_hooks(hooks, run, logger) if hooks else None
 
 
@@ -159,38 +167,39 @@ def end_body(
     managers: list[AbstractContextManager[object]] | None,
     retval: Any,
     exc: BaseException | None,
-    clock: Clock,
+    monotonic: Callable[[], float],
     logger: logging.Logger,
+    log_runs: bool,
 ) -> JobExecutionEvent:
     """End the body of ``run``: exit the run hooks and return its terminal event."""
-    finished = clock.monotonic()
+    finished = monotonic()
     if managers is not None:
         exit_hooks(managers, exc, logger)
     if exc is not None:
         return failed_body_event(run, exc, started, finished, logger)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info('Job "%s" executed successfully', run.job_name)
-    return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)
-
-
-def run_body(
-    func: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    run: RunInfo,
-    hooks: tuple[RunHook, ...],
-    clock: Clock,
-    logger: logging.Logger,
-    mark_started: Callable[[int, float], None],
-) -> JobExecutionEvent:
-    """Run the body of ``run`` in this thread and return its terminal event.
-
-    Coroutine bodies go through the same two steps, :func:`begin_body` and :func:`end_body`,
-    with an ``await`` between them.
-    """
-    started, managers = begin_body(run, hooks, clock, logger, mark_started)
-    try:
-        retval = func(*args, **kwargs)
-    except BaseException as exc:
-        return end_body(run, started, managers, None, exc, clock, logger)
-    return end_body(run, started, managers, retval, None, clock, logger)
+    # One unpacking instead of eight reads of named-tuple fields (descriptor calls each).
+    (run_id, job_id, job_name, _, jobstore, executor, _, scheduled, submitted_at, submitted) = run
+    if log_runs:
+        logger.info('Job "%s" executed successfully', job_name)
+    event: JobExecutionEvent = _new_event(JobExecutionEvent)
+    _init_execution_event(
+        event,
+        EVENT_JOB_EXECUTED,
+        job_id,
+        jobstore,
+        scheduled,
+        retval,
+        None,
+        None,
+        job_name,
+        executor,
+        run_id,
+        submitted_at,
+        None,
+        None,
+        None,
+        None,
+        (),
+        (submitted, started, finished),
+    )
+    return event

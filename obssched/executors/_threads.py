@@ -34,9 +34,9 @@ class _Worker:
 
 
 class WorkerPool:
-    """``max_workers`` threads that call ``handler(item)`` for each submitted item."""
+    """``max_workers`` threads that call ``handler(*item)`` for each submitted item (a tuple)."""
 
-    def __init__(self, max_workers: int, handler: Callable[[Any], None], name_prefix: str) -> None:
+    def __init__(self, max_workers: int, handler: Callable[..., None], name_prefix: str) -> None:
         self._max_workers = max_workers
         self._handler = handler
         self._name_prefix = name_prefix
@@ -52,6 +52,10 @@ class WorkerPool:
         self._taken_at_nudge = 0
         self._stalled_since: float | None = None
         self._workers: list[_Worker] = []
+        # The workers woken and not yet on an item: the waker adds a worker before releasing
+        # its lock, and the worker, the only one to see its own flag set, discards itself
+        # (set.add and set.discard are atomic: no count to drift between threads).
+        self._woken: set[_Worker] = set()
 
     @property
     def max_workers(self) -> int:
@@ -92,22 +96,23 @@ class WorkerPool:
     def backlog(self) -> bool:
         """Whether more items wait than there are woken workers on their way to them, while
         some worker is idle."""
-        if not self._idle:
+        queued = len(self._items)
+        if not queued or not self._idle:
             return False
-        on_their_way = sum(1 for worker in self._workers if worker.woken)
-        return len(self._items) > on_their_way
+        return queued > len(self._woken)
 
-    def nudge(self, now: float, patience: float) -> None:
+    def nudge(self, monotonic: Callable[[], float], patience: float) -> None:
         """Wake idle workers for the queued items if none was taken for ``patience`` seconds.
 
         Items that wait while nothing is taken mean the awake workers are all blocked in job
         bodies (sleeping, waiting for I/O), so more workers are needed; items being taken mean
-        the awake ones keep up. ``now`` is a monotonic reading; the first nudge that finds a
-        backlog only notes when it saw it.
+        the awake ones keep up. ``monotonic`` reads the clock (only when items wait); the first
+        nudge that finds a backlog only notes when it saw it.
         """
         if not self.backlog:
             self._stalled_since = None
             return
+        now = monotonic()
         taken = self._taken
         if self._stalled_since is None or taken != self._taken_at_nudge:
             self._stalled_since = now
@@ -123,6 +128,7 @@ class WorkerPool:
         except IndexError:
             return  # every worker is busy and will look at the deque before sleeping
         worker.woken = True
+        self._woken.add(worker)
         worker.wake.release()
 
     def _start_workers(self) -> None:
@@ -161,11 +167,14 @@ class WorkerPool:
         items = self._items
         idle = self._idle
         handler = self._handler
+        woken = self._woken
         while True:
             try:
                 item = items.popleft()
             except IndexError:
-                worker.woken = False
+                if worker.woken:
+                    worker.woken = False
+                    woken.discard(worker)
                 idle.append(worker)
                 # An item queued after the popleft above and before the append found no idle
                 # worker to wake: look again, and if so leave the idle list, unless a submitter
@@ -178,8 +187,10 @@ class WorkerPool:
                     continue
                 worker.wake.acquire()
                 continue
-            worker.woken = False
+            if worker.woken:
+                worker.woken = False
+                woken.discard(worker)
             if item is _STOP:
                 return
             self._taken += 1
-            handler(item)
+            handler(*item)

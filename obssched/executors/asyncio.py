@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from obssched.executors._runner import begin_body, end_body, error_event
@@ -107,24 +108,26 @@ class AsyncIOExecutor(BaseExecutor):
             self._run_ended(run, error_event(run, exc, clock), last=run is unfinished[-1])
 
     async def _run_coroutines(self, job: Job, runs: list[RunInfo]) -> None:
-        clock = self._clock
+        monotonic = self._monotonic
         logger = self._logger
+        log_runs = logger.isEnabledFor(logging.INFO)
+        inflight = self._inflight
         last = runs[-1]
         for run in runs:
             started, managers = begin_body(
-                run, self._context.run_hooks, clock, logger, self._mark_started
+                run, inflight.get(run.run_id), self._context.run_hooks, monotonic, logger, log_runs
             )
             try:
                 retval = await job.func(*job.args, **job.kwargs)
             except asyncio.CancelledError as exc:
                 # This run ends with its own timings; the rest of the work item never starts.
                 # The work item's instance is given back once, by whichever run is its last.
-                event = end_body(run, started, managers, None, exc, clock, logger)
+                event = end_body(run, started, managers, None, exc, monotonic, logger, log_runs)
                 self._run_ended(run, event, last=run is last)
                 self._end_with_error(runs, exc)
                 raise
             except BaseException as exc:
-                event = end_body(run, started, managers, None, exc, clock, logger)
+                event = end_body(run, started, managers, None, exc, monotonic, logger, log_runs)
             else:
-                event = end_body(run, started, managers, retval, None, clock, logger)
+                event = end_body(run, started, managers, retval, None, monotonic, logger, log_runs)
             self._run_ended(run, event, last=run is last)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from _thread import get_ident
 from abc import ABC
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -30,14 +31,16 @@ from obssched.events import (
     EVENT_JOB_SUBMITTED,
     EVENT_NAMES,
     JobExecutionEvent,
-    _submission_event,
+    JobSubmissionEvent,
+    _init_submission_event,
+    _new_event,
 )
 from obssched.exceptions import (
     MaxInstancesReachedError,
 )
 from obssched.executors._apscheduler import run_coroutine_job, run_job
 from obssched.executors._bounds import RunBounds
-from obssched.executors._runner import error_event, run_body, wall_time
+from obssched.executors._runner import begin_body, end_body, error_event, wall_time
 from obssched.executors._watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -52,6 +55,9 @@ __all__ = ["BaseExecutor", "MaxInstancesReachedError", "run_coroutine_job", "run
 
 _new_tuple = tuple.__new__
 
+_FUNC_NAMES_KEPT = 256
+"""Callables without a reference whose display names an executor remembers."""
+
 
 class BaseExecutor(RunBounds, ABC):
     """Runs submitted jobs; subclasses implement :meth:`_do_submit_runs`."""
@@ -59,6 +65,8 @@ class BaseExecutor(RunBounds, ABC):
     _scheduler: BaseScheduler
     _alias: str
     _clock: Clock
+    _now: Callable[[], datetime]
+    _monotonic: Callable[[], float]
     _events: EventBus
     _next_run_id: Callable[[], int]
     _dispatch: Callable[[SchedulerEvent], None]
@@ -80,9 +88,12 @@ class BaseExecutor(RunBounds, ABC):
         self._compat_runs: dict[str, list[list[RunInfo]]] = {}
         # Started with the first submission of a job that has a timeout.
         self._watchdog: Watchdog | None = None
-        # The work item the calling thread runs, so that a shutdown from inside a job does not
-        # wait for (or abandon) the run that called it.
-        self._local = threading.local()
+        # The work item each thread runs, by thread id, so that a shutdown from inside a job
+        # does not wait for (or abandon) the run that called it. (A dict rather than a
+        # threading.local: setting a thread-local attribute twice per work item cost more than
+        # the rest of the hand-over to a worker.)
+        self._running: dict[int, list[RunInfo]] = {}
+        self._func_names: dict[int, tuple[Any, str]] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Called by the scheduler when it starts or when the executor is added to it."""
@@ -90,7 +101,11 @@ class BaseExecutor(RunBounds, ABC):
         self._alias = alias
         self._logger = logging.getLogger(f"obssched.executors.{alias}")
         context = self._context = context_of(scheduler)
-        self._clock = context.clock
+        clock = self._clock = context.clock
+        # The clock's methods, looked up once: SystemClock's are static methods, which the
+        # interpreter's attribute cache does not specialise, and every run reads the clock.
+        self._now = clock.now
+        self._monotonic = clock.monotonic
         # Looked up once: every run's events go through these.
         self._events = context.events
         self._next_run_id = context.next_run_id
@@ -98,8 +113,13 @@ class BaseExecutor(RunBounds, ABC):
         self._announce_submissions = context.announces_submissions
         # Whether runs end straight in an event, or through a _run_job_success that a subclass
         # or this instance replaced (looked at once, here: every run's end reads it).
+        # (Through the bound method, not by looking in self.__dict__: reading an instance's
+        # __dict__ leaves its attributes out of the interpreter's attribute cache for good,
+        # and every run reads a dozen of them.)
+        success = self._run_job_success
         self._plain_success = (
-            type(self)._run_job_success is _BASE_SUCCESS and "_run_job_success" not in self.__dict__
+            getattr(success, "__func__", None) is _BASE_SUCCESS
+            and getattr(success, "__self__", None) is self
         )
 
     def shutdown(self, wait: bool = True) -> None:
@@ -206,10 +226,12 @@ class BaseExecutor(RunBounds, ABC):
         if instances >= limit:
             raise MaxInstancesReachedError(job)
 
-        clock = self._clock
-        submitted_at = clock.now()
-        submitted_mono = clock.monotonic()
-        func_name = job.func_ref or get_callable_name(job.func)
+        # Read into locals first: a call straight off an instance attribute is a method lookup
+        # the interpreter does not specialise.
+        now, monotonic = self._now, self._monotonic
+        submitted_at = now()
+        submitted_mono = monotonic()
+        func_name = job.func_ref or self._func_name(job.func)
         job_name = job.name
         alias = self._alias
         trigger = job.trigger
@@ -238,30 +260,47 @@ class BaseExecutor(RunBounds, ABC):
             )
             inflight[run_id] = [run, None]
             if announce:
-                events.dispatch(
-                    _submission_event(
-                        EVENT_JOB_SUBMITTED,
-                        job_id,
-                        jobstore,
-                        [run_time],
-                        job_name,
-                        alias,
-                        run_id,
-                        submitted_at,
-                        () if runs else coalesced,
-                    )
+                # Built with object.__new__ and the class's own __init__ (see obssched.events).
+                event: JobSubmissionEvent = _new_event(JobSubmissionEvent)
+                _init_submission_event(
+                    event,
+                    EVENT_JOB_SUBMITTED,
+                    job_id,
+                    jobstore,
+                    [run_time],
+                    job_name,
+                    alias,
+                    run_id,
+                    submitted_at,
+                    () if runs else coalesced,
                 )
+                events.dispatch(event)
             runs.append(run)
         try:
             self._do_submit_runs(job, runs)
         except BaseException as exc:
             self._logger.exception('Error submitting job "%s" to executor %r', job, self._alias)
             for run in runs:
-                self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
+                self._run_ended(run, error_event(run, exc, self._clock), last=run is runs[-1])
         else:
             if job.timeout is not None:
                 self._watch(runs, job.timeout)
         return runs
+
+    def _func_name(self, func: Any) -> str:
+        """Return the display name of a callable that has no ``module:qualname`` reference (a
+        partial, a lambda, a bound method), worked out once per callable: the inspect calls
+        behind it cost more than the rest of a submission. At most ``_FUNC_NAMES_KEPT``
+        callables are remembered (each kept alive by its entry, so its id is not reused)."""
+        names = self._func_names
+        known = names.get(id(func))
+        if known is not None and known[0] is func:
+            return known[1]
+        name = get_callable_name(func)
+        if len(names) >= _FUNC_NAMES_KEPT:
+            names.clear()
+        names[id(func)] = (func, name)
+        return name
 
     def _do_submit_runs(self, job: Job, runs: list[RunInfo]) -> None:
         """Hand ``runs`` of ``job`` to workers; each must end through :meth:`_run_ended`.
@@ -279,20 +318,32 @@ class BaseExecutor(RunBounds, ABC):
     def _run_in_this_thread(self, job: Job, runs: list[RunInfo]) -> None:
         """Run the bodies of ``runs`` one after another in the calling thread, ending each."""
         hooks = self._context.run_hooks
-        clock = self._clock
+        monotonic = self._monotonic
         logger = self._logger
-        mark_started = self._mark_started
+        log_runs = logger.isEnabledFor(logging.INFO)
         func, args, kwargs = job.func, job.args, job.kwargs
         last = runs[-1]
         inflight = self._inflight
-        local = self._local
-        local.runs = runs
-        for run in runs:
-            if run.run_id not in inflight:
-                continue  # ended before its body started (its work item was cancelled)
-            event = run_body(func, args, kwargs, run, hooks, clock, logger, mark_started)
-            self._run_ended(run, event, last=run is last)
-        local.runs = None
+        running = self._running
+        thread = get_ident()
+        running[thread] = runs
+        try:
+            for run in runs:
+                entry = inflight.get(run[0])  # run.run_id (see _run_ended)
+                if entry is None:
+                    continue  # ended before its body started (its work item was cancelled)
+                started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
+                try:
+                    retval = func(*args, **kwargs)
+                except BaseException as exc:
+                    event = end_body(run, started, managers, None, exc, monotonic, logger, log_runs)
+                else:
+                    event = end_body(
+                        run, started, managers, retval, None, monotonic, logger, log_runs
+                    )
+                self._run_ended(run, event, last=run is last)
+        finally:
+            del running[thread]
 
     def begin_batch(self) -> None:
         """A scheduler tick starts submitting: the executor may hold submissions back until
@@ -313,15 +364,6 @@ class BaseExecutor(RunBounds, ABC):
         until the next run time."""
         return False
 
-    def _mark_started(self, run_id: int, started: float) -> None:
-        """Record that the body of run ``run_id`` started at monotonic time ``started``.
-
-        Called from the thread running the body, the only writer of that entry.
-        """
-        entry = self._inflight.get(run_id)
-        if entry is not None:
-            entry[1] = started
-
     def _run_ended(
         self, run: RunInfo, event: JobExecutionEvent, *, last: bool, callback: bool = True
     ) -> None:
@@ -333,7 +375,9 @@ class BaseExecutor(RunBounds, ABC):
         A run ends once: a second end (a body that finished after its executor had already
         ended the run, as an asyncio executor shutting down does) is logged and dropped.
         """
-        if self._inflight.pop(run.run_id, None) is None:
+        # Indexing a named tuple is specialised by the interpreter, reading its fields by name
+        # (a descriptor each) is not: run[0] is run.run_id, run[1] run.job_id.
+        if self._inflight.pop(run[0], None) is None:
             self._logger.warning(
                 'Run %d of job "%s" had already ended; dropping its later %s event',
                 run.run_id,
@@ -342,7 +386,7 @@ class BaseExecutor(RunBounds, ABC):
             )
             return
         if last:
-            job_id = run.job_id
+            job_id = run[1]
             counts = self._instances
             lock = self._lock
             lock.acquire()

@@ -59,7 +59,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
         """Start the pool (its threads start as work arrives)."""
         super().start(scheduler, alias)
         prefix = self._pool_kwargs.get("thread_name_prefix", f"obssched-{alias}")
-        self._pool = WorkerPool(self._max_workers, self._run_item, prefix)
+        self._pool = WorkerPool(self._max_workers, self._run_in_this_thread, prefix)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the pool; queued runs still run; with ``wait``, return when all have ended."""
@@ -99,7 +99,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
     def nudge(self) -> None:
         """Wake idle workers for queued runs that no awake worker has taken for a while."""
         if self._pool is not None:
-            self._pool.nudge(self._clock.monotonic(), _PATIENCE)
+            self._pool.nudge(self._monotonic, _PATIENCE)
 
     @property
     def has_backlog(self) -> bool:
@@ -123,9 +123,6 @@ class ThreadPoolExecutor(BasePoolExecutor):
             for _job, runs in batch:
                 for run in runs:
                     self._run_ended(run, error_event(run, exc, clock), last=run is runs[-1])
-
-    def _run_item(self, item: tuple[Job, list[RunInfo]]) -> None:
-        self._run_in_this_thread(*item)
 
 
 class ProcessPoolExecutor(BasePoolExecutor):

@@ -25,14 +25,25 @@ over the heap once the heap holds at most ``_BULK_RATIO * t`` entries. A pop tou
 ``2 log2 n`` entries and the pass one per entry, so the pass costs at most about as much again as
 the pops so far when little else is due, and saves nearly all of the pops of a burst."""
 
+_COMPACT_FLOOR = 64
+"""Heap entries below which stale ones are never swept out."""
+
+
+_Entry = tuple[float, str, "datetime"]
+"""A heap entry: the next run time as a timestamp (what the heap orders by), the job id, and
+the next run time itself (what tells a live entry from a stale one)."""
+
 
 class MemoryJobStore(BaseJobStore):
-    """Stores jobs in a dict plus a heap of ``(next run timestamp, job id)`` entries.
+    """Stores jobs in a dict plus a heap of ``(next run timestamp, job id, next run time)``
+    entries.
 
     Adding, updating and finding the next due job cost O(log n). A job whose next run time
-    changes leaves its old heap entry behind: an entry counts only while it matches the job's
-    current next run time, and the heap is rebuilt once stale entries outnumber live ones.
-    Nothing else is kept per job, so a stored job costs little more than the job itself.
+    changes leaves its old heap entry behind: an entry counts only while its datetime is the
+    job's current ``next_run_time`` object (an identity test: ``datetime.timestamp()`` on an
+    aware datetime costs more than the rest of a heap step), and the heap is rebuilt once stale
+    entries outnumber live ones. Nothing else is kept per job, so a stored job costs little more
+    than the job itself.
     """
 
     due_batch_size = 512
@@ -40,12 +51,12 @@ class MemoryJobStore(BaseJobStore):
     def __init__(self) -> None:
         super().__init__()
         self._jobs: dict[str, Job] = {}
-        self._heap: list[tuple[float, str]] = []
+        self._heap: list[_Entry] = []
         # Jobs taken off the heap by acquire_due_jobs and not yet updated, removed or released.
         self._unreleased: set[str] = set()
         # Due entries sorted out of the heap in one pass during a burst, latest first; served
         # by the tick's next acquire_due_jobs calls and put back in the heap when it ends.
-        self._ready: list[tuple[float, str]] = []
+        self._ready: list[_Entry] = []
         self._tick_limit = 0.0
         self._tick_taken = 0
 
@@ -58,7 +69,7 @@ class MemoryJobStore(BaseJobStore):
         self._restore_ready()
         limit = now.timestamp()
         heap = self._heap
-        live: list[tuple[float, str]] = []
+        live: list[_Entry] = []
         seen: set[str] = set()
         while heap and heap[0][0] <= limit:
             entry = heapq.heappop(heap)
@@ -68,7 +79,7 @@ class MemoryJobStore(BaseJobStore):
         for entry in live:
             heapq.heappush(heap, entry)
         jobs = self._jobs
-        return [jobs[job_id] for _, job_id in live]
+        return [jobs[entry[1]] for entry in live]
 
     def acquire_due_jobs(self, now: datetime) -> list[Job]:
         """Take the due jobs off the heap for this tick; :meth:`release_jobs` puts back any the
@@ -86,16 +97,19 @@ class MemoryJobStore(BaseJobStore):
         acquired: list[Job] = []
         seen: set[str] = set()
         batch = self.due_batch_size or sys.maxsize
+        heappop = heapq.heappop
         while len(acquired) < batch:
             if ready and ready[-1][0] <= limit:
-                entry = ready.pop()
+                _, job_id, run_time = ready.pop()
             elif heap and heap[0][0] <= limit:
-                entry = heapq.heappop(heap)
+                _, job_id, run_time = heappop(heap)
             else:
                 break
-            if entry[1] not in seen and self._is_live(entry):
-                seen.add(entry[1])
-                acquired.append(jobs[entry[1]])
+            # Live: the job is still stored and still has this next run time (see the class).
+            job = jobs.get(job_id)
+            if job is not None and job.next_run_time is run_time and job_id not in seen:
+                seen.add(job_id)
+                acquired.append(job)
         self._tick_taken += len(acquired)
         if (
             not ready
@@ -103,35 +117,41 @@ class MemoryJobStore(BaseJobStore):
             and heap[0][0] <= limit
             and len(heap) <= _BULK_RATIO * self._tick_taken
         ):
-            due: list[tuple[float, str]] = []
-            rest: list[tuple[float, str]] = []
+            due: list[_Entry] = []
+            rest: list[_Entry] = []
             for entry in heap:
                 (due if entry[0] <= limit else rest).append(entry)
             heapq.heapify(rest)
             self._heap = rest
             due.sort(key=_timestamp, reverse=True)
             self._ready = due
-        self._unreleased |= seen
+        if seen:
+            self._unreleased |= seen
         return acquired
 
     def release_jobs(self, jobs: list[Job]) -> None:
         """Restore the heap entries of acquired jobs that were neither updated nor removed."""
         unreleased = self._unreleased
+        if not unreleased:
+            return  # every acquired job was updated or removed: the usual case
         for job in jobs:
             if job.id in unreleased:
                 unreleased.discard(job.id)
                 stored = self._jobs.get(job.id)
-                if stored is not None and stored.next_run_time is not None:
-                    heapq.heappush(self._heap, (stored.next_run_time.timestamp(), job.id))
+                if stored is not None:
+                    self._push(stored)
 
     def get_next_run_time(self) -> datetime | None:
         """Return the earliest next run time, or ``None`` when nothing is scheduled."""
-        self._restore_ready()
+        if self._ready:
+            self._restore_ready()
         heap = self._heap
+        jobs = self._jobs
         while heap:
-            entry = heap[0]
-            if self._is_live(entry):
-                return self._jobs[entry[1]].next_run_time
+            _, job_id, run_time = heap[0]
+            job = jobs.get(job_id)
+            if job is not None and job.next_run_time is run_time:
+                return run_time
             heapq.heappop(heap)
         return None
 
@@ -160,8 +180,12 @@ class MemoryJobStore(BaseJobStore):
             raise JobLookupError(job.id)
         self._unreleased.discard(job.id)
         self._jobs[job.id] = job
-        self._push(job)
-        self._compact_if_stale()
+        run_time = job.next_run_time
+        if run_time is not None:
+            heap = self._heap
+            heapq.heappush(heap, (run_time.timestamp(), job.id, run_time))
+            if len(heap) > _COMPACT_FLOOR:
+                self._compact_if_stale()
 
     def remove_job(self, job_id: str) -> None:
         """Remove the job with ``job_id``; raises :class:`JobLookupError` if absent."""
@@ -169,7 +193,8 @@ class MemoryJobStore(BaseJobStore):
         if old is None:
             raise JobLookupError(job_id)
         self._unreleased.discard(job_id)
-        self._compact_if_stale()
+        if len(self._heap) > _COMPACT_FLOOR:
+            self._compact_if_stale()
 
     def remove_all_jobs(self) -> None:
         """Remove every job."""
@@ -183,8 +208,9 @@ class MemoryJobStore(BaseJobStore):
         self.remove_all_jobs()
 
     def _push(self, job: Job) -> None:
-        if job.next_run_time is not None:
-            heapq.heappush(self._heap, (job.next_run_time.timestamp(), job.id))
+        run_time = job.next_run_time
+        if run_time is not None:
+            heapq.heappush(self._heap, (run_time.timestamp(), job.id, run_time))
 
     def _restore_ready(self) -> None:
         """Put back in the heap what a burst's pass sorted out and the tick did not take."""
@@ -195,13 +221,9 @@ class MemoryJobStore(BaseJobStore):
                 heapq.heappush(heap, entry)
             ready.clear()
 
-    def _is_live(self, entry: tuple[float, str]) -> bool:
+    def _is_live(self, entry: _Entry) -> bool:
         job = self._jobs.get(entry[1])
-        return (
-            job is not None
-            and job.next_run_time is not None
-            and job.next_run_time.timestamp() == entry[0]
-        )
+        return job is not None and job.next_run_time is entry[2]
 
     def _compact_if_stale(self) -> None:
         # Rebuilding costs O(n); doing it only when the heap holds twice as many entries as
@@ -209,6 +231,6 @@ class MemoryJobStore(BaseJobStore):
         # (Jobs are mutated in place by the scheduler, so the store cannot count the scheduled
         # ones incrementally; the number of jobs is the bound.)
         heap = self._heap
-        if len(heap) > 64 and len(heap) > 2 * len(self._jobs):
+        if len(heap) > _COMPACT_FLOOR and len(heap) > 2 * len(self._jobs):
             self._heap = list({entry for entry in heap if self._is_live(entry)})
             heapq.heapify(self._heap)

@@ -26,7 +26,8 @@ from obssched.events import (
     JobEvent,
     JobExecutionEvent,
     JobSubmissionEvent,
-    _job_event,
+    _init_job_event,
+    _new_event,
 )
 from obssched.exceptions import JobLookupError, MaxInstancesReachedError, TriggerError
 from obssched.schedulers._submission import Dispatch, Submit, make_submitter
@@ -87,11 +88,14 @@ def run_tick(
     elapsed = clock.monotonic() - started
     wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
     wait -= elapsed
-    if wait > BACKLOG_RECHECK and any(e.has_backlog for e in executors.values()):
-        # Runs wait for a pool whose awake workers may all be blocked; the next tick looks again
-        # and wakes more of them (see BaseExecutor.nudge).
-        wait = BACKLOG_RECHECK
-        next_wakeup = now + timedelta(seconds=elapsed + wait)
+    if wait > BACKLOG_RECHECK:
+        for executor in executors.values():
+            if executor.has_backlog:
+                # Runs wait for a pool whose awake workers may all be blocked; the next tick
+                # looks again and wakes more of them (see BaseExecutor.nudge).
+                wait = BACKLOG_RECHECK
+                next_wakeup = now + timedelta(seconds=elapsed + wait)
+                break
     if wait >= heartbeat or next_wakeup is None:
         wait = heartbeat
         next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
@@ -166,10 +170,12 @@ class _Tick:
         """Process one store's orphaned and due runs; return its next run time (or when to
         retry it)."""
         logger = self.logger
-        retry_at = self.stages.store_backing_off(alias, self.now)
-        if retry_at is not None:
-            # Still backing off: a store in an outage is not asked on every heartbeat.
-            return retry_at
+        stages = self.stages
+        if stages.store_retries:
+            retry_at = stages.store_backing_off(alias, self.now)
+            if retry_at is not None:
+                # Still backing off: a store in an outage is not asked on every heartbeat.
+                return retry_at
         try:
             orphans = store.take_orphaned_runs()
         except Exception:
@@ -231,7 +237,8 @@ class _Tick:
         except Exception:
             logger.exception("Error getting the next run time from job store %r", alias)
             return self._retry_store(alias, retry_interval)
-        self.stages.store_answered(alias)
+        if stages.store_retries:
+            stages.store_answered(alias)
         return next_run_time
 
     def _retry_store(self, alias: str, retry_interval: float) -> datetime:
@@ -254,6 +261,7 @@ class _Tick:
             return
 
         plan = store.planned_run_times(job) if plans else None
+        coalesced: list[datetime] | None = None
         if plan is None:
             try:
                 run_times, next_run_time = run_times_until(job, self.now)
@@ -262,19 +270,45 @@ class _Tick:
                 return
             if self.stages.broken:
                 self.stages.job_mended(job.id)
-            if run_times:
-                self._run_due(job, alias, run_times, submit)
         else:
+            run_times = plan.run_times
             next_run_time = plan.next_run_time
             if plan.missed:
                 self._report_missed(job, alias, plan.missed, plan.coalesced)
             if plan.refused:
-                if plan.run_times:
-                    self._refuse(job, alias, plan.run_times, plan.coalesced)
-            elif plan.run_times:
+                if run_times:
+                    self._refuse(job, alias, run_times, plan.coalesced)
+                run_times = []
+            else:
                 # What the store left to coalesce or found missed is settled as for any job
                 # (nothing, when the store did both).
-                self._run_due(job, alias, plan.run_times, submit, plan.coalesced)
+                coalesced = plan.coalesced
+
+        if run_times:
+            # Coalesce, report the run times missed, submit the rest.
+            if len(run_times) > 1 and job.coalesce:
+                coalesced = [*(coalesced or ()), *run_times[:-1]]
+                run_times = run_times[-1:]
+            elif coalesced is None:
+                coalesced = []
+            grace = job.misfire_grace_time
+            if grace is not None:
+                limits = self.limits
+                limit = limits.get(grace)
+                if limit is None:
+                    limit = limits[grace] = self.now - timedelta(seconds=grace)
+                # Run times ascend, so none is missed unless the first one is.
+                if run_times[0] < limit:
+                    missed = [run_time for run_time in run_times if run_time < limit]
+                    run_times = [run_time for run_time in run_times if run_time >= limit]
+                    self._report_missed(job, alias, missed, coalesced)
+            if run_times:
+                try:
+                    submit(job, run_times, jobstore=alias, coalesced=coalesced)
+                except MaxInstancesReachedError:
+                    self._overflow(job, alias, run_times, coalesced)
+                except Exception:
+                    self._submit_failed(job)
 
         if next_run_time is not None:
             if next_run_time.tzinfo is not None:
@@ -296,56 +330,26 @@ class _Tick:
                 return
             except Exception as exc:
                 raise _StoreFailure from exc
-            self.dispatch(_job_event(EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor))
+            # Built with object.__new__ and the class's own __init__ (see obssched.events):
+            # every date job's last run ends here.
+            event: JobEvent = _new_event(JobEvent)
+            _init_job_event(event, EVENT_JOB_REMOVED, job.id, alias, job.name, job.executor)
+            self.dispatch(event)
 
-    def _run_due(
-        self,
-        job: Job,
-        alias: str,
-        run_times: list[datetime],
-        submit: Submit,
-        coalesced: list[datetime] | None = None,
+    def _overflow(
+        self, job: Job, alias: str, run_times: list[datetime], coalesced: list[datetime]
     ) -> None:
-        """Coalesce, report the missed run times and submit the rest."""
-        if len(run_times) > 1 and job.coalesce:
-            coalesced = [*(coalesced or ()), *run_times[:-1]]
-            run_times = run_times[-1:]
-        elif coalesced is None:
-            coalesced = []
-        grace = job.misfire_grace_time
-        if grace is not None:
-            limit = self.limits.get(grace)
-            if limit is None:
-                limit = self.limits[grace] = self.now - timedelta(seconds=grace)
-            # Run times ascend, so none is missed unless the first one is.
-            if run_times[0] < limit:
-                missed = [run_time for run_time in run_times if run_time < limit]
-                run_times = [run_time for run_time in run_times if run_time >= limit]
-                self._report_missed(job, alias, missed, coalesced)
-        if run_times:
-            self._submit(job, alias, run_times, coalesced, submit)
+        """Settle runs an executor refused because the job has ``max_instances`` in flight:
+        queued if the job's overlap policy lets them wait, else reported refused."""
+        overlap = self.overlap
+        refused = run_times if overlap is None else overlap.offer(job, alias, run_times, coalesced)
+        if refused:
+            self._refuse(job, alias, refused, coalesced if refused is run_times else [])
 
-    def _submit(
-        self,
-        job: Job,
-        alias: str,
-        run_times: list[datetime],
-        coalesced: list[datetime],
-        submit: Submit,
-    ) -> None:
-        try:
-            submit(job, run_times, jobstore=alias, coalesced=coalesced)
-        except MaxInstancesReachedError:
-            overlap = self.overlap
-            refused = (
-                run_times if overlap is None else overlap.offer(job, alias, run_times, coalesced)
-            )
-            if refused:
-                self._refuse(job, alias, refused, coalesced if refused is run_times else [])
-        except Exception:
-            # As APScheduler 3 does: the runs are lost, the job keeps its schedule.
-            self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
-            self.stages.failed("executor")
+    def _submit_failed(self, job: Job) -> None:
+        # As APScheduler 3 does: the runs are lost, the job keeps its schedule.
+        self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
+        self.stages.failed("executor")
 
     def _trigger_failed(self, job: Job, alias: str, store: BaseJobStore, cause: Exception) -> None:
         """Report a trigger that raised as an error of its job, and pause the job."""
@@ -445,7 +449,13 @@ class _Tick:
             )
             return
         self.logger.info('Running the orphaned run of job "%s" again', job)
-        self._submit(job, alias, list(orphan.run_times), [], submit)
+        run_times = list(orphan.run_times)
+        try:
+            submit(job, run_times, jobstore=alias, coalesced=[])
+        except MaxInstancesReachedError:
+            self._overflow(job, alias, run_times, [])
+        except Exception:
+            self._submit_failed(job)
 
     def _submitter(self, executor_alias: str) -> Submit | None:
         """Return what submits to the executor ``executor_alias`` (``None``: no such

@@ -402,7 +402,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                     now,
                     heartbeat=settings.heartbeat_interval,
                     retry_interval=settings.jobstore_retry_interval,
-                    dispatch=self._event_dispatcher(),
+                    dispatch=self._context.dispatch,
                     next_run_id=self._context.next_run_id,
                     logger=settings.logger,
                     stages=self._context.stage_errors,

@@ -51,6 +51,15 @@ class DateTrigger(GridTrigger):
         self.run_date = to_aware(run_date, self.timezone, "run_date")
         self._init_jitter(None, None)
 
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return ``run_date`` (or ``now`` without one) until the trigger has fired, then
+        ``None``: asked once per run, a fired trigger answers at once."""
+        if previous_fire_time is not None:
+            return None
+        return super().get_next_fire_time(previous_fire_time, now)
+
     def _next_scheduled_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:

@@ -144,3 +144,27 @@ def test_a_store_without_a_batch_limit_hands_out_every_due_job_at_once() -> None
     store, _ = burst_store(due=600, later=1)
     store.due_batch_size = None
     assert len(store.acquire_due_jobs(START)) == 600
+
+
+def test_a_job_saved_with_an_equal_new_run_time_is_due_once() -> None:
+    """A job saved again with a new datetime equal to its old next run time is due once."""
+    store, _ = make_store()
+    job = store.lookup_job("j0")
+    assert job is not None
+    assert job.next_run_time is not None
+    job.next_run_time = job.next_run_time + timedelta(0)  # equal, another object
+    store.update_job(job)
+    due = START + timedelta(seconds=1)
+    assert [j.id for j in store.get_due_jobs(due)] == ["j0", "j1"]
+    assert [j.id for j in store.acquire_due_jobs(due)] == ["j0", "j1"]
+
+
+def test_a_job_whose_run_time_was_replaced_without_saving_is_not_due() -> None:
+    """The heap holds a job only at the run time it was saved with, as the scheduler saves
+    every change it makes."""
+    store, _ = make_store()
+    job = store.lookup_job("j0")
+    assert job is not None
+    job.next_run_time = START + timedelta(hours=1)
+    assert [j.id for j in store.get_due_jobs(START + timedelta(seconds=1))] == ["j1"]
+    assert store.get_next_run_time() == START + timedelta(seconds=1)
