@@ -10,6 +10,11 @@ is better (CPU, latency, bytes) and ``A / B`` for metrics where higher is better
 a ratio below 1 always means obssched is better, and ``0.5`` reads "half the cost" or "twice the
 throughput". Ratios are computed per repeat on the pair of runs made back to back, then the median
 is taken, which cancels most of the drift of a shared machine.
+
+A cell may also name a *floor*: a bare variant (no scheduler, only the threads and wakeups the
+workload needs) run as a third slot in the same repeats, interleaved with the two libraries.
+Its metrics marked ``floor=True`` get a second paired ratio, obssched's figure over the floor's,
+so a target can be set against what the machine charges in that very run.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 __all__ = [
     "BASELINE",
     "CANDIDATE",
+    "FLOOR",
     "Cell",
     "Metric",
     "OutcomeCounter",
@@ -52,6 +58,8 @@ __all__ = [
 BASELINE = "apscheduler"
 CANDIDATE = "obssched"
 LIBRARIES = (BASELINE, CANDIDATE)
+FLOOR = "floor"
+"""The slot name of a cell's floor variant (its ``lib`` is the variant, e.g. ``"threads"``)."""
 
 
 # --- what is measured ---------------------------------------------------------------------------
@@ -63,6 +71,8 @@ class Metric:
 
     ``better`` is ``"lower"`` or ``"higher"`` for figures that get a cost ratio, or ``None`` for
     figures that are shown side by side only (counts, where a ratio of zeros means nothing).
+    ``floor`` marks a figure that the cell's floor variant reports too (a lower-is-better cost):
+    it also gets the paired ratio candidate / floor.
     """
 
     key: str
@@ -70,6 +80,7 @@ class Metric:
     unit: str
     better: str | None = "lower"
     digits: int = 1
+    floor: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,13 +88,16 @@ class Cell:
     """One workload at one parameter; its metrics are what its worker reports.
 
     ``max_repeats`` caps the repeats of a cell whose figures do not vary from run to run (heap
-    bytes), so that slow, deterministic measurements are not paid for five times.
+    bytes), so that slow, deterministic measurements are not paid for five times. ``floor``
+    names the bare variant the cell's worker runs, when asked for that ``lib``, as a third slot
+    beside the libraries (``None``: no floor).
     """
 
     workload: str
     param: str
     metrics: tuple[Metric, ...]
     max_repeats: int | None = None
+    floor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,12 +284,14 @@ def run_worker_process(
 
 
 def plan_runs(
-    cells: Iterable[Cell], slots: Sequence[tuple[str, str]], repeats: int
+    cells: Iterable[Cell], slots: Sequence[tuple[str, str]], repeats: int, *, floors: bool = True
 ) -> list[tuple[Cell, str, str, int]]:
-    """Order the runs: per repeat and cell, both slots back to back, alternating which goes first.
+    """Order the runs: per repeat and cell, every slot back to back, rotating which goes first.
 
     ``slots`` is ``[(slot_name, lib), (slot_name, lib)]``; for an A/A run both libs are the same.
-    Returns ``(cell, slot_name, lib, repeat)`` tuples.
+    A cell with a ``floor`` (when ``floors``) adds the slot ``(FLOOR, cell.floor)``; the rotation
+    puts each of its three slots first, in the middle and last once every three repeats (with two
+    slots, it alternates). Returns ``(cell, slot_name, lib, repeat)`` tuples.
     """
     plan = []
     cells = list(cells)
@@ -283,7 +299,11 @@ def plan_runs(
         for index, cell in enumerate(cells):
             if cell.max_repeats is not None and repeat >= cell.max_repeats:
                 continue
-            ordered = slots if (repeat + index) % 2 == 0 else list(reversed(slots))
+            mine = list(slots)
+            if floors and cell.floor is not None:
+                mine.append((FLOOR, cell.floor))
+            shift = (repeat + index) % len(mine)
+            ordered = mine[shift:] + mine[:shift]
             plan.extend((cell, slot, lib, repeat) for slot, lib in ordered)
     return plan
 
@@ -297,10 +317,29 @@ def _ratio(metric: Metric, base: float, cand: float) -> float | None:
     return numerator / denominator
 
 
+def _paired_ratios(
+    metric: Metric, base_runs: dict[int, RunResult], cand_runs: dict[int, RunResult]
+) -> list[float]:
+    """The cost ratio of each repeat in which both slots reported ``metric``."""
+    ratios = []
+    for repeat, base in base_runs.items():
+        cand = cand_runs.get(repeat)
+        if cand is None:
+            continue
+        b, c = base.data.get(metric.key), cand.data.get(metric.key)
+        if isinstance(b, int | float) and isinstance(c, int | float):
+            ratio = _ratio(metric, float(b), float(c))
+            if ratio is not None:
+                ratios.append(ratio)
+    return ratios
+
+
 def summarize(results: list[RunResult], slot_names: tuple[str, str]) -> dict[str, Any]:
     """Per cell and metric: each slot's values and median, the paired cost ratios and their median.
 
     The summary maps ``"workload/param"`` to ``{metric_key: {...}}`` and is what targets read.
+    A metric marked ``floor`` of a cell whose floor ran also has the floor slot among its values
+    and medians, and ``floor_ratios`` / ``floor_ratio``: candidate over floor, paired by repeat.
     """
     base_slot, cand_slot = slot_names
     summary: dict[str, Any] = {}
@@ -309,37 +348,38 @@ def summarize(results: list[RunResult], slot_names: tuple[str, str]) -> dict[str
         cells[(result.cell.workload, result.cell.param)] = result.cell
     for (workload, param), cell in cells.items():
         mine = [r for r in results if (r.cell.workload, r.cell.param) == (workload, param)]
+        slots = slot_names
+        if any(r.slot == FLOOR for r in mine):
+            slots = (*slot_names, FLOOR)
         by_slot = {
             slot: {r.repeat: r for r in mine if r.slot == slot and r.error is None}
-            for slot in slot_names
+            for slot in slots
         }
         errors = sorted({f"{r.slot}: {r.error}" for r in mine if r.error})
         entry: dict[str, Any] = {"errors": errors}
         for metric in cell.metrics:
+            shown = slots if metric.floor else slot_names
             values = {
                 slot: [
                     float(r.data[metric.key])
                     for r in by_slot[slot].values()
                     if isinstance(r.data.get(metric.key), int | float)
                 ]
-                for slot in slot_names
+                for slot in shown
             }
-            ratios = []
-            for repeat, base in by_slot[base_slot].items():
-                cand = by_slot[cand_slot].get(repeat)
-                if cand is None:
-                    continue
-                b, c = base.data.get(metric.key), cand.data.get(metric.key)
-                if isinstance(b, int | float) and isinstance(c, int | float):
-                    ratio = _ratio(metric, float(b), float(c))
-                    if ratio is not None:
-                        ratios.append(ratio)
+            ratios = _paired_ratios(metric, by_slot[base_slot], by_slot[cand_slot])
             entry[metric.key] = {
                 "values": values,
                 "median": {s: statistics.median(v) if v else None for s, v in values.items()},
                 "ratios": ratios,
                 "ratio": statistics.median(ratios) if ratios else None,
             }
+            if FLOOR in shown:
+                floor_ratios = _paired_ratios(metric, by_slot[FLOOR], by_slot[cand_slot])
+                entry[metric.key]["floor_ratios"] = floor_ratios
+                entry[metric.key]["floor_ratio"] = (
+                    statistics.median(floor_ratios) if floor_ratios else None
+                )
         summary[f"{workload}/{param}"] = entry
     return summary
 
@@ -381,7 +421,27 @@ def format_table(
                 f"{cand_text:>14} {ratio:>10} {spread:>15}"
             )
             name = ""
+            if "floor_ratios" in stats:
+                lines.append(_floor_row(cell, metric, stats, cand_slot))
     return "\n".join(lines)
+
+
+def _floor_row(cell: Cell, metric: Metric, stats: dict[str, Any], cand_slot: str) -> str:
+    """The row under a floor metric: the floor's median where the baseline's stands, the
+    candidate's again, and the paired ratio candidate / floor."""
+    floor_values = stats["values"][FLOOR]
+    floor_text = _fmt(stats["median"][FLOOR], metric.digits) if floor_values else "ERR"
+    cand_text = (
+        _fmt(stats["median"][cand_slot], metric.digits) if stats["values"][cand_slot] else "ERR"
+    )
+    ratios = stats["floor_ratios"]
+    spread = f"[{min(ratios):.2f}..{max(ratios):.2f}]" if ratios else ""
+    ratio = f"{stats['floor_ratio']:.2f}" if stats["floor_ratio"] is not None else "-"
+    label = f"  vs floor: {cell.floor}"
+    return (
+        f"{'':<16} {label:<24} {metric.unit:<8} {floor_text:>14} {cand_text:>14} "
+        f"{ratio:>10} {spread:>15}"
+    )
 
 
 def run_parent(
@@ -419,10 +479,14 @@ def run_parent(
     else:
         slots = [(BASELINE, BASELINE), (CANDIDATE, CANDIDATE)]
     slot_names = (slots[0][0], slots[1][0])
-    plan = plan_runs(cells, slots, repeats)
+    # An A/A run measures the noise between two runs of one library; it checks no target, so
+    # it needs no floors.
+    plan = plan_runs(cells, slots, repeats, floors=args.aa is None)
+    floored = sorted({c.floor for c in cells if c.floor is not None and args.aa is None})
     print(
         f"# {len(plan)} runs: {len(cells)} cells x up to {repeats} repeats x 2 "
-        f"({' vs '.join(slot_names)}){' [quick]' if args.quick else ''}",
+        f"({' vs '.join(slot_names)}){' [quick]' if args.quick else ''}"
+        + (f", plus the floors {', '.join(floored)}" if floored else ""),
         flush=True,
     )
     results: list[RunResult] = []
@@ -446,6 +510,17 @@ def run_parent(
         f"{slot_names[1]}/{slot_names[0]} (lower-is-better figures) or "
         f"{slot_names[0]}/{slot_names[1]} (higher-is-better): < 1 means {slot_names[1]} is better."
     )
+    if any(
+        "floor_ratios" in stats
+        for e in summary.values()
+        for stats in e.values()
+        if isinstance(stats, dict)
+    ):
+        print(
+            "A 'vs floor' row shows the floor variant's median (bare threads, no scheduler, run "
+            f"in the same repeats) in the {slot_names[0]} column and the paired ratio "
+            f"{slot_names[1]}/floor."
+        )
     print(format_table(cells, summary, slot_names))
     errors = [(key, e) for key, entry in summary.items() for e in entry["errors"]]
     if errors:
@@ -455,10 +530,12 @@ def run_parent(
 
     verdicts = []
     if not args.aa:
-        print("\nTargets (obssched vs APScheduler 3.11):")
-        for target in targets:
-            if target.workload not in {c.workload for c in cells}:
-                continue
+        print("\nTargets (obssched vs APScheduler 3.11, or vs the floor measured in this run):")
+        workloads = {c.workload for c in cells}
+        checked = [t for t in targets if t.workload in workloads]
+        name_width = max((len(t.name) for t in checked), default=0)
+        goal_width = max((len(t.goal) for t in checked), default=0)
+        for target in checked:
             try:
                 figure = target.figure(summary)
             except (KeyError, TypeError, ZeroDivisionError):
@@ -469,7 +546,10 @@ def run_parent(
             verdicts.append(
                 {"target": target.name, "goal": target.goal, "verdict": verdict, "figure": shown}
             )
-            print(f"  {verdict:<4} {target.name:<30} {target.goal:<48} measured {shown}")
+            print(
+                f"  {verdict:<4} {target.name:<{name_width}}  {target.goal:<{goal_width}}  "
+                f"measured {shown}"
+            )
 
     if args.json_path:
         payload = {

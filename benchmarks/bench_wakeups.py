@@ -24,153 +24,31 @@ only thread sleeps through the window, ``heartbeat`` one with a second thread th
 the window from a 10 s timed lock wait (what obssched's loop does for its heartbeat; APScheduler's
 sleeps until its next job), beside both libraries' idle workers.
 
+The floors are ``_floors.py``'s; ``bench_core.py`` runs ``threads`` and ``heartbeat`` in every
+repeat of its ``steady`` and ``idle`` cells and checks obssched against them. This script shows
+the other variants beside them.
+
 Run: ``.venv/bin/python benchmarks/bench_wakeups.py [--rounds 3] [--quick] [--idle]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
-import random
 import statistics
 import sys
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from _harness import cpu_seconds, percentile, run_worker_process, worker_main
-from bench_core import SEED, work_idle, work_steady
+from _floors import IDLE_FLOORS, STEADY_FLOORS
+from _harness import run_worker_process, worker_main
+from bench_core import work_idle, work_steady
 
 JOBS = 200
-WORKERS = 10
-VARIANTS = ("threads", "inline", "apscheduler", "obssched")
-
-
-class _Idle:
-    """A worker thread's wake-up lock, held while it sleeps."""
-
-    __slots__ = ("lock",)
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.lock.acquire()
-
-
-def _bare(mode: str, quick: bool) -> dict[str, Any]:
-    """Run the steady workload's schedules with nothing but a heap, locks and threads."""
-    duration = 3.0 if quick else 10.0
-    rng = random.Random(SEED)
-    base = time.time() + 1.0
-    periods: list[float] = []
-    logs: list[list[float]] = []
-    heap: list[tuple[float, int]] = []
-    starts: list[float] = []
-    for index in range(JOBS):
-        period = round(rng.uniform(0.1, 1.0), 6)
-        start = base + rng.uniform(0.0, period)
-        periods.append(period)
-        starts.append(start)
-        logs.append([])
-        heap.append((start, index))
-    heapq.heapify(heap)
-    items: deque[tuple[int, float]] = deque()
-    idle: list[_Idle] = []
-    stopping = False
-    lags: list[float] = []
-
-    def body(index: int, due: float) -> None:
-        started = time.time()
-        logs[index].append(started)
-        lags.append(started - due)
-
-    def worker() -> None:
-        me = _Idle()
-        while not stopping:
-            try:
-                index, due = items.popleft()
-            except IndexError:
-                idle.append(me)
-                if items:
-                    try:
-                        idle.remove(me)
-                    except ValueError:  # a dispatcher took this worker and releases its lock
-                        me.lock.acquire()
-                    continue
-                me.lock.acquire()
-                continue
-            body(index, due)
-
-    def dispatch(index: int, due: float) -> None:
-        items.append((index, due))
-        try:
-            chosen = idle.pop()
-        except IndexError:
-            return
-        chosen.lock.release()
-
-    run: Callable[[int, float], None] = body if mode == "inline" else dispatch
-    alarm = threading.Lock()
-    alarm.acquire()
-
-    def loop() -> None:
-        while not stopping:
-            now = time.time()
-            while heap[0][0] <= now:
-                due, index = heap[0]
-                heapq.heapreplace(heap, (due + periods[index], index))
-                run(index, due)
-            alarm.acquire(timeout=max(heap[0][0] - time.time(), 0.0))
-
-    threads = [threading.Thread(target=loop, daemon=True)]
-    if mode == "threads":
-        threads += [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    window_start = base + 1.0
-    time.sleep(max(window_start - time.time(), 0.0))
-    first_lag = len(lags)
-    cpu_started = cpu_seconds()
-    time.sleep(duration)
-    cpu_s = cpu_seconds() - cpu_started
-    window_end = time.time()
-    stopping = True
-    runs = sum(window_start <= t <= window_end for log in logs for t in log)
-    window_lags = lags[first_lag:]
-    return {
-        "cpu_us_per_run": cpu_s / runs * 1e6 if runs else None,
-        "lag_p99_ms": percentile(window_lags, 0.99) * 1e3,
-        "runs": runs,
-    }
-
-
-def _idle_floor(mode: str, quick: bool) -> dict[str, Any]:
-    """Process CPU over the idle window with no scheduler: asleep, or woken once by a timer."""
-    window = 2.0 if quick else 10.0
-    if mode == "heartbeat":
-        alarm = threading.Lock()
-        alarm.acquire()
-
-        def beat() -> None:
-            while True:
-                alarm.acquire(timeout=window)
-
-        threading.Thread(target=beat, daemon=True).start()
-        time.sleep(window / 2)  # the beat falls inside the window
-    else:
-        time.sleep(1.0)
-    cpu_started = cpu_seconds()
-    time.sleep(window)
-    return {"cpu_ms": (cpu_seconds() - cpu_started) * 1e3}
+VARIANTS = (*STEADY_FLOORS, "apscheduler", "obssched")
 
 
 def work(lib: str, param: str, quick: bool) -> dict[str, Any]:
-    """One measurement: a bare variant, or a library's steady (or idle) workload."""
-    if lib in ("threads", "inline"):
-        return _bare(lib, quick)
-    if lib in ("asleep", "heartbeat"):
-        return _idle_floor(lib, quick)
+    """One measurement: a floor or a library, on the steady (or, for ``idle``, the idle) cell."""
     if param == "idle":
         return work_idle(lib, "10000", quick)
     return work_steady(lib, param, quick)
@@ -178,7 +56,7 @@ def work(lib: str, param: str, quick: bool) -> dict[str, Any]:
 
 def idle_main(rounds: int, quick: bool) -> int:
     """The ``--idle`` comparison: CPU over the idle window, floors beside both libraries."""
-    variants = ("asleep", "heartbeat", "apscheduler", "obssched")
+    variants = (*IDLE_FLOORS, "apscheduler", "obssched")
     results: dict[str, list[float]] = {variant: [] for variant in variants}
     for round_index in range(rounds):
         order = variants if round_index % 2 == 0 else tuple(reversed(variants))
