@@ -39,7 +39,7 @@ __all__ = [
 LISTENER_ERRORS = "Exceptions raised by event listeners, by listener name."
 LISTENER_ERROR_LABELS = ("scheduler", "listener")
 LISTENER_DURATION = (
-    "Time event listeners took to handle an event, by listener (one dispatch in 8 is timed, "
+    "Time event listeners took to handle an event, by listener (one dispatch in 32 is timed, "
     "with the scheduler's monotonic clock)."
 )
 

@@ -102,7 +102,7 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "obssched_build_info": ("The obssched version (always 1).", ("version",)),
     "obssched_listener_max_duration_seconds": (
-        "The longest timed call of the event listener (one dispatch in 8 is timed).",
+        "The longest timed call of the event listener (one dispatch in 32 is timed).",
         ("scheduler", "listener"),
     ),
     "obssched_jobstore_unloadable_jobs": (
