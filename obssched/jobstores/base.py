@@ -89,6 +89,11 @@ class BaseJobStore(ABC):
     """Whether the scheduling loop asks :meth:`planned_run_times` for each due job this store
     returns (it asks only stores that say so)."""
 
+    changes_only_through_scheduler: bool = False
+    """Whether every change to this store's jobs goes through its own scheduler (no other
+    process or scheduler writes to it). The loop then knows when such a store next has a run
+    due, and a heartbeat with nothing due before the next one skips looking at it."""
+
     _scheduler: BaseScheduler | None = None
     _alias: str | None = None
     _logger: logging.Logger = logging.getLogger("obssched.jobstores")
@@ -124,6 +129,11 @@ class BaseJobStore(ABC):
     @abstractmethod
     def get_all_jobs(self) -> list[Job]:
         """Return every job, by next run time, paused jobs last."""
+
+    def get_job_labels(self) -> list[tuple[str, str, str]]:
+        """Return ``(id, name, executor)`` of every job: what the built-in metrics label a job
+        by. A store that can read these without rebuilding its jobs overrides it."""
+        return [(job.id, job.name, job.executor) for job in self.get_all_jobs()]
 
     @abstractmethod
     def add_job(self, job: Job) -> None:
