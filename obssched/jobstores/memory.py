@@ -47,6 +47,7 @@ class MemoryJobStore(BaseJobStore):
     """
 
     due_batch_size = 512
+    changes_only_through_scheduler = True
 
     def __init__(self) -> None:
         super().__init__()

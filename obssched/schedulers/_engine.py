@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from obssched._runtimes import run_times_until
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
     from obssched.jobstores.base import BaseJobStore, OrphanedRun
     from obssched.schedulers._overlap import OverlapQueues
 
-__all__ = ["BACKLOG_RECHECK", "idle_wait", "run_tick", "run_times_until"]
+__all__ = ["BACKLOG_RECHECK", "NEVER", "idle_wait", "run_tick", "run_times_until"]
 
 BACKLOG_RECHECK = 0.001
 """Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
+
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""The quiet limit of stores that hold no scheduled run."""
 
 
 def idle_wait(executors: Mapping[str, BaseExecutor], heartbeat: float) -> float:
@@ -70,8 +73,9 @@ def run_tick(
     logger: logging.Logger,
     stages: StageErrors | None = None,
     overlap: OverlapQueues | None = None,
-) -> tuple[float, datetime]:
-    """Submit every run due at ``now``; return the seconds to sleep and the wakeup planned.
+) -> tuple[float, datetime, datetime | None]:
+    """Submit every run due at ``now``; return the seconds to sleep, the wakeup planned and the
+    quiet limit.
 
     The sleep ends at the earliest next run time of any store, at most ``heartbeat`` seconds
     from now, and within milliseconds while an executor has queued runs that need another look.
@@ -79,6 +83,11 @@ def run_tick(
     is retried after ``retry_interval`` seconds, doubled on each failure in a row up to
     ``stages.retry_cap`` (``stages`` keeps that count from one tick to the next). Runs refused
     for ``max_instances`` are offered to ``overlap`` (see :mod:`obssched.schedulers._overlap`).
+
+    The quiet limit is when the earliest run of the stores falls (:data:`NEVER` if none), when
+    the sleep is a whole heartbeat, every store changes only through its scheduler and no run
+    waits for an instance to end; ``None`` otherwise. Until it, a heartbeat nothing rang for
+    needs no tick (see :meth:`BaseScheduler._quiet_heartbeat`).
     """
     started = clock.monotonic()
     tick = _Tick(executors, now, dispatch, next_run_id, logger, stages or StageErrors(), overlap)
@@ -96,10 +105,15 @@ def run_tick(
                 wait = BACKLOG_RECHECK
                 next_wakeup = now + timedelta(seconds=elapsed + wait)
                 break
+    quiet_until: datetime | None = None
     if wait >= heartbeat or next_wakeup is None:
+        if (overlap is None or not overlap.waiting) and all(
+            store.changes_only_through_scheduler for store in jobstores.values()
+        ):
+            quiet_until = NEVER if next_wakeup is None else next_wakeup
         wait = heartbeat
         next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
-    return (wait if wait > 0.0 else 0.0), next_wakeup
+    return (wait if wait > 0.0 else 0.0), next_wakeup, quiet_until
 
 
 class _Tick:

@@ -54,6 +54,7 @@ class JobsAPI:
     _jobstores: dict[str, BaseJobStore]
     _jobstores_lock: threading.RLock
     _planned_wakeup: datetime | None
+    _quiet_until: datetime | None
 
     if TYPE_CHECKING:
 
@@ -353,6 +354,15 @@ class JobsAPI:
         # its stores again; with thousands of add_job calls that is thousands of ticks.
         if self.state != STATE_RUNNING or job.next_run_time is None:
             return
+        quiet_until = self._quiet_until
+        if quiet_until is not None and job.next_run_time < quiet_until:
+            # The loop's quiet heartbeats must end at this job's run. Under the lock the tick
+            # sets the limit under, so that two changes cannot undo each other's lowering; and
+            # before the planned wakeup is read (see BaseScheduler._quiet_heartbeat).
+            with self._jobstores_lock:
+                quiet_until = self._quiet_until
+                if quiet_until is not None and job.next_run_time < quiet_until:
+                    self._quiet_until = job.next_run_time
         planned = self._planned_wakeup
         if planned is None or job.next_run_time < planned:
             self.wakeup()

@@ -7,7 +7,7 @@ import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from obssched._context import SchedulerContext
@@ -95,6 +95,13 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self.state = STATE_STOPPED
         self.last_wakeup_at: datetime | None = None
         self._planned_wakeup: datetime | None = None
+        # Before this time no store has a run due and nothing else needs a tick; None: unknown.
+        # Set by each tick under the job stores' lock, lowered by a change that may be due
+        # earlier (see JobsAPI._wake_for).
+        self._quiet_until: datetime | None = None
+        # The heartbeat as a timedelta, set at start (configure() is refused while running):
+        # built from a float on each quiet heartbeat it cost a third of that heartbeat's work.
+        self._heartbeat_delta = timedelta(0)
         self.configure(gconfig or {}, **options)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -219,6 +226,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                     self._pending_jobs[:0] = pending[index:]
                     raise
         self._planned_wakeup = None
+        self._quiet_until = None
+        self._heartbeat_delta = timedelta(seconds=self._settings.heartbeat_interval)
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_STARTED))
@@ -378,6 +387,31 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             return self._events.dispatch
         return self._dispatch_event
 
+    def _quiet_heartbeat(self) -> float | None:
+        """On a wakeup nothing rang for: if no tick is needed before the next heartbeat, note
+        the wakeup and return how long to sleep; ``None`` when a tick is needed.
+
+        A heartbeat's tick would look at every store to find nothing due; when the last tick
+        left a quiet limit past the next heartbeat, only the wakeup is recorded (what
+        ``/healthz`` and the last-wakeup gauge read to tell a live loop from a stuck one).
+        """
+        if self._quiet_until is None or self.state != STATE_RUNNING:
+            # Most wakeups of a busy loop: a run is due (no clock read spent on them).
+            return None
+        settings = self._settings
+        heartbeat = settings.heartbeat_interval
+        now = settings.clock.now()
+        planned = now + self._heartbeat_delta
+        # The planned wakeup first, the limit (again) after, without the job stores' lock: a
+        # change that read the previous planned wakeup (and so did not ring) lowered the limit
+        # before it read it, so the comparison below sees that change (see JobsAPI._wake_for).
+        self._planned_wakeup = planned
+        quiet_until = self._quiet_until
+        if quiet_until is None or planned >= quiet_until:
+            return None
+        self.last_wakeup_at = now
+        return heartbeat
+
     def _process_jobs(self) -> float:
         """Run one tick of the scheduling loop; return the seconds to sleep until the next."""
         settings = self._settings
@@ -386,6 +420,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self.last_wakeup_at = now
         if self.state == STATE_PAUSED:
             self._planned_wakeup = None
+            self._quiet_until = None
             return _engine.idle_wait(self._executors, settings.heartbeat_interval)
         # Users' listeners get the loop's events once the tick is over (see add_listener), still
         # under the job stores' lock, as APScheduler 3 dispatches a tick's events: what another
@@ -395,7 +430,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         with self._jobstores_lock:
             events.hold()
             try:
-                wait, planned = _engine.run_tick(
+                wait, planned, quiet_until = _engine.run_tick(
                     self._jobstores,
                     self._executors,
                     clock,
@@ -411,6 +446,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
                 # Set under the lock that add_job takes, so a job added right after this tick
                 # is compared with the wakeup this tick really planned.
                 self._planned_wakeup = planned
+                self._quiet_until = quiet_until
             finally:
                 events.release()
         return wait

@@ -30,10 +30,11 @@ class _Alarm:
         except RuntimeError:
             pass  # already rung, and not slept on since
 
-    def sleep(self, seconds: float | None) -> None:
-        """Sleep until rung or until ``seconds`` have passed (``None``: until rung)."""
+    def sleep(self, seconds: float | None) -> bool:
+        """Sleep until rung or until ``seconds`` have passed (``None``: until rung); return
+        whether it was rung."""
         # By position: a keyword costs the C argument parser a lookup on every tick.
-        self._lock.acquire(True, -1 if seconds is None else seconds)
+        return self._lock.acquire(True, -1 if seconds is None else seconds)
 
 
 class BlockingScheduler(BaseScheduler):
@@ -61,7 +62,12 @@ class BlockingScheduler(BaseScheduler):
         assert alarm is not None
         wait_seconds: float | None = self._process_jobs() if self.running else None
         while self.state != STATE_STOPPED:
-            alarm.sleep(wait_seconds)
+            if not alarm.sleep(wait_seconds):
+                # A heartbeat: nothing was added, changed or finished that asked for a tick.
+                quiet = self._quiet_heartbeat()
+                if quiet is not None:
+                    wait_seconds = quiet
+                    continue
             if self.state == STATE_STOPPED:
                 break
             wait_seconds = self._process_jobs()
