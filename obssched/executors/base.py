@@ -326,6 +326,9 @@ class BaseExecutor(RunBounds, ABC):
         inflight = self._inflight
         running = self._running
         thread = get_ident()
+        # A body may run another work item of this executor in its own thread (an inline
+        # executor whose job ticks a scheduler); the outer item's runs are put back after it.
+        outer = running.get(thread)
         running[thread] = runs
         try:
             for run in runs:
@@ -343,7 +346,10 @@ class BaseExecutor(RunBounds, ABC):
                     )
                 self._run_ended(run, event, last=run is last)
         finally:
-            del running[thread]
+            if outer is None:
+                del running[thread]
+            else:
+                running[thread] = outer
 
     def begin_batch(self) -> None:
         """A scheduler tick starts submitting: the executor may hold submissions back until

@@ -1,0 +1,40 @@
+"""A job body that runs another work item of its executor in its own thread."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
+
+
+def test_a_job_that_ticks_its_own_scheduler_ends_both_runs_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An inline job whose body ticks its scheduler ends its run and the inner one, once each."""
+    clock = ManualClock("2024-01-01T00:00:00+00:00")
+    scheduler = ManualScheduler(clock=clock, timezone="UTC", metrics=False, tracing=False)
+    recorder = EventRecorder()
+    scheduler.add_listener(recorder, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def inner() -> None:
+        pass
+
+    def outer() -> None:
+        scheduler.add_job(inner, "date", run_date=clock.now(), id="inner")
+        scheduler.tick()
+
+    scheduler.start()
+    scheduler.add_job(outer, "date", run_date=datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC), id="outer")
+    clock.advance(2)
+    with caplog.at_level(logging.WARNING):
+        scheduler.tick()
+    scheduler.shutdown()
+    assert [(event.code, event.job_id) for event in recorder.events] == [
+        (EVENT_JOB_EXECUTED, "inner"),
+        (EVENT_JOB_EXECUTED, "outer"),
+    ]
+    assert [record.getMessage() for record in caplog.records] == []
