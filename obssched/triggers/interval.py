@@ -120,7 +120,11 @@ class IntervalTrigger(GridTrigger):
                 anchor = now.astimezone(UTC) + self.interval
             self.start_date = anchor.astimezone(self.timezone)
         interval = self.interval
-        if previous_fire_time is not None and previous_fire_time is self._last_fire:
+        try:
+            last = self._last_fire
+        except AttributeError:
+            last = None  # a subclass that set its fields without IntervalTrigger.__init__
+        if previous_fire_time is not None and previous_fire_time is last:
             # The grid point this trigger answered last time: the next one is an interval on.
             # (Finding the grid step from scratch takes four timedelta operations on Python
             # integers, several times the cost of this addition; the scheduler asks once per

@@ -19,7 +19,7 @@ def chain(trigger: IntervalTrigger, steps: int, *, copy: bool) -> list[datetime]
     answers = [previous]
     for _ in range(steps):
         assert previous is not None
-        passed = previous + timedelta(0) if copy else previous
+        passed = previous.replace() if copy else previous  # a new object, fold kept
         previous = trigger.get_next_fire_time(passed, now)
         answers.append(previous)
     return answers
@@ -66,3 +66,21 @@ def test_the_end_date_still_bounds_a_stepped_answer() -> None:
     second = trigger.get_next_fire_time(first, START)
     assert second == START + timedelta(minutes=10)
     assert trigger.get_next_fire_time(second, START) is None
+
+
+def test_a_subclass_that_skips_the_base_initializer_still_answers() -> None:
+    """A subclass that sets the trigger's fields itself, as APScheduler 3 plugins may, works."""
+
+    class Hourly(IntervalTrigger):
+        __slots__ = ()
+
+        def __init__(self) -> None:
+            self.interval = timedelta(hours=1)
+            self.interval_length = 3600.0
+            self.timezone = UTC
+            self.start_date = START
+            self.end_date = None
+            self._init_jitter(None, None)
+
+    previous = START + timedelta(hours=1)
+    assert Hourly().get_next_fire_time(previous, START) == START + timedelta(hours=2)
