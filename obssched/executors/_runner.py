@@ -15,8 +15,6 @@ from obssched.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
     JobExecutionEvent,
-    _init_execution_event,
-    _new_event,
     _timed_execution_event,
 )
 
@@ -177,29 +175,6 @@ def end_body(
         exit_hooks(managers, exc, logger)
     if exc is not None:
         return failed_body_event(run, exc, started, finished, logger)
-    # One unpacking instead of eight reads of named-tuple fields (descriptor calls each).
-    (run_id, job_id, job_name, _, jobstore, executor, _, scheduled, submitted_at, submitted) = run
     if log_runs:
-        logger.info('Job "%s" executed successfully', job_name)
-    event: JobExecutionEvent = _new_event(JobExecutionEvent)
-    _init_execution_event(
-        event,
-        EVENT_JOB_EXECUTED,
-        job_id,
-        jobstore,
-        scheduled,
-        retval,
-        None,
-        None,
-        job_name,
-        executor,
-        run_id,
-        submitted_at,
-        None,
-        None,
-        None,
-        None,
-        (),
-        (submitted, started, finished),
-    )
-    return event
+        logger.info('Job "%s" executed successfully', run[2])  # run.job_name
+    return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)
