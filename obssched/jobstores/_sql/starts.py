@@ -107,24 +107,35 @@ class StartMarks:
     def _drain(self) -> None:
         """Write batches until none is pending or :attr:`ROUNDS` are written (the caller is
         the writer)."""
-        for _ in range(self.ROUNDS):
+        number: int | None = None  # the batch being written
+        ended: list[str] = []
+        try:
+            for _ in range(self.ROUNDS):
+                with self._lock:
+                    batch, self._pending = self._pending, {}
+                    ended, self._ended = self._ended, []
+                    if not batch and not ended:
+                        break
+                    number = self._next_batch
+                    self._next_batch += 1
+                failed = self._write(batch, ended)
+                with self._lock:
+                    self._finished = number
+                    number = None
+                    self._committed.notify_all()
+                    if failed:
+                        self._ended[:0] = ended
+                        break
+        finally:
+            # Also when the write is interrupted (KeyboardInterrupt in the loop thread): its
+            # marks' callers are released as if it failed, its deletes are kept, and the next
+            # caller becomes the writer instead of every later one waiting forever.
             with self._lock:
-                batch, self._pending = self._pending, {}
-                ended, self._ended = self._ended, []
-                if not batch and not ended:
-                    break
-                number = self._next_batch
-                self._next_batch += 1
-            failed = self._write(batch, ended)
-            with self._lock:
-                self._finished = number
-                self._committed.notify_all()
-                if failed:
+                if number is not None:
+                    self._finished = number
                     self._ended[:0] = ended
-                    break
-        with self._lock:
-            self._writing = False
-            self._committed.notify_all()
+                self._writing = False
+                self._committed.notify_all()
 
     def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
         """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""

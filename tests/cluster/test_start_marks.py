@@ -1,0 +1,89 @@
+"""Without a database: how run start marks and ended runs' deletes share commits, and that
+every caller is released and every delete written whatever happens to the write."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData
+
+from obssched.jobstores._sql.schema import define_tables
+from obssched.jobstores._sql.starts import StartMarks
+
+WAIT = 30  # seconds: only a hang ever waits this long
+
+
+class GatedAccess:
+    """Stands in for the store's access: each write announces itself on ``entered``, waits for
+    a release on ``gate`` (or runs at once if ``open``), then records what it was handed; the
+    writes listed in ``raise_on`` raise instead."""
+
+    def __init__(self, *, open_gate: bool = False) -> None:
+        self.tables = define_tables(MetaData(), "obssched_jobs", None)
+        self.node_id = "here"
+        self.logger = logging.getLogger("obssched.test")
+        self.open = open_gate
+        self.gate = threading.Semaphore(0)
+        self.entered = threading.Semaphore(0)
+        self.raise_on: dict[int, BaseException] = {}
+        self.writes = 0
+        self.marked: list[str] = []
+        self.deleted: list[str] = []
+
+    def write(self, operation: Any) -> None:
+        """Run ``operation`` on a connection that records the statement's parameters."""
+        self.entered.release()
+        if not self.open:
+            assert self.gate.acquire(timeout=WAIT)
+        self.writes += 1
+        error = self.raise_on.get(self.writes)
+        if error is not None:
+            raise error
+        access = self
+
+        class Connection:
+            def exec_driver_sql(self, statement: str, parameters: dict[str, Any]) -> None:
+                access.marked.extend(parameters["keys"])
+                access.deleted.extend(parameters["ended"])
+
+            @property
+            def connection(self) -> Any:  # the driver's connection, as a raw cursor uses it
+                outer = self
+
+                class Cursor:
+                    execute = outer.exec_driver_sql
+
+                    def close(self) -> None:
+                        pass
+
+                class Driver:
+                    def cursor(self) -> Cursor:
+                        return Cursor()
+
+                return Driver()
+
+        operation(Connection())
+
+
+def started(target: Any, *args: Any) -> threading.Thread:
+    """A started thread running ``target(*args)``."""
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_interrupted_write_leaves_no_later_mark_waiting_forever() -> None:
+    """A KeyboardInterrupt out of a write reaches its caller, and the next mark still writes."""
+    access = GatedAccess(open_gate=True)
+    access.raise_on[1] = KeyboardInterrupt()
+    marks = StartMarks(access)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        marks.end(["k"])
+    later = started(marks.mark, "r", 1)
+    later.join(WAIT)
+    assert not later.is_alive()
+    assert access.marked == ["r"]
+    assert access.deleted == ["k"]
