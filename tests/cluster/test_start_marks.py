@@ -87,3 +87,31 @@ def test_an_interrupted_write_leaves_no_later_mark_waiting_forever() -> None:
     assert not later.is_alive()
     assert access.marked == ["r"]
     assert access.deleted == ["k"]
+
+
+def test_an_end_arriving_during_the_writers_last_round_is_written_before_it_returns() -> None:
+    """The writer keeps writing past its rounds while deletes arrive, so none is left behind."""
+    access = GatedAccess()
+    marks = StartMarks(access)  # type: ignore[arg-type]
+    writer = started(marks.mark, "a", 1)
+    for round_number in range(1, StartMarks.ROUNDS + 1):
+        assert access.entered.acquire(timeout=WAIT)  # the writer is inside this round's write
+        marks.end([f"e{round_number}"])  # returns at once: the writer writes it next
+        access.gate.release()
+    assert access.entered.acquire(timeout=WAIT)
+    access.gate.release()
+    writer.join(WAIT)
+    assert not writer.is_alive()
+    assert access.deleted == [f"e{n}" for n in range(1, StartMarks.ROUNDS + 1)]
+    assert access.writes == StartMarks.ROUNDS + 1
+
+
+def test_a_failed_write_keeps_its_deletes_and_releases_its_marks() -> None:
+    """A failed batch's mark callers return, and its deletes go out with the next write."""
+    access = GatedAccess(open_gate=True)
+    access.raise_on[1] = RuntimeError("database gone")
+    marks = StartMarks(access)  # type: ignore[arg-type]
+    marks.end(["e"])
+    marks.mark("m", 1)
+    assert access.deleted == ["e"]
+    assert access.marked == ["m"]

@@ -53,9 +53,10 @@ class StartMarks:
     in one commit.
 
     A caller that finds no write in progress becomes the writer: it writes what is pending,
-    then what arrived meanwhile, up to :attr:`ROUNDS` times (past that, a caller waiting for
-    its mark takes over). A mark's caller returns once its mark is committed; an end's caller
-    does not wait.
+    then what arrived meanwhile, until nothing is (past :attr:`ROUNDS` batches, a caller waiting
+    for its mark takes over). A mark's caller returns once its mark is committed; an end's
+    caller does not wait, and no end is left unwritten once the writer returns (unless the
+    write failed: see :meth:`_drain`).
 
     Args:
         access: the store's tables and transactions.
@@ -105,37 +106,54 @@ class StartMarks:
         self.end([])
 
     def _drain(self) -> None:
-        """Write batches until none is pending or :attr:`ROUNDS` are written (the caller is
-        the writer)."""
+        """Write batches while any is pending (the caller is the writer).
+
+        Deciding to stop and giving up the writer's role happen under one lock, so whatever
+        arrives before that is written by this writer and whatever arrives after finds no
+        writer and writes itself. Past :attr:`ROUNDS` batches the writer hands over only when
+        marks are pending (their callers are waiting and one takes over); deletes alone have
+        nobody waiting for them, so it writes them itself. After a failed write it stops: the
+        waiting marks' callers take over, and the deletes are retried by the next write (the
+        next claim syncs them, the heartbeat flushes them).
+        """
+        rounds = 0
         number: int | None = None  # the batch being written
         ended: list[str] = []
+        failed = False
         try:
-            for _ in range(self.ROUNDS):
+            while True:
                 with self._lock:
+                    if number is not None:
+                        self._finished = number
+                        number = None
+                        self._committed.notify_all()
+                        if failed:
+                            self._ended[:0] = ended
+                    if (
+                        failed
+                        or not (self._pending or self._ended)
+                        or (rounds >= self.ROUNDS and self._pending)
+                    ):
+                        self._writing = False
+                        self._committed.notify_all()
+                        return
                     batch, self._pending = self._pending, {}
                     ended, self._ended = self._ended, []
-                    if not batch and not ended:
-                        break
                     number = self._next_batch
                     self._next_batch += 1
+                rounds += 1
                 failed = self._write(batch, ended)
-                with self._lock:
-                    self._finished = number
-                    number = None
-                    self._committed.notify_all()
-                    if failed:
-                        self._ended[:0] = ended
-                        break
-        finally:
-            # Also when the write is interrupted (KeyboardInterrupt in the loop thread): its
-            # marks' callers are released as if it failed, its deletes are kept, and the next
-            # caller becomes the writer instead of every later one waiting forever.
+        except BaseException:
+            # The write was interrupted (KeyboardInterrupt in the loop thread): its marks'
+            # callers are released as if it failed, its deletes are kept, and the next caller
+            # becomes the writer instead of every later one waiting forever.
             with self._lock:
                 if number is not None:
                     self._finished = number
                     self._ended[:0] = ended
                 self._writing = False
                 self._committed.notify_all()
+            raise
 
     def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
         """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
