@@ -115,3 +115,16 @@ def test_a_failed_write_keeps_its_deletes_and_releases_its_marks() -> None:
     marks.mark("m", 1)
     assert access.deleted == ["e"]
     assert access.marked == ["m"]
+
+
+def test_sync_writes_the_deletes_a_failed_write_kept() -> None:
+    """With no writer left, sync writes the queued deletes itself before it returns."""
+    access = GatedAccess(open_gate=True)
+    access.raise_on[1] = RuntimeError("database gone")
+    marks = StartMarks(access)  # type: ignore[arg-type]
+    marks.end(["e"])
+    assert access.deleted == []
+    marks.sync()
+    assert access.deleted == ["e"]
+    marks.sync()
+    assert access.writes == 2

@@ -162,6 +162,9 @@ class Claims:
         """Claim the due jobs no other node holds, advancing them in the same transaction."""
         access = self._access
         query = self.claim_query(now)
+        # Runs that ended before this claim must not count against max_instances: their rows'
+        # deletes, queued or in another thread's write, are committed first.
+        self._marks.sync()
 
         def claim(conn: Connection) -> list[Job]:
             with self._lock:

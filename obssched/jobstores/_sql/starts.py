@@ -101,6 +101,26 @@ class StartMarks:
             self._writing = True
         self._drain()
 
+    def sync(self) -> None:
+        """Return once every end queued before the call is committed, or its write failed (a
+        claim counting the runs in flight must not count one that ended). The caller becomes
+        the writer if none is writing; otherwise it waits for the writer, which always gives
+        up its role (see :meth:`_drain`)."""
+        with self._lock:
+            if not self._ended and not self._writing:
+                return
+            # Queued ends go out in the next batch; with none queued, the batch being written
+            # holds every end queued so far.
+            ticket = self._next_batch if self._ended else self._next_batch - 1
+            while self._finished < ticket:
+                if not self._writing:
+                    self._writing = True
+                    break
+                self._committed.wait()
+            else:
+                return
+        self._drain()
+
     def flush(self) -> None:
         """Write what is pending now (the heartbeat retries failed deletes so)."""
         self.end([])

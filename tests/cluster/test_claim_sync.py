@@ -1,0 +1,130 @@
+"""With PostgreSQL: a claim counts as in flight no run whose end was recorded before it, even
+while another thread's group commit is still writing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+from obssched.testing import ManualClock, ManualScheduler
+
+pytestmark = [pytest.mark.postgresql]
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+WAIT = 30  # seconds: only a hang ever waits this long
+
+
+@pytest.fixture
+def scheduler() -> Iterator[ManualScheduler]:
+    """A manual scheduler at T0, shut down at the end if it ran."""
+    scheduler = ManualScheduler(clock=ManualClock(T0), metrics=False, tracing=False, timezone="UTC")
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown()
+
+
+@pytest.fixture
+def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLAlchemyJobStore:
+    """A started cluster store (node "here") of a paused scheduler."""
+    store = SQLAlchemyJobStore(
+        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here", lease_seconds=60
+    )
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    return store
+
+
+class GatedWrites:
+    """Stands in for the store access of the start marks: each write waits for ``gate`` (after
+    setting ``entered``), then runs on the store."""
+
+    def __init__(self, access: Any) -> None:
+        self._access = access
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._access, name)
+
+    def write(self, operation: Any) -> Any:
+        """Wait for the gate, then run ``operation`` in a store transaction."""
+        self.entered.set()
+        assert self.gate.wait(WAIT)
+        return self._access.write(operation)
+
+
+class WatchedCondition(threading.Condition):
+    """A condition that sets ``waiting`` whenever a thread starts waiting on it."""
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__(lock)
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Say that a thread waits, then wait."""
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def running_row(store: SQLAlchemyJobStore, run_key: str, job_id: str) -> None:
+    """A ``_running`` row of this node's run of ``job_id``."""
+    row = {
+        "run_key": run_key,
+        "job_id": job_id,
+        "job_name": job_id,
+        "node_id": "here",
+        "run_times": "[]",
+        "claimed_at": 0,
+        "state": b"",
+        "started_through": 0,
+    }
+    with store.engine.begin() as conn:
+        conn.execute(insert(store.tables.running).values(**row))
+
+
+def test_a_run_ended_during_another_threads_write_does_not_count_against_max_instances(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+) -> None:
+    """The claim waits for the queued delete of an ended run, so its next run is not refused."""
+    scheduler.add_job(
+        "jobstores.jobfuncs:noop",
+        "interval",
+        minutes=1,
+        start_date=T0,
+        next_run_time=T0,
+        id="j",
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    running_row(store, "busy", "other")
+    running_row(store, "stale", "j")
+    node = store._node
+    assert node is not None
+    marks = node.claims._marks
+    gated = GatedWrites(marks._access)
+    watched = WatchedCondition(marks._lock)
+    marks._access, marks._committed = gated, watched  # type: ignore[assignment]
+    worker = threading.Thread(target=marks.mark, args=("busy", 5), daemon=True)
+    worker.start()
+    assert gated.entered.wait(WAIT)  # a body's start mark is being written
+    node.claims.delete_running(["stale"])  # the run of j ended: queued for that writer
+    # The gate opens once a thread waits for the writer (the claim, syncing the delete).
+    opener = threading.Thread(
+        target=lambda: watched.waiting.wait(WAIT) and gated.gate.set(), daemon=True
+    )
+    opener.start()
+    try:
+        claimed = store.acquire_due_jobs(T0)
+        plan = store.planned_run_times(next(job for job in claimed if job.id == "j"))
+        store.release_jobs(claimed)
+    finally:
+        gated.gate.set()
+        worker.join(WAIT)
+    assert plan is not None
+    assert (plan.refused, plan.run_times) == (False, [T0])
