@@ -344,20 +344,10 @@ class RecordingAccess:
 
         deleted = self.deleted
 
-        class Cursor:
-            def execute(self, statement: str, parameters: dict[str, Any]) -> None:
+        class Connection:
+            def exec_driver_sql(self, statement: str, parameters: dict[str, Any]) -> None:
                 batch.update(zip(parameters["keys"], parameters["marks"], strict=True))
                 deleted.extend(parameters["ended"])
-
-            def close(self) -> None:
-                pass
-
-        class Driver:
-            def cursor(self) -> Cursor:
-                return Cursor()
-
-        class Connection:
-            connection = Driver()
 
         operation(Connection())
         self.batches.append(batch)

@@ -128,3 +128,35 @@ def test_a_run_ended_during_another_threads_write_does_not_count_against_max_ins
         worker.join(WAIT)
     assert plan is not None
     assert (plan.refused, plan.run_times) == (False, [T0])
+
+
+def failing_running_table(store: SQLAlchemyJobStore) -> None:
+    """Make every update or delete of the store's ``_running`` rows raise in the database."""
+    schema = store.tables.running.schema
+    table = f'"{schema}"."{store.tables.running.name}"'
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f'CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS '
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER refuse BEFORE UPDATE OR DELETE ON {table} "
+            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()'
+        )
+
+
+@pytest.mark.parametrize("write", ["mark", "end"])
+def test_a_failed_start_mark_or_end_counts_as_a_store_error(
+    store: SQLAlchemyJobStore, write: str
+) -> None:
+    """A start mark or end the database refuses is counted in the store's errors."""
+    running_row(store, "k", "j")
+    failing_running_table(store)
+    node = store._node
+    assert node is not None
+    before = store.error_count
+    if write == "mark":
+        node.claims._marks.mark("k", 5)
+    else:
+        node.claims.delete_running(["k"])
+    assert store.error_count == before + 1

@@ -49,22 +49,6 @@ class GatedAccess:
                 access.marked.extend(parameters["keys"])
                 access.deleted.extend(parameters["ended"])
 
-            @property
-            def connection(self) -> Any:  # the driver's connection, as a raw cursor uses it
-                outer = self
-
-                class Cursor:
-                    execute = outer.exec_driver_sql
-
-                    def close(self) -> None:
-                        pass
-
-                class Driver:
-                    def cursor(self) -> Cursor:
-                        return Cursor()
-
-                return Driver()
-
         operation(Connection())
 
 

@@ -46,8 +46,8 @@ class ClaimStatements:
         # One statement for a batch of run starts and ends, committed without waiting for the
         # flush to disk (synchronous_commit off for its transaction, set in the statement: an
         # uncorrelated EXISTS is evaluated once, before the rows). It runs on every run's path,
-        # so it is handed to the driver as it is (its placeholders are psycopg's), past
-        # SQLAlchemy's statement machinery.
+        # so it is handed to the driver as it is (``exec_driver_sql``: its placeholders are
+        # psycopg's), past SQLAlchemy's statement compilation but not its error handling.
         self.mark_and_end: str = (
             "WITH setting AS MATERIALIZED "
             "(SELECT set_config('synchronous_commit', 'off', true) AS value), "

@@ -191,11 +191,10 @@ class StartMarks:
         }
 
         def write(conn: Connection) -> None:
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self._statements.mark_and_end, parameters)
-            finally:
-                cursor.close()
+            # Through SQLAlchemy's driver-level call (the statement keeps psycopg's
+            # placeholders): its errors are wrapped, so they are counted, a lost connection is
+            # invalidated, and transient ones are retried like any other store write.
+            conn.exec_driver_sql(self._statements.mark_and_end, parameters)
 
         try:
             self._access.write(write)
