@@ -1,5 +1,6 @@
-"""With PostgreSQL: a claim counts as in flight no run whose end was recorded before it, even
-while another thread's group commit is still writing."""
+"""With PostgreSQL: the group commits of run start marks and ends. A claim counts as in flight
+no run whose end was recorded before it, even while another thread is still writing; each
+batch's statement writes what it was handed, and its failures count as the store's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
@@ -160,3 +161,33 @@ def test_a_failed_start_mark_or_end_counts_as_a_store_error(
     else:
         node.claims.delete_running(["k"])
     assert store.error_count == before + 1
+
+
+def test_a_run_that_begins_and_ends_in_one_batch_loses_its_row(
+    store: SQLAlchemyJobStore,
+) -> None:
+    """A start mark and the end of the same row, written together, delete the row."""
+    running_row(store, "busy", "other")
+    running_row(store, "k", "j")
+    node = store._node
+    assert node is not None
+    marks = node.claims._marks
+    gated = GatedWrites(marks._access)
+    watched = WatchedCondition(marks._lock)
+    marks._access, marks._committed = gated, watched  # type: ignore[assignment]
+    writer = threading.Thread(target=marks.mark, args=("busy", 5), daemon=True)
+    writer.start()
+    assert gated.entered.wait(WAIT)  # batch 1 is being written: the next two share batch 2
+    node.claims.delete_running(["k"])
+    starter = threading.Thread(target=marks.mark, args=("k", 5), daemon=True)
+    starter.start()
+    try:
+        assert watched.waiting.wait(WAIT)  # the start of "k" is queued behind batch 1
+    finally:
+        gated.gate.set()
+        writer.join(WAIT)
+        starter.join(WAIT)
+    running = store.tables.running
+    with store.engine.connect() as conn:
+        keys = conn.execute(select(running.c.run_key)).scalars().all()
+    assert keys == ["busy"]

@@ -43,6 +43,9 @@ class ClaimStatements:
             "AS v(run_key, job_id, job_name, run_times, state, started_through)"
         )
         """Insert the ``_running`` rows of a claim's runs."""
+        # The update skips the rows being deleted: when a CTE's DELETE and the main UPDATE hit
+        # the same row, PostgreSQL performs only the UPDATE (a run that began and ended within
+        # one batch would keep its row, counting against max_instances until its node died).
         # One statement for a batch of run starts and ends, committed without waiting for the
         # flush to disk (synchronous_commit off for its transaction, set in the statement: an
         # uncorrelated EXISTS is evaluated once, before the rows). It runs on every run's path,
@@ -57,6 +60,7 @@ class ClaimStatements:
             "FROM unnest(CAST(%(keys)s AS varchar[]), CAST(%(marks)s AS bigint[])) "
             "AS v(key, mark) "
             "WHERE r.run_key = v.key AND r.node_id = %(node)s AND r.started_through < v.mark "
+            "AND r.run_key <> ALL(CAST(%(ended)s AS varchar[])) "
             "AND EXISTS (SELECT 1 FROM setting)"
         )
         """Delete the rows of ended runs (``ended``) and record the latest run begun of each of
