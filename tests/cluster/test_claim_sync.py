@@ -4,6 +4,7 @@ batch's statement writes what it was handed, and its failures count as the store
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -191,3 +192,26 @@ def test_a_run_that_begins_and_ends_in_one_batch_loses_its_row(
     with store.engine.connect() as conn:
         keys = conn.execute(select(running.c.run_key)).scalars().all()
     assert keys == ["busy"]
+
+
+def test_a_mark_of_a_run_another_node_took_over_warns_it_may_run_twice(
+    store: SQLAlchemyJobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Marking a row this node no longer holds says which runs may run twice; its own don't."""
+    running_row(store, "mine", "j")
+    running_row(store, "taken", "k")
+    running = store.tables.running
+    with store.engine.begin() as conn:
+        conn.execute(running.update().where(running.c.run_key == "taken").values(node_id="other"))
+    node = store._node
+    assert node is not None
+    with caplog.at_level(logging.WARNING):
+        node.claims._marks.mark("mine", 5)
+        assert "may run twice" not in caplog.text
+        node.claims._marks.mark("taken", 5)
+    warnings = [r.getMessage() for r in caplog.records if "may run twice" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "taken" in warnings[0]
+    with store.engine.connect() as conn:
+        marks = dict(conn.execute(select(running.c.run_key, running.c.started_through)).all())
+    assert marks == {"mine": 5, "taken": 0}

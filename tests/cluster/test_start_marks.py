@@ -16,6 +16,21 @@ from obssched.jobstores._sql.starts import StartMarks
 WAIT = 30  # seconds: only a hang ever waits this long
 
 
+class HeldRows:
+    """The result of the start marks' statement when this node still holds every row."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self._keys = keys
+
+    def scalars(self) -> HeldRows:
+        """The first column: the run keys."""
+        return self
+
+    def all(self) -> list[str]:
+        """Every run key marked."""
+        return list(self._keys)
+
+
 class GatedAccess:
     """Stands in for the store's access: each write announces itself on ``entered``, waits for
     a release on ``gate`` (or runs at once if ``open``), then records what it was handed; the
@@ -33,7 +48,7 @@ class GatedAccess:
         self.marked: list[str] = []
         self.deleted: list[str] = []
 
-    def write(self, operation: Any) -> None:
+    def write(self, operation: Any) -> Any:
         """Run ``operation`` on a connection that records the statement's parameters."""
         self.entered.release()
         if not self.open:
@@ -45,11 +60,12 @@ class GatedAccess:
         access = self
 
         class Connection:
-            def exec_driver_sql(self, statement: str, parameters: dict[str, Any]) -> None:
+            def exec_driver_sql(self, statement: str, parameters: dict[str, Any]) -> Any:
                 access.marked.extend(parameters["keys"])
                 access.deleted.extend(parameters["ended"])
+                return HeldRows(parameters["keys"])
 
-        operation(Connection())
+        return operation(Connection())
 
 
 def started(target: Any, *args: Any) -> threading.Thread:

@@ -190,14 +190,15 @@ class StartMarks:
             "ended": ended,
         }
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> list[str]:
             # Through SQLAlchemy's driver-level call (the statement keeps psycopg's
             # placeholders): its errors are wrapped, so they are counted, a lost connection is
             # invalidated, and transient ones are retried like any other store write.
-            conn.exec_driver_sql(self._statements.mark_and_end, parameters)
+            result = conn.exec_driver_sql(self._statements.mark_and_end, parameters)
+            return list(result.scalars().all())
 
         try:
-            self._access.write(write)
+            held = self._access.write(write)
         except Exception:
             if batch:
                 self._access.logger.exception(
@@ -210,6 +211,17 @@ class StartMarks:
                     "Could not record the end of %d runs; retrying", len(ended)
                 )
             return True
+        if len(held) < len(batch):
+            lost = sorted(set(batch) - set(held) - set(ended))
+            if lost:
+                # This node stalled past its lease and another took its runs over: it may run
+                # them too.
+                self._access.logger.warning(
+                    "Runs %s begin on node %r, which no longer holds them (another node took "
+                    "them over): they may run twice",
+                    ", ".join(lost),
+                    self._access.node_id,
+                )
         return False
 
 
