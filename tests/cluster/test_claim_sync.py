@@ -215,3 +215,88 @@ def test_a_mark_of_a_run_another_node_took_over_warns_it_may_run_twice(
     with store.engine.connect() as conn:
         marks = dict(conn.execute(select(running.c.run_key, running.c.started_through)).all())
     assert marks == {"mine": 5, "taken": 0}
+
+
+class CountingWrites:
+    """Stands in for the store access of the start marks, counting the writes tried."""
+
+    def __init__(self, access: Any) -> None:
+        self._access = access
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._access, name)
+
+    def write(self, operation: Any) -> Any:
+        """Count the write, then run ``operation`` in a store transaction."""
+        self.writes += 1
+        return self._access.write(operation)
+
+
+def due_job(scheduler: ManualScheduler, job_id: str) -> None:
+    """A job due at T0, every minute."""
+    scheduler.add_job(
+        "jobstores.jobfuncs:noop",
+        "interval",
+        minutes=1,
+        start_date=T0,
+        next_run_time=T0,
+        id=job_id,
+        misfire_grace_time=None,
+    )
+
+
+def test_a_failed_release_leaves_its_deletes_to_the_heartbeat(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+) -> None:
+    """The deletes of a release that failed are not retried at once, and the next beat
+    writes them."""
+    due_job(scheduler, "j")
+    node = store._node
+    assert node is not None
+    counting = CountingWrites(node.claims._marks._access)
+    node.claims._marks._access = counting  # type: ignore[assignment]
+    claimed = store.acquire_due_jobs(T0)
+    assert [job.id for job in claimed] == ["j"]
+    failing_running_table(store)
+    store.release_jobs(claimed)  # never submitted: its _running row is to go
+    assert counting.writes == 0
+    schema = store.tables.running.schema
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP FUNCTION "{schema}".refuse() CASCADE')
+    node.beat()
+    running = store.tables.running
+    with store.engine.connect() as conn:
+        assert conn.execute(select(running.c.run_key)).all() == []
+    assert counting.writes == 1
+
+
+def test_a_claim_that_only_writes_job_by_job_says_the_batch_failed(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch claim the database refuses is logged with its job count even when every job
+    then writes alone."""
+    due_job(scheduler, "a")
+    due_job(scheduler, "b")
+    schema = store.tables.jobs.schema
+    table = f'"{schema}"."{store.tables.jobs.name}"'
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f'CREATE FUNCTION "{schema}".one_at_a_time() RETURNS trigger LANGUAGE plpgsql AS '
+            "$$ BEGIN IF (SELECT count(*) FROM changed) > 1 THEN "
+            "RAISE EXCEPTION 'one row at a time'; END IF; RETURN NULL; END $$"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER one_at_a_time AFTER UPDATE ON {table} "
+            "REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
+            f'EXECUTE FUNCTION "{schema}".one_at_a_time()'
+        )
+    with caplog.at_level(logging.WARNING):
+        claimed = store.acquire_due_jobs(T0)
+    plans = {job.id: store.planned_run_times(job) for job in claimed}
+    store.release_jobs(claimed)
+    assert sorted(plans) == ["a", "b"]
+    assert all(plan is not None and plan.run_times == [T0] for plan in plans.values())
+    warnings = [r.getMessage() for r in caplog.records if "one by one" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "2 jobs" in warnings[0]

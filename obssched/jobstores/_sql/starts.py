@@ -101,6 +101,12 @@ class StartMarks:
             self._writing = True
         self._drain()
 
+    def defer(self, keys: list[str]) -> None:
+        """Queue the deletes of the ``_running`` rows ``keys`` without writing them now (the
+        database just failed): the next write takes them, at the latest the heartbeat's."""
+        with self._lock:
+            self._ended.extend(keys)
+
     def sync(self) -> None:
         """Return once every end queued before the call is committed, or its write failed (a
         claim counting the runs in flight must not count one that ended). The caller becomes
