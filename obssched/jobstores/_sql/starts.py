@@ -184,11 +184,12 @@ class StartMarks:
     def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
         """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
         # Only this node's rows (another took a row over if this node was deemed dead). Not
-        # waiting for the flush to disk: the commit is visible to every node at once, and only
-        # a crash of the database server itself within its WAL writer's delay could lose it (a
-        # lost mark then makes a begun run look never begun; a lost delete makes an ended run
-        # look abandoned). Waiting for the disk instead caps the runs a node can begin at a
-        # batch per fsync.
+        # waiting for the flush to disk nor for synchronous standbys: the commit is visible to
+        # every node at once, and only a crash of the database server within its WAL writer's
+        # delay, or a failover to a standby that missed it, could lose it (a lost mark makes a
+        # begun run look never begun; a lost delete leaves a row this node no longer tracks,
+        # counting against max_instances until the node restarts). Waiting for the disk
+        # instead caps the runs a node can begin at a batch per fsync.
         parameters = {
             "keys": list(batch),
             "marks": list(batch.values()),
