@@ -322,6 +322,21 @@ def dead_row_without_mark(store: SQLAlchemyJobStore, job: Job) -> None:
         )
 
 
+class HeldRows:
+    """The result of the start marks' statement when this node still holds every row."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self._keys = keys
+
+    def scalars(self) -> HeldRows:
+        """The first column: the run keys."""
+        return self
+
+    def all(self) -> list[str]:
+        """Every run key marked."""
+        return list(self._keys)
+
+
 class RecordingAccess:
     """Stands in for the store's access: each write waits for ``release`` and records the
     marks and the ended runs' deletes it was handed."""
@@ -335,7 +350,7 @@ class RecordingAccess:
         self.deleted: list[str] = []
         self.release = threading.Event()
 
-    def write(self, operation: Any) -> None:
+    def write(self, operation: Any) -> Any:
         """Run ``operation`` on a connection that records the statements' parameters."""
         self.release.wait(30)
         if self.fail:
@@ -344,23 +359,15 @@ class RecordingAccess:
 
         deleted = self.deleted
 
-        class Cursor:
-            def execute(self, statement: str, parameters: dict[str, Any]) -> None:
+        class Connection:
+            def exec_driver_sql(self, statement: str, parameters: dict[str, Any]) -> Any:
                 batch.update(zip(parameters["keys"], parameters["marks"], strict=True))
                 deleted.extend(parameters["ended"])
+                return HeldRows(parameters["keys"])
 
-            def close(self) -> None:
-                pass
-
-        class Driver:
-            def cursor(self) -> Cursor:
-                return Cursor()
-
-        class Connection:
-            connection = Driver()
-
-        operation(Connection())
+        held = operation(Connection())
         self.batches.append(batch)
+        return held
 
 
 def test_marks_arriving_together_share_commits_and_each_returns_once_written() -> None:

@@ -43,24 +43,35 @@ class ClaimStatements:
             "AS v(run_key, job_id, job_name, run_times, state, started_through)"
         )
         """Insert the ``_running`` rows of a claim's runs."""
+        # The update skips the rows being deleted: when a CTE's DELETE and the main UPDATE hit
+        # the same row, PostgreSQL performs only the UPDATE (a run that began and ended within
+        # one batch would keep its row, counting against max_instances until its node died).
+        # Every row of this node it is handed is returned, changed or not (a NULL stays NULL,
+        # a mark never goes back), so a key missing from the result is a row this node no
+        # longer holds: another node took it over.
         # One statement for a batch of run starts and ends, committed without waiting for the
         # flush to disk (synchronous_commit off for its transaction, set in the statement: an
         # uncorrelated EXISTS is evaluated once, before the rows). It runs on every run's path,
-        # so it is handed to the driver as it is (its placeholders are psycopg's), past
-        # SQLAlchemy's statement machinery.
+        # so it is handed to the driver as it is (``exec_driver_sql``: its placeholders are
+        # psycopg's), past SQLAlchemy's statement compilation but not its error handling.
         self.mark_and_end: str = (
             "WITH setting AS MATERIALIZED "
             "(SELECT set_config('synchronous_commit', 'off', true) AS value), "
             f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(%(ended)s AS varchar[])) "
             "AND EXISTS (SELECT 1 FROM setting)) "
-            f"UPDATE {running} AS r SET started_through = v.mark "
+            f"UPDATE {running} AS r SET started_through = "
+            "CASE WHEN r.started_through IS NULL THEN NULL "
+            "ELSE GREATEST(r.started_through, v.mark) END "
             "FROM unnest(CAST(%(keys)s AS varchar[]), CAST(%(marks)s AS bigint[])) "
             "AS v(key, mark) "
-            "WHERE r.run_key = v.key AND r.node_id = %(node)s AND r.started_through < v.mark "
-            "AND EXISTS (SELECT 1 FROM setting)"
+            "WHERE r.run_key = v.key AND r.node_id = %(node)s "
+            "AND r.run_key <> ALL(CAST(%(ended)s AS varchar[])) "
+            "AND EXISTS (SELECT 1 FROM setting) "
+            "RETURNING r.run_key"
         )
         """Delete the rows of ended runs (``ended``) and record the latest run begun of each of
-        this node's rows (``keys``): never back, and a NULL (every run counts as begun) stays."""
+        this node's rows (``keys``): never back, and a NULL (every run counts as begun) stays.
+        Returns the marked keys this node still holds."""
 
 
 def _name(schema: str | None, table: str) -> str:

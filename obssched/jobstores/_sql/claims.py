@@ -162,6 +162,9 @@ class Claims:
         """Claim the due jobs no other node holds, advancing them in the same transaction."""
         access = self._access
         query = self.claim_query(now)
+        # Runs that ended before this claim must not count against max_instances: their rows'
+        # deletes, queued or in another thread's write, are committed first.
+        self._marks.sync()
 
         def claim(conn: Connection) -> list[Job]:
             with self._lock:
@@ -177,6 +180,12 @@ class Claims:
             except DBAPIError as exc:
                 if isinstance(exc, OperationalError) or exc.connection_invalidated:
                     raise
+                # Said even if every job then writes alone: the batch failed for a reason.
+                access.logger.warning(
+                    "Could not write the claim of %d jobs at once (%s); writing them one by one",
+                    len(decisions),
+                    exc.orig,
+                )
                 written = []
                 for decision in decisions:
                     try:
@@ -407,9 +416,11 @@ class Claims:
         try:
             access.write(give_back)
         except Exception:
-            # The leases expire by themselves; the running rows are retried by the heartbeat.
+            # The leases expire by themselves; the running rows are retried by the heartbeat
+            # (or the next claim), not at once on the loop thread against a database that
+            # just failed.
             access.logger.exception("Could not release the leases of %d jobs", len(ids))
-            self._marks.end(keys)
+            self._marks.defer(keys)
 
     def next_run_time(self) -> datetime | None:
         """The earliest moment this node may claim a job: a leased job counts at its lease's

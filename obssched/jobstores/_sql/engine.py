@@ -11,6 +11,8 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from obssched.exceptions import InvalidArgumentError
+
 __all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "open_engine", "with_retries"]
 
 _T = TypeVar("_T")
@@ -76,6 +78,8 @@ def open_engine(
     Raises:
         ValueError: neither ``url`` nor ``engine`` is given, or ``cluster`` is asked of a
             database other than PostgreSQL.
+        InvalidArgumentError: ``cluster`` is asked of PostgreSQL through a driver other than
+            psycopg (3).
     """
     from obssched._refs import maybe_ref
 
@@ -90,6 +94,14 @@ def open_engine(
             f"cluster=True needs PostgreSQL, not {given.dialect.name}: the cluster claims "
             "runs with SELECT ... FOR UPDATE SKIP LOCKED across hosts, which SQLite (a "
             "single-host, file-level-locking database) cannot do"
+        )
+    if cluster and given.dialect.driver != "psycopg":
+        raise InvalidArgumentError(
+            "url" if owned else "engine",
+            given.dialect.driver,
+            f"cluster=True needs the psycopg (3) driver, not {given.dialect.driver}: the "
+            "cluster's run starts and ends are written with psycopg's own statement "
+            "placeholders; use a postgresql+psycopg:// URL",
         )
     return given, owned
 

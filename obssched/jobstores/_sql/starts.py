@@ -53,9 +53,10 @@ class StartMarks:
     in one commit.
 
     A caller that finds no write in progress becomes the writer: it writes what is pending,
-    then what arrived meanwhile, up to :attr:`ROUNDS` times (past that, a caller waiting for
-    its mark takes over). A mark's caller returns once its mark is committed; an end's caller
-    does not wait.
+    then what arrived meanwhile, until nothing is (past :attr:`ROUNDS` batches, a caller waiting
+    for its mark takes over). A mark's caller returns once its mark is committed; an end's
+    caller does not wait, and no end is left unwritten once the writer returns (unless the
+    write failed: see :meth:`_drain`).
 
     Args:
         access: the store's tables and transactions.
@@ -100,40 +101,95 @@ class StartMarks:
             self._writing = True
         self._drain()
 
+    def defer(self, keys: list[str]) -> None:
+        """Queue the deletes of the ``_running`` rows ``keys`` without writing them now (the
+        database just failed): the next write takes them, at the latest the heartbeat's."""
+        with self._lock:
+            self._ended.extend(keys)
+
+    def sync(self) -> None:
+        """Return once every end queued before the call is committed, or its write failed (a
+        claim counting the runs in flight must not count one that ended). The caller becomes
+        the writer if none is writing; otherwise it waits for the writer, which always gives
+        up its role (see :meth:`_drain`)."""
+        with self._lock:
+            if not self._ended and not self._writing:
+                return
+            # Queued ends go out in the next batch; with none queued, the batch being written
+            # holds every end queued so far.
+            ticket = self._next_batch if self._ended else self._next_batch - 1
+            while self._finished < ticket:
+                if not self._writing:
+                    self._writing = True
+                    break
+                self._committed.wait()
+            else:
+                return
+        self._drain()
+
     def flush(self) -> None:
         """Write what is pending now (the heartbeat retries failed deletes so)."""
         self.end([])
 
     def _drain(self) -> None:
-        """Write batches until none is pending or :attr:`ROUNDS` are written (the caller is
-        the writer)."""
-        for _ in range(self.ROUNDS):
+        """Write batches while any is pending (the caller is the writer).
+
+        Deciding to stop and giving up the writer's role happen under one lock, so whatever
+        arrives before that is written by this writer and whatever arrives after finds no
+        writer and writes itself. Past :attr:`ROUNDS` batches the writer hands over only when
+        marks are pending (their callers are waiting and one takes over); deletes alone have
+        nobody waiting for them, so it writes them itself. After a failed write it stops: the
+        waiting marks' callers take over, and the deletes are retried by the next write (the
+        next claim syncs them, the heartbeat flushes them).
+        """
+        rounds = 0
+        number: int | None = None  # the batch being written
+        ended: list[str] = []
+        failed = False
+        try:
+            while True:
+                with self._lock:
+                    if number is not None:
+                        self._finished = number
+                        number = None
+                        self._committed.notify_all()
+                        if failed:
+                            self._ended[:0] = ended
+                    if (
+                        failed
+                        or not (self._pending or self._ended)
+                        or (rounds >= self.ROUNDS and self._pending)
+                    ):
+                        self._writing = False
+                        self._committed.notify_all()
+                        return
+                    batch, self._pending = self._pending, {}
+                    ended, self._ended = self._ended, []
+                    number = self._next_batch
+                    self._next_batch += 1
+                rounds += 1
+                failed = self._write(batch, ended)
+        except BaseException:
+            # The write was interrupted (KeyboardInterrupt in the loop thread): its marks'
+            # callers are released as if it failed, its deletes are kept, and the next caller
+            # becomes the writer instead of every later one waiting forever.
             with self._lock:
-                batch, self._pending = self._pending, {}
-                ended, self._ended = self._ended, []
-                if not batch and not ended:
-                    break
-                number = self._next_batch
-                self._next_batch += 1
-            failed = self._write(batch, ended)
-            with self._lock:
-                self._finished = number
-                self._committed.notify_all()
-                if failed:
+                if number is not None:
+                    self._finished = number
                     self._ended[:0] = ended
-                    break
-        with self._lock:
-            self._writing = False
-            self._committed.notify_all()
+                self._writing = False
+                self._committed.notify_all()
+            raise
 
     def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
         """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
         # Only this node's rows (another took a row over if this node was deemed dead). Not
-        # waiting for the flush to disk: the commit is visible to every node at once, and only
-        # a crash of the database server itself within its WAL writer's delay could lose it (a
-        # lost mark then makes a begun run look never begun; a lost delete makes an ended run
-        # look abandoned). Waiting for the disk instead caps the runs a node can begin at a
-        # batch per fsync.
+        # waiting for the flush to disk nor for synchronous standbys: the commit is visible to
+        # every node at once, and only a crash of the database server within its WAL writer's
+        # delay, or a failover to a standby that missed it, could lose it (a lost mark makes a
+        # begun run look never begun; a lost delete leaves a row this node no longer tracks,
+        # counting against max_instances until the node restarts). Waiting for the disk
+        # instead caps the runs a node can begin at a batch per fsync.
         parameters = {
             "keys": list(batch),
             "marks": list(batch.values()),
@@ -141,15 +197,15 @@ class StartMarks:
             "ended": ended,
         }
 
-        def write(conn: Connection) -> None:
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self._statements.mark_and_end, parameters)
-            finally:
-                cursor.close()
+        def write(conn: Connection) -> list[str]:
+            # Through SQLAlchemy's driver-level call (the statement keeps psycopg's
+            # placeholders): its errors are wrapped, so they are counted, a lost connection is
+            # invalidated, and transient ones are retried like any other store write.
+            result = conn.exec_driver_sql(self._statements.mark_and_end, parameters)
+            return list(result.scalars().all())
 
         try:
-            self._access.write(write)
+            held = self._access.write(write)
         except Exception:
             if batch:
                 self._access.logger.exception(
@@ -162,6 +218,17 @@ class StartMarks:
                     "Could not record the end of %d runs; retrying", len(ended)
                 )
             return True
+        if len(held) < len(batch):
+            lost = sorted(set(batch) - set(held) - set(ended))
+            if lost:
+                # This node stalled past its lease and another took its runs over: it may run
+                # them too.
+                self._access.logger.warning(
+                    "Runs %s begin on node %r, which no longer holds them (another node took "
+                    "them over): they may run twice",
+                    ", ".join(lost),
+                    self._access.node_id,
+                )
         return False
 
 
