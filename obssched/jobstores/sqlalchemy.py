@@ -245,6 +245,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             ),
             acquired=lambda: self._acquired,
             count_abandoned=self._count_abandoned,
+            count_error=self._errors.add,
             make_listener=lambda callback, stop: Listener(self, callback, stop),
         )
 

@@ -205,12 +205,15 @@ def test_a_mark_of_a_run_another_node_took_over_warns_it_may_run_twice(
         conn.execute(running.update().where(running.c.run_key == "taken").values(node_id="other"))
     node = store._node
     assert node is not None
+    errors = store.error_count
     with caplog.at_level(logging.WARNING):
         node.claims._marks.mark("mine", 5)
         assert "may run twice" not in caplog.text
+        assert store.error_count == errors
         node.claims._marks.mark("taken", 5)
     warnings = [r.getMessage() for r in caplog.records if "may run twice" in r.getMessage()]
     assert len(warnings) == 1
+    assert store.error_count == errors + 1
     assert "taken" in warnings[0]
     with store.engine.connect() as conn:
         marks = dict(conn.execute(select(running.c.run_key, running.c.started_through)).all())
@@ -291,8 +294,10 @@ def test_a_claim_that_only_writes_job_by_job_says_the_batch_failed(
             "REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
             f'EXECUTE FUNCTION "{schema}".one_at_a_time()'
         )
+    errors = store.error_count
     with caplog.at_level(logging.WARNING):
         claimed = store.acquire_due_jobs(T0)
+    errors_of_the_claim = store.error_count - errors
     plans = {job.id: store.planned_run_times(job) for job in claimed}
     store.release_jobs(claimed)
     assert sorted(plans) == ["a", "b"]
@@ -300,3 +305,4 @@ def test_a_claim_that_only_writes_job_by_job_says_the_batch_failed(
     warnings = [r.getMessage() for r in caplog.records if "one by one" in r.getMessage()]
     assert len(warnings) == 1
     assert "2 jobs" in warnings[0]
+    assert errors_of_the_claim == 1

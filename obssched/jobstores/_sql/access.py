@@ -50,6 +50,8 @@ class StoreAccess:
         decode_state: the job a ``state`` value holds.
         acquired: the jobs the current single-node step is processing, by id.
         count_abandoned: counts one abandoned run of the named job.
+        count_error: counts one error of the store (``obssched_jobstore_errors_total``) that
+            was survived without a failed transaction, so no retry counted it.
         make_listener: a notification listener calling back with each payload until the event
             is set.
     """
@@ -73,6 +75,7 @@ class StoreAccess:
         decode_state: Callable[[Any], Job],
         acquired: Callable[[], Mapping[str, Job] | None],
         count_abandoned: Callable[[str], None],
+        count_error: Callable[[], None],
         make_listener: Callable[[Callable[[str], None], threading.Event], Listener],
     ) -> None:
         self.tables = tables
@@ -91,6 +94,7 @@ class StoreAccess:
         self.decode_state = decode_state
         self.acquired = acquired
         self.count_abandoned = count_abandoned
+        self.count_error = count_error
         self.make_listener = make_listener
 
     def write(self, operation: Callable[[Connection], _T]) -> _T:

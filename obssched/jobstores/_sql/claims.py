@@ -180,7 +180,9 @@ class Claims:
             except DBAPIError as exc:
                 if isinstance(exc, OperationalError) or exc.connection_invalidated:
                     raise
-                # Said even if every job then writes alone: the batch failed for a reason.
+                # Said and counted even if every job then writes alone: the batch failed for a
+                # reason.
+                access.count_error()
                 access.logger.warning(
                     "Could not write the claim of %d jobs at once (%s); writing them one by one",
                     len(decisions),

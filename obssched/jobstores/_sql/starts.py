@@ -223,6 +223,7 @@ class StartMarks:
             if lost:
                 # This node stalled past its lease and another took its runs over: it may run
                 # them too.
+                self._access.count_error()
                 self._access.logger.warning(
                     "Runs %s begin on node %r, which no longer holds them (another node took "
                     "them over): they may run twice",
