@@ -64,7 +64,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PG_URL = os.environ.get(
-    "OBSSCHED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/obssched_c"
+    "OBSSCHED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 APS4_PYTHON = os.environ.get("BENCH_APS4_PYTHON", os.path.join(ROOT, ".venv-aps4", "bin", "python"))
 LEASE = 5.0
