@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 from prometheus_client.registry import CollectorRegistry
 
@@ -67,6 +68,8 @@ class Instrumentation:
         self._hooked = False
         self._hook_lock = threading.Lock()
         self._bus: EventBus | None = None
+        self._count_submission: Callable[[Any], None] | None = None
+        """The metrics' own handler of a submission, called directly while no span is recorded."""
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
@@ -155,18 +158,34 @@ class Instrumentation:
             return {}
         routes = metrics.run_routes()
         if self.tracer is not None:
-            routes[EVENT_JOB_SUBMITTED] = self._submitted_untraced
+            self._count_submission = routes[EVENT_JOB_SUBMITTED]
+            routes[EVENT_JOB_SUBMITTED] = (
+                self._submitted_untraced if _GLOBAL_READABLE else self._submitted_checked
+            )
         return routes
 
     def _submitted_untraced(self, event: SchedulerEvent) -> None:
         # Each run starts with its submission, so that is where an SDK installed after the
-        # scheduler started is noticed; the tracer's on_live switches the routes back to this
-        # object, which then handles this event too.
+        # scheduler started is noticed. While no global provider is set at all, none can have
+        # started recording (a provider given to the tracer was judged for good when it was
+        # attached), and one read of the API's global says so: only once an application sets
+        # one does a submission ask the tracer.
+        if trace._TRACER_PROVIDER is not None:
+            self._submitted_checked(event)
+            return
+        count = self._count_submission
+        assert count is not None
+        count(event)
+
+    def _submitted_checked(self, event: SchedulerEvent) -> None:
+        # The tracer's on_live switches the routes back to this object, which then handles
+        # this event too.
         if self.tracer is not None and not self.tracer.is_inert():
             self(event)
             return
-        assert self.metrics is not None
-        self.metrics.handle(event)
+        count = self._count_submission
+        assert count is not None
+        count(event)
 
     def _tracing_started(self) -> None:
         with self._hook_lock:
@@ -197,6 +216,12 @@ class Instrumentation:
             collector = collector_for(self.registry, create=False)
             if collector is not None:
                 collector.remove_source(self.source)
+
+
+_GLOBAL_READABLE = hasattr(trace, "_TRACER_PROVIDER")
+"""Whether the API module's global provider can be read directly, as
+:func:`~obssched.observability._spans.records_spans` does: should the API ever lose it, every
+submission asks the tracer instead."""
 
 
 def build(
