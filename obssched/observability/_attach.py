@@ -244,7 +244,7 @@ def build(
         registry = options.metrics_registry()
         collector = collector_for(registry, options.buckets)
         assert collector is not None
-        names = JobNames(options.job_name_limit)
+        names = JobNames(options.job_name_limit, lock=collector.store.lock)
         metrics_listener = MetricsListener(collector.store, name, names)
         source = SchedulerSource(
             scheduler, name, names, running_runs, clock, health_limit=options.health_limit
