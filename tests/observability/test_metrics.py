@@ -433,3 +433,21 @@ def test_listener_needs_names_guarded_by_the_store_lock() -> None:
     with pytest.raises(ValueError, match="lock"):
         MetricsListener(store, "default", JobNames())
     MetricsListener(store, "default", JobNames(lock=store.lock))
+
+
+def test_runs_moving_between_buckets_each_land_in_their_own(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """Run times that move up, down and onto a bound from one run to the next are each counted
+    in the bucket of their own upper bound."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    for duration in (2.0, 2.0, 0.001, 2.5, 3.0, 0.005):
+        scheduler.run(job, late=0.0, wait=0.0, duration=duration)
+    run = {**JOB, "outcome": "success"}
+    expected = {"0.005": 2.0, "0.01": 2.0, "1.0": 2.0, "2.5": 5.0, "5.0": 6.0}
+    observed = {
+        le: value(registry, "obssched_job_run_duration_seconds_bucket", **run, le=le)
+        for le in expected
+    }
+    assert observed == expected
