@@ -281,12 +281,13 @@ class MetricsListener:
         # A removal per finished date job: counted and forgotten under one acquisition of the
         # lock the names share with the store.
         cell = self._removed_cell
-        forget = self._names.forget
+        names = self._names
+        job_id = event.job_id
         lock = self._lock
         lock.acquire()
         try:
             cell.value += 1.0
-            freed = forget(event.job_id)
+            freed = names.forget(job_id)
         finally:
             lock.release()
         if freed is not None:
