@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 from prometheus_client.registry import CollectorRegistry
 
@@ -67,6 +68,8 @@ class Instrumentation:
         self._hooked = False
         self._hook_lock = threading.Lock()
         self._bus: EventBus | None = None
+        self._count_submission: Callable[[Any], None] | None = None
+        """The metrics' own handler of a submission, called directly while no span is recorded."""
 
     def __call__(self, event: SchedulerEvent) -> None:
         try:
@@ -133,15 +136,20 @@ class Instrumentation:
         """``(id, name, executor, store alias)`` of every stored job, for the counters."""
         context = context_or_none(self.scheduler)
         stores = {} if context is None else dict(context.jobstores)
-        if stores and all(
-            callable(getattr(store, "get_job_labels", None)) for store in stores.values()
-        ):
+        # Not part of APScheduler 3's store contract: looked up, so third-party stores without it
+        # are read through the scheduler instead.
+        reads: dict[str, Callable[[], Iterable[tuple[str, str, str]]]] = {
+            alias: read
+            for alias, store in stores.items()
+            if callable(read := getattr(store, "get_job_labels", None))
+        }
+        if stores and len(reads) == len(stores):
             # Only what the counters need: a SQL store reads it without rebuilding any job, which
             # on 100,000 stored jobs is the difference between a start of 0.9 s and one of 9 s.
             return [
                 (job_id, name, executor, alias)
-                for alias, store in stores.items()
-                for job_id, name, executor in store.get_job_labels()
+                for alias, read in reads.items()
+                for job_id, name, executor in read()
             ]
         # A stock APScheduler 3 scheduler, or stores without the read.
         return [
@@ -155,18 +163,34 @@ class Instrumentation:
             return {}
         routes = metrics.run_routes()
         if self.tracer is not None:
-            routes[EVENT_JOB_SUBMITTED] = self._submitted_untraced
+            self._count_submission = routes[EVENT_JOB_SUBMITTED]
+            routes[EVENT_JOB_SUBMITTED] = (
+                self._submitted_untraced if _GLOBAL_READABLE else self._submitted_checked
+            )
         return routes
 
     def _submitted_untraced(self, event: SchedulerEvent) -> None:
         # Each run starts with its submission, so that is where an SDK installed after the
-        # scheduler started is noticed; the tracer's on_live switches the routes back to this
-        # object, which then handles this event too.
+        # scheduler started is noticed. While no global provider is set at all, none can have
+        # started recording (a provider given to the tracer was judged for good when it was
+        # attached), and one read of the API's global says so: only once an application sets
+        # one does a submission ask the tracer.
+        if trace._TRACER_PROVIDER is not None:
+            self._submitted_checked(event)
+            return
+        count = self._count_submission
+        assert count is not None
+        count(event)
+
+    def _submitted_checked(self, event: SchedulerEvent) -> None:
+        # The tracer's on_live switches the routes back to this object, which then handles
+        # this event too.
         if self.tracer is not None and not self.tracer.is_inert():
             self(event)
             return
-        assert self.metrics is not None
-        self.metrics.handle(event)
+        count = self._count_submission
+        assert count is not None
+        count(event)
 
     def _tracing_started(self) -> None:
         with self._hook_lock:
@@ -199,6 +223,12 @@ class Instrumentation:
                 collector.remove_source(self.source)
 
 
+_GLOBAL_READABLE = hasattr(trace, "_TRACER_PROVIDER")
+"""Whether the API module's global provider can be read directly, as
+:func:`~obssched.observability._spans.records_spans` does: should the API ever lose it, every
+submission asks the tracer instead."""
+
+
 def build(
     scheduler: Any,
     options: ObservabilityOptions,
@@ -219,7 +249,7 @@ def build(
         registry = options.metrics_registry()
         collector = collector_for(registry, options.buckets)
         assert collector is not None
-        names = JobNames(options.job_name_limit)
+        names = JobNames(options.job_name_limit, lock=collector.store.lock)
         metrics_listener = MetricsListener(collector.store, name, names)
         source = SchedulerSource(
             scheduler, name, names, running_runs, clock, health_limit=options.health_limit

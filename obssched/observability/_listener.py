@@ -138,14 +138,27 @@ class MetricsListener:
 
     Thread-safe: execution events may arrive from worker threads concurrently. Each event is
     accounted for under one acquisition of the store's lock.
+
+    Args:
+        store: the registry's metric store.
+        scheduler_name: the ``scheduler`` label value.
+        names: the scheduler's job names, built with the store's lock
+            (``JobNames(limit, lock=store.lock)``) so that a removed job is counted and forgotten
+            under one acquisition.
+
+    Raises:
+        ValueError: ``names`` guards itself with another lock.
     """
 
     def __init__(self, store: MetricStore, scheduler_name: str, names: JobNames) -> None:
+        if names.lock is not store.lock:
+            raise ValueError("the job names must share the metric store's lock")
         self._store = store
         self._scheduler = scheduler_name
         self._names = names
         self._lock = store.lock
         self._bounds = store.bounds
+        self._lower_bounds = store.lower_bounds
         self._discard = HistogramCell(len(store.bounds))
         """Where the timings a run lacks are observed: never exposed."""
         self._series: dict[tuple[str, str], _JobSeries] = {}
@@ -205,7 +218,7 @@ class MetricsListener:
         """Count an event that needs nothing more (``obssched_events_total``)."""
         cell = self._cell(event.code)
         with self._lock:
-            cell.value += 1
+            cell.value += 1.0
 
     def _cell(self, code: int) -> CounterCell:
         cell = self._event_cells.get(code)
@@ -223,8 +236,8 @@ class MetricsListener:
         coalesced = len(event.coalesced_run_times)
         lock = self._lock
         lock.acquire()
-        cell.value += 1
-        series.submitted.value += 1
+        cell.value += 1.0
+        series.submitted.value += 1.0
         if coalesced:
             series.coalesced.value += coalesced
         lock.release()
@@ -234,8 +247,8 @@ class MetricsListener:
         series = self._series_of(event)
         coalesced = len(event.coalesced_run_times)
         with self._lock:
-            cell.value += 1
-            series.missed.value += 1
+            cell.value += 1.0
+            series.missed.value += 1.0
             series.coalesced.value += coalesced
 
     def _max_instances(self, event: JobSubmissionEvent, exemplar: SpanIds | None = None) -> None:
@@ -243,8 +256,8 @@ class MetricsListener:
         series = self._series_of(event)
         coalesced = len(event.coalesced_run_times)
         with self._lock:
-            cell.value += 1
-            series.max_instances.value += 1
+            cell.value += 1.0
+            series.max_instances.value += 1.0
             series.coalesced.value += coalesced
 
     def _queued(self, event: JobSubmissionEvent, exemplar: SpanIds | None = None) -> None:
@@ -254,30 +267,36 @@ class MetricsListener:
         queued = self._store.counter("obssched_job_queued", series.errored_labels)
         runs = len(event.scheduled_run_times)
         with self._lock:
-            cell.value += 1
+            cell.value += 1.0
             queued.value += runs
 
     def _added(self, event: JobEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
-            cell.value += 1
+            cell.value += 1.0
         if event.job_name is not None:
             self.job_added(event.job_id, event.job_name, event.executor or _UNKNOWN, event.jobstore)
 
     def _removed(self, event: JobEvent, exemplar: SpanIds | None = None) -> None:
+        # A removal per finished date job: counted and forgotten under one acquisition of the
+        # lock the names share with the store.
         cell = self._removed_cell
+        names = self._names
+        job_id = event.job_id
         lock = self._lock
         lock.acquire()
-        cell.value += 1
-        lock.release()
-        freed = self._names.job_removed(event.job_id)
+        try:
+            cell.value += 1.0
+            freed = names.forget(job_id)
+        finally:
+            lock.release()
         if freed is not None:
             self._store.forget_gauges((self._scheduler, freed))
 
     def _all_removed(self, event: SchedulerEvent, exemplar: SpanIds | None = None) -> None:
         cell = self._cell(event.code)
         with self._lock:
-            cell.value += 1
+            cell.value += 1.0
         for freed in self._names.jobstore_cleared(event.alias):
             self._store.forget_gauges((self._scheduler, freed))
 
@@ -333,10 +352,21 @@ class MetricsListener:
         # The buckets are found before taking the lock: a section without calls gives the
         # interpreter no point to hand the GIL to another thread while the lock is held, the
         # start of a convoy of worker threads queueing on it.
+        # Each series' values tend to stay in one bucket (the first, for short runs that start
+        # on time): two comparisons confirm the bucket of the series' last observation, and
+        # only a value that moved is searched for (bisect_left, a C call comparing float
+        # objects several times). Either way the index is bisect_left's.
         bounds = self._bounds
-        run_index = bisect_left(bounds, duration)
-        delay_index = bisect_left(bounds, late_by)
-        wait_index = bisect_left(bounds, queue_wait)
+        lows = self._lower_bounds
+        run_index = run_cell.last_index
+        if not (duration <= bounds[run_index] and duration > lows[run_index]):
+            run_index = run_cell.last_index = bisect_left(bounds, duration)
+        delay_index = delay_cell.last_index
+        if not (late_by <= bounds[delay_index] and late_by > lows[delay_index]):
+            delay_index = delay_cell.last_index = bisect_left(bounds, late_by)
+        wait_index = wait_cell.last_index
+        if not (queue_wait <= bounds[wait_index] and queue_wait > lows[wait_index]):
+            wait_index = wait_cell.last_index = bisect_left(bounds, queue_wait)
         count_ex = duration_ex = delay_ex = None
         if exemplar is not None:
             count_ex = (exemplar, 1.0, moment)
@@ -347,8 +377,8 @@ class MetricsListener:
         lock = self._lock
         lock.acquire()
         try:
-            cell.value += 1
-            counter.value += 1
+            cell.value += 1.0
+            counter.value += 1.0
             run_cell.counts[run_index] += 1
             run_cell.total += duration
             delay_cell.counts[delay_index] += 1
@@ -367,7 +397,7 @@ class MetricsListener:
             lock.release()
         if timed_out is not None:
             with lock:
-                timed_out.value += 1
+                timed_out.value += 1.0
 
     def _series_of(self, event: JobEvent) -> _JobSeries:
         series = self._series.get((event.job_name or _UNKNOWN, event.executor or _UNKNOWN))

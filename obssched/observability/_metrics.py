@@ -143,7 +143,12 @@ def exemplar_of(recorded: RunExemplar) -> Exemplar:
 
 
 class CounterCell:
-    """The value of one counter series, its latest exemplar and its rendered labels."""
+    """The value of one counter series, its latest exemplar and its rendered labels.
+
+    :attr:`value` is a float, and listeners add floats to it (``+= 1.0``): the interpreter
+    adds two floats in its specialised instruction, a float and an int through the generic
+    number protocol, several times the cost on every event.
+    """
 
     __slots__ = ("exemplar", "text", "value")
 
@@ -154,15 +159,22 @@ class CounterCell:
 
 
 class HistogramCell:
-    """The per-bucket counts (not cumulative), sum, exemplars and rendered labels of a series."""
+    """The per-bucket counts (not cumulative), sum, exemplars and rendered labels of a series.
 
-    __slots__ = ("counts", "exemplars", "text", "total")
+    :attr:`last_index` is the bucket of the latest observation, a hint for the next: a series'
+    values tend to fall in the same bucket run after run, which two comparisons confirm (see
+    :attr:`MetricStore.lower_bounds`) where a search of the bounds costs a C call of several
+    comparisons. It may be read and written without the lock: a stale hint is only checked.
+    """
+
+    __slots__ = ("counts", "exemplars", "last_index", "text", "total")
 
     def __init__(self, size: int, text: str = "") -> None:
         self.counts = [0] * size
         self.total = 0.0
         self.exemplars: list[RunExemplar | None] = [None] * size
         self.text = text
+        self.last_index = 0
 
     def observe(self, bounds: Sequence[float], value: float, exemplar: RunExemplar | None) -> None:
         """Add one observation; the caller holds the store's lock."""
@@ -186,6 +198,9 @@ class MetricStore:
             raise ValueError(f"buckets must hold at least one finite bound, got {buckets!r}")
         self.buckets: tuple[float, ...] = tuple(finite)
         self.bounds: tuple[float, ...] = (*finite, math.inf)
+        self.lower_bounds: tuple[float, ...] = (-math.inf, *finite)
+        """The bound below each bucket: a value ``v`` is in bucket ``i`` (the index
+        ``bisect_left(bounds, v)``) exactly when ``lower_bounds[i] < v <= bounds[i]``."""
         self.bucket_labels: list[str] = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
         """The ``le`` label value of each bucket."""
         self.lock = threading.Lock()

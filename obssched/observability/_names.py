@@ -60,7 +60,9 @@ class JobNames:
     free room under the cap.
     """
 
-    def __init__(self, limit: int | None = DEFAULT_JOB_NAME_LIMIT) -> None:
+    def __init__(
+        self, limit: int | None = DEFAULT_JOB_NAME_LIMIT, lock: threading.Lock | None = None
+    ) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"the job name limit must be None or >= 0, got {limit}")
         self.limit = limit
@@ -68,7 +70,10 @@ class JobNames:
         self._job_labels: dict[str, tuple[str, str | None]] = {}
         self.users: dict[str, int] = {}
         """How many jobs use each label value; read freely, changed only by this class."""
-        self._lock = threading.Lock()
+        self.lock = lock if lock is not None else threading.Lock()
+        """Guards the names. Given the metric store's lock, a listener forgets a removed job
+        and counts its removal under one acquisition (:meth:`forget`); never held while
+        another lock is taken."""
 
     def label(self, name: str) -> str:
         """Return the label value for a job name, admitting it if the cap allows."""
@@ -77,7 +82,7 @@ class JobNames:
             return label
         if self.limit is not None and len(self._admitted) >= self.limit:
             return OTHER_JOB_NAME
-        with self._lock:
+        with self.lock:
             if self.limit is not None and len(self._admitted) >= self.limit:
                 return self._admitted.get(name, OTHER_JOB_NAME)
             return self._admitted.setdefault(name, safe_text(name))
@@ -91,7 +96,7 @@ class JobNames:
         renamed job's old name, whose series are to go).
         """
         label = self.label(name)
-        with self._lock:
+        with self.lock:
             previous = self._job_labels.get(job_id)
             if previous == (label, jobstore):
                 return label, None
@@ -105,19 +110,30 @@ class JobNames:
 
     def job_removed(self, job_id: str) -> str | None:
         """Forget a job; return its label value if no other job uses it any more."""
-        lock = self._lock
-        lock.acquire()  # a removal per finished date job: cheaper than a with block
-        try:
-            previous = self._job_labels.pop(job_id, None)
-            if previous is None:
-                return None
-            return previous[0] if self._release(previous[0]) else None
-        finally:
-            lock.release()
+        with self.lock:
+            return self.forget(job_id)
+
+    def forget(self, job_id: str) -> str | None:
+        """:meth:`job_removed` for a caller that holds :attr:`lock`.
+
+        A removal per finished date job: the release of its label is written out here rather
+        than called.
+        """
+        previous = self._job_labels.pop(job_id, None)
+        if previous is None:
+            return None
+        label = previous[0]
+        users = self.users
+        remaining = users[label] - 1
+        if remaining:
+            users[label] = remaining
+            return None
+        del users[label]
+        return label
 
     def jobstore_cleared(self, jobstore: str | None) -> list[str]:
         """Forget the jobs of one job store (or all, for ``None``); return the labels now unused."""
-        with self._lock:
+        with self.lock:
             gone = [
                 job_id
                 for job_id, (_, store) in self._job_labels.items()

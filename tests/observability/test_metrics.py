@@ -20,6 +20,9 @@ from obssched.events import (
 )
 from obssched.exceptions import JobTimeoutError
 from obssched.observability import attach_builtin
+from obssched.observability._listener import MetricsListener
+from obssched.observability._metrics import MetricStore
+from obssched.observability._names import JobNames
 
 from .conftest import T0, FakeScheduler
 
@@ -381,3 +384,70 @@ def test_early_start_observed_as_no_delay(
     scheduler.run(job, late=-1.0, wait=0.25)
     assert value(registry, "obssched_job_start_delay_seconds_sum", **JOB) == 0.0
     assert value(registry, "obssched_job_start_delay_seconds_bucket", **JOB, le="0.005") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "bucket"),
+    [(0.0, "0.005"), (0.005, "0.005"), (0.006, "0.01"), (7200.5, "14400.0"), (1e9, "+Inf")],
+    ids=["zero", "first-bound", "past-first-bound", "late-bound", "past-last-bound"],
+)
+def test_each_timing_lands_in_the_bucket_of_its_upper_bound(
+    scheduler: FakeScheduler, registry: CollectorRegistry, seconds: float, bucket: str
+) -> None:
+    """A run time, start delay or queue wait equal to a bound lands in that bound's bucket and one
+    just above it in the next, whether it falls in the first bucket or a later one."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    scheduler.run(job, late=0.0, wait=seconds, duration=seconds)
+    lower = {"0.005": None, "0.01": "0.005", "14400.0": "7200.0", "+Inf": "14400.0"}[bucket]
+    run = {**JOB, "outcome": "success"}
+    histograms = [
+        ("obssched_job_run_duration_seconds_bucket", run),
+        ("obssched_job_start_delay_seconds_bucket", JOB),
+        ("obssched_executor_queue_wait_seconds_bucket", {"executor": "default"}),
+    ]
+    for name, labels in histograms:
+        assert value(registry, name, **labels, le=bucket) == 1.0
+        if lower is not None:
+            assert value(registry, name, **labels, le=lower) == 0.0
+
+
+def test_removed_jobs_are_counted_and_forgotten(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """Each removal counts in obssched_events_total, and a name's gauges go with its last job."""
+    attach(scheduler, registry)
+    first = scheduler.add_job("id-1", "report")
+    second = scheduler.add_job("id-2", "report")
+    scheduler.run(first)
+    scheduler.remove_job(first)
+    assert value(registry, "obssched_job_last_success_timestamp_seconds", job_name="report")
+    scheduler.remove_job(second)
+    assert value(registry, "obssched_events_total", event="job_removed") == 2.0
+    assert value(registry, "obssched_job_last_success_timestamp_seconds", job_name="report") is None
+
+
+def test_listener_needs_names_guarded_by_the_store_lock() -> None:
+    """The metrics listener refuses job names guarded by a lock other than its store's."""
+    store = MetricStore()
+    with pytest.raises(ValueError, match="lock"):
+        MetricsListener(store, "default", JobNames())
+    MetricsListener(store, "default", JobNames(lock=store.lock))
+
+
+def test_runs_moving_between_buckets_each_land_in_their_own(
+    scheduler: FakeScheduler, registry: CollectorRegistry
+) -> None:
+    """Run times that move up, down and onto a bound from one run to the next are each counted
+    in the bucket of their own upper bound."""
+    attach(scheduler, registry)
+    job = scheduler.add_job("id-1", "report")
+    for duration in (2.0, 2.0, 0.001, 2.5, 3.0, 0.005):
+        scheduler.run(job, late=0.0, wait=0.0, duration=duration)
+    run = {**JOB, "outcome": "success"}
+    expected = {"0.005": 2.0, "0.01": 2.0, "1.0": 2.0, "2.5": 5.0, "5.0": 6.0}
+    observed = {
+        le: value(registry, "obssched_job_run_duration_seconds_bucket", **run, le=le)
+        for le in expected
+    }
+    assert observed == expected

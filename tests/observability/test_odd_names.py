@@ -126,3 +126,15 @@ def test_long_names_stay_distinct() -> None:
     first, second = names.label("x" * 300 + "a"), names.label("x" * 300 + "b")
     assert first != second
     assert max(len(first), len(second)) <= LABEL_VALUE_LIMIT
+
+
+def test_forgetting_a_job_frees_its_label_with_the_last_user() -> None:
+    """A forgotten job frees its label only when no other job uses it; an unknown job frees none."""
+    names = JobNames()
+    names.job_added("a", "report")
+    names.job_added("b", "report")
+    with names.lock:
+        assert names.forget("a") is None
+        assert names.forget("unknown") is None
+        assert names.forget("b") == "report"
+    assert names.users == {}

@@ -97,6 +97,31 @@ def test_cron_jitter_stays_within_bound() -> None:
         assert base <= previous <= base + timedelta(seconds=30)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: IntervalTrigger(seconds=60, start_date=NOW, rng=random.Random(3)),
+        lambda: CronTrigger(minute="*", timezone="UTC", rng=random.Random(3)),
+        lambda: CalendarIntervalTrigger(
+            days=1, start_date=NOW, timezone="UTC", rng=random.Random(3)
+        ),
+    ],
+    ids=["interval", "cron", "calendarinterval"],
+)
+def test_jitter_set_on_a_built_trigger_applies_and_unset_gives_the_grid(make: object) -> None:
+    """A grid trigger built without jitter answers its grid times, before and after a state
+    round trip; jitter assigned afterwards (as APScheduler 3 allows) delays later answers."""
+    trigger = make()  # type: ignore[operator]
+    restored = type(trigger).__new__(type(trigger))
+    restored.__setstate__(trigger.__getstate__())
+    first = trigger.get_next_fire_time(None, NOW)
+    assert first == restored.get_next_fire_time(None, NOW) == NOW
+    trigger.jitter = 30
+    jittered = [trigger.get_next_fire_time(None, NOW) for _ in range(5)]
+    assert all(time is not None and NOW <= time <= NOW + timedelta(seconds=30) for time in jittered)
+    assert any(time != NOW for time in jittered)
+
+
 def test_calendar_interval_skips_missing_days() -> None:
     """A monthly schedule from 31 January skips months without a 31st."""
     trigger = CalendarIntervalTrigger(months=1, hour=3, start_date="2024-01-31", timezone="UTC")
