@@ -125,11 +125,11 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def decode_labels(state: bytes) -> tuple[str, str]:
-    """Return the ``(name, executor)`` of a row state without rebuilding its job.
+def _load_document(state: bytes | str) -> dict[str, Any]:
+    """The JSON object a row's state holds.
 
     Raises:
-        SerializationError: the state is not a job document of a version this obssched reads.
+        SerializationError: the state is not JSON, or not an object.
     """
     try:
         data = json.loads(state)
@@ -137,6 +137,16 @@ def decode_labels(state: bytes) -> tuple[str, str]:
         raise SerializationError(f"The stored job state is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise SerializationError(f"The stored job state is not an object: {data!r}")
+    return data
+
+
+def decode_labels(state: bytes) -> tuple[str, str]:
+    """Return the ``(name, executor)`` of a row state without rebuilding its job.
+
+    Raises:
+        SerializationError: the state is not a job document of a version this obssched reads.
+    """
+    data = _load_document(state)
     version = data.get("version")
     name, executor = data.get("name"), data.get("executor")
     if not isinstance(version, int) or version > JOB_DATA_VERSION:
@@ -159,12 +169,7 @@ def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle:
     """
     from obssched.triggers._state import trigger_from_dict
 
-    try:
-        data = json.loads(state)
-    except ValueError as exc:
-        raise SerializationError(f"The stored job state is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SerializationError(f"The stored job state is not an object: {data!r}")
+    data = _load_document(state)
     version = data.get("version")
     if not isinstance(version, int) or version > JOB_DATA_VERSION:
         raise SerializationError(

@@ -81,13 +81,7 @@ class StartMarks:
         with self._lock:
             if micros > self._pending.get(run_key, -1):
                 self._pending[run_key] = micros
-            ticket = self._next_batch
-            while self._finished < ticket:
-                if not self._writing:
-                    self._writing = True
-                    break
-                self._committed.wait()
-            else:
+            if not self._wait_or_write(self._next_batch):
                 return
         self._drain()
 
@@ -117,15 +111,19 @@ class StartMarks:
                 return
             # Queued ends go out in the next batch; with none queued, the batch being written
             # holds every end queued so far.
-            ticket = self._next_batch if self._ended else self._next_batch - 1
-            while self._finished < ticket:
-                if not self._writing:
-                    self._writing = True
-                    break
-                self._committed.wait()
-            else:
+            if not self._wait_or_write(self._next_batch if self._ended else self._next_batch - 1):
                 return
         self._drain()
+
+    def _wait_or_write(self, ticket: int) -> bool:
+        """Under the lock: wait until batch ``ticket`` is written, or take over the writing
+        when no one writes (return ``True``: the caller must then drain)."""
+        while self._finished < ticket:
+            if not self._writing:
+                self._writing = True
+                return True
+            self._committed.wait()
+        return False
 
     def flush(self) -> None:
         """Write what is pending now (the heartbeat retries failed deletes so)."""
