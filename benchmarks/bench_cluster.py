@@ -568,6 +568,9 @@ def _cells(quick: bool) -> list[Any]:
     kill_metrics = (*metrics, Metric("takeover_s", "takeover after the kill", "s", "lower", 2))
     jobs = 200 if quick else 1000
     return [
+        # More jobs than one node can run each second: what it sustains is its capacity, which
+        # the 1,000-job cells cannot show once a node keeps up with all of them.
+        Cell("capacity", f"1x{3 * jobs}", metrics),
         Cell("steady", f"1x{jobs}", metrics),
         Cell("steady", f"3x{jobs}", metrics),
         Cell("steady", "3x100", metrics),
@@ -601,10 +604,10 @@ def _targets(quick: bool) -> list[Any]:
         Target("steady", "node CPU per run", "obssched <= 0.3 ms", cand(one, "node_cpu_ms"), 0.3),
         Target("steady", "one node: lag p99", "obssched < 1 s", cand(one, "lag_p99_s"), 1.0),
         Target(
-            "steady",
-            "throughput vs APScheduler 4",
+            "capacity",
+            "throughput vs APScheduler 4 (one node, 3x the jobs it can run)",
             ">= 5x (cost ratio <= 0.2)",
-            lambda summary: summary[one]["runs_per_s"]["ratio"],
+            lambda summary: summary[f"capacity/1x{3 * jobs}"]["runs_per_s"]["ratio"],
             0.2,
         ),
         Target("steady", "duplicates", "obssched: 0", cand(three, "duplicates"), 0),
@@ -656,7 +659,10 @@ def main() -> None:
     from _harness import run_parent, worker_main
 
     if "--worker" in sys.argv:
-        worker_main({"steady": _worker(False), "kill": _worker(True)}, sys.argv[1:])
+        worker_main(
+            {"steady": _worker(False), "capacity": _worker(False), "kill": _worker(True)},
+            sys.argv[1:],
+        )
         return
     if "--sizes" in sys.argv:
         index = sys.argv.index("--sizes")
