@@ -128,7 +128,6 @@ class Job:
         "misfire_grace_time",
         "name",
         "next_run_time",
-        "timeout",
         "trigger",
     )
 
@@ -144,22 +143,20 @@ class Job:
     coalesce: bool
     max_instances: int
     next_run_time: datetime | None
-    timeout: float | None
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
-        # recover, overlap and overlap_queue_limit share one slot, None while all three keep
-        # their defaults: a job costs no more memory than APScheduler 3's for options most
-        # jobs never set.
+        # recover, overlap, overlap_queue_limit and timeout share one slot, None while all
+        # four keep their defaults: a job costs no more memory than APScheduler 3's for options
+        # most jobs never set.
         self._policies: tuple[Any, ...] | None = None
-        self.timeout = None
         self._modify(id=id or uuid4().hex, **kwargs)
 
-    # recover, overlap and overlap_queue_limit, kept in _policies: None while all three hold
-    # their defaults, else a tuple in this order in which _UNSET marks an option left for
+    # recover, overlap, overlap_queue_limit and timeout, kept in _policies: None while all four
+    # hold their defaults, else a tuple in this order in which _UNSET marks an option left for
     # job_defaults (a job added before start() has it deleted until then).
-    _POLICY_DEFAULTS: tuple[bool, str, int] = (False, "skip", 1)
+    _POLICY_DEFAULTS: tuple[bool, str, int, float | None] = (False, "skip", 1, None)
 
     def _policy(self, index: int, name: str) -> Any:
         policies = getattr(self, "_policies", None)  # unset until __init__ or __setstate__
@@ -214,6 +211,29 @@ class Job:
     @overlap_queue_limit.deleter
     def overlap_queue_limit(self) -> None:
         self._set_policy(2, _UNSET)
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds a run's body may take before its executor ends it (default ``None``: no
+        limit)."""
+        try:
+            policies = self._policies
+        except AttributeError:  # unset until __init__ or __setstate__
+            return None
+        if policies is None:  # read on every submission: the common case without a call
+            return None
+        value = policies[3]
+        if value is _UNSET:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'timeout'")
+        return value  # type: ignore[no-any-return]
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._set_policy(3, value)
+
+    @timeout.deleter
+    def timeout(self) -> None:
+        self._set_policy(3, _UNSET)
 
     def modify(self, **changes: Any) -> Job:
         """Change the job's attributes and save it in its job store; returns the job."""
