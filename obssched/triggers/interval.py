@@ -76,10 +76,9 @@ class IntervalTrigger(GridTrigger):
         rng: the random number generator for jitter (default: the :mod:`random` module).
     """
 
-    __slots__ = ("_last_fire", "end_date", "interval", "interval_length", "start_date", "timezone")
+    __slots__ = ("_last_fire", "end_date", "interval", "start_date", "timezone")
 
     interval: timedelta
-    interval_length: float
     start_date: datetime | None
     end_date: datetime | None
     timezone: tzinfo
@@ -102,7 +101,6 @@ class IntervalTrigger(GridTrigger):
         if interval < timedelta(0):
             raise ValueError(f"The interval must not be negative, got {interval}")
         self.interval = interval or timedelta(seconds=1)
-        self.interval_length = self.interval.total_seconds()
         self.timezone = choose_zone(timezone, start_date, end_date, local=_local_zone)
         self.start_date = to_aware(start_date, self.timezone, "start_date")
         self.end_date = to_aware(end_date, self.timezone, "end_date")
@@ -170,12 +168,17 @@ class IntervalTrigger(GridTrigger):
         check_version("interval", state, _STATE_VERSION)
         days, seconds, microseconds = state["interval"]
         self.interval = timedelta(days=days, seconds=seconds, microseconds=microseconds)
-        self.interval_length = self.interval.total_seconds()
         self.timezone = zone_from_text(state["timezone"])
         self.start_date = datetime_from_text(state["start_date"], self.timezone)
         self.end_date = datetime_from_text(state["end_date"], self.timezone)
         self._init_jitter(state["jitter"], None)
         self._last_fire = None
+
+    @property
+    def interval_length(self) -> float:
+        """The interval in seconds, as APScheduler 3 exposes it (worked out when read rather
+        than stored: a stored job costs no more memory than APScheduler 3's)."""
+        return self.interval.total_seconds()
 
     def __str__(self) -> str:
         return f"interval[{self.interval!s}]"

@@ -76,7 +76,6 @@ def test_a_subclass_that_skips_the_base_initializer_still_answers() -> None:
 
         def __init__(self) -> None:
             self.interval = timedelta(hours=1)
-            self.interval_length = 3600.0
             self.timezone = UTC
             self.start_date = START
             self.end_date = None
