@@ -21,7 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import obssched
-from obssched.console import ConsoleSettings, attach_span_buffer, make_wsgi_app
+from obssched.console import ConsoleSettings, SpanBuffer, attach_span_buffer, make_wsgi_app
 from obssched.observability import MetricsServer
 from obssched.schedulers.background import BackgroundScheduler
 
@@ -103,7 +103,15 @@ def console() -> Iterator[Console]:
     from opentelemetry.sdk.trace import TracerProvider
 
     provider = TracerProvider()
-    spans = attach_span_buffer(provider)
+    # Every run keeps its spans for the whole session: with the defaults (the 3 slowest and the
+    # 3 last failed runs per job) a run a test has just clicked can lose its spans to a newer
+    # one before its page loads. Eviction itself is specified in test_spanbuffer.py.
+    spans = attach_span_buffer(
+        provider,
+        SpanBuffer(
+            slowest_per_job=100_000, failed_per_job=100_000, max_traces=100_000, max_spans=1_000_000
+        ),
+    )
     registry = CollectorRegistry()
     scheduler = BackgroundScheduler(
         timezone="UTC", tracer_provider=provider, metrics_registry=registry, name="browser"
