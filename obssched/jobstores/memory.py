@@ -181,12 +181,9 @@ class MemoryJobStore(BaseJobStore):
             raise JobLookupError(job.id)
         self._unreleased.discard(job.id)
         self._jobs[job.id] = job
-        run_time = job.next_run_time
-        if run_time is not None:
-            heap = self._heap
-            heapq.heappush(heap, (run_time.timestamp(), job.id, run_time))
-            if len(heap) > _COMPACT_FLOOR:
-                self._compact_if_stale()
+        self._push(job)
+        if len(self._heap) > _COMPACT_FLOOR:
+            self._compact_if_stale()
 
     def remove_job(self, job_id: str) -> None:
         """Remove the job with ``job_id``; raises :class:`JobLookupError` if absent."""
