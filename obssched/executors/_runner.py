@@ -176,5 +176,5 @@ def end_body(
     if exc is not None:
         return failed_body_event(run, exc, started, finished, logger)
     if log_runs:
-        logger.info('Job "%s" executed successfully', run[2])  # run.job_name
+        logger.info('Job "%s" executed successfully', run.job_name)
     return _timed_execution_event(EVENT_JOB_EXECUTED, run, retval, None, None, started, finished)
