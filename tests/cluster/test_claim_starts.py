@@ -25,6 +25,7 @@ from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
 from obssched.triggers.interval import IntervalTrigger
 
+from .doubles import HeldRows
 from .probes import PROBE
 
 pytestmark = [pytest.mark.postgresql]
@@ -320,21 +321,6 @@ def dead_row_without_mark(store: SQLAlchemyJobStore, job: Job) -> None:
             f"VALUES ({values})",
             row,
         )
-
-
-class HeldRows:
-    """The result of the start marks' statement when this node still holds every row."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self._keys = keys
-
-    def scalars(self) -> HeldRows:
-        """The first column: the run keys."""
-        return self
-
-    def all(self) -> list[str]:
-        """Every run key marked."""
-        return list(self._keys)
 
 
 class RecordingAccess:

@@ -13,22 +13,9 @@ from sqlalchemy import MetaData
 from obssched.jobstores._sql.schema import define_tables
 from obssched.jobstores._sql.starts import StartMarks
 
+from .doubles import HeldRows
+
 WAIT = 30  # seconds: only a hang ever waits this long
-
-
-class HeldRows:
-    """The result of the start marks' statement when this node still holds every row."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self._keys = keys
-
-    def scalars(self) -> HeldRows:
-        """The first column: the run keys."""
-        return self
-
-    def all(self) -> list[str]:
-        """Every run key marked."""
-        return list(self._keys)
 
 
 class GatedAccess:
