@@ -114,22 +114,11 @@ class JobNames:
             return self.forget(job_id)
 
     def forget(self, job_id: str) -> str | None:
-        """:meth:`job_removed` for a caller that holds :attr:`lock`.
-
-        A removal per finished date job: the release of its label is written out here rather
-        than called.
-        """
+        """:meth:`job_removed` for a caller that holds :attr:`lock`."""
         previous = self._job_labels.pop(job_id, None)
         if previous is None:
             return None
-        label = previous[0]
-        users = self.users
-        remaining = users[label] - 1
-        if remaining:
-            users[label] = remaining
-            return None
-        del users[label]
-        return label
+        return previous[0] if self._release(previous[0]) else None
 
     def jobstore_cleared(self, jobstore: str | None) -> list[str]:
         """Forget the jobs of one job store (or all, for ``None``); return the labels now unused."""
