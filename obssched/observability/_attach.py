@@ -26,6 +26,7 @@ from obssched.observability._sources import (
     context_or_none,
     jobstore_of,
 )
+from obssched.observability._spans import _HAS_GLOBAL
 from obssched.observability._tracing import RunTracer, TraceFilter
 
 __all__ = ["LISTENER_MASK", "Instrumentation", "attach", "attach_builtin", "build"]
@@ -165,7 +166,7 @@ class Instrumentation:
         if self.tracer is not None:
             self._count_submission = routes[EVENT_JOB_SUBMITTED]
             routes[EVENT_JOB_SUBMITTED] = (
-                self._submitted_untraced if _GLOBAL_READABLE else self._submitted_checked
+                self._submitted_untraced if _HAS_GLOBAL else self._submitted_checked
             )
         return routes
 
@@ -221,12 +222,6 @@ class Instrumentation:
             collector = collector_for(self.registry, create=False)
             if collector is not None:
                 collector.remove_source(self.source)
-
-
-_GLOBAL_READABLE = hasattr(trace, "_TRACER_PROVIDER")
-"""Whether the API module's global provider can be read directly, as
-:func:`~obssched.observability._spans.records_spans` does: should the API ever lose it, every
-submission asks the tracer instead."""
 
 
 def build(

@@ -70,7 +70,8 @@ def records_spans(provider: TracerProvider | None) -> bool:
 
 _INERT_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
-# Should the API module ever lose that global, its public getter is asked instead.
+# Should the API module ever lose that global, its public getter is asked instead (and every
+# submission asks the tracer, see Instrumentation._untraced_routes).
 _HAS_GLOBAL = hasattr(trace, "_TRACER_PROVIDER")
 
 
