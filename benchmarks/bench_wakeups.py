@@ -12,11 +12,15 @@ be read against what the machine charges for the wakeups themselves:
   idle worker sleeps on a lock of its own and is woken by releasing it), and the worker calls the
   job body. Two wakeups per run, as in any scheduler that runs job bodies in a thread pool.
 * ``inline``: the same loop calls the job body itself. One wakeup per run.
+* ``contract``: ``threads`` plus the least per-run work APScheduler 3's API and the built-in
+  metrics promise (an aware next run time, the ``max_instances`` mark, an execution event for
+  the benchmark's listener, a counted run and its duration), as straight-line code.
 * ``apscheduler`` and ``obssched``: ``bench_core.work_steady`` (obssched with its built-in
   metrics on, APScheduler bare).
 
 Every figure is process CPU (``time.process_time``, all threads) per run started in the window,
-with the start lag p99 for reference. The ratio column divides by APScheduler's median.
+with the start lag p99 for reference. The ratio columns divide by APScheduler's median and by
+the ``threads`` floor's.
 
 ``--idle`` does the same for ``bench_core.py``'s ``idle/10000`` cell (process CPU over a 10 s
 window of a started scheduler holding 10,000 daily cron jobs): ``asleep`` is a process whose
@@ -100,8 +104,13 @@ def main(argv: Sequence[str]) -> int:
         print(f"  round {round_index + 1}/{args.rounds} done", file=sys.stderr)
     aps = [r["cpu_us_per_run"] for r in results["apscheduler"] if r.get("cpu_us_per_run")]
     aps_median = statistics.median(aps) if aps else None
+    bare = [r["cpu_us_per_run"] for r in results["threads"] if r.get("cpu_us_per_run")]
+    bare_median = statistics.median(bare) if bare else None
     print(f"\nsteady/{JOBS}: process CPU per run, median [min..max] over {args.rounds} rounds")
-    print(f"{'variant':12} {'CPU us/run':>26} {'/ APScheduler':>14} {'lag p99 ms':>11} {'runs':>6}")
+    print(
+        f"{'variant':12} {'CPU us/run':>26} {'/ APScheduler':>14} {'/ threads':>10}"
+        f" {'lag p99 ms':>11} {'runs':>6}"
+    )
     for variant in VARIANTS:
         cpu = [r["cpu_us_per_run"] for r in results[variant] if r.get("cpu_us_per_run")]
         if not cpu:
@@ -110,9 +119,10 @@ def main(argv: Sequence[str]) -> int:
         median = statistics.median(cpu)
         spread = f"{median:8.1f} [{min(cpu):6.1f}..{max(cpu):6.1f}]"
         ratio = "-" if aps_median is None else f"{median / aps_median:.2f}"
+        over_bare = "-" if bare_median is None else f"{median / bare_median:.2f}"
         lag = statistics.median(r["lag_p99_ms"] for r in results[variant])
         runs = statistics.median(r["runs"] for r in results[variant])
-        print(f"{variant:12} {spread:>26} {ratio:>14} {lag:11.2f} {runs:6.0f}")
+        print(f"{variant:12} {spread:>26} {ratio:>14} {over_bare:>10} {lag:11.2f} {runs:6.0f}")
     return 0
 
 
