@@ -135,6 +135,14 @@ class SchedulerEvent:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} (code={self.code})>"
 
+    # APScheduler 3's events keep their attributes in an instance dict, so listeners written for
+    # it may read ``vars(event)`` or ``event.__dict__`` (to log or serialise an event). obssched's
+    # events use slots, which have no such dict: this gives the same mapping, built when read.
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        """The event's attributes by name: a new dict, so changing it changes nothing."""
+        return {name: getattr(self, name) for name in _attribute_names(type(self))}
+
 
 class JobEvent(SchedulerEvent):
     """An event that concerns a job.
@@ -340,6 +348,21 @@ class JobExecutionEvent(JobEvent):
         if self.started_at is None:
             return None
         return (self.started_at - self.scheduled_run_time).total_seconds()
+
+
+def _attribute_names(cls: type) -> tuple[str, ...]:
+    """The public attributes of an event class, base classes first: its slots and the
+    properties that can be set (``started_at``, ``finished_at``), but not computed ones.
+    Worked out on each call: ``vars(event)`` is for logging and debugging, not the hot path."""
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        names += [name for name in klass.__dict__.get("__slots__", ()) if name[0] != "_"]
+        names += [
+            name
+            for name, value in vars(klass).items()
+            if isinstance(value, property) and value.fset is not None and name[0] != "_"
+        ]
+    return tuple(dict.fromkeys(names))
 
 
 # The scheduler's loop and the executors build every run's events with these. Calling a class
