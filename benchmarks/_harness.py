@@ -450,8 +450,11 @@ def run_parent(
     targets_for: Callable[[bool], Sequence[Target]],
     argv: Sequence[str],
     timeout_for: Callable[[Cell, bool], float],
+    baseline_name: str = "APScheduler 3.11",
 ) -> int:
     """Parse the parent's options, run the plan, print the table and targets; return exit status.
+
+    ``baseline_name`` names the library the ``apscheduler`` slot runs, in the targets' heading.
 
     Options: ``--repeats N``, ``--aa LIB`` (that library against itself; no targets), ``--quick``
     (passed on to workers; a smoke run), ``--json PATH`` (raw results and summary),
@@ -530,7 +533,7 @@ def run_parent(
 
     verdicts = []
     if not args.aa:
-        print("\nTargets (obssched vs APScheduler 3.11, or vs the floor measured in this run):")
+        print(f"\nTargets (obssched vs {baseline_name}, or vs the floor measured in this run):")
         workloads = {c.workload for c in cells}
         checked = [t for t in targets if t.workload in workloads]
         name_width = max((len(t.name) for t in checked), default=0)
