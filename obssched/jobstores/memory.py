@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryJobStore"]
 
 _next_run_time = attrgetter("next_run_time")
-_timestamp = itemgetter(0)
+_instant = itemgetter(0)
 
 _BULK_RATIO = 32
 """A tick that has taken ``t`` due jobs one heap pop at a time sorts out the rest in one pass
@@ -25,17 +25,24 @@ over the heap once the heap holds at most ``_BULK_RATIO * t`` entries. A pop tou
 ``2 log2 n`` entries and the pass one per entry, so the pass costs at most about as much again as
 the pops so far when little else is due, and saves nearly all of the pops of a burst."""
 
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
 _COMPACT_FLOOR = 64
 """Heap entries below which stale ones are never swept out."""
 
 
-_Entry = tuple[float, str, "datetime"]
-"""A heap entry: the next run time as a timestamp (what the heap orders by), the job id, and
-the next run time itself (what tells a live entry from a stale one)."""
+_Entry = tuple[datetime, str, datetime]
+"""A heap entry: the next run time in UTC (what the heap orders by), the job id, and the next
+run time itself (what tells a live entry from a stale one).
+
+In UTC rather than as a timestamp: two datetimes of the one ``UTC`` object compare field by
+field, with no offset to work out, and ``astimezone(UTC)`` of a time already in UTC is the time
+itself, where ``datetime.timestamp()`` costs a subtraction and big-integer arithmetic, twice per
+run of an interval job (its new entry, and the tick's limit)."""
 
 
 class MemoryJobStore(BaseJobStore):
-    """Stores jobs in a dict plus a heap of ``(next run timestamp, job id, next run time)``
+    """Stores jobs in a dict plus a heap of ``(next run time in UTC, job id, next run time)``
     entries.
 
     Adding, updating and finding the next due job cost O(log n). A job whose next run time
@@ -58,7 +65,7 @@ class MemoryJobStore(BaseJobStore):
         # Due entries sorted out of the heap in one pass during a burst, latest first; served
         # by the tick's next acquire_due_jobs calls and put back in the heap when it ends.
         self._ready: list[_Entry] = []
-        self._tick_limit = 0.0
+        self._tick_limit: datetime | None = None
         self._tick_taken = 0
 
     def lookup_job(self, job_id: str) -> Job | None:
@@ -68,7 +75,7 @@ class MemoryJobStore(BaseJobStore):
     def get_due_jobs(self, now: datetime) -> list[Job]:
         """Return the jobs due at ``now``, earliest first."""
         self._restore_ready()
-        limit = now.timestamp()
+        limit = now.astimezone(UTC)
         heap = self._heap
         live: list[_Entry] = []
         seen: set[str] = set()
@@ -87,12 +94,23 @@ class MemoryJobStore(BaseJobStore):
         scheduler did not reschedule, so each due job costs one heap pop, not a pop and a push.
 
         When most of the heap turns out to be due (a burst), the rest of the due entries are
-        sorted out in one pass instead of a pop each (see ``_BULK_RATIO``)."""
-        limit = now.timestamp()
+        sorted out in one pass instead of a pop each (see ``_BULK_RATIO``), at the start of the
+        tick's next call: the first batch goes back to the scheduler, and its runs to the
+        workers, before the pass, not after it."""
+        limit = now.astimezone(UTC)
         if limit != self._tick_limit:
             self._tick_limit = limit
             self._tick_taken = 0
         heap = self._heap
+        if (
+            self._tick_taken
+            and not self._ready
+            and heap
+            and heap[0][0] <= limit
+            and len(heap) <= _BULK_RATIO * self._tick_taken
+        ):
+            self._sort_out_due(limit)
+            heap = self._heap
         ready = self._ready
         jobs = self._jobs
         acquired: list[Job] = []
@@ -112,23 +130,20 @@ class MemoryJobStore(BaseJobStore):
                 seen.add(job_id)
                 acquired.append(job)
         self._tick_taken += len(acquired)
-        if (
-            not ready
-            and heap
-            and heap[0][0] <= limit
-            and len(heap) <= _BULK_RATIO * self._tick_taken
-        ):
-            due: list[_Entry] = []
-            rest: list[_Entry] = []
-            for entry in heap:
-                (due if entry[0] <= limit else rest).append(entry)
-            heapq.heapify(rest)
-            self._heap = rest
-            due.sort(key=_timestamp, reverse=True)
-            self._ready = due
         if seen:
             self._unreleased |= seen
         return acquired
+
+    def _sort_out_due(self, limit: datetime) -> None:
+        """Move every heap entry due at ``limit`` to the ready list, latest first, in one pass."""
+        due: list[_Entry] = []
+        rest: list[_Entry] = []
+        for entry in self._heap:
+            (due if entry[0] <= limit else rest).append(entry)
+        heapq.heapify(rest)
+        self._heap = rest
+        due.sort(key=_instant, reverse=True)
+        self._ready = due
 
     def release_jobs(self, jobs: list[Job]) -> None:
         """Restore the heap entries of acquired jobs that were neither updated nor removed."""
@@ -208,7 +223,11 @@ class MemoryJobStore(BaseJobStore):
     def _push(self, job: Job) -> None:
         run_time = job.next_run_time
         if run_time is not None:
-            heapq.heappush(self._heap, (run_time.timestamp(), job.id, run_time))
+            try:
+                instant = run_time.astimezone(UTC)
+            except OverflowError:  # a time late in year 9999 west of UTC: after any other
+                instant = _LATEST
+            heapq.heappush(self._heap, (instant, job.id, run_time))
 
     def _restore_ready(self) -> None:
         """Put back in the heap what a burst's pass sorted out and the tick did not take."""

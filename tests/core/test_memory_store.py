@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import core_jobs
 
@@ -168,3 +169,33 @@ def test_a_job_whose_run_time_was_replaced_without_saving_is_not_due() -> None:
     job.next_run_time = START + timedelta(hours=1)
     assert [j.id for j in store.get_due_jobs(START + timedelta(seconds=1))] == ["j1"]
     assert store.get_next_run_time() == START + timedelta(seconds=1)
+
+
+def test_jobs_in_different_zones_come_due_by_the_instant_they_name() -> None:
+    """Run times in different zones, and the two readings of a repeated hour (``fold``), are
+    due in the order of the instants they name, not of their wall-clock fields."""
+    new_york = ZoneInfo("America/New_York")
+    # Clocks went back at 02:00 EDT on 2024-11-03: 01:30 happened twice, an hour apart.
+    first_0130 = datetime(2024, 11, 3, 1, 30, tzinfo=new_york)  # 05:30 UTC
+    second_0130 = datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=new_york)  # 06:30 UTC
+    tokyo_1500 = datetime(2024, 11, 3, 15, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # 06:00 UTC
+    store, _ = store_with([second_0130, tokyo_1500, first_0130])
+    due = store.get_due_jobs(datetime(2024, 11, 3, 7, 0, tzinfo=UTC))
+    assert [job.id for job in due] == ["j2", "j1", "j0"]
+    acquired = store.acquire_due_jobs(datetime(2024, 11, 3, 6, 15, tzinfo=UTC))
+    assert [job.id for job in acquired] == ["j2", "j1"]
+
+
+def test_a_run_time_west_of_utc_at_the_end_of_year_9999_is_stored_and_comes_last() -> None:
+    """A run time whose instant lies past the last datetime in UTC is kept, and is the next
+    run time only once nothing earlier is stored."""
+    last = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+    store, _ = store_with([START, START])
+    job = store.lookup_job("j0")
+    assert job is not None
+    job.next_run_time = last  # what a store's caller may save; triggers call it never
+    store.update_job(job)
+    assert store.get_next_run_time() == START
+    store.remove_job("j1")
+    assert store.get_next_run_time() == last
+    assert store.acquire_due_jobs(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) == []
