@@ -198,6 +198,11 @@ class EventBus:
     def release(self) -> None:
         """Deliver the held events in the order they were dispatched, then stop holding."""
         held = self._held
+        if not held and not self._held_runs:
+            # Nothing was held, so no run has an event queued and no other thread queues one
+            # (see _hold): the lock is not needed to stop holding.
+            self._holder = None
+            return
         lock = self._hold_lock
         monotonic: Callable[[], float] | None = None
         try:
