@@ -103,6 +103,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         # built from a float on each quiet heartbeat it cost a third of that heartbeat's work.
         self._heartbeat_delta = timedelta(0)
         self.configure(gconfig or {}, **options)
+        self._engine = self._create_engine()
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(
@@ -228,6 +229,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._planned_wakeup = None
         self._quiet_until = None
         self._heartbeat_delta = timedelta(seconds=self._settings.heartbeat_interval)
+        # Made again: the logger may have been configured since.
+        self._engine = self._create_engine()
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_STARTED))
@@ -370,6 +373,17 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _create_engine(self) -> _engine.Engine:
+        context = self._context
+        return _engine.Engine(
+            self._executors,
+            context.dispatch,
+            context.next_run_id,
+            self._settings.logger,
+            context.stage_errors,
+            self._overlap,
+        )
+
     def _next_run_id(self) -> int:
         return self._context.next_run_id()
 
@@ -430,18 +444,12 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         with self._jobstores_lock:
             events.hold()
             try:
-                wait, planned, quiet_until = _engine.run_tick(
+                wait, planned, quiet_until = self._engine.tick(
                     self._jobstores,
-                    self._executors,
                     clock,
                     now,
                     heartbeat=settings.heartbeat_interval,
                     retry_interval=settings.jobstore_retry_interval,
-                    dispatch=self._context.dispatch,
-                    next_run_id=self._context.next_run_id,
-                    logger=settings.logger,
-                    stages=self._context.stage_errors,
-                    overlap=self._overlap,
                 )
                 # Set under the lock that add_job takes, so a job added right after this tick
                 # is compared with the wakeup this tick really planned.

@@ -484,3 +484,22 @@ def test_an_executor_removed_during_a_tick_still_ends_the_runs_it_held(
     scheduler.tick()
     ended = recorder.of(EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     assert sorted(e.job_id for e in ended) == ["j0", "j1"]
+
+
+def test_runs_go_to_the_executor_now_under_the_alias_after_a_replacement(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """An executor removed and replaced under the same alias between ticks gets the job's later
+    runs; the one it replaced gets none."""
+    first, second = InlineExecutor(), InlineExecutor()
+    scheduler.add_executor(first, "work")
+    scheduler.add_job(core_jobs.add, "interval", seconds=10, args=(1, 2), id="j", executor="work")
+    scheduler.start()
+    clock.advance(10)
+    scheduler.tick()
+    scheduler.remove_executor("work")
+    scheduler.add_executor(second, "work")
+    clock.advance(10)
+    scheduler.tick()
+    assert (first.submitted_runs, second.submitted_runs) == (1, 1)
+    assert [e.scheduled_run_time for e in recorder.of(EVENT_JOB_EXECUTED)] == [at(10), at(20)]
