@@ -94,7 +94,8 @@ class ThreadPoolExecutor(BasePoolExecutor):
         """Hand the held submissions to the workers."""
         self._flush_batch()
         self._batch = None
-        self.nudge()
+        if self._pool is not None:  # nudge(), without the call: this runs once per tick
+            self._pool.nudge(self._monotonic, _PATIENCE)
 
     def nudge(self) -> None:
         """Wake idle workers for queued runs that no awake worker has taken for a while."""

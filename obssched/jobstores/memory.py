@@ -197,7 +197,9 @@ class MemoryJobStore(BaseJobStore):
         self._unreleased.discard(job.id)
         self._jobs[job.id] = job
         self._push(job)
-        if len(self._heap) > _COMPACT_FLOOR:
+        # The test of _compact_if_stale, here: an interval job's every run ends in this method.
+        heap_size = len(self._heap)
+        if heap_size > _COMPACT_FLOOR and heap_size > 2 * len(self._jobs):
             self._compact_if_stale()
 
     def remove_job(self, job_id: str) -> None:
