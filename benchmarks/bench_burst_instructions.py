@@ -10,6 +10,9 @@ built-in metrics on):
   that ended in it, so instructions per run come out. The rate is low enough that, slowed down
   by callgrind, nearly every run still gets a tick of its own, as in ``bench_core.py``'s steady
   workload at full speed (the ticks and runs in the window are printed).
+- ``--idle`` (obssched only): N daily cron jobs, none due, and a heartbeat every
+  ``--heartbeat`` seconds; callgrind counts a window of ``--seconds`` seconds, so instructions
+  per quiet heartbeat come out (the heartbeats in the window are printed).
 
 Collection is switched on and off around the counted part with ``callgrind_control``::
 
@@ -19,7 +22,7 @@ Collection is switched on and off around the counted part with ``callgrind_contr
         .venv/bin/python benchmarks/bench_burst_instructions.py obssched 20 --steady
     callgrind_annotate /tmp/cg.<pid> | grep 'PROGRAM TOTALS'
 
-Divide the steady total by the runs printed. Run it with ``apscheduler`` in place of ``obssched``
+Divide the steady total by the runs printed, the idle total by the heartbeats. Run it with ``apscheduler`` in place of ``obssched``
 for the peer. Without ``CALLGRIND=1`` it just runs the workload.
 """
 
@@ -138,6 +141,40 @@ def steady(lib: str, count: int, seconds: float) -> None:
     scheduler.shutdown(wait=True)
 
 
+def idle(count: int, seconds: float, heartbeat: float) -> None:
+    """Keep ``count`` cron jobs that are not due on obssched's ``BackgroundScheduler`` and count
+    a window of its heartbeats."""
+    from obssched.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(heartbeat_interval=heartbeat)
+    rng = random.Random(STEADY_SEED)
+    # 03:xx local, unless that is within the next two hours: then nothing fires in the window.
+    hour = 15 if datetime.now().hour in (1, 2, 3) else 3
+    scheduler.start()
+    for _ in range(count):
+        scheduler.add_job(noop, "cron", hour=hour, minute=rng.randrange(60))
+    heartbeats = [0]
+    quiet_heartbeat = scheduler._quiet_heartbeat
+
+    def counted_heartbeat() -> Any:
+        heartbeats[0] += 1
+        return quiet_heartbeat()
+
+    # Counted on the instance (a Python frame more per heartbeat, in every measurement alike).
+    scheduler._quiet_heartbeat = counted_heartbeat  # type: ignore[method-assign]
+    time.sleep(max(1.0, 3 * heartbeat))
+    collect = os.environ.get("CALLGRIND") == "1"
+    if collect:
+        toggle("on")
+    before = heartbeats[0]
+    time.sleep(seconds)
+    after = heartbeats[0]
+    if collect:
+        toggle("off")
+    print("obssched heartbeats", after - before)
+    scheduler.shutdown(wait=False)
+
+
 def noop() -> None:
     """The job body: nothing, so the scheduler's own work is what is counted."""
 
@@ -154,9 +191,13 @@ if __name__ == "__main__":
     parser.add_argument("lib", choices=["obssched", "apscheduler"])
     parser.add_argument("count", type=int, nargs="?", help="jobs (burst 5000, steady 20)")
     parser.add_argument("--steady", action="store_true", help="interval jobs, a counted window")
-    parser.add_argument("--seconds", type=float, default=20.0, help="the steady window")
+    parser.add_argument("--idle", action="store_true", help="cron jobs not due, a counted window")
+    parser.add_argument("--seconds", type=float, default=20.0, help="the counted window")
+    parser.add_argument("--heartbeat", type=float, default=0.1, help="idle: heartbeat seconds")
     args = parser.parse_args()
-    if args.steady:
+    if args.idle:
+        idle(args.count or 10000, args.seconds, args.heartbeat)
+    elif args.steady:
         steady(args.lib, args.count or 20, args.seconds)
     else:
         burst(args.lib, args.count or 5000)
