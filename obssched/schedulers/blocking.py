@@ -61,12 +61,16 @@ class BlockingScheduler(BaseScheduler):
         alarm = self._alarm
         assert alarm is not None
         sleep = alarm.sleep
-        wait_seconds = self._process_jobs() if self.running else -1.0
+        # None (from a subclass's _process_jobs, as APScheduler 3's may return): until rung.
+        wait_seconds: float | None = self._process_jobs() if self.running else None
         while self.state != STATE_STOPPED:
             # A timed-out sleep is a heartbeat or a run's due time; only a heartbeat nothing
             # was added, changed or finished for (the last tick left a quiet limit) may need
             # no tick.
-            if not sleep(True, wait_seconds) and self._quiet_until is not None:
+            if (
+                not sleep(True, -1 if wait_seconds is None else wait_seconds)
+                and self._quiet_until is not None
+            ):
                 quiet = self._quiet_heartbeat()
                 if quiet is not None:
                     wait_seconds = quiet
