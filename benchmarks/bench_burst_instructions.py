@@ -22,8 +22,9 @@ Collection is switched on and off around the counted part with ``callgrind_contr
         .venv/bin/python benchmarks/bench_burst_instructions.py obssched 20 --steady
     callgrind_annotate /tmp/cg.<pid> | grep 'PROGRAM TOTALS'
 
-Divide the steady total by the runs printed, the idle total by the heartbeats. Run it with ``apscheduler`` in place of ``obssched``
-for the peer. Without ``CALLGRIND=1`` it just runs the workload.
+Divide the steady total by the runs printed, the idle total by the heartbeats. Run it with
+``apscheduler`` in place of ``obssched`` for the peer. Without ``CALLGRIND=1`` it just runs the
+workload.
 """
 
 from __future__ import annotations
