@@ -114,7 +114,7 @@ class Engine:
         self.next_run_id = next_run_id
         self.logger = logger
         # What submits to each executor, by alias, with the executor it was made for: kept
-        # while that executor stays under its alias.
+        # while that executor stays under its alias (checked at the start of each tick).
         self.submitters: dict[str, tuple[BaseExecutor, Submit]] = {}
         # The latest run time still within each misfire grace time in use, this tick.
         self.limits: dict[float, datetime] = {}
@@ -149,6 +149,13 @@ class Engine:
         if self.limits:
             self.limits.clear()
         executors = self.executors
+        submitters = self.submitters
+        if submitters:
+            # Once per tick rather than once per job: what submits to an executor that was
+            # removed or replaced since the last tick goes (the tick keeps what it starts with).
+            for alias, (executor, _) in list(submitters.items()):
+                if executors.get(alias) is not executor:
+                    del submitters[alias]
         overlap = self.overlap
         next_wakeup: datetime | None = None
         # Submissions are handed to the workers in batches, so a burst of due runs does not have
@@ -276,12 +283,8 @@ class Engine:
         return retry_at
 
     def _process_job(self, job: Job, alias: str, store: BaseJobStore, plans: bool) -> None:
-        executor_alias = job.executor
-        known = self.submitters.get(executor_alias)
-        if known is not None and self.executors.get(executor_alias) is known[0]:
-            submit: Submit | None = known[1]
-        else:
-            submit = self._submitter(executor_alias)
+        known = self.submitters.get(job.executor)
+        submit = known[1] if known is not None else self._submitter(job.executor)
         if submit is None:
             self.logger.error(
                 'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor '
