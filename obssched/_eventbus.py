@@ -247,7 +247,10 @@ class EventBus:
         if not held:
             return callbacks
         with self._hold_lock:
-            if self._holder is None:  # released meanwhile: its queue is empty
+            holder = self._holder
+            if holder is None or (holder != get_ident() and run_id not in self._held_runs):
+                # Released meanwhile, and the run's events with it: the release that follows
+                # may have found nothing held and returned without the lock (see release).
                 return callbacks
             self._held.append((held, event))
             if run_id is not None:
