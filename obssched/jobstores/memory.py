@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryJobStore"]
 
 _next_run_time = attrgetter("next_run_time")
-_instant = itemgetter(0)
+_timestamp = itemgetter(0)
 
 _BULK_RATIO = 32
 """A tick that has taken ``t`` due jobs one heap pop at a time sorts out the rest in one pass
@@ -25,24 +25,22 @@ over the heap once the heap holds at most ``_BULK_RATIO * t`` entries. A pop tou
 ``2 log2 n`` entries and the pass one per entry, so the pass costs at most about as much again as
 the pops so far when little else is due, and saves nearly all of the pops of a burst."""
 
-_LATEST = datetime.max.replace(tzinfo=UTC)
-
 _COMPACT_FLOOR = 64
 """Heap entries below which stale ones are never swept out."""
 
 
-_Entry = tuple[datetime, str, datetime]
-"""A heap entry: the next run time in UTC (what the heap orders by), the job id, and the next
-run time itself (what tells a live entry from a stale one).
+_Entry = tuple[float, str, "datetime"]
+"""A heap entry: the next run time as a timestamp (what the heap orders by), the job id, and
+the next run time itself (what tells a live entry from a stale one).
 
-In UTC rather than as a timestamp: two datetimes of the one ``UTC`` object compare field by
-field, with no offset to work out, and ``astimezone(UTC)`` of a time already in UTC is the time
-itself, where ``datetime.timestamp()`` costs a subtraction and big-integer arithmetic, twice per
-run of an interval job (its new entry, and the tick's limit)."""
+A timestamp rather than the run time in UTC: ``astimezone(UTC)`` is free for a run time already
+in UTC, but in any other zone it is a new 48-byte datetime per entry where a float takes 24 (and
+it overflows for times near year 1 or 9999). The run time itself cannot be the key: times of one
+zone compare by their wall-clock fields, out of order in the hour repeated when DST ends."""
 
 
 class MemoryJobStore(BaseJobStore):
-    """Stores jobs in a dict plus a heap of ``(next run time in UTC, job id, next run time)``
+    """Stores jobs in a dict plus a heap of ``(next run timestamp, job id, next run time)``
     entries.
 
     Adding, updating and finding the next due job cost O(log n). A job whose next run time
@@ -65,7 +63,7 @@ class MemoryJobStore(BaseJobStore):
         # Due entries sorted out of the heap in one pass during a burst, latest first; served
         # by the tick's next acquire_due_jobs calls and put back in the heap when it ends.
         self._ready: list[_Entry] = []
-        self._tick_limit: datetime | None = None
+        self._tick_limit = 0.0
         self._tick_taken = 0
 
     def lookup_job(self, job_id: str) -> Job | None:
@@ -75,7 +73,7 @@ class MemoryJobStore(BaseJobStore):
     def get_due_jobs(self, now: datetime) -> list[Job]:
         """Return the jobs due at ``now``, earliest first."""
         self._restore_ready()
-        limit = now.astimezone(UTC)
+        limit = now.timestamp()
         heap = self._heap
         live: list[_Entry] = []
         seen: set[str] = set()
@@ -97,7 +95,7 @@ class MemoryJobStore(BaseJobStore):
         sorted out in one pass instead of a pop each (see ``_BULK_RATIO``), at the start of the
         tick's next call: the first batch goes back to the scheduler, and its runs to the
         workers, before the pass, not after it."""
-        limit = now.astimezone(UTC)
+        limit = now.timestamp()
         if limit != self._tick_limit:
             self._tick_limit = limit
             self._tick_taken = 0
@@ -134,7 +132,7 @@ class MemoryJobStore(BaseJobStore):
             self._unreleased |= seen
         return acquired
 
-    def _sort_out_due(self, limit: datetime) -> None:
+    def _sort_out_due(self, limit: float) -> None:
         """Move every heap entry due at ``limit`` to the ready list, latest first, in one pass."""
         due: list[_Entry] = []
         rest: list[_Entry] = []
@@ -142,7 +140,7 @@ class MemoryJobStore(BaseJobStore):
             (due if entry[0] <= limit else rest).append(entry)
         heapq.heapify(rest)
         self._heap = rest
-        due.sort(key=_instant, reverse=True)
+        due.sort(key=_timestamp, reverse=True)
         self._ready = due
 
     def release_jobs(self, jobs: list[Job]) -> None:
@@ -225,11 +223,7 @@ class MemoryJobStore(BaseJobStore):
     def _push(self, job: Job) -> None:
         run_time = job.next_run_time
         if run_time is not None:
-            try:
-                instant = run_time.astimezone(UTC)
-            except OverflowError:  # a time late in year 9999 west of UTC: after any other
-                instant = _LATEST
-            heapq.heappush(self._heap, (instant, job.id, run_time))
+            heapq.heappush(self._heap, (run_time.timestamp(), job.id, run_time))
 
     def _restore_ready(self) -> None:
         """Put back in the heap what a burst's pass sorted out and the tick did not take."""

@@ -199,3 +199,16 @@ def test_a_run_time_west_of_utc_at_the_end_of_year_9999_is_stored_and_comes_last
     store.remove_job("j1")
     assert store.get_next_run_time() == last
     assert store.acquire_due_jobs(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) == []
+
+
+def test_a_run_time_east_of_utc_at_the_start_of_year_1_comes_first() -> None:
+    """A run time whose instant lies before the first datetime in UTC is due before any other,
+    not taken for the latest."""
+    first = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    store, _ = store_with([START, START])
+    job = store.lookup_job("j1")
+    assert job is not None
+    job.next_run_time = first  # what a store's caller may save; triggers call it never
+    store.update_job(job)
+    assert store.get_next_run_time() == first
+    assert [job.id for job in store.get_due_jobs(START - timedelta(days=1))] == ["j1"]
