@@ -103,7 +103,6 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         # built from a float on each quiet heartbeat it cost a third of that heartbeat's work.
         self._heartbeat_delta = timedelta(0)
         self.configure(gconfig or {}, **options)
-        self._engine = self._create_engine()
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(
@@ -167,6 +166,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         jobstores = config.pop("jobstores", {})
         self._settings.update(config, _local_zone)
         self._events._logger = self._settings.logger
+        # Built by the next tick, with the logger configured here.
+        self._engine: _engine.Engine | None = None
         if config:
             # APScheduler ignores options it does not know (BlockingScheduler(daemon=True) is
             # common); a program written for it must still run, so they are named and ignored.
@@ -229,8 +230,6 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         self._planned_wakeup = None
         self._quiet_until = None
         self._heartbeat_delta = timedelta(seconds=self._settings.heartbeat_interval)
-        # Made again: the logger may have been configured since.
-        self._engine = self._create_engine()
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_STARTED))
@@ -307,6 +306,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             for store in self._jobstores.values():
                 store.shutdown()
         self._overlap.drop_waiting()
+        # With what it submits to the executors: a restart builds another.
+        self._engine = None
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
         if self._observability is not None:
@@ -441,10 +442,13 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         # thread does with the stores or the scheduler meanwhile (remove_job, shutdown) is
         # reported after them.
         events = self._events
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._create_engine()
         with self._jobstores_lock:
             events.hold()
             try:
-                wait, planned, quiet_until = self._engine.tick(
+                wait, planned, quiet_until = engine.tick(
                     self._jobstores,
                     clock,
                     now,
