@@ -94,8 +94,8 @@ class ThreadPoolExecutor(BasePoolExecutor):
         """Hand the held submissions to the workers."""
         self._flush_batch()
         self._batch = None
-        if self._pool is not None:  # nudge(), without the call: this runs once per tick
-            self._pool.nudge(self._monotonic, _PATIENCE)
+        # Through the method, which a subclass may override (a call per tick, not per run).
+        self.nudge()
 
     def nudge(self) -> None:
         """Wake idle workers for queued runs that no awake worker has taken for a while."""
