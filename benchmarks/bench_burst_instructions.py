@@ -196,6 +196,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20.0, help="the counted window")
     parser.add_argument("--heartbeat", type=float, default=0.1, help="idle: heartbeat seconds")
     args = parser.parse_args()
+    if args.idle and args.lib != "obssched":
+        # APScheduler 3 has no heartbeat: its loop sleeps until the next run time.
+        parser.error("--idle counts obssched's quiet heartbeats; it has no apscheduler workload")
     if args.idle:
         idle(args.count or 10000, args.seconds, args.heartbeat)
     elif args.steady:
