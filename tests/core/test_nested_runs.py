@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from obssched.executors.pool import ThreadPoolExecutor
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
 
@@ -70,4 +71,42 @@ def test_a_tick_started_by_a_job_leaves_the_time_of_the_tick_that_ran_it() -> No
     assert sorted((event.code, event.job_id) for event in recorder.events) == [
         (EVENT_JOB_EXECUTED, "later"),
         (EVENT_JOB_EXECUTED, "outer"),
+    ]
+
+
+@pytest.mark.realtime
+def test_a_tick_started_by_a_job_leaves_the_runs_held_for_a_thread_pool_to_run() -> None:
+    """Runs a tick held back for a thread pool before one of its jobs started another tick
+    are still handed to the pool, and end."""
+    clock = ManualClock("2024-01-01T00:00:00+00:00")
+    scheduler = ManualScheduler(clock=clock, timezone="UTC", metrics=False, tracing=False)
+    scheduler.add_executor(ThreadPoolExecutor(2), "pool")
+    recorder = EventRecorder()
+    scheduler.add_listener(recorder, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def work() -> None:
+        pass
+
+    def outer() -> None:
+        scheduler.tick()
+
+    scheduler.start()
+    for job_id in ("p0", "p1"):
+        scheduler.add_job(
+            work,
+            "date",
+            run_date=datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC),
+            id=job_id,
+            executor="pool",
+        )
+    scheduler.add_job(
+        outer, "date", run_date=datetime(2024, 1, 1, 0, 0, 1, 500000, tzinfo=UTC), id="outer"
+    )
+    clock.advance(2)
+    scheduler.tick()
+    scheduler.shutdown(wait=True)
+    assert sorted((event.code, event.job_id) for event in recorder.events) == [
+        (EVENT_JOB_EXECUTED, "outer"),
+        (EVENT_JOB_EXECUTED, "p0"),
+        (EVENT_JOB_EXECUTED, "p1"),
     ]
