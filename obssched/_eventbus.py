@@ -239,7 +239,8 @@ class EventBus:
         """Queue ``event`` for its held listeners if it must wait; return whom to call now."""
         code = event.code
         run_id = getattr(event, "run_id", None)
-        if self._holder != get_ident() and run_id not in self._held_runs:
+        thread = get_ident()
+        if self._holder != thread and run_id not in self._held_runs:
             return callbacks
         held = self._held_by_code.get(code)
         if held is None:
@@ -248,7 +249,7 @@ class EventBus:
             return callbacks
         with self._hold_lock:
             holder = self._holder
-            if holder is None or (holder != get_ident() and run_id not in self._held_runs):
+            if holder is None or (holder != thread and run_id not in self._held_runs):
                 # Released meanwhile, and the run's events with it: the release that follows
                 # may have found nothing held and returned without the lock (see release).
                 return callbacks
