@@ -198,6 +198,11 @@ class EventBus:
     def release(self) -> None:
         """Deliver the held events in the order they were dispatched, then stop holding."""
         held = self._held
+        if not held and not self._held_runs:
+            # Nothing was held, so no run has an event queued and no other thread queues one
+            # (see _hold): the lock is not needed to stop holding.
+            self._holder = None
+            return
         lock = self._hold_lock
         monotonic: Callable[[], float] | None = None
         try:
@@ -234,7 +239,8 @@ class EventBus:
         """Queue ``event`` for its held listeners if it must wait; return whom to call now."""
         code = event.code
         run_id = getattr(event, "run_id", None)
-        if self._holder != get_ident() and run_id not in self._held_runs:
+        thread = get_ident()
+        if self._holder != thread and run_id not in self._held_runs:
             return callbacks
         held = self._held_by_code.get(code)
         if held is None:
@@ -242,7 +248,10 @@ class EventBus:
         if not held:
             return callbacks
         with self._hold_lock:
-            if self._holder is None:  # released meanwhile: its queue is empty
+            holder = self._holder
+            if holder is None or (holder != thread and run_id not in self._held_runs):
+                # Released meanwhile, and the run's events with it: the release that follows
+                # may have found nothing held and returned without the lock (see release).
                 return callbacks
             self._held.append((held, event))
             if run_id is not None:

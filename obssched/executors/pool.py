@@ -87,6 +87,10 @@ class ThreadPoolExecutor(BasePoolExecutor):
 
     def begin_batch(self) -> None:
         """Hold this tick's submissions and hand them to the workers in growing batches."""
+        if self._batch:
+            # A tick started by a job of the tick that holds these (an inline job that ticks
+            # its scheduler): they go to the workers now rather than be dropped with the list.
+            self._flush_batch()
         self._batch = []
         self._flush_at = 8
 
@@ -94,6 +98,7 @@ class ThreadPoolExecutor(BasePoolExecutor):
         """Hand the held submissions to the workers."""
         self._flush_batch()
         self._batch = None
+        # Through the method, which a subclass may override (a call per tick, not per run).
         self.nudge()
 
     def nudge(self) -> None:

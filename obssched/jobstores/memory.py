@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import heapq
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from obssched.exceptions import ConflictingIdError, JobLookupError
 from obssched.jobstores.base import BaseJobStore
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryJobStore"]
 
 _next_run_time = attrgetter("next_run_time")
-_timestamp = itemgetter(0)
+_key = itemgetter(0)
 
 _BULK_RATIO = 32
 """A tick that has taken ``t`` due jobs one heap pop at a time sorts out the rest in one pass
@@ -29,14 +29,23 @@ _COMPACT_FLOOR = 64
 """Heap entries below which stale ones are never swept out."""
 
 
-_Entry = tuple[float, str, "datetime"]
-"""A heap entry: the next run time as a timestamp (what the heap orders by), the job id, and
-the next run time itself (what tells a live entry from a stale one)."""
+_Entry = tuple[Any, str, "datetime"]
+"""A heap entry: the key the heap orders by, the job id, and the next run time itself (what
+tells a live entry from a stale one).
+
+The key is the run time itself while every run time stored is in :data:`datetime.UTC`: the
+entry then holds no object of its own for it, and two datetimes of the one ``UTC`` object
+compare field by field, where ``datetime.timestamp()`` costs a subtraction and big-integer
+arithmetic. Once a run time in another zone is stored, every key is a timestamp (a float):
+the run time itself cannot be the key (times of one zone compare by their wall-clock fields,
+out of order in the hour repeated when DST ends), its copy in UTC is a 48-byte datetime where
+a float takes 24 (and overflows near year 1 or 9999), and floats and datetimes do not compare,
+so one heap holds keys of one kind."""
 
 
 class MemoryJobStore(BaseJobStore):
-    """Stores jobs in a dict plus a heap of ``(next run timestamp, job id, next run time)``
-    entries.
+    """Stores jobs in a dict plus a heap of ``(key, job id, next run time)`` entries, keyed by
+    the run time while all are in UTC and by its timestamp otherwise.
 
     Adding, updating and finding the next due job cost O(log n). A job whose next run time
     changes leaves its old heap entry behind: an entry counts only while its datetime is the
@@ -58,8 +67,10 @@ class MemoryJobStore(BaseJobStore):
         # Due entries sorted out of the heap in one pass during a burst, latest first; served
         # by the tick's next acquire_due_jobs calls and put back in the heap when it ends.
         self._ready: list[_Entry] = []
-        self._tick_limit = 0.0
+        self._tick_limit: Any = None
         self._tick_taken = 0
+        # Whether the heap's keys are the run times themselves (all in UTC) or timestamps.
+        self._keyed_by_time = True
 
     def lookup_job(self, job_id: str) -> Job | None:
         """Return the job with ``job_id``, or ``None``."""
@@ -68,7 +79,7 @@ class MemoryJobStore(BaseJobStore):
     def get_due_jobs(self, now: datetime) -> list[Job]:
         """Return the jobs due at ``now``, earliest first."""
         self._restore_ready()
-        limit = now.timestamp()
+        limit = now.astimezone(UTC) if self._keyed_by_time else now.timestamp()
         heap = self._heap
         live: list[_Entry] = []
         seen: set[str] = set()
@@ -87,12 +98,23 @@ class MemoryJobStore(BaseJobStore):
         scheduler did not reschedule, so each due job costs one heap pop, not a pop and a push.
 
         When most of the heap turns out to be due (a burst), the rest of the due entries are
-        sorted out in one pass instead of a pop each (see ``_BULK_RATIO``)."""
-        limit = now.timestamp()
+        sorted out in one pass instead of a pop each (see ``_BULK_RATIO``), at the start of the
+        tick's next call: the first batch goes back to the scheduler, and its runs to the
+        workers, before the pass, not after it."""
+        limit = now.astimezone(UTC) if self._keyed_by_time else now.timestamp()
         if limit != self._tick_limit:
             self._tick_limit = limit
             self._tick_taken = 0
         heap = self._heap
+        if (
+            self._tick_taken
+            and not self._ready
+            and heap
+            and heap[0][0] <= limit
+            and len(heap) <= _BULK_RATIO * self._tick_taken
+        ):
+            self._sort_out_due(limit)
+            heap = self._heap
         ready = self._ready
         jobs = self._jobs
         acquired: list[Job] = []
@@ -112,23 +134,20 @@ class MemoryJobStore(BaseJobStore):
                 seen.add(job_id)
                 acquired.append(job)
         self._tick_taken += len(acquired)
-        if (
-            not ready
-            and heap
-            and heap[0][0] <= limit
-            and len(heap) <= _BULK_RATIO * self._tick_taken
-        ):
-            due: list[_Entry] = []
-            rest: list[_Entry] = []
-            for entry in heap:
-                (due if entry[0] <= limit else rest).append(entry)
-            heapq.heapify(rest)
-            self._heap = rest
-            due.sort(key=_timestamp, reverse=True)
-            self._ready = due
         if seen:
             self._unreleased |= seen
         return acquired
+
+    def _sort_out_due(self, limit: Any) -> None:
+        """Move every heap entry due at ``limit`` to the ready list, latest first, in one pass."""
+        due: list[_Entry] = []
+        rest: list[_Entry] = []
+        for entry in self._heap:
+            (due if entry[0] <= limit else rest).append(entry)
+        heapq.heapify(rest)
+        self._heap = rest
+        due.sort(key=_key, reverse=True)
+        self._ready = due
 
     def release_jobs(self, jobs: list[Job]) -> None:
         """Restore the heap entries of acquired jobs that were neither updated nor removed."""
@@ -182,7 +201,9 @@ class MemoryJobStore(BaseJobStore):
         self._unreleased.discard(job.id)
         self._jobs[job.id] = job
         self._push(job)
-        if len(self._heap) > _COMPACT_FLOOR:
+        # The test of _compact_if_stale, here: an interval job's every run ends in this method.
+        heap_size = len(self._heap)
+        if heap_size > _COMPACT_FLOOR and heap_size > 2 * len(self._jobs):
             self._compact_if_stale()
 
     def remove_job(self, job_id: str) -> None:
@@ -200,6 +221,7 @@ class MemoryJobStore(BaseJobStore):
         self._heap.clear()
         self._ready.clear()
         self._unreleased.clear()
+        self._keyed_by_time = True
 
     def shutdown(self) -> None:
         """Drop every job: a memory store keeps nothing past its scheduler."""
@@ -208,7 +230,23 @@ class MemoryJobStore(BaseJobStore):
     def _push(self, job: Job) -> None:
         run_time = job.next_run_time
         if run_time is not None:
-            heapq.heappush(self._heap, (run_time.timestamp(), job.id, run_time))
+            if not self._keyed_by_time:
+                key: Any = run_time.timestamp()
+            elif run_time.tzinfo is UTC:
+                key = run_time
+            else:
+                self._key_by_timestamp()
+                key = run_time.timestamp()
+            heapq.heappush(self._heap, (key, job.id, run_time))
+
+    def _key_by_timestamp(self) -> None:
+        """Key every entry by its run time's timestamp from now on (a run time outside UTC is
+        stored); the entries a burst sorted out go back to the heap first."""
+        self._keyed_by_time = False
+        self._restore_ready()
+        heap = [(run_time.timestamp(), job_id, run_time) for _, job_id, run_time in self._heap]
+        heapq.heapify(heap)
+        self._heap = heap
 
     def _restore_ready(self) -> None:
         """Put back in the heap what a burst's pass sorted out and the tick did not take."""

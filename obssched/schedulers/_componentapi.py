@@ -24,6 +24,8 @@ from obssched.schedulers._states import STATE_STOPPED
 if TYPE_CHECKING:
     import threading
 
+    from obssched.schedulers._engine import Engine
+
 __all__ = ["ComponentsAPI"]
 
 
@@ -38,6 +40,7 @@ class ComponentsAPI:
     _jobstores: dict[str, BaseJobStore]
     _executors_lock: threading.RLock
     _events: EventBus
+    _engine: Engine | None
     _context: SchedulerContext
 
     if TYPE_CHECKING:
@@ -65,6 +68,9 @@ class ComponentsAPI:
             KeyError: no such executor.
         """
         executor = self._executor_registry.remove(alias)
+        # The engine keeps what submits to each executor: the next tick builds one that holds
+        # no reference to this one (a paused or stopped scheduler ticks no more to drop it).
+        self._engine = None
         if shutdown:
             executor.shutdown()
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_REMOVED, alias))

@@ -13,6 +13,7 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from obssched._runtimes import run_times_until
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from obssched.jobstores.base import BaseJobStore, OrphanedRun
     from obssched.schedulers._overlap import OverlapQueues
 
-__all__ = ["BACKLOG_RECHECK", "NEVER", "idle_wait", "run_tick", "run_times_until"]
+__all__ = ["BACKLOG_RECHECK", "NEVER", "Engine", "idle_wait", "run_tick", "run_times_until"]
 
 BACKLOG_RECHECK = 0.001
 """Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
@@ -75,49 +76,14 @@ def run_tick(
     overlap: OverlapQueues | None = None,
 ) -> tuple[float, datetime, datetime | None]:
     """Submit every run due at ``now``; return the seconds to sleep, the wakeup planned and the
-    quiet limit.
-
-    The sleep ends at the earliest next run time of any store, at most ``heartbeat`` seconds
-    from now, and within milliseconds while an executor has queued runs that need another look.
-    A failure is logged and counted in ``stages`` by the stage that failed; a store that fails
-    is retried after ``retry_interval`` seconds, doubled on each failure in a row up to
-    ``stages.retry_cap`` (``stages`` keeps that count from one tick to the next). Runs refused
-    for ``max_instances`` are offered to ``overlap`` (see :mod:`obssched.schedulers._overlap`).
-
-    The quiet limit is when the earliest run of the stores falls (:data:`NEVER` if none), when
-    the sleep is a whole heartbeat, every store changes only through its scheduler and no run
-    waits for an instance to end; ``None`` otherwise. Until it, a heartbeat nothing rang for
-    needs no tick (see :meth:`BaseScheduler._quiet_heartbeat`).
-    """
-    started = clock.monotonic()
-    tick = _Tick(executors, now, dispatch, next_run_id, logger, stages or StageErrors(), overlap)
-    next_wakeup = tick.process(jobstores, retry_interval)
-    # The time spent in the tick is read off the monotonic clock: one reading instead of two
-    # wall-clock datetimes and the timedelta arithmetic between them.
-    elapsed = clock.monotonic() - started
-    wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
-    wait -= elapsed
-    if wait > BACKLOG_RECHECK:
-        for executor in executors.values():
-            if executor.has_backlog:
-                # Runs wait for a pool whose awake workers may all be blocked; the next tick
-                # looks again and wakes more of them (see BaseExecutor.nudge).
-                wait = BACKLOG_RECHECK
-                next_wakeup = now + timedelta(seconds=elapsed + wait)
-                break
-    quiet_until: datetime | None = None
-    if wait >= heartbeat or next_wakeup is None:
-        if (overlap is None or not overlap.waiting) and all(
-            store.changes_only_through_scheduler for store in jobstores.values()
-        ):
-            quiet_until = NEVER if next_wakeup is None else next_wakeup
-        wait = heartbeat
-        next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
-    return (wait if wait > 0.0 else 0.0), next_wakeup, quiet_until
+    quiet limit (see :meth:`Engine.tick`, with an engine made for this one tick)."""
+    engine = Engine(executors, dispatch, next_run_id, logger, stages or StageErrors(), overlap)
+    return engine.tick(jobstores, clock, now, heartbeat=heartbeat, retry_interval=retry_interval)
 
 
-class _Tick:
-    """The state of one tick: where runs go, and what is computed once per tick."""
+class Engine:
+    """The scheduling step of one scheduler: where runs go, and what is worked out once and
+    kept from one tick to the next (a busy scheduler ticks once per run or so)."""
 
     __slots__ = (
         "dispatch",
@@ -129,12 +95,12 @@ class _Tick:
         "overlap",
         "stages",
         "submitters",
+        "ticking",
     )
 
     def __init__(
         self,
         executors: Mapping[str, BaseExecutor],
-        now: datetime,
         dispatch: Dispatch,
         next_run_id: Callable[[], int],
         logger: logging.Logger,
@@ -144,28 +110,81 @@ class _Tick:
         self.stages = stages
         self.overlap = overlap
         self.executors = executors
-        self.now = now
+        self.now = NEVER
         self.dispatch = dispatch
         self.next_run_id = next_run_id
         self.logger = logger
-        self.submitters: dict[str, Submit] = {}
-        # The latest run time still within each misfire grace time in use.
+        # What submits to each executor, by alias, with the executor it was made for: kept
+        # while that executor stays under its alias (checked at the start of each tick).
+        self.submitters: dict[str, tuple[BaseExecutor, Submit]] = {}
+        # The latest run time still within each misfire grace time in use, this tick.
         self.limits: dict[float, datetime] = {}
+        # Whether a tick is under way: ``now`` and ``limits`` are that tick's own.
+        self.ticking = False
 
-    def process(
-        self, jobstores: Mapping[str, BaseJobStore], retry_interval: float
-    ) -> datetime | None:
-        """Process every store; return the earliest next run time (``None``: none)."""
+    def tick(
+        self,
+        jobstores: Mapping[str, BaseJobStore],
+        clock: Clock,
+        now: datetime,
+        *,
+        heartbeat: float,
+        retry_interval: float,
+    ) -> tuple[float, datetime, datetime | None]:
+        """Submit every run due at ``now``; return the seconds to sleep, the wakeup planned and
+        the quiet limit.
+
+        The sleep ends at the earliest next run time of any store, at most ``heartbeat``
+        seconds from now, and within milliseconds while an executor has queued runs that need
+        another look. A failure is logged and counted in ``stages`` by the stage that failed; a
+        store that fails is retried after ``retry_interval`` seconds, doubled on each failure
+        in a row up to ``stages.retry_cap`` (``stages`` keeps that count from one tick to the
+        next). Runs refused for ``max_instances`` are offered to ``overlap`` (see
+        :mod:`obssched.schedulers._overlap`).
+
+        The quiet limit is when the earliest run of the stores falls (:data:`NEVER` if none),
+        when the sleep is a whole heartbeat, every store changes only through its scheduler and
+        no run waits for an instance to end; ``None`` otherwise. Until it, a heartbeat nothing
+        rang for needs no tick (see :meth:`BaseScheduler._quiet_heartbeat`).
+        """
+        if self.ticking:
+            # A job run inline ticks its own scheduler: that tick gets an engine of its own, so
+            # the rest of this tick's batch is still judged by this tick's ``now`` and limits.
+            # (A test of ``ticking`` costs every tick less than saving and restoring them.)
+            nested = Engine(
+                self.executors,
+                self.dispatch,
+                self.next_run_id,
+                self.logger,
+                self.stages,
+                self.overlap,
+            )
+            return nested.tick(
+                jobstores, clock, now, heartbeat=heartbeat, retry_interval=retry_interval
+            )
+        started = clock.monotonic()
+        self.now = now
+        if self.limits:
+            self.limits.clear()
+        executors = self.executors
+        submitters = self.submitters
+        if submitters:
+            # Once per tick rather than once per job: what submits to an executor that was
+            # removed or replaced since the last tick goes (the tick keeps what it starts with).
+            for alias, (executor, _) in list(submitters.items()):
+                if executors.get(alias) is not executor:
+                    del submitters[alias]
+        overlap = self.overlap
         next_wakeup: datetime | None = None
         # Submissions are handed to the workers in batches, so a burst of due runs does not have
         # the loop thread and the worker threads trading the GIL on every run. One list for both
         # ends: an executor removed by another thread during the tick still hands over (or
         # fails, and so ends) the runs it was holding.
-        batching = list(self.executors.values())
+        batching = list(executors.values())
         for executor in batching:
             executor.begin_batch()
+        self.ticking = True
         try:
-            overlap = self.overlap
             if overlap is not None and overlap.waiting:
                 # First, so that runs that waited for an instance to end go before new ones.
                 overlap.submit_waiting(self._submitter, self.stages)
@@ -174,9 +193,31 @@ class _Tick:
                 if store_next is not None and (next_wakeup is None or store_next < next_wakeup):
                     next_wakeup = store_next
         finally:
+            self.ticking = False
             for executor in batching:
                 executor.end_batch()
-        return next_wakeup
+        # The time spent in the tick is read off the monotonic clock: one reading instead of
+        # two wall-clock datetimes and the timedelta arithmetic between them.
+        elapsed = clock.monotonic() - started
+        wait = heartbeat if next_wakeup is None else (next_wakeup - now).total_seconds()
+        wait -= elapsed
+        if wait > BACKLOG_RECHECK:
+            for executor in batching:
+                if executor.has_backlog:
+                    # Runs wait for a pool whose awake workers may all be blocked; the next
+                    # tick looks again and wakes more of them (see BaseExecutor.nudge).
+                    wait = BACKLOG_RECHECK
+                    next_wakeup = now + timedelta(seconds=elapsed + wait)
+                    break
+        quiet_until: datetime | None = None
+        if wait >= heartbeat or next_wakeup is None:
+            if (overlap is None or not overlap.waiting) and all(
+                store.changes_only_through_scheduler for store in jobstores.values()
+            ):
+                quiet_until = NEVER if next_wakeup is None else next_wakeup
+            wait = heartbeat
+            next_wakeup = now + timedelta(seconds=elapsed + heartbeat)
+        return (wait if wait > 0.0 else 0.0), next_wakeup, quiet_until
 
     def _process_store(
         self, alias: str, store: BaseJobStore, retry_interval: float
@@ -262,7 +303,8 @@ class _Tick:
         return retry_at
 
     def _process_job(self, job: Job, alias: str, store: BaseJobStore, plans: bool) -> None:
-        submit = self.submitters.get(job.executor) or self._submitter(job.executor)
+        known = self.submitters.get(job.executor)
+        submit = known[1] if known is not None else self._submitter(job.executor)
         if submit is None:
             self.logger.error(
                 'Executor lookup ("%s") failed for job "%s"; pausing the job until the executor '
@@ -310,7 +352,7 @@ class _Tick:
                 limits = self.limits
                 limit = limits.get(grace)
                 if limit is None:
-                    limit = limits[grace] = self.now - timedelta(seconds=grace)
+                    limit = limits[grace] = self.now - _grace_delta(grace)
                 # Run times ascend, so none is missed unless the first one is.
                 if run_times[0] < limit:
                     missed = [run_time for run_time in run_times if run_time < limit]
@@ -473,16 +515,27 @@ class _Tick:
 
     def _submitter(self, executor_alias: str) -> Submit | None:
         """Return what submits to the executor ``executor_alias`` (``None``: no such
-        executor), made once per tick."""
-        submit = self.submitters.get(executor_alias)
-        if submit is None:
-            executor = self.executors.get(executor_alias)
-            if executor is None:
-                return None
-            submit = self.submitters[executor_alias] = make_submitter(
-                executor, self.dispatch, self.next_run_id, self.logger
-            )
+        executor), made once per executor."""
+        executor = self.executors.get(executor_alias)
+        submitters = self.submitters
+        known = submitters.get(executor_alias)
+        if known is not None and known[0] is executor:
+            return known[1]
+        if executor is None:
+            # The executor was removed: so is what submitted to it (and the reference to it).
+            submitters.pop(executor_alias, None)
+            return None
+        submit = make_submitter(executor, self.dispatch, self.next_run_id, self.logger)
+        submitters[executor_alias] = (executor, submit)
         return submit
+
+
+@lru_cache(maxsize=256)
+def _grace_delta(grace: float) -> timedelta:
+    # A tick that submits works out each grace time's limit, and timedelta(seconds=...) parses
+    # its keyword and splits a float: several times the cost of the subtraction it serves. Jobs
+    # share a handful of grace times, so each is built once.
+    return timedelta(seconds=grace)
 
 
 class _StoreFailure(Exception):

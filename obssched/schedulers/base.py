@@ -166,6 +166,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         jobstores = config.pop("jobstores", {})
         self._settings.update(config, _local_zone)
         self._events._logger = self._settings.logger
+        # Built by the next tick, with the logger configured here.
+        self._engine: _engine.Engine | None = None
         if config:
             # APScheduler ignores options it does not know (BlockingScheduler(daemon=True) is
             # common); a program written for it must still run, so they are named and ignored.
@@ -304,6 +306,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
             for store in self._jobstores.values():
                 store.shutdown()
         self._overlap.drop_waiting()
+        # With what it submits to the executors: a restart builds another.
+        self._engine = None
         self._logger.info("Scheduler has been shut down")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
         if self._observability is not None:
@@ -370,6 +374,17 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _create_engine(self) -> _engine.Engine:
+        context = self._context
+        return _engine.Engine(
+            self._executors,
+            context.dispatch,
+            context.next_run_id,
+            self._settings.logger,
+            context.stage_errors,
+            self._overlap,
+        )
+
     def _next_run_id(self) -> int:
         return self._context.next_run_id()
 
@@ -427,21 +442,18 @@ class BaseScheduler(JobsAPI, ComponentsAPI, ABC):
         # thread does with the stores or the scheduler meanwhile (remove_job, shutdown) is
         # reported after them.
         events = self._events
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._create_engine()
         with self._jobstores_lock:
             events.hold()
             try:
-                wait, planned, quiet_until = _engine.run_tick(
+                wait, planned, quiet_until = engine.tick(
                     self._jobstores,
-                    self._executors,
                     clock,
                     now,
                     heartbeat=settings.heartbeat_interval,
                     retry_interval=settings.jobstore_retry_interval,
-                    dispatch=self._context.dispatch,
-                    next_run_id=self._context.next_run_id,
-                    logger=settings.logger,
-                    stages=self._context.stage_errors,
-                    overlap=self._overlap,
                 )
                 # Set under the lock that add_job takes, so a job added right after this tick
                 # is compared with the wakeup this tick really planned.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from obssched.schedulers.base import STATE_STOPPED, BaseScheduler
@@ -17,11 +18,16 @@ class _Alarm:
     Condition waiter on every sleep, and the loop sleeps once per tick.
     """
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock", "sleep")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
+        self.sleep: Callable[[bool, float], bool] = self._lock.acquire
+        """``sleep(True, seconds)``: sleep until rung or until ``seconds`` have passed (-1:
+        until rung); return whether it was rung. The lock's own acquire, called by position:
+        a Python method around it cost a frame on every tick and every quiet heartbeat, and a
+        keyword costs the C argument parser a lookup."""
 
     def ring(self) -> None:
         """End the current (or next) sleep."""
@@ -29,12 +35,6 @@ class _Alarm:
             self._lock.release()
         except RuntimeError:
             pass  # already rung, and not slept on since
-
-    def sleep(self, seconds: float | None) -> bool:
-        """Sleep until rung or until ``seconds`` have passed (``None``: until rung); return
-        whether it was rung."""
-        # By position: a keyword costs the C argument parser a lookup on every tick.
-        return self._lock.acquire(True, -1 if seconds is None else seconds)
 
 
 class BlockingScheduler(BaseScheduler):
@@ -60,10 +60,17 @@ class BlockingScheduler(BaseScheduler):
     def _main_loop(self) -> None:
         alarm = self._alarm
         assert alarm is not None
+        sleep = alarm.sleep
+        # None (from a subclass's _process_jobs, as APScheduler 3's may return): until rung.
         wait_seconds: float | None = self._process_jobs() if self.running else None
         while self.state != STATE_STOPPED:
-            if not alarm.sleep(wait_seconds):
-                # A heartbeat: nothing was added, changed or finished that asked for a tick.
+            # A timed-out sleep is a heartbeat or a run's due time; only a heartbeat nothing
+            # was added, changed or finished for (the last tick left a quiet limit) may need
+            # no tick.
+            if (
+                not sleep(True, -1 if wait_seconds is None else wait_seconds)
+                and self._quiet_until is not None
+            ):
                 quiet = self._quiet_heartbeat()
                 if quiet is not None:
                     wait_seconds = quiet

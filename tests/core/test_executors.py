@@ -22,7 +22,7 @@ from obssched.executors.debug import DebugExecutor
 from obssched.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from obssched.schedulers.asyncio import AsyncIOScheduler
 from obssched.schedulers.background import BackgroundScheduler
-from obssched.testing import EventRecorder
+from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
 TERMINAL = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
 pytestmark = pytest.mark.realtime
@@ -379,3 +379,23 @@ def test_an_apscheduler_3_style_executor_ends_every_work_item_of_a_job() -> None
     submitted = [e.run_id for e in recorder.of(EVENT_JOB_SUBMITTED)]
     assert sorted(e.run_id for e in recorder.of(TERMINAL)) == sorted(submitted)
     assert executor._instances == {}
+
+
+def test_a_thread_pools_nudge_override_is_called_at_the_end_of_each_tick() -> None:
+    """A subclass's ``nudge`` is what a tick calls when it hands its runs to the pool."""
+
+    class CountingPool(ThreadPoolExecutor):
+        nudges = 0
+
+        def nudge(self) -> None:
+            self.nudges += 1
+            super().nudge()
+
+    pool = CountingPool(2)
+    scheduler = ManualScheduler(clock=ManualClock(), timezone="UTC", metrics=False, tracing=False)
+    scheduler.add_executor(pool, "pool")
+    scheduler.start()
+    scheduler.tick()
+    scheduler.tick()
+    scheduler.shutdown()
+    assert pool.nudges == 2

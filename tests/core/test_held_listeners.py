@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -210,3 +212,53 @@ def test_a_listener_blocked_on_one_submission_does_not_hold_back_the_other_runs(
     finally:
         scheduler.shutdown()
     assert refused == []
+
+
+def test_a_workers_event_queued_while_a_quiet_tick_ends_is_delivered() -> None:
+    """A worker's event of a run held by the previous tick, queued as a tick that held nothing
+    ends, reaches the held listeners (it is not left in the queue for a later release).
+
+    The interleaving is forced by gates on the bus's queue and its set of held runs: the worker
+    passes the unlocked test of the held runs during tick 1, and goes on during tick 2."""
+    bus = EventBus(LOGGER)
+    worker_thread: list[int] = []
+    checked, go_on, at_queue, go_queue = (threading.Event() for _ in range(4))
+
+    class GatedRuns(set[int]):
+        def __contains__(self, run_id: object) -> bool:
+            held = super().__contains__(run_id)
+            if worker_thread == [threading.get_ident()] and not go_on.is_set():
+                checked.set()
+                go_on.wait(5)
+            return held
+
+    class GatedQueue(deque[Any]):
+        def append(self, item: Any) -> None:
+            if worker_thread == [threading.get_ident()]:
+                at_queue.set()
+                go_queue.wait(5)
+            super().append(item)
+
+    bus._held_runs = GatedRuns()
+    bus._held = GatedQueue()
+    seen: list[tuple[int, int | None]] = []
+    bus.add(lambda event: seen.append((event.code, event.run_id)), held=True)
+
+    def worker() -> None:
+        worker_thread.append(threading.get_ident())
+        bus.dispatch(executed(1))
+        at_queue.set()
+
+    bus.hold()
+    bus.dispatch(submitted(1))
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert checked.wait(5)
+    bus.release()
+    bus.hold()
+    go_on.set()
+    assert at_queue.wait(5)
+    bus.release()
+    go_queue.set()
+    thread.join(5)
+    assert seen == [(EVENT_JOB_SUBMITTED, 1), (EVENT_JOB_EXECUTED, 1)]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import copy
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import core_jobs
 
+from obssched.job import Job
 from obssched.jobstores.memory import MemoryJobStore
 from obssched.testing import ManualScheduler
 
@@ -21,6 +24,16 @@ def store_with(run_dates: list[datetime]) -> tuple[MemoryJobStore, ManualSchedul
     for index, run_date in enumerate(run_dates):
         sched.add_job(core_jobs.record, "date", run_date=run_date, id=f"j{index}", jobstore="mem")
     return store, sched
+
+
+def make_job_at(store: MemoryJobStore, job_id: str, run_time: datetime) -> Job:
+    """A copy of ``j1`` of ``store`` under ``job_id``, due at ``run_time``."""
+    template = store.lookup_job("j1")
+    assert template is not None
+    job = copy.copy(template)
+    job.id = job_id
+    job.next_run_time = run_time
+    return job
 
 
 def make_store() -> tuple[MemoryJobStore, ManualScheduler]:
@@ -168,3 +181,80 @@ def test_a_job_whose_run_time_was_replaced_without_saving_is_not_due() -> None:
     job.next_run_time = START + timedelta(hours=1)
     assert [j.id for j in store.get_due_jobs(START + timedelta(seconds=1))] == ["j1"]
     assert store.get_next_run_time() == START + timedelta(seconds=1)
+
+
+def test_jobs_in_different_zones_come_due_by_the_instant_they_name() -> None:
+    """Run times in different zones, and the two readings of a repeated hour (``fold``), are
+    due in the order of the instants they name, not of their wall-clock fields."""
+    new_york = ZoneInfo("America/New_York")
+    # Clocks went back at 02:00 EDT on 2024-11-03: 01:30 happened twice, an hour apart.
+    first_0130 = datetime(2024, 11, 3, 1, 30, tzinfo=new_york)  # 05:30 UTC
+    second_0130 = datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=new_york)  # 06:30 UTC
+    tokyo_1500 = datetime(2024, 11, 3, 15, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # 06:00 UTC
+    store, _ = store_with([second_0130, tokyo_1500, first_0130])
+    due = store.get_due_jobs(datetime(2024, 11, 3, 7, 0, tzinfo=UTC))
+    assert [job.id for job in due] == ["j2", "j1", "j0"]
+    acquired = store.acquire_due_jobs(datetime(2024, 11, 3, 6, 15, tzinfo=UTC))
+    assert [job.id for job in acquired] == ["j2", "j1"]
+
+
+def test_a_run_time_west_of_utc_at_the_end_of_year_9999_is_stored_and_comes_last() -> None:
+    """A run time whose instant lies past the last datetime in UTC is kept, and is the next
+    run time only once nothing earlier is stored."""
+    last = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+    store, _ = store_with([START, START])
+    job = store.lookup_job("j0")
+    assert job is not None
+    job.next_run_time = last  # what a store's caller may save; triggers call it never
+    store.update_job(job)
+    assert store.get_next_run_time() == START
+    store.remove_job("j1")
+    assert store.get_next_run_time() == last
+    assert store.acquire_due_jobs(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) == []
+
+
+def test_a_run_time_east_of_utc_at_the_start_of_year_1_comes_first() -> None:
+    """A run time whose instant lies before the first datetime in UTC is due before any other,
+    not taken for the latest."""
+    first = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    store, _ = store_with([START, START])
+    job = store.lookup_job("j1")
+    assert job is not None
+    job.next_run_time = first  # what a store's caller may save; triggers call it never
+    store.update_job(job)
+    assert store.get_next_run_time() == first
+    assert [job.id for job in store.get_due_jobs(START - timedelta(days=1))] == ["j1"]
+
+
+def test_a_run_time_outside_utc_among_utc_ones_comes_due_by_its_instant() -> None:
+    """A run time in another zone stored after run times in UTC is due in the order of the
+    instant it names, among them and among those stored after it."""
+    berlin = ZoneInfo("Europe/Berlin")
+    store, _ = store_with([START + timedelta(seconds=30), START + timedelta(seconds=10)])
+    job = store.lookup_job("j0")
+    assert job is not None
+    job.next_run_time = datetime(2024, 1, 1, 1, 0, 20, tzinfo=berlin)  # 00:00:20 UTC
+    store.update_job(job)
+    store.add_job(make_job_at(store, "j2", START + timedelta(seconds=15)))
+    assert store.get_next_run_time() == START + timedelta(seconds=10)
+    due = store.get_due_jobs(START + timedelta(seconds=20))
+    assert [job.id for job in due] == ["j1", "j2", "j0"]
+    acquired = store.acquire_due_jobs(START + timedelta(seconds=16))
+    assert [job.id for job in acquired] == ["j1", "j2"]
+
+
+def test_a_run_time_outside_utc_saved_during_a_burst_leaves_every_due_job_due() -> None:
+    """A job saved with a run time in another zone between two batches of a burst moves to its
+    new time, and every other due job is still handed out once in that tick."""
+    store, _ = store_with([START] * 100)
+    store.due_batch_size = 10
+    taken = [job.id for job in store.acquire_due_jobs(START)]
+    taken += [job.id for job in store.acquire_due_jobs(START)]
+    moved = store.lookup_job(taken[0])
+    assert moved is not None
+    moved.next_run_time = datetime(2024, 1, 1, 2, tzinfo=ZoneInfo("Europe/Berlin"))
+    store.update_job(moved)
+    while batch := store.acquire_due_jobs(START):
+        taken += [job.id for job in batch]
+    assert sorted(taken) == sorted(f"j{index}" for index in range(100))
+    assert store.get_next_run_time() == moved.next_run_time

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import core_jobs
 import pytest
@@ -18,6 +22,7 @@ from obssched.events import (
     JobExecutionEvent,
     SchedulerEvent,
 )
+from obssched.jobstores.memory import MemoryJobStore
 from obssched.testing import EventRecorder, InlineExecutor, ManualClock, ManualScheduler
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -484,3 +489,70 @@ def test_an_executor_removed_during_a_tick_still_ends_the_runs_it_held(
     scheduler.tick()
     ended = recorder.of(EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     assert sorted(e.job_id for e in ended) == ["j0", "j1"]
+
+
+def test_runs_go_to_the_executor_now_under_the_alias_after_a_replacement(
+    scheduler: ManualScheduler, clock: ManualClock, recorder: EventRecorder
+) -> None:
+    """An executor removed and replaced under the same alias between ticks gets the job's later
+    runs; the one it replaced gets none."""
+    first, second = InlineExecutor(), InlineExecutor()
+    scheduler.add_executor(first, "work")
+    scheduler.add_job(core_jobs.add, "interval", seconds=10, args=(1, 2), id="j", executor="work")
+    scheduler.start()
+    clock.advance(10)
+    scheduler.tick()
+    scheduler.remove_executor("work")
+    scheduler.add_executor(second, "work")
+    clock.advance(10)
+    scheduler.tick()
+    assert (first.submitted_runs, second.submitted_runs) == (1, 1)
+    assert [e.scheduled_run_time for e in recorder.of(EVENT_JOB_EXECUTED)] == [at(10), at(20)]
+
+
+@pytest.mark.parametrize("state", ["paused", "stopped"])
+def test_an_executor_removed_while_no_tick_runs_is_not_kept_by_the_scheduler(
+    scheduler: ManualScheduler, clock: ManualClock, state: str
+) -> None:
+    """An executor that ran a job and was then removed, with the scheduler paused or shut down
+    (so no tick comes to notice), is no longer referenced by the scheduler."""
+    executor = InlineExecutor()
+    scheduler.add_executor(executor, "work")
+    scheduler.add_job(core_jobs.add, "interval", seconds=10, args=(1, 2), id="j", executor="work")
+    scheduler.start()
+    clock.advance(10)
+    scheduler.tick()
+    scheduler.remove_job("j")
+    if state == "paused":
+        scheduler.pause()
+    else:
+        scheduler.shutdown()
+    scheduler.remove_executor("work")
+    removed = weakref.ref(executor)
+    del executor
+    gc.collect()
+    assert removed() is None
+
+
+def test_a_tick_before_start_logs_to_the_logger_configured_last(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tick run before start reports to the logger that ``configure`` set, not the one the
+    scheduler was made with."""
+    scheduler = ManualScheduler(
+        clock=ManualClock(START), timezone="UTC", metrics=False, tracing=False
+    )
+    scheduler.add_jobstore(FailingStore(), "broken")
+    scheduler.configure(logger=logging.getLogger("obssched.test.configured"))
+    with caplog.at_level(logging.ERROR):
+        scheduler._process_jobs()
+    assert [(record.name, record.getMessage()) for record in caplog.records][:1] == [
+        ("obssched.test.configured", "Error taking the orphaned runs of job store 'broken'")
+    ]
+
+
+class FailingStore(MemoryJobStore):
+    """A memory store that cannot hand over its orphaned runs."""
+
+    def take_orphaned_runs(self) -> Any:
+        raise ConnectionError("store unreachable")
