@@ -32,7 +32,7 @@ from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, func, s
 from sqlalchemy.exc import IntegrityError
 
 from obssched._refs import maybe_ref
-from obssched.exceptions import ConflictingIdError, JobLookupError
+from obssched.exceptions import ConflictingIdError, InvalidArgumentError, JobLookupError
 from obssched.jobstores._sql.access import StoreAccess
 from obssched.jobstores._sql.changes import ChangeWatcher, watch_changes
 from obssched.jobstores._sql.codec import Serializer, UnloadableJob, decode_job
@@ -86,6 +86,16 @@ class SQLAlchemyJobStore(BaseJobStore):
             APScheduler 3 table kept in place has no room for this bookkeeping: runs are not
             tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
+        max_queued_runs: in cluster mode, the most runs this node holds claimed but not yet
+            begun: its local queue, behind busy workers. A claim takes no more runs than the
+            queue has room for, and a full queue takes none until half of it has begun; the
+            due runs left behind stay in the table for the other nodes (or for this one once it
+            catches up, missed or coalesced as their jobs say) instead of piling up here until
+            their jobs hit ``max_instances``. The default, 500, is about half a second of work
+            for a node running short jobs flat out; lower it for long jobs on few workers
+            (roughly the runs the executors can start within a job's interval). Runs on an
+            executor that does not report when bodies begin (APScheduler 3's) count until they
+            end.
         exclusive: outside cluster mode, the scheduler that starts the store takes it: it
             writes a row in ``<tablename>_owner`` naming its host, process and node, and
             heartbeats it every third of ``lease_seconds``. Another scheduler then refuses to
@@ -117,12 +127,24 @@ class SQLAlchemyJobStore(BaseJobStore):
         recover: bool | Collection[str] = False,
         batch_size: int = 1000,
         exclusive: bool = True,
+        max_queued_runs: int = 500,
     ) -> None:
         super().__init__()
         if serializer not in ("json", "pickle"):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
+        if (
+            not isinstance(max_queued_runs, int)
+            or isinstance(max_queued_runs, bool)
+            or max_queued_runs < 1
+        ):
+            raise InvalidArgumentError(
+                "max_queued_runs",
+                max_queued_runs,
+                f"max_queued_runs must be a whole number of runs, at least 1, got "
+                f"{max_queued_runs!r}",
+            )
         # create_engine is read from this module at each call, as APScheduler 3's store reads
         # it, so code that patches it there is served.
         self.engine, self._owns_engine = open_engine(
@@ -137,6 +159,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
         self.batch_size = batch_size
+        self.max_queued_runs = max_queued_runs
         self.exclusive = exclusive
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
@@ -235,6 +258,7 @@ class SQLAlchemyJobStore(BaseJobStore):
             recover=self.recover,
             lease_seconds=self.lease_seconds,
             batch_size=self.batch_size,
+            max_queued_runs=self.max_queued_runs,
             write=self._write,
             read=self._read,
             row_values=self._row_values,

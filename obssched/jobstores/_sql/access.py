@@ -42,6 +42,7 @@ class StoreAccess:
         recover: the store's ``recover`` option.
         lease_seconds: the cluster lease.
         batch_size: the most due jobs one scheduling step claims.
+        max_queued_runs: the most runs this node holds claimed but not begun (cluster mode).
         write: runs an operation in a transaction, retrying transient errors.
         read: the same, after writing the saves the store deferred.
         row_values: the jobs-table values of a job (``next_run_time``, ``func_ref``, ``state``).
@@ -67,6 +68,7 @@ class StoreAccess:
         recover: bool | Collection[str],
         lease_seconds: float,
         batch_size: int,
+        max_queued_runs: int,
         write: Transaction,
         read: Transaction,
         row_values: Callable[[Job], dict[str, Any]],
@@ -86,6 +88,7 @@ class StoreAccess:
         self.recover = recover
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
+        self.max_queued_runs = max_queued_runs
         self._write = write
         self._read = read
         self.row_values = row_values

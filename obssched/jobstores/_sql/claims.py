@@ -17,6 +17,14 @@ either way.
 
 A ``_running`` row also says which of its runs began (:mod:`._sql.starts`): a run claimed but
 not begun when its node dies runs on another node instead of being lost.
+
+A node claims no more than it can start soon. The runs it claimed that have not begun are its
+local queue (behind busy workers, or waiting for the loop to submit them); a claim takes at
+most ``max_queued_runs`` minus that queue, so an overloaded node leaves the rest due in the
+table for the other nodes, or for itself once its queue has drained, where they are missed or
+coalesced as their jobs say. Otherwise its queue would grow without bound until its own jobs
+were refused for ``max_instances``, runs it could never have started. A node whose queue is
+full claims nothing until half of it has begun: the run that brings it there wakes the loop.
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ class Claim:
     end_micros: int
     run_micros: tuple[int, ...] = ()
     submitted: bool = False
+    queued: int = 0
+    """How many of its runs have not begun (they count in the node's local queue)."""
 
 
 class Claims:
@@ -105,6 +115,12 @@ class Claims:
         self._marks = StartMarks(access)
         self._statements = ClaimStatements(access.tables)
         self._sequence = 0
+        self.max_queued = access.max_queued_runs
+        self.queued = 0
+        """Runs claimed (or taken over to run again) that have not begun on this node."""
+        # Set when a claim stopped at the queue's limit: claim again (and say so as the next
+        # run time) only once half of the queue has begun.
+        self._full = False
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -122,8 +138,9 @@ class Claims:
         bucket = func.mod(func.hashtext(jobs_table.c.id).op("&")(0x7FFFFFFF), count)
         return bucket == index
 
-    def claim_query(self, now: datetime) -> Any:
-        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the rows this node claims at ``now``.
+    def claim_query(self, now: datetime, limit: int | None = None) -> Any:
+        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the (at most ``limit``, by default
+        ``batch_size``) rows this node claims at ``now``.
 
         It reads only due rows, by the index on ``next_run_time`` (a range scan up to ``now``),
         so its cost follows the due rows, not the stored ones.
@@ -148,7 +165,7 @@ class Claims:
                 ),
             )
             .order_by(jobs_table.c.next_run_time)
-            .limit(access.batch_size)
+            .limit(access.batch_size if limit is None else limit)
             .with_for_update(skip_locked=True)
         )
         mine = self._mine()
@@ -159,9 +176,15 @@ class Claims:
         return access.without_unloadable(query)
 
     def claim_due(self, now: datetime) -> list[Job]:
-        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+        """Claim the due jobs no other node holds, advancing them in the same transaction: at
+        most as many runs as the local queue has room for (see the module's docstring)."""
         access = self._access
-        query = self.claim_query(now)
+        with self._lock:
+            room = self._room()
+        if room <= 0:
+            return []
+        limit = min(access.batch_size, room)
+        query = self.claim_query(now, limit)
         # Runs that ended before this claim must not count against max_instances: their rows'
         # deletes, queued or in another thread's write, are committed first.
         self._marks.sync()
@@ -169,9 +192,12 @@ class Claims:
         def claim(conn: Connection) -> list[Job]:
             with self._lock:
                 self._plans.clear()
-            jobs = access.load_rows(conn.execute(query).all())
-            in_flight = self._running_counts(conn, [job.id for job in jobs])
-            decisions, failed = self._decide(jobs, now, in_flight)
+            loaded = access.load_rows(conn.execute(query).all())
+            in_flight = self._running_counts(conn, [job.id for job in loaded])
+            decisions, failed = self._decide(loaded, now, in_flight, room)
+            # The jobs past the queue's room are not written: their rows stay due, unleased.
+            kept = {d.job.id for d in decisions} | {job.id for job, _exc in failed}
+            jobs = [job for job in loaded if job.id in kept]
             try:
                 # The whole step in a few statements; a savepoint lets one row that cannot be
                 # written be found job by job below instead of failing every node's step.
@@ -206,20 +232,52 @@ class Claims:
             for job, _exc in failed:
                 self._pause(conn, job)
             self._adopt(decisions, failed)
+            if len(jobs) < len(loaded) or len(loaded) == limit < access.batch_size:
+                self._stopped_at_limit()
             return jobs
 
         return access.write(claim)
 
+    def _room(self) -> int:
+        """How many runs a claim may add to the local queue now (the caller holds the lock):
+        none while a full queue has not drained to half."""
+        if self._full and self.queued > self.max_queued // 2:
+            return 0
+        self._full = False
+        return self.max_queued - self.queued
+
+    def _stopped_at_limit(self) -> None:
+        """A claim left due jobs for want of room: wait for the queue to drain to half."""
+        with self._lock:
+            if self.queued > self.max_queued // 2:
+                self._full = True
+
+    def _dequeue(self, claim: Claim, remaining: int) -> bool:
+        """Leave ``remaining`` of ``claim``'s runs queued (the caller holds the lock); return
+        whether the queue just drained enough for the loop to be woken to claim again."""
+        if remaining >= claim.queued:
+            return False
+        self.queued -= claim.queued - remaining
+        claim.queued = remaining
+        if self._full and self.queued <= self.max_queued // 2:
+            self._full = False
+            return True
+        return False
+
     def _decide(
-        self, jobs: list[Job], now: datetime, in_flight: dict[str, int]
+        self, jobs: list[Job], now: datetime, in_flight: dict[str, int], room: int
     ) -> tuple[list[_Decision], list[tuple[Job, Exception]]]:
-        """Work out each job's runs and new row (no database access)."""
+        """Work out each job's runs and new row (no database access), stopping before the
+        job whose runs would overflow ``room`` (but never at the first)."""
         decisions: list[_Decision] = []
         failed: list[tuple[Job, Exception]] = []
         executors = self._access.context.executors
+        queued = 0
         for job in jobs:
             try:
                 plan = plan_runs(job, now)
+                if plan.run_times and queued and queued + len(plan.run_times) > room:
+                    break
                 original = job.next_run_time
                 job.next_run_time = plan.next_run_time
                 try:
@@ -236,6 +294,7 @@ class Claims:
                     "Job %r has %d runs in flight across the cluster", job.id, in_flight[job.id]
                 )
             elif plan.run_times:
+                queued += len(plan.run_times)
                 with self._lock:
                     self._sequence += 1
                     sequence = self._sequence
@@ -342,19 +401,22 @@ class Claims:
 
     def _track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
         run_micros = tuple(to_micros(moment) or 0 for moment in run_times)
-        claim = Claim(run_key, job_id, run_micros[-1], run_micros)
+        claim = Claim(run_key, job_id, run_micros[-1], run_micros, queued=len(run_micros))
+        self.queued += claim.queued
         self._ends[(job_id, claim.end_micros)] = claim
         for micros in run_micros:
             self._starts[(job_id, micros)] = claim
         return claim
 
-    def _untrack(self, claim: Claim) -> None:
-        """Stop tracking ``claim`` (the caller holds the lock)."""
+    def _untrack(self, claim: Claim) -> bool:
+        """Stop tracking ``claim`` (the caller holds the lock); return whether the loop is to
+        be woken (see :meth:`_dequeue`)."""
         if self._ends.get((claim.job_id, claim.end_micros)) is claim:
             del self._ends[(claim.job_id, claim.end_micros)]
         for micros in claim.run_micros:
             if self._starts.get((claim.job_id, micros)) is claim:
                 del self._starts[(claim.job_id, micros)]
+        return self._dequeue(claim, 0)
 
     def run_begins(self, job_id: str, jobstore: str, run_time: datetime) -> None:
         """Record, before its body starts, that the run of ``job_id`` at ``run_time`` begins
@@ -364,8 +426,13 @@ class Claims:
         micros = to_micros(run_time) or 0
         with self._lock:
             claim = self._starts.get((job_id, micros))
-        if claim is not None:
-            self._marks.mark(claim.run_key, micros)
+            if claim is None:
+                return
+            remaining = sum(1 for later in claim.run_micros if later > micros)
+            wake = self._dequeue(claim, remaining)
+        if wake:
+            self._access.context.wakeup()
+        self._marks.mark(claim.run_key, micros)
 
     def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
         if not job_ids:
@@ -402,9 +469,12 @@ class Claims:
                 self._plans.pop(job_id, None)
             unsubmitted = [c for c in self._step_claims.values() if not c.submitted]
             self._step_claims.clear()
+            wake = False
             for claim in unsubmitted:
-                self._untrack(claim)
+                wake = self._untrack(claim) or wake
             keys = [claim.run_key for claim in unsubmitted]
+        if wake:
+            access.context.wakeup()
 
         def give_back(conn: Connection) -> None:
             conn.execute(
@@ -426,7 +496,11 @@ class Claims:
 
     def next_run_time(self) -> datetime | None:
         """The earliest moment this node may claim a job: a leased job counts at its lease's
-        end, another node's job once it has waited ``steal_micros`` for it."""
+        end, another node's job once it has waited ``steal_micros`` for it; ``None`` while its
+        queue is full (the run that drains it wakes the loop)."""
+        with self._lock:
+            if self._room() <= 0:
+                return None
         access = self._access
         jobs_table = access.tables.jobs
         next_run = jobs_table.c.next_run_time
@@ -478,17 +552,22 @@ class Claims:
         run_time = getattr(event, "scheduled_run_time", None)
         if run_time is None or isinstance(getattr(event, "exception", None), JobAbandonedError):
             return
+        wake = False
         with self._lock:
             ended = self._ends.get((job_id, to_micros(run_time) or 0))
             if ended is not None:
-                self._untrack(ended)
+                wake = self._untrack(ended)
+        if wake:
+            self._access.context.wakeup()
         if ended is not None:
             self.delete_running([ended.run_key])
 
     def forget(self, claim: Claim) -> None:
         """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""
         with self._lock:
-            self._untrack(claim)
+            wake = self._untrack(claim)
+        if wake:
+            self._access.context.wakeup()
 
     def delete_running(self, keys: list[str]) -> None:
         """Delete ``_running`` rows with the next batch of marks; on failure it is retried."""
