@@ -51,15 +51,32 @@ from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
 from obssched.jobstores._sql.bulk import ClaimStatements
-from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
+from obssched.jobstores._sql.codec import micros_to_datetime, next_run_time_patch, to_micros
 from obssched.jobstores._sql.starts import StartMarks, reports_body_start
 from obssched.jobstores.base import RunPlan
+from obssched.triggers.base import GridTrigger
+from obssched.triggers.combining import BaseCombiningTrigger
 
 if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.jobstores._sql.access import StoreAccess
 
 __all__ = ["Claim", "Claims"]
+
+_NO_PATCH = (None, None, None)
+
+
+def _fixed_trigger(trigger: object) -> bool:
+    """Whether ``trigger`` keeps no state that working out fire times could change: the
+    built-in triggers (combining ones only of such triggers). Another trigger's state is
+    written whole at each claim, as the loop saves it."""
+    if not isinstance(trigger, GridTrigger) or not type(trigger).__module__.startswith(
+        "obssched.triggers."
+    ):
+        return False
+    if isinstance(trigger, BaseCombiningTrigger):
+        return all(_fixed_trigger(child) for child in trigger.triggers)
+    return True
 
 
 @dataclass
@@ -192,9 +209,11 @@ class Claims:
         def claim(conn: Connection) -> list[Job]:
             with self._lock:
                 self._plans.clear()
-            loaded = access.load_rows(conn.execute(query).all())
+            rows = conn.execute(query).all()
+            states = {row.id: row.state for row in rows}
+            loaded = access.load_rows(rows)
             in_flight = self._running_counts(conn, [job.id for job in loaded])
-            decisions, failed = self._decide(loaded, now, in_flight, room)
+            decisions, failed = self._decide(loaded, states, now, in_flight, room)
             # The jobs past the queue's room are not written: their rows stay due, unleased.
             kept = {d.job.id for d in decisions} | {job.id for job, _exc in failed}
             jobs = [job for job in loaded if job.id in kept]
@@ -265,10 +284,16 @@ class Claims:
         return False
 
     def _decide(
-        self, jobs: list[Job], now: datetime, in_flight: dict[str, int], room: int
+        self,
+        jobs: list[Job],
+        states: dict[str, bytes],
+        now: datetime,
+        in_flight: dict[str, int],
+        room: int,
     ) -> tuple[list[_Decision], list[tuple[Job, Exception]]]:
-        """Work out each job's runs and new row (no database access), stopping before the
-        job whose runs would overflow ``room`` (but never at the first)."""
+        """Work out each job's runs and new row (no database access) from the job and its
+        stored state, stopping before the job whose runs would overflow ``room`` (but never at
+        the first)."""
         decisions: list[_Decision] = []
         failed: list[tuple[Job, Exception]] = []
         executors = self._access.context.executors
@@ -278,12 +303,7 @@ class Claims:
                 plan = plan_runs(job, now)
                 if plan.run_times and queued and queued + len(plan.run_times) > room:
                     break
-                original = job.next_run_time
-                job.next_run_time = plan.next_run_time
-                try:
-                    values = self._access.row_values(job)
-                finally:
-                    job.next_run_time = original
+                values = self._advanced_row(job, plan.next_run_time, states.get(job.id))
             except Exception as exc:
                 failed.append((job, exc))
                 continue
@@ -307,6 +327,23 @@ class Claims:
             decisions.append(decision)
         return decisions, failed
 
+    def _advanced_row(
+        self, job: Job, next_run_time: datetime | None, state: bytes | None
+    ) -> dict[str, Any]:
+        """The values that advance ``job`` to ``next_run_time``: only that, patched into its
+        stored ``state``, when the job's trigger keeps no state of its own (the built-in
+        triggers are pure functions of their settings); otherwise the whole row, encoded."""
+        if next_run_time is not None and state is not None and _fixed_trigger(job.trigger):
+            patch = next_run_time_patch(bytes(state), next_run_time)
+            if patch is not None:
+                return {"next_run_time": to_micros(next_run_time), "state": None, "patch": patch}
+        original = job.next_run_time
+        job.next_run_time = next_run_time
+        try:
+            return self._access.row_values(job)
+        finally:
+            job.next_run_time = original
+
     def _write_claims(self, conn: Connection, decisions: list[_Decision], now: datetime) -> None:
         """Advance the claimed jobs, delete the finished ones and insert the ``_running`` rows
         of the runs to submit: one statement each, whatever the number of jobs."""
@@ -317,18 +354,19 @@ class Claims:
         advanced = [d for d in decisions if d.values["next_run_time"] is not None]
         finished = [d.job.id for d in decisions if d.values["next_run_time"] is None]
         if advanced:
+            patches = [d.values.get("patch") or _NO_PATCH for d in advanced]
             conn.execute(
                 self._statements.advance,
                 {
                     "ids": [d.job.id for d in advanced],
                     "next_run_times": [d.values["next_run_time"] for d in advanced],
-                    "func_refs": [d.values["func_ref"] for d in advanced],
                     "states": [d.values["state"] for d in advanced],
+                    "positions": [patch[0] for patch in patches],
+                    "lengths": [patch[1] for patch in patches],
+                    "moments": [patch[2] for patch in patches],
                     **lease,
                 },
             )
-        if finished:
-            conn.execute(delete(jobs_table).where(jobs_table.c.id.in_(finished)))
         claimed = [d for d in decisions if d.run_key]
         if claimed:
             conn.execute(
@@ -343,10 +381,11 @@ class Claims:
                         for d in claimed
                     ],
                     "claimed_at": now_micros,
-                    "states": [d.values["state"] for d in claimed],
                     "started": [d.started_through for d in claimed],
                 },
             )
+        if finished:  # after the _running rows, which copy their last state
+            conn.execute(delete(jobs_table).where(jobs_table.c.id.in_(finished)))
 
     def _adopt(self, decisions: list[_Decision], failed: list[tuple[Job, Exception]]) -> None:
         """Take the written claims on: the plans for the loop, the runs to track."""

@@ -30,6 +30,7 @@ __all__ = [
     "encode_job",
     "encode_state",
     "micros_to_datetime",
+    "next_run_time_patch",
     "to_micros",
 ]
 
@@ -123,6 +124,35 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
         if key in state:  # likewise: the job state holds them only when not the defaults
             data[key] = state[key]
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+_NEXT_RUN_KEY = b'"next_run_time":'
+
+
+def next_run_time_patch(state: bytes, moment: datetime) -> tuple[int, int, str] | None:
+    """Where a row state written by :func:`encode_state` holds its next run time, to write
+    ``moment`` there instead: ``(position, length, text)``, the 1-based position and the length
+    of the stored value and the ``isoformat()`` to put there between quotes, as
+    :func:`encode_state` writes it. ``None`` when the key is not found exactly once (an
+    argument named ``next_run_time`` shows it twice) or its value is not a string or null:
+    the state is then encoded whole.
+
+    Only the key's own quotes are matched: inside a JSON string a quote is escaped, so the
+    text of an argument cannot look like the key.
+    """
+    start = state.find(_NEXT_RUN_KEY)
+    if start < 0 or state.find(_NEXT_RUN_KEY, start + 1) >= 0:
+        return None
+    start += len(_NEXT_RUN_KEY)
+    if state.startswith(b"null", start):
+        end = start + 4
+    elif state.startswith(b'"', start):
+        end = state.find(b'"', start + 1) + 1
+        if end <= 0:
+            return None
+    else:
+        return None
+    return start + 1, end - start, moment.isoformat()
 
 
 def _load_document(state: bytes | str) -> dict[str, Any]:
