@@ -36,7 +36,12 @@ from obssched.exceptions import ConflictingIdError, InvalidArgumentError, JobLoo
 from obssched.jobstores._sql.access import StoreAccess
 from obssched.jobstores._sql.changes import ChangeWatcher, watch_changes
 from obssched.jobstores._sql.codec import Serializer, UnloadableJob, decode_job
-from obssched.jobstores._sql.engine import ErrorCounter, open_engine, with_retries
+from obssched.jobstores._sql.engine import (
+    ErrorCounter,
+    HeldConnection,
+    open_engine,
+    with_retries,
+)
 from obssched.jobstores._sql.notify import Listener
 from obssched.jobstores._sql.rows import JobRows, NativeRows
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
@@ -170,6 +175,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         # in place.
         self._rows: JobRows = NativeRows(self.tables.jobs, serializer, pickle_protocol)
         self._errors = ErrorCounter()
+        # The cluster's start marks and run ends, written by one thread at a time.
+        self._marks_connection = HeldConnection(self.engine)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._unloadable = UnloadableRows(self._logger)
@@ -260,6 +267,9 @@ class SQLAlchemyJobStore(BaseJobStore):
             batch_size=self.batch_size,
             max_queued_runs=self.max_queued_runs,
             write=self._write,
+            write_alone=lambda operation: self._retry(
+                lambda: self._marks_connection.run(operation)
+            ),
             read=self._read,
             row_values=self._row_values,
             load_rows=self._load_rows,
@@ -293,6 +303,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         if self._owner is not None:
             self._owner.release()
             self._owner = None
+        self._marks_connection.close()
         if self._owns_engine:
             self.engine.dispose()
 

@@ -7,13 +7,20 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from obssched.exceptions import InvalidArgumentError
 
-__all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "open_engine", "with_retries"]
+__all__ = [
+    "RETRY_DELAYS",
+    "ErrorCounter",
+    "HeldConnection",
+    "make_engine",
+    "open_engine",
+    "with_retries",
+]
 
 _T = TypeVar("_T")
 
@@ -145,3 +152,47 @@ def with_retries(
             logger.warning("Database error (retrying in %.2fs): %s", delays[attempt], exc.orig)
             wait(delays[attempt])
             attempt += 1
+
+
+class HeldConnection:
+    """A connection kept open for a caller that writes one statement at a time, in autocommit.
+
+    The statement then costs one round trip: what a pooled transaction adds around it is
+    skipped (the pool's checkout and its liveness ping, ``BEGIN``, ``COMMIT``). A connection the
+    database dropped is not pinged first: its statement fails instead, and the caller counts,
+    logs and retries that like any transient error (:func:`with_retries`), on a new connection
+    (any failure drops the connection held).
+
+    Args:
+        engine: the store's engine.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+
+    def run(self, operation: Callable[[Connection], _T]) -> _T:
+        """Run ``operation`` (one statement) on the held connection; return its result."""
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.invalidated or conn.closed:
+                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._conn = conn
+            try:
+                result = operation(conn)
+                # Ends SQLAlchemy's own transaction of the connection; in autocommit nothing is
+                # sent to the database.
+                conn.commit()
+            except BaseException:
+                self._conn = None
+                conn.close()
+                raise
+            return result
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
