@@ -107,3 +107,32 @@ def test_a_claimed_job_is_stored_as_the_loop_would_save_it(
     assert micros == int(plan.next_run_time.timestamp() * 1_000_000)
     assert state == encode_job(job, "json", 5)
     assert run_state == state
+
+
+def claim_one(store: SQLAlchemyJobStore, now: datetime) -> Any:
+    """Claim the one job due at ``now`` without running it; return it."""
+    [job] = store.acquire_due_jobs(now)
+    store.planned_run_times(job)
+    store.release_jobs([job])
+    return job
+
+
+@pytest.mark.postgresql
+def test_a_job_claimed_again_is_the_same_job_unless_its_row_changed_meanwhile(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+) -> None:
+    """The next claim takes the job object back (at its new next run time, as decoded); once
+    the job is changed in the store, the claim after that decodes the new row."""
+    scheduler.add_job(
+        NOOP, "interval", minutes=1, start_date=T0, id="j", next_run_time=T0,
+        misfire_grace_time=None,
+    )  # fmt: skip
+    first = claim_one(store, T0)
+    second = claim_one(store, T0 + timedelta(minutes=1))
+    assert second is first
+    assert second.next_run_time == T0 + timedelta(minutes=1)
+    scheduler.modify_job("j", kwargs={"changed": True})
+    third = claim_one(store, T0 + timedelta(minutes=2))
+    assert third is not second
+    assert third.kwargs == {"changed": True}
+    assert third.next_run_time == T0 + timedelta(minutes=2)

@@ -1,9 +1,10 @@
 """Cluster mode, the statements that write a whole step's claims at once (PostgreSQL).
 
 A claim advances every job it took, and records the runs it submits; the start of each run and
-its end are recorded in batches too. Each is one statement over arrays (``unnest``), whatever
-the number of rows: the database plans and runs one statement, and the node binds one set of
-parameters instead of one per row, which is most of the cost of ``executemany`` in the driver.
+its end are recorded in batches too. Each is one statement over arrays (``unnest``, ``= ANY``),
+whatever the number of rows: the database plans and runs one statement, and the node binds one
+set of parameters instead of one per row, which is most of the cost of ``executemany`` in the
+driver (or of an ``IN`` list, which SQLAlchemy renders with one parameter per value).
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class ClaimStatements:
             "ON j.id = v.job_id"
         )
         """Insert the ``_running`` rows of a claim's runs."""
+        self.in_flight: TextClause = text(
+            f"SELECT job_id, count(*) FROM {running} "
+            "WHERE job_id = ANY(CAST(:ids AS varchar[])) GROUP BY job_id"
+        )
+        """The runs in flight of each job (``ids``) that has any."""
+        self.release: TextClause = text(
+            f"UPDATE {jobs} SET lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ANY(CAST(:ids AS varchar[])) AND lease_owner = :node"
+        )
+        """Give back this node's (``node``) leases of the jobs ``ids``."""
+        self.delete_running: TextClause = text(
+            f"DELETE FROM {running} WHERE run_key = ANY(CAST(:keys AS varchar[]))"
+        )
+        """Delete the ``_running`` rows ``keys``."""
         # The update skips the rows being deleted: when a CTE's DELETE and the main UPDATE hit
         # the same row, PostgreSQL performs only the UPDATE (a run that began and ended within
         # one batch would keep its row, counting against max_instances until its node died).

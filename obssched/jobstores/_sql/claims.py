@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,11 @@ class Claims:
         access: the store's tables, transactions and row format.
     """
 
+    KNOWN_JOBS = 10_000
+    """How many jobs a node keeps decoded from one claim to the next: decoding a row (its JSON,
+    its trigger) is most of what a claim costs the node per job, and a job claimed again
+    whose row holds the state the last claim wrote is that same job."""
+
     def __init__(self, access: StoreAccess) -> None:
         self._access = access
         self.node_id = access.node_id
@@ -132,6 +138,8 @@ class Claims:
         self._marks = StartMarks(access)
         self._statements = ClaimStatements(access.tables)
         self._sequence = 0
+        # job id -> (the state this node's last claim of it wrote, its job, its next run time)
+        self._known: dict[str, tuple[bytes, Job, datetime]] = {}
         self.max_queued = access.max_queued_runs
         self.queued = 0
         """Runs claimed (or taken over to run again) that have not begun on this node."""
@@ -211,7 +219,7 @@ class Claims:
                 self._plans.clear()
             rows = conn.execute(query).all()
             states = {row.id: row.state for row in rows}
-            loaded = access.load_rows(rows)
+            loaded = self._load(rows)
             in_flight = self._running_counts(conn, [job.id for job in loaded])
             decisions, failed = self._decide(loaded, states, now, in_flight, room)
             # The jobs past the queue's room are not written: their rows stay due, unleased.
@@ -256,6 +264,40 @@ class Claims:
             return jobs
 
         return access.write(claim)
+
+    def _load(self, rows: Sequence[Any]) -> list[Job]:
+        """The jobs of the claimed ``rows``, in order: the job object this node advanced last
+        time when its row still holds the very state that claim wrote (nothing else changed
+        it since), the others decoded."""
+        known = self._known
+        reused: dict[str, Job] = {}
+        fresh = []
+        for row in rows:
+            entry = known.get(row.id)
+            if entry is not None and entry[0] == row.state:
+                job = entry[1]
+                job.next_run_time = entry[2]
+                reused[row.id] = job
+            else:
+                fresh.append(row)
+        if not reused:
+            return self._access.load_rows(rows)
+        decoded = {job.id: job for job in self._access.load_rows(fresh)} if fresh else {}
+        jobs = [reused.get(row.id) or decoded.get(row.id) for row in rows]
+        return [job for job in jobs if job is not None]
+
+    def _remember(self, job: Job, values: dict[str, Any]) -> None:
+        """Keep ``job`` with the state its claim patched in, for the next claim to reuse (the
+        least recently claimed are dropped past ``KNOWN_JOBS``)."""
+        patched = values.get("patched")
+        if patched is None:
+            return
+        known = self._known
+        known.pop(job.id, None)
+        # The next run time as a decoded state holds it (with the UTC offset, not the zone).
+        known[job.id] = (patched, job, datetime.fromisoformat(values["patch"][2]))
+        if len(known) > self.KNOWN_JOBS:
+            del known[next(iter(known))]
 
     def _room(self) -> int:
         """How many runs a claim may add to the local queue now (the caller holds the lock):
@@ -334,9 +376,21 @@ class Claims:
         stored ``state``, when the job's trigger keeps no state of its own (the built-in
         triggers are pure functions of their settings); otherwise the whole row, encoded."""
         if next_run_time is not None and state is not None and _fixed_trigger(job.trigger):
-            patch = next_run_time_patch(bytes(state), next_run_time)
+            stored = bytes(state)
+            patch = next_run_time_patch(stored, next_run_time)
             if patch is not None:
-                return {"next_run_time": to_micros(next_run_time), "state": None, "patch": patch}
+                position, length, moment = patch
+                patched = b'%b"%b"%b' % (
+                    stored[: position - 1],
+                    moment.encode(),
+                    stored[position - 1 + length :],
+                )
+                return {
+                    "next_run_time": to_micros(next_run_time),
+                    "state": None,
+                    "patch": patch,
+                    "patched": patched,
+                }
         original = job.next_run_time
         job.next_run_time = next_run_time
         try:
@@ -392,6 +446,7 @@ class Claims:
         with self._lock:
             for decision in decisions:
                 job_id = decision.job.id
+                self._remember(decision.job, decision.values)
                 self._plans[job_id] = decision.plan
                 self._settled[job_id] = decision.values["next_run_time"]
                 if decision.run_key:
@@ -476,13 +531,8 @@ class Claims:
     def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
         if not job_ids:
             return {}
-        running = self._access.tables.running
-        query = (
-            select(running.c.job_id, func.count())
-            .where(running.c.job_id.in_(job_ids))
-            .group_by(running.c.job_id)
-        )
-        return {job_id: int(count) for job_id, count in conn.execute(query).all()}
+        rows = conn.execute(self._statements.in_flight, {"ids": job_ids}).all()
+        return {job_id: int(count) for job_id, count in rows}
 
     def settled_by_claim(
         self, job_id: str, next_run_time: datetime | None, *, removed: bool = False
@@ -499,8 +549,6 @@ class Claims:
     def release(self, jobs: list[Job]) -> None:
         """Give back the leases of this step's jobs and drop claims that were never submitted."""
         access = self._access
-        jobs_table = access.tables.jobs
-        running = access.tables.running
         ids = [job.id for job in jobs]
         with self._lock:
             for job_id in ids:
@@ -516,13 +564,9 @@ class Claims:
             access.context.wakeup()
 
         def give_back(conn: Connection) -> None:
-            conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id.in_(ids), jobs_table.c.lease_owner == self.node_id)
-                .values(lease_owner=None, lease_until=None)
-            )
+            conn.execute(self._statements.release, {"ids": ids, "node": self.node_id})
             if keys:
-                conn.execute(delete(running).where(running.c.run_key.in_(keys)))
+                conn.execute(self._statements.delete_running, {"keys": keys})
 
         try:
             access.write(give_back)
