@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -51,33 +50,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
+from obssched.jobstores._sql.advance import NO_PATCH, KnownJobs, advanced_row
 from obssched.jobstores._sql.bulk import ClaimStatements
-from obssched.jobstores._sql.codec import micros_to_datetime, next_run_time_patch, to_micros
+from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 from obssched.jobstores._sql.starts import StartMarks, reports_body_start
 from obssched.jobstores.base import RunPlan
-from obssched.triggers.base import GridTrigger
-from obssched.triggers.combining import BaseCombiningTrigger
 
 if TYPE_CHECKING:
     from obssched.job import Job
     from obssched.jobstores._sql.access import StoreAccess
 
 __all__ = ["Claim", "Claims"]
-
-_NO_PATCH = (None, None, None)
-
-
-def _fixed_trigger(trigger: object) -> bool:
-    """Whether ``trigger`` keeps no state that working out fire times could change: the
-    built-in triggers (combining ones only of such triggers). Another trigger's state is
-    written whole at each claim, as the loop saves it."""
-    if not isinstance(trigger, GridTrigger) or not type(trigger).__module__.startswith(
-        "obssched.triggers."
-    ):
-        return False
-    if isinstance(trigger, BaseCombiningTrigger):
-        return all(_fixed_trigger(child) for child in trigger.triggers)
-    return True
 
 
 @dataclass
@@ -138,8 +121,7 @@ class Claims:
         self._marks = StartMarks(access)
         self._statements = ClaimStatements(access.tables)
         self._sequence = 0
-        # job id -> (the state this node's last claim of it wrote, its job, its next run time)
-        self._known: dict[str, tuple[bytes, Job, datetime]] = {}
+        self._known = KnownJobs(self.KNOWN_JOBS)
         self.max_queued = access.max_queued_runs
         self.queued = 0
         """Runs claimed (or taken over to run again) that have not begun on this node."""
@@ -219,7 +201,7 @@ class Claims:
                 self._plans.clear()
             rows = conn.execute(query).all()
             states = {row.id: row.state for row in rows}
-            loaded = self._load(rows)
+            loaded = self._known.load(rows, access.load_rows)
             in_flight = self._running_counts(conn, [job.id for job in loaded])
             decisions, failed = self._decide(loaded, states, now, in_flight, room)
             # The jobs past the queue's room are not written: their rows stay due, unleased.
@@ -264,40 +246,6 @@ class Claims:
             return jobs
 
         return access.write(claim)
-
-    def _load(self, rows: Sequence[Any]) -> list[Job]:
-        """The jobs of the claimed ``rows``, in order: the job object this node advanced last
-        time when its row still holds the very state that claim wrote (nothing else changed
-        it since), the others decoded."""
-        known = self._known
-        reused: dict[str, Job] = {}
-        fresh = []
-        for row in rows:
-            entry = known.get(row.id)
-            if entry is not None and entry[0] == row.state:
-                job = entry[1]
-                job.next_run_time = entry[2]
-                reused[row.id] = job
-            else:
-                fresh.append(row)
-        if not reused:
-            return self._access.load_rows(rows)
-        decoded = {job.id: job for job in self._access.load_rows(fresh)} if fresh else {}
-        jobs = [reused.get(row.id) or decoded.get(row.id) for row in rows]
-        return [job for job in jobs if job is not None]
-
-    def _remember(self, job: Job, values: dict[str, Any]) -> None:
-        """Keep ``job`` with the state its claim patched in, for the next claim to reuse (the
-        least recently claimed are dropped past ``KNOWN_JOBS``)."""
-        patched = values.get("patched")
-        if patched is None:
-            return
-        known = self._known
-        known.pop(job.id, None)
-        # The next run time as a decoded state holds it (with the UTC offset, not the zone).
-        known[job.id] = (patched, job, datetime.fromisoformat(values["patch"][2]))
-        if len(known) > self.KNOWN_JOBS:
-            del known[next(iter(known))]
 
     def _room(self) -> int:
         """How many runs a claim may add to the local queue now (the caller holds the lock):
@@ -345,7 +293,9 @@ class Claims:
                 plan = plan_runs(job, now)
                 if plan.run_times and queued and queued + len(plan.run_times) > room:
                     break
-                values = self._advanced_row(job, plan.next_run_time, states.get(job.id))
+                values = advanced_row(
+                    job, plan.next_run_time, states.get(job.id), self._access.row_values
+                )
             except Exception as exc:
                 failed.append((job, exc))
                 continue
@@ -369,35 +319,6 @@ class Claims:
             decisions.append(decision)
         return decisions, failed
 
-    def _advanced_row(
-        self, job: Job, next_run_time: datetime | None, state: bytes | None
-    ) -> dict[str, Any]:
-        """The values that advance ``job`` to ``next_run_time``: only that, patched into its
-        stored ``state``, when the job's trigger keeps no state of its own (the built-in
-        triggers are pure functions of their settings); otherwise the whole row, encoded."""
-        if next_run_time is not None and state is not None and _fixed_trigger(job.trigger):
-            stored = bytes(state)
-            patch = next_run_time_patch(stored, next_run_time)
-            if patch is not None:
-                position, length, moment = patch
-                patched = b'%b"%b"%b' % (
-                    stored[: position - 1],
-                    moment.encode(),
-                    stored[position - 1 + length :],
-                )
-                return {
-                    "next_run_time": to_micros(next_run_time),
-                    "state": None,
-                    "patch": patch,
-                    "patched": patched,
-                }
-        original = job.next_run_time
-        job.next_run_time = next_run_time
-        try:
-            return self._access.row_values(job)
-        finally:
-            job.next_run_time = original
-
     def _write_claims(self, conn: Connection, decisions: list[_Decision], now: datetime) -> None:
         """Advance the claimed jobs, delete the finished ones and insert the ``_running`` rows
         of the runs to submit: one statement each, whatever the number of jobs."""
@@ -408,7 +329,7 @@ class Claims:
         advanced = [d for d in decisions if d.values["next_run_time"] is not None]
         finished = [d.job.id for d in decisions if d.values["next_run_time"] is None]
         if advanced:
-            patches = [d.values.get("patch") or _NO_PATCH for d in advanced]
+            patches = [d.values.get("patch") or NO_PATCH for d in advanced]
             conn.execute(
                 self._statements.advance,
                 {
@@ -446,7 +367,7 @@ class Claims:
         with self._lock:
             for decision in decisions:
                 job_id = decision.job.id
-                self._remember(decision.job, decision.values)
+                self._known.remember(decision.job, decision.values)
                 self._plans[job_id] = decision.plan
                 self._settled[job_id] = decision.values["next_run_time"]
                 if decision.run_key:
