@@ -196,3 +196,40 @@ def test_a_queue_limit_that_is_not_a_positive_whole_number_is_refused(value: Any
     with pytest.raises(InvalidArgumentError, match="max_queued_runs") as caught:
         SQLAlchemyJobStore(url="sqlite://", max_queued_runs=value)
     assert (caught.value.argument, caught.value.value) == ("max_queued_runs", value)
+
+
+class FirstCommitLost:
+    """Stands in for the claims' store access: the first write runs and is rolled back, as if
+    its commit had failed, before the write is retried."""
+
+    def __init__(self, access: Any, store: SQLAlchemyJobStore) -> None:
+        self._access = access
+        self._store = store
+        self.lost = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._access, name)
+
+    def write(self, operation: Any) -> Any:
+        """Run ``operation`` once in a transaction rolled back, then as the store does."""
+        if not self.lost:
+            self.lost = True
+            with self._store.engine.connect() as conn, conn.begin() as transaction:
+                operation(conn)
+                transaction.rollback()
+        return self._access.write(operation)
+
+
+@pytest.mark.postgresql
+def test_a_claim_retried_after_a_lost_commit_queues_only_what_it_wrote(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler, held: HeldExecutor
+) -> None:
+    """The attempt that was not committed leaves nothing in the queue; once the claimed runs
+    ran, the queue is empty."""
+    node = store._node
+    assert node is not None
+    node.claims._access = FirstCommitLost(node.claims._access, store)  # type: ignore[assignment]
+    scheduler.tick()
+    assert queued(store) == ROOM
+    held.begin()
+    assert (queued(store), running_rows(store)) == (0, 0)

@@ -196,7 +196,9 @@ class Claims:
         # deletes, queued or in another thread's write, are committed first.
         self._marks.sync()
 
-        def claim(conn: Connection) -> list[Job]:
+        def claim(
+            conn: Connection,
+        ) -> tuple[list[Job], list[_Decision], list[tuple[Job, Exception]], int]:
             with self._lock:
                 self._plans.clear()
             rows = conn.execute(query).all()
@@ -240,12 +242,15 @@ class Claims:
             # job it cannot process.
             for job, _exc in failed:
                 self._pause(conn, job)
-            self._adopt(decisions, failed)
-            if len(jobs) < len(loaded) or len(loaded) == limit < access.batch_size:
-                self._stopped_at_limit()
-            return jobs
+            return jobs, decisions, failed, len(loaded)
 
-        return access.write(claim)
+        jobs, decisions, failed, loaded = access.write(claim)
+        # Taken on once committed: an attempt whose commit failed and was retried must not
+        # leave claims tracked (and counted in the queue) that no row records.
+        self._adopt(decisions, failed)
+        if len(jobs) < loaded or loaded == limit < access.batch_size:
+            self._stopped_at_limit()
+        return jobs
 
     def _room(self) -> int:
         """How many runs a claim may add to the local queue now (the caller holds the lock):
