@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from obssched._runs import RunInfo
+from obssched.executors._apscheduler import run_job
 from obssched.executors.base import BaseExecutor
 from obssched.job import Job
 
@@ -42,3 +45,23 @@ class HeldExecutor(BaseExecutor):
         for job, runs in taken:
             self._run_in_this_thread(job, runs)
         return sum(len(runs) for _job, runs in taken)
+
+
+class Aps3StyleExecutor(BaseExecutor):
+    """An executor written against APScheduler 3: it overrides ``_do_submit_job`` and runs each
+    work item with :func:`~obssched.executors._apscheduler.run_job` (no run hooks), only when
+    the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[Job, list[datetime]]] = []
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        self.pending.append((job, run_times))
+
+    def run_pending(self) -> None:
+        """Run every work item submitted so far and report its events, in submission order."""
+        taken, self.pending = self.pending, []
+        for job, run_times in taken:
+            assert job._jobstore_alias is not None
+            self._run_job_success(job.id, run_job(job, job._jobstore_alias, run_times, __name__))
