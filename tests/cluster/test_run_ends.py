@@ -4,13 +4,13 @@ queue and its ``_running`` row is deleted, before anything the end sets off can 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from obssched.events import EVENT_JOB_MISSED
+from obssched.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
@@ -106,3 +106,29 @@ def test_a_run_its_executor_reports_missed_ends_its_claim(
     executor.run_pending()
     assert [event.job_id for event in recorder.of(EVENT_JOB_MISSED)] == ["m"]
     assert (queued(store), running_rows(store)) == (0, 0)
+
+
+@pytest.mark.postgresql
+def test_the_claim_an_end_wakes_does_not_count_the_run_that_ended(
+    scheduler: EagerScheduler,
+    executor: Aps3StyleExecutor,
+    clock: ManualClock,
+    postgres_url: str,
+    pg_schema: str,
+) -> None:
+    """The end that drains a full queue wakes the loop only once its row's delete is queued: the
+    step it sets off claims the job again and runs it, refusing nothing for ``max_instances``."""
+    store = start_node(scheduler, postgres_url, pg_schema, room=2)
+    scheduler.add_job(NOOP, "interval", minutes=1, start_date=T0, id="a", misfire_grace_time=None)
+    scheduler.add_job(NOOP, "interval", minutes=5, start_date=T0, id="b", misfire_grace_time=None)
+    scheduler.resume()
+    scheduler.tick()
+    assert store.get_next_run_time() is None  # full: only an end wakes the loop
+    recorder = EventRecorder(scheduler)
+    clock.advance(timedelta(minutes=1))
+    scheduler.eager = True
+    executor.run_pending()
+    assert scheduler.eager_ticks == 1
+    assert recorder.of(EVENT_JOB_MAX_INSTANCES) == []
+    submitted = [event.job_id for event in recorder.of(EVENT_JOB_SUBMITTED)]
+    assert submitted == ["a"]

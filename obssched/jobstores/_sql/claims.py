@@ -561,15 +561,16 @@ class Claims:
         run_time = getattr(event, "scheduled_run_time", None)
         if run_time is None or isinstance(getattr(event, "exception", None), JobAbandonedError):
             return
-        wake = False
         with self._lock:
             ended = self._ends.get((job_id, to_micros(run_time) or 0))
-            if ended is not None:
-                wake = self._untrack(ended)
+            if ended is None:
+                return
+            wake = self._untrack(ended)
+        # The delete first: the step a wakeup sets off syncs the deletes queued before it, and
+        # must not count this run against max_instances.
+        self.delete_running([ended.run_key])
         if wake:
             self._access.context.wakeup()
-        if ended is not None:
-            self.delete_running([ended.run_key])
 
     def forget(self, claim: Claim) -> None:
         """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""
