@@ -233,3 +233,38 @@ def test_a_claim_retried_after_a_lost_commit_queues_only_what_it_wrote(
     assert queued(store) == ROOM
     held.begin()
     assert (queued(store), running_rows(store)) == (0, 0)
+
+
+@pytest.mark.postgresql
+def test_a_queue_filled_by_one_job_with_more_runs_than_its_room_wakes_the_loop_once_drained(
+    scheduler: ManualScheduler,
+    held: HeldExecutor,
+    clock: ManualClock,
+    postgres_url: str,
+    pg_schema: str,
+) -> None:
+    """The first job a claim takes goes in whatever its runs (here 6 with room for 5): the node
+    then waits, and the run that drains its queue to half wakes the loop to claim again."""
+    store = cluster_store(postgres_url, pg_schema, "here", max_queued_runs=ROOM)
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    for job_id, start in (("late", T0), ("next", T0 + timedelta(minutes=6))):
+        scheduler.add_job(
+            NOOP,
+            "interval",
+            minutes=1,
+            start_date=start,
+            id=job_id,
+            coalesce=False,
+            misfire_grace_time=None,
+            max_instances=10,
+        )
+    clock.advance(timedelta(minutes=5, seconds=30))
+    scheduler.resume()
+    scheduler.tick()
+    assert queued(store) == ROOM + 1
+    assert store.get_next_run_time() is None
+    wakeups = scheduler.wakeups
+    held.begin()
+    assert (queued(store), scheduler.wakeups) == (0, wakeups + 1)
+    assert store.get_next_run_time() == T0 + timedelta(minutes=6)

@@ -257,8 +257,12 @@ class Claims:
         none while a full queue has not drained to half."""
         if self._full and self.queued > self.max_queued // 2:
             return 0
-        self._full = False
-        return self.max_queued - self.queued
+        room = self.max_queued - self.queued
+        # A queue can fill without a claim stopping at its limit (a claim's first job goes in
+        # whatever its runs, re-runs taken over are not bounded): once it says it has no room,
+        # it waits like a full one, for the run that drains it to half to wake the loop.
+        self._full = room <= 0
+        return room
 
     def _stopped_at_limit(self) -> None:
         """A claim left due jobs for want of room: wait for the queue to drain to half."""
