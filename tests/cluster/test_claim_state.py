@@ -14,6 +14,9 @@ from sqlalchemy import select
 from obssched.jobstores._sql.codec import encode_job, next_run_time_patch
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
+from obssched.triggers.combining import OrTrigger
+from obssched.triggers.cron import CronTrigger
+from obssched.triggers.interval import IntervalTrigger
 
 from .probes import CountingTrigger
 
@@ -87,14 +90,24 @@ def stored(store: SQLAlchemyJobStore, job_id: str) -> tuple[int, bytes, bytes]:
         {"trigger": "cron", "minute": "*", "timezone": "Europe/Paris"},
         {"trigger": "interval", "minutes": 1, "start_date": T0, "kwargs": {"next_run_time": 1}},
         {"trigger": CountingTrigger(T0)},
+        {"trigger": "interval", "minutes": 1},
+        {"trigger": OrTrigger([IntervalTrigger(minutes=1), CronTrigger(hour=5, timezone=UTC)])},
     ],
-    ids=["interval", "cron-in-a-zone", "argument-named-like-the-key", "stateful-trigger"],
+    ids=[
+        "interval",
+        "cron-in-a-zone",
+        "argument-named-like-the-key",
+        "stateful-trigger",
+        "interval-starting-at-its-first-run",
+        "combining-an-interval-starting-at-its-first-run",
+    ],
 )
 def test_a_claimed_job_is_stored_as_the_loop_would_save_it(
     store: SQLAlchemyJobStore, scheduler: ManualScheduler, options: dict[str, Any]
 ) -> None:
     """After the claim the row's state is byte for byte the whole encoding of the job at its
-    new next run time, and the ``_running`` row holds that state too."""
+    new next run time, and the ``_running`` row holds that state too (with the start date an
+    interval without one takes from its first run)."""
     scheduler.add_job(NOOP, id="j", next_run_time=T0, misfire_grace_time=None, **options)
     claimed = store.acquire_due_jobs(T0)
     [job] = claimed

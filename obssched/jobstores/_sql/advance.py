@@ -4,7 +4,8 @@ A claim changes only a job's next run time. For the built-in triggers, pure func
 settings, the new time is patched into the stored state where it stands (the database
 overlays it): nothing is encoded or sent but the time. Another trigger may keep state of its
 own that working out fire times changed, so its job is encoded and written whole, as the loop
-would save it.
+would save it; so is a job whose interval trigger was stored without a start date (it takes
+its first run's).
 
 Decoding a row (its JSON, its trigger) is most of what a claim costs the node per job, so a
 node keeps the jobs it advanced (:class:`KnownJobs`) and takes the same object back at the next
@@ -20,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from obssched.jobstores._sql.codec import next_run_time_patch, to_micros
 from obssched.triggers.base import GridTrigger
+from obssched.triggers.calendarinterval import CalendarIntervalTrigger
 from obssched.triggers.combining import BaseCombiningTrigger
+from obssched.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
     from obssched.job import Job
 
-__all__ = ["NO_PATCH", "KnownJobs", "advanced_row"]
+__all__ = ["NO_PATCH", "KnownJobs", "advanced_row", "fixed_trigger"]
 
 NO_PATCH = (None, None, None)
 """The patch parameters of a job written whole."""
@@ -33,14 +36,20 @@ NO_PATCH = (None, None, None)
 
 def fixed_trigger(trigger: object) -> bool:
     """Whether ``trigger`` keeps no state that working out fire times could change: the
-    built-in triggers (combining ones only of such triggers)."""
+    built-in triggers (combining ones only of such triggers), except an interval without a
+    start date, which takes its first run's (asked before the claim works its runs out)."""
     if not isinstance(trigger, GridTrigger) or not type(trigger).__module__.startswith(
         "obssched.triggers."
     ):
         return False
     if isinstance(trigger, BaseCombiningTrigger):
         return all(fixed_trigger(child) for child in trigger.triggers)
-    return True
+    # Set on first use, when stored without one (a job added with its first next_run_time, or
+    # paused, then resumed): the claim that sets it writes the whole state, or each decode of
+    # the row would anchor the grid anew at the last (jittered) run.
+    return not isinstance(trigger, IntervalTrigger | CalendarIntervalTrigger) or (
+        trigger.start_date is not None
+    )
 
 
 def advanced_row(
@@ -52,8 +61,12 @@ def advanced_row(
     """The values that advance ``job`` to ``next_run_time``: ``next_run_time`` (micros) and
     either ``patch`` (where the stored ``state`` holds the time, and the new time: see
     :func:`~obssched.jobstores._sql.codec.next_run_time_patch`) with ``patched``, the state it
-    makes, or the whole ``state`` encoded by ``row_values``."""
-    if next_run_time is not None and state is not None and fixed_trigger(job.trigger):
+    makes, or the whole ``state`` encoded by ``row_values``.
+
+    ``state`` is given only for a job whose trigger was fixed (:func:`fixed_trigger`) before
+    its runs were worked out; otherwise the job is written whole.
+    """
+    if next_run_time is not None and state is not None:
         stored = bytes(state)
         patch = next_run_time_patch(stored, next_run_time)
         if patch is not None:

@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
-from obssched.jobstores._sql.advance import NO_PATCH, KnownJobs, advanced_row
+from obssched.jobstores._sql.advance import NO_PATCH, KnownJobs, advanced_row, fixed_trigger
 from obssched.jobstores._sql.bulk import ClaimStatements
 from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 from obssched.jobstores._sql.starts import StartMarks, reports_body_start
@@ -299,12 +299,11 @@ class Claims:
         queued = 0
         for job in jobs:
             try:
+                state = states.get(job.id) if fixed_trigger(job.trigger) else None
                 plan = plan_runs(job, now)
                 if plan.run_times and queued and queued + len(plan.run_times) > room:
                     break
-                values = advanced_row(
-                    job, plan.next_run_time, states.get(job.id), self._access.row_values
-                )
+                values = advanced_row(job, plan.next_run_time, state, self._access.row_values)
             except Exception as exc:
                 failed.append((job, exc))
                 continue
