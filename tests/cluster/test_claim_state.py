@@ -149,3 +149,21 @@ def test_a_job_claimed_again_is_the_same_job_unless_its_row_changed_meanwhile(
     assert third is not second
     assert third.kwargs == {"changed": True}
     assert third.next_run_time == T0 + timedelta(minutes=2)
+
+
+@pytest.mark.postgresql
+def test_each_claim_hands_over_the_arguments_as_stored(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+) -> None:
+    """A job claimed again gets fresh argument values, as decoded from its row: what a run did
+    to a mutable argument does not carry over to the next run (as in APScheduler 3)."""
+    scheduler.add_job(
+        NOOP, "interval", minutes=1, start_date=T0, id="j", next_run_time=T0,
+        args=[[1]], kwargs={"acc": []}, misfire_grace_time=None,
+    )  # fmt: skip
+    first = claim_one(store, T0)
+    first.args[0].append(2)
+    first.kwargs["acc"].append(1)
+    second = claim_one(store, T0 + timedelta(minutes=1))
+    assert second.trigger is first.trigger
+    assert (second.args, second.kwargs) == (([1],), {"acc": []})

@@ -10,7 +10,9 @@ its first run's).
 Decoding a row (its JSON, its trigger) is most of what a claim costs the node per job, so a
 node keeps the jobs it advanced (:class:`KnownJobs`) and takes the same object back at the next
 claim while the row holds the very state that claim wrote: a row anything else changed is
-decoded anew.
+decoded anew. Only its arguments are decoded at each claim (if it has any), as every run
+decoding its row would have them: a run that changes a mutable argument does not change the
+next run's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from obssched.jobstores._sql.codec import next_run_time_patch, to_micros
+from obssched.jobstores._sql.codec import arguments_reader, next_run_time_patch, to_micros
 from obssched.triggers.base import GridTrigger
 from obssched.triggers.calendarinterval import CalendarIntervalTrigger
 from obssched.triggers.combining import BaseCombiningTrigger
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from obssched.job import Job
 
 __all__ = ["NO_PATCH", "KnownJobs", "advanced_row", "fixed_trigger"]
+
+_ArgumentsReader = Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
 
 NO_PATCH = (None, None, None)
 """The patch parameters of a job written whole."""
@@ -100,8 +104,9 @@ class KnownJobs:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        # job id -> (the state the claim wrote, the job, its next run time as decoded)
-        self._jobs: dict[str, tuple[bytes, Job, datetime]] = {}
+        # job id -> (the state the claim wrote, the job, its next run time as decoded, what
+        # decodes its arguments if it has any)
+        self._jobs: dict[str, tuple[bytes, Job, datetime, _ArgumentsReader | None]] = {}
 
     def load(
         self, rows: Sequence[Any], load_rows: Callable[[Iterable[Any]], list[Job]]
@@ -117,6 +122,8 @@ class KnownJobs:
             if entry is not None and entry[0] == row.state:
                 job = entry[1]
                 job.next_run_time = entry[2]
+                if entry[3] is not None:
+                    job.args, job.kwargs = entry[3]()
                 reused[row.id] = job
             else:
                 fresh.append(row)
@@ -133,8 +140,10 @@ class KnownJobs:
         if patched is None:
             return
         known = self._jobs
-        known.pop(job.id, None)
+        entry = known.pop(job.id, None)
+        # A job kept already has the same arguments: a patch changes only the next run time.
+        reader = entry[3] if entry is not None and entry[1] is job else arguments_reader(patched)
         # The next run time as a decoded state holds it (with the UTC offset, not the zone).
-        known[job.id] = (patched, job, datetime.fromisoformat(values["patch"][2]))
+        known[job.id] = (patched, job, datetime.fromisoformat(values["patch"][2]), reader)
         if len(known) > self.limit:
             del known[next(iter(known))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Serializer",
     "UnloadableJob",
+    "arguments_reader",
     "decode_job",
     "decode_labels",
     "encode_job",
@@ -184,6 +186,23 @@ def decode_labels(state: bytes) -> tuple[str, str]:
     if not isinstance(name, str) or not isinstance(executor, str):
         raise SerializationError(f"Job data lacks a name or an executor: {name!r}, {executor!r}")
     return name, executor
+
+
+def arguments_reader(state: bytes) -> Callable[[], tuple[tuple[Any, ...], dict[str, Any]]] | None:
+    """A function decoding the arguments of a row ``state`` (its job already decoded once:
+    the state is known to be readable) anew at each call; ``None`` if it has none.
+
+    A job reused for several runs takes its arguments from it for each: values a run changed
+    must not carry over to the next, as they do not when every run decodes its row.
+    """
+    arguments = _load_document(state)["arguments"]
+    if arguments == {"args": [], "kwargs": {}}:
+        return None
+    if isinstance(arguments, dict) and set(arguments) == {"pickle"}:
+        payload = base64.b64decode(arguments["pickle"])
+        return lambda: pickle.loads(payload)
+    text = json.dumps(arguments)
+    return lambda: loads_args(text)
 
 
 def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle: bool) -> Job:
