@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -161,7 +162,9 @@ class HeldConnection:
     skipped (the pool's checkout and its liveness ping, ``BEGIN``, ``COMMIT``). A connection the
     database dropped is not pinged first: its statement fails instead, and the caller counts,
     logs and retries that like any transient error (:func:`with_retries`), on a new connection
-    (any failure drops the connection held).
+    (any failure drops the connection held). The connection is detached from the engine's pool
+    as soon as it is opened: kept, it would hold one of the pool's slots for good, and a small
+    pool (a user's engine) would leave the claims waiting for a connection.
 
     Args:
         engine: the store's engine.
@@ -171,6 +174,7 @@ class HeldConnection:
         self._engine = engine
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._raw: Any = None  # the DB-API connection of _conn, which this object closes
 
     def run(self, operation: Callable[[Connection], _T]) -> _T:
         """Run ``operation`` (one statement) on the held connection; return its result."""
@@ -178,6 +182,8 @@ class HeldConnection:
             conn = self._conn
             if conn is None or conn.invalidated or conn.closed:
                 conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._raw = conn.connection.dbapi_connection
+                conn.detach()  # after the option is set: a detached record takes no reset
                 self._conn = conn
             try:
                 result = operation(conn)
@@ -185,14 +191,23 @@ class HeldConnection:
                 # sent to the database.
                 conn.commit()
             except BaseException:
-                self._conn = None
-                conn.close()
+                self._drop()
                 raise
             return result
 
     def close(self) -> None:
-        """Give the connection back to the pool."""
+        """Close the connection held."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the connection held, if any (the caller holds the lock)."""
+        conn, raw = self._conn, self._raw
+        self._conn = self._raw = None
+        if conn is not None:
+            conn.close()
+        # A detached connection SQLAlchemy invalidated (after a failure) is forgotten, not
+        # closed: its DB-API connection is closed here.
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()
