@@ -205,6 +205,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             return  # started already: a second start must not subscribe a second run ledger
         super().start(scheduler, alias)
         self._stopping.clear()
+        # A store started again after a shutdown (which closed it for good) keeps one anew.
+        self._marks_connection = HeldConnection(self.engine)
         options = (self.tables, self.serializer, self.pickle_protocol, self.cluster)
         try:
             in_place = self._read(lambda conn: in_place_rows(conn, *options))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from obssched.jobstores._sql.engine import HeldConnection
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
 
@@ -54,3 +56,61 @@ def test_a_node_on_a_one_connection_pool_claims_again_after_a_run_began(
         assert store.error_count == 0
     finally:
         scheduler.shutdown()
+
+
+class RecordedConnection:
+    """A connection of :class:`RecordingEngine`: says whether it was detached and closed."""
+
+    def __init__(self) -> None:
+        self.detached = False
+        self.closed = False
+        self.invalidated = False
+        self.connection = self  # the pool's proxy...
+        self.dbapi_connection = self  # ...and the DB-API connection: all one here
+
+    def __enter__(self) -> RecordedConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def execution_options(self, **options: Any) -> RecordedConnection:
+        """Options are accepted and ignored."""
+        return self
+
+    def detach(self) -> None:
+        """Taken out of the pool."""
+        self.detached = True
+
+    def commit(self) -> None:
+        """Nothing to commit."""
+
+    def close(self) -> None:
+        """Closed (or given back to the pool, if not detached)."""
+        self.closed = True
+
+
+class RecordingEngine:
+    """Stands in for the store's engine: records every connection it opens."""
+
+    def __init__(self) -> None:
+        self.opened: list[RecordedConnection] = []
+
+    def connect(self) -> RecordedConnection:
+        """A new recorded connection."""
+        self.opened.append(RecordedConnection())
+        return self.opened[-1]
+
+
+def test_a_write_after_the_connection_was_closed_leaves_no_connection_open() -> None:
+    """Closing is final: a later write (a run ending after the store shut down) takes a pooled
+    connection and gives it back at once."""
+    engine = RecordingEngine()
+    held = HeldConnection(engine)  # type: ignore[arg-type]
+    held.run(lambda conn: None)
+    held.close()
+    held.run(lambda conn: None)
+    assert [(conn.detached, conn.closed) for conn in engine.opened] == [
+        (True, True),
+        (False, True),
+    ]

@@ -175,10 +175,22 @@ class HeldConnection:
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._raw: Any = None  # the DB-API connection of _conn, which this object closes
+        self._closed = False
 
     def run(self, operation: Callable[[Connection], _T]) -> _T:
-        """Run ``operation`` (one statement) on the held connection; return its result."""
+        """Run ``operation`` (one statement) on the held connection; return its result.
+
+        Once :meth:`close` was called (the store shut down), on a pooled connection of its own
+        instead: a write arriving late (a run ending after the shutdown) must not open a
+        connection nothing would close.
+        """
         with self._lock:
+            if self._closed:
+                with self._engine.connect() as pooled:
+                    pooled = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                    result = operation(pooled)
+                    pooled.commit()
+                return result
             conn = self._conn
             if conn is None or conn.invalidated or conn.closed:
                 conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -196,8 +208,9 @@ class HeldConnection:
             return result
 
     def close(self) -> None:
-        """Close the connection held."""
+        """Close the connection held, for good: later writes each take a pooled one."""
         with self._lock:
+            self._closed = True
             self._drop()
 
     def _drop(self) -> None:
