@@ -152,11 +152,18 @@ def test_a_job_claimed_again_is_the_same_job_unless_its_row_changed_meanwhile(
 
 
 @pytest.mark.postgresql
+@pytest.mark.parametrize("serializer", ["json", "pickle"])
 def test_each_claim_hands_over_the_arguments_as_stored(
-    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+    scheduler: ManualScheduler, postgres_url: str, pg_schema: str, serializer: str
 ) -> None:
     """A job claimed again gets fresh argument values, as decoded from its row: what a run did
     to a mutable argument does not carry over to the next run (as in APScheduler 3)."""
+    store = SQLAlchemyJobStore(
+        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here",
+        lease_seconds=60, serializer=serializer,
+    )  # fmt: skip
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
     scheduler.add_job(
         NOOP, "interval", minutes=1, start_date=T0, id="j", next_run_time=T0,
         args=[[1]], kwargs={"acc": []}, misfire_grace_time=None,
