@@ -32,11 +32,16 @@ from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, func, s
 from sqlalchemy.exc import IntegrityError
 
 from obssched._refs import maybe_ref
-from obssched.exceptions import ConflictingIdError, JobLookupError
+from obssched.exceptions import ConflictingIdError, InvalidArgumentError, JobLookupError
 from obssched.jobstores._sql.access import StoreAccess
 from obssched.jobstores._sql.changes import ChangeWatcher, watch_changes
 from obssched.jobstores._sql.codec import Serializer, UnloadableJob, decode_job
-from obssched.jobstores._sql.engine import ErrorCounter, open_engine, with_retries
+from obssched.jobstores._sql.engine import (
+    ErrorCounter,
+    HeldConnection,
+    open_engine,
+    with_retries,
+)
 from obssched.jobstores._sql.notify import Listener
 from obssched.jobstores._sql.rows import JobRows, NativeRows
 from obssched.jobstores._sql.runs import RUN_EVENTS, RunLedger
@@ -86,6 +91,16 @@ class SQLAlchemyJobStore(BaseJobStore):
             APScheduler 3 table kept in place has no room for this bookkeeping: runs are not
             tracked there.
         batch_size: the most due jobs one scheduling step takes from the store.
+        max_queued_runs: in cluster mode, the most runs this node holds claimed but not yet
+            begun: its local queue, behind busy workers. A claim takes no more runs than the
+            queue has room for, and a full queue takes none until half of it has begun; the
+            due runs left behind stay in the table for the other nodes (or for this one once it
+            catches up, missed or coalesced as their jobs say) instead of piling up here until
+            their jobs hit ``max_instances``. The default, 500, is about half a second of work
+            for a node running short jobs flat out; lower it for long jobs on few workers
+            (roughly the runs the executors can start within a job's interval). Runs on an
+            executor that does not report when bodies begin (APScheduler 3's) count until they
+            end.
         exclusive: outside cluster mode, the scheduler that starts the store takes it: it
             writes a row in ``<tablename>_owner`` naming its host, process and node, and
             heartbeats it every third of ``lease_seconds``. Another scheduler then refuses to
@@ -117,12 +132,24 @@ class SQLAlchemyJobStore(BaseJobStore):
         recover: bool | Collection[str] = False,
         batch_size: int = 1000,
         exclusive: bool = True,
+        max_queued_runs: int = 500,
     ) -> None:
         super().__init__()
         if serializer not in ("json", "pickle"):
             raise ValueError(f'serializer must be "json" or "pickle", got {serializer!r}')
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
+        if (
+            not isinstance(max_queued_runs, int)
+            or isinstance(max_queued_runs, bool)
+            or max_queued_runs < 1
+        ):
+            raise InvalidArgumentError(
+                "max_queued_runs",
+                max_queued_runs,
+                f"max_queued_runs must be a whole number of runs, at least 1, got "
+                f"{max_queued_runs!r}",
+            )
         # create_engine is read from this module at each call, as APScheduler 3's store reads
         # it, so code that patches it there is served.
         self.engine, self._owns_engine = open_engine(
@@ -137,6 +164,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         self.lease_seconds = float(lease_seconds)
         self.recover = recover
         self.batch_size = batch_size
+        self.max_queued_runs = max_queued_runs
         self.exclusive = exclusive
         # The scheduler asks again within a tick while it gets full batches.
         self.due_batch_size = batch_size
@@ -147,6 +175,8 @@ class SQLAlchemyJobStore(BaseJobStore):
         # in place.
         self._rows: JobRows = NativeRows(self.tables.jobs, serializer, pickle_protocol)
         self._errors = ErrorCounter()
+        # The cluster's start marks and run ends, written by one thread at a time.
+        self._marks_connection = HeldConnection(self.engine)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._unloadable = UnloadableRows(self._logger)
@@ -175,6 +205,8 @@ class SQLAlchemyJobStore(BaseJobStore):
             return  # started already: a second start must not subscribe a second run ledger
         super().start(scheduler, alias)
         self._stopping.clear()
+        # A store started again after a shutdown (which closed it for good) keeps one anew.
+        self._marks_connection = HeldConnection(self.engine)
         options = (self.tables, self.serializer, self.pickle_protocol, self.cluster)
         try:
             in_place = self._read(lambda conn: in_place_rows(conn, *options))
@@ -235,7 +267,11 @@ class SQLAlchemyJobStore(BaseJobStore):
             recover=self.recover,
             lease_seconds=self.lease_seconds,
             batch_size=self.batch_size,
+            max_queued_runs=self.max_queued_runs,
             write=self._write,
+            write_alone=lambda operation: self._retry(
+                lambda: self._marks_connection.run(operation)
+            ),
             read=self._read,
             row_values=self._row_values,
             load_rows=self._load_rows,
@@ -269,6 +305,7 @@ class SQLAlchemyJobStore(BaseJobStore):
         if self._owner is not None:
             self._owner.release()
             self._owner = None
+        self._marks_connection.close()
         if self._owns_engine:
             self.engine.dispose()
 

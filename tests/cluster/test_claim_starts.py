@@ -336,7 +336,7 @@ class RecordingAccess:
         self.deleted: list[str] = []
         self.release = threading.Event()
 
-    def write(self, operation: Any) -> Any:
+    def write_alone(self, operation: Any) -> Any:
         """Run ``operation`` on a connection that records the statements' parameters."""
         self.release.wait(30)
         if self.fail:

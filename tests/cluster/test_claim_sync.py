@@ -54,11 +54,11 @@ class GatedWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._access, name)
 
-    def write(self, operation: Any) -> Any:
-        """Wait for the gate, then run ``operation`` in a store transaction."""
+    def write_alone(self, operation: Any) -> Any:
+        """Wait for the gate, then run ``operation`` on the store's connection for it."""
         self.entered.set()
         assert self.gate.wait(WAIT)
-        return self._access.write(operation)
+        return self._access.write_alone(operation)
 
 
 class WatchedCondition(threading.Condition):
@@ -164,6 +164,33 @@ def test_a_failed_start_mark_or_end_counts_as_a_store_error(
     assert store.error_count == before + 1
 
 
+@pytest.mark.realtime  # the retry after the failure waits in real time
+def test_the_marks_connection_the_server_drops_is_counted_logged_and_replaced(
+    store: SQLAlchemyJobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection the start marks and ends keep is not pinged: when the server has
+    terminated it, the next write fails once (counted and logged), is retried on a new
+    connection, and is written."""
+    running_row(store, "k1", "j")
+    running_row(store, "k2", "j")
+    node = store._node
+    assert node is not None
+    node.claims.delete_running(["k1"])
+    access = node.claims._marks._access
+    pid = access.write_alone(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    before = store.error_count
+    with caplog.at_level(logging.WARNING, logger="obssched.jobstores"):
+        node.claims.delete_running(["k2"])
+    running = store.tables.running
+    with store.engine.connect() as conn:
+        left = conn.execute(select(running.c.run_key)).scalars().all()
+    assert left == []
+    assert store.error_count == before + 1
+    assert any("retrying" in record.getMessage() for record in caplog.records)
+
+
 def test_a_run_that_begins_and_ends_in_one_batch_loses_its_row(
     store: SQLAlchemyJobStore,
 ) -> None:
@@ -230,10 +257,10 @@ class CountingWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._access, name)
 
-    def write(self, operation: Any) -> Any:
-        """Count the write, then run ``operation`` in a store transaction."""
+    def write_alone(self, operation: Any) -> Any:
+        """Count the write, then run ``operation`` on the store's connection for it."""
         self.writes += 1
-        return self._access.write(operation)
+        return self._access.write_alone(operation)
 
 
 def due_job(scheduler: ManualScheduler, job_id: str) -> None:

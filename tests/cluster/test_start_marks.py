@@ -35,7 +35,7 @@ class GatedAccess:
         self.marked: list[str] = []
         self.deleted: list[str] = []
 
-    def write(self, operation: Any) -> Any:
+    def write_alone(self, operation: Any) -> Any:
         """Run ``operation`` on a connection that records the statement's parameters."""
         self.entered.release()
         if not self.open:

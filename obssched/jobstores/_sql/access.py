@@ -42,7 +42,10 @@ class StoreAccess:
         recover: the store's ``recover`` option.
         lease_seconds: the cluster lease.
         batch_size: the most due jobs one scheduling step claims.
+        max_queued_runs: the most runs this node holds claimed but not begun (cluster mode).
         write: runs an operation in a transaction, retrying transient errors.
+        write_alone: runs an operation of one statement on a connection held for it, in
+            autocommit, retrying transient errors.
         read: the same, after writing the saves the store deferred.
         row_values: the jobs-table values of a job (``next_run_time``, ``func_ref``, ``state``).
         load_rows: the loadable jobs of rows selected from the jobs table.
@@ -67,7 +70,9 @@ class StoreAccess:
         recover: bool | Collection[str],
         lease_seconds: float,
         batch_size: int,
+        max_queued_runs: int,
         write: Transaction,
+        write_alone: Transaction,
         read: Transaction,
         row_values: Callable[[Job], dict[str, Any]],
         load_rows: Callable[[Iterable[Any]], list[Job]],
@@ -86,7 +91,9 @@ class StoreAccess:
         self.recover = recover
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
+        self.max_queued_runs = max_queued_runs
         self._write = write
+        self._write_alone = write_alone
         self._read = read
         self.row_values = row_values
         self.load_rows = load_rows
@@ -100,6 +107,13 @@ class StoreAccess:
     def write(self, operation: Callable[[Connection], _T]) -> _T:
         """Run ``operation`` in a transaction, retrying transient errors; return its result."""
         return cast("_T", self._write(operation))
+
+    def write_alone(self, operation: Callable[[Connection], _T]) -> _T:
+        """Run ``operation``, a single statement, in autocommit on a connection kept for it
+        (no pool checkout, ping or transaction around it), retrying transient errors; return
+        its result. Only one caller at a time gets the connection: for a hot path that one
+        thread writes at a time."""
+        return cast("_T", self._write_alone(operation))
 
     def read(self, operation: Callable[[Connection], _T]) -> _T:
         """Like :meth:`write`, once the store's deferred saves are written."""

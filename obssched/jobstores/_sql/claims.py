@@ -17,6 +17,14 @@ either way.
 
 A ``_running`` row also says which of its runs began (:mod:`._sql.starts`): a run claimed but
 not begun when its node dies runs on another node instead of being lost.
+
+A node claims no more than it can start soon. The runs it claimed that have not begun are its
+local queue (behind busy workers, or waiting for the loop to submit them); a claim takes at
+most ``max_queued_runs`` minus that queue, so an overloaded node leaves the rest due in the
+table for the other nodes, or for itself once its queue has drained, where they are missed or
+coalesced as their jobs say. Otherwise its queue would grow without bound until its own jobs
+were refused for ``max_instances``, runs it could never have started. A node whose queue is
+full claims nothing until half of it has begun: the run that brings it there wakes the loop.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from obssched._runtimes import plan_runs
 from obssched.events import EVENT_JOB_SUBMITTED, SchedulerEvent
 from obssched.exceptions import JobAbandonedError
+from obssched.jobstores._sql.advance import NO_PATCH, KnownJobs, advanced_row, fixed_trigger
 from obssched.jobstores._sql.bulk import ClaimStatements
 from obssched.jobstores._sql.codec import micros_to_datetime, to_micros
 from obssched.jobstores._sql.starts import StartMarks, reports_body_start
@@ -76,6 +85,8 @@ class Claim:
     end_micros: int
     run_micros: tuple[int, ...] = ()
     submitted: bool = False
+    queued: int = 0
+    """How many of its runs have not begun (they count in the node's local queue)."""
 
 
 class Claims:
@@ -84,6 +95,11 @@ class Claims:
     Args:
         access: the store's tables, transactions and row format.
     """
+
+    KNOWN_JOBS = 10_000
+    """How many jobs a node keeps decoded from one claim to the next: decoding a row (its JSON,
+    its trigger) is most of what a claim costs the node per job, and a job claimed again
+    whose row holds the state the last claim wrote is that same job."""
 
     def __init__(self, access: StoreAccess) -> None:
         self._access = access
@@ -105,6 +121,13 @@ class Claims:
         self._marks = StartMarks(access)
         self._statements = ClaimStatements(access.tables)
         self._sequence = 0
+        self._known = KnownJobs(self.KNOWN_JOBS)
+        self.max_queued = access.max_queued_runs
+        self.queued = 0
+        """Runs claimed (or taken over to run again) that have not begun on this node."""
+        # Set when a claim stopped at the queue's limit: claim again (and say so as the next
+        # run time) only once half of the queue has begun.
+        self._full = False
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -122,8 +145,9 @@ class Claims:
         bucket = func.mod(func.hashtext(jobs_table.c.id).op("&")(0x7FFFFFFF), count)
         return bucket == index
 
-    def claim_query(self, now: datetime) -> Any:
-        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the rows this node claims at ``now``.
+    def claim_query(self, now: datetime, limit: int | None = None) -> Any:
+        """The ``SELECT ... FOR UPDATE SKIP LOCKED`` of the (at most ``limit``, by default
+        ``batch_size``) rows this node claims at ``now``.
 
         It reads only due rows, by the index on ``next_run_time`` (a range scan up to ``now``),
         so its cost follows the due rows, not the stored ones.
@@ -148,7 +172,7 @@ class Claims:
                 ),
             )
             .order_by(jobs_table.c.next_run_time)
-            .limit(access.batch_size)
+            .limit(access.batch_size if limit is None else limit)
             .with_for_update(skip_locked=True)
         )
         mine = self._mine()
@@ -159,19 +183,32 @@ class Claims:
         return access.without_unloadable(query)
 
     def claim_due(self, now: datetime) -> list[Job]:
-        """Claim the due jobs no other node holds, advancing them in the same transaction."""
+        """Claim the due jobs no other node holds, advancing them in the same transaction: at
+        most as many runs as the local queue has room for (see the module's docstring)."""
         access = self._access
-        query = self.claim_query(now)
+        with self._lock:
+            room = self._room()
+        if room <= 0:
+            return []
+        limit = min(access.batch_size, room)
+        query = self.claim_query(now, limit)
         # Runs that ended before this claim must not count against max_instances: their rows'
         # deletes, queued or in another thread's write, are committed first.
         self._marks.sync()
 
-        def claim(conn: Connection) -> list[Job]:
+        def claim(
+            conn: Connection,
+        ) -> tuple[list[Job], list[_Decision], list[tuple[Job, Exception]], int]:
             with self._lock:
                 self._plans.clear()
-            jobs = access.load_rows(conn.execute(query).all())
-            in_flight = self._running_counts(conn, [job.id for job in jobs])
-            decisions, failed = self._decide(jobs, now, in_flight)
+            rows = conn.execute(query).all()
+            states = {row.id: row.state for row in rows}
+            loaded = self._known.load(rows, access.load_rows)
+            in_flight = self._running_counts(conn, [job.id for job in loaded])
+            decisions, failed = self._decide(loaded, states, now, in_flight, room)
+            # The jobs past the queue's room are not written: their rows stay due, unleased.
+            kept = {d.job.id for d in decisions} | {job.id for job, _exc in failed}
+            jobs = [job for job in loaded if job.id in kept]
             try:
                 # The whole step in a few statements; a savepoint lets one row that cannot be
                 # written be found job by job below instead of failing every node's step.
@@ -205,27 +242,68 @@ class Claims:
             # job it cannot process.
             for job, _exc in failed:
                 self._pause(conn, job)
-            self._adopt(decisions, failed)
-            return jobs
+            return jobs, decisions, failed, len(loaded)
 
-        return access.write(claim)
+        jobs, decisions, failed, loaded = access.write(claim)
+        # Taken on once committed: an attempt whose commit failed and was retried must not
+        # leave claims tracked (and counted in the queue) that no row records.
+        self._adopt(decisions, failed)
+        if len(jobs) < loaded or loaded == limit < access.batch_size:
+            self._stopped_at_limit()
+        return jobs
+
+    def _room(self) -> int:
+        """How many runs a claim may add to the local queue now (the caller holds the lock):
+        none while a full queue has not drained to half."""
+        if self._full and self.queued > self.max_queued // 2:
+            return 0
+        room = self.max_queued - self.queued
+        # A queue can fill without a claim stopping at its limit (a claim's first job goes in
+        # whatever its runs, re-runs taken over are not bounded): once it says it has no room,
+        # it waits like a full one, for the run that drains it to half to wake the loop.
+        self._full = room <= 0
+        return room
+
+    def _stopped_at_limit(self) -> None:
+        """A claim left due jobs for want of room: wait for the queue to drain to half."""
+        with self._lock:
+            if self.queued > self.max_queued // 2:
+                self._full = True
+
+    def _dequeue(self, claim: Claim, remaining: int) -> bool:
+        """Leave ``remaining`` of ``claim``'s runs queued (the caller holds the lock); return
+        whether the queue just drained enough for the loop to be woken to claim again."""
+        if remaining >= claim.queued:
+            return False
+        self.queued -= claim.queued - remaining
+        claim.queued = remaining
+        if self._full and self.queued <= self.max_queued // 2:
+            self._full = False
+            return True
+        return False
 
     def _decide(
-        self, jobs: list[Job], now: datetime, in_flight: dict[str, int]
+        self,
+        jobs: list[Job],
+        states: dict[str, bytes],
+        now: datetime,
+        in_flight: dict[str, int],
+        room: int,
     ) -> tuple[list[_Decision], list[tuple[Job, Exception]]]:
-        """Work out each job's runs and new row (no database access)."""
+        """Work out each job's runs and new row (no database access) from the job and its
+        stored state, stopping before the job whose runs would overflow ``room`` (but never at
+        the first)."""
         decisions: list[_Decision] = []
         failed: list[tuple[Job, Exception]] = []
         executors = self._access.context.executors
+        queued = 0
         for job in jobs:
             try:
+                state = states.get(job.id) if fixed_trigger(job.trigger) else None
                 plan = plan_runs(job, now)
-                original = job.next_run_time
-                job.next_run_time = plan.next_run_time
-                try:
-                    values = self._access.row_values(job)
-                finally:
-                    job.next_run_time = original
+                if plan.run_times and queued and queued + len(plan.run_times) > room:
+                    break
+                values = advanced_row(job, plan.next_run_time, state, self._access.row_values)
             except Exception as exc:
                 failed.append((job, exc))
                 continue
@@ -236,6 +314,7 @@ class Claims:
                     "Job %r has %d runs in flight across the cluster", job.id, in_flight[job.id]
                 )
             elif plan.run_times:
+                queued += len(plan.run_times)
                 with self._lock:
                     self._sequence += 1
                     sequence = self._sequence
@@ -258,18 +337,19 @@ class Claims:
         advanced = [d for d in decisions if d.values["next_run_time"] is not None]
         finished = [d.job.id for d in decisions if d.values["next_run_time"] is None]
         if advanced:
+            patches = [d.values.get("patch") or NO_PATCH for d in advanced]
             conn.execute(
                 self._statements.advance,
                 {
                     "ids": [d.job.id for d in advanced],
                     "next_run_times": [d.values["next_run_time"] for d in advanced],
-                    "func_refs": [d.values["func_ref"] for d in advanced],
                     "states": [d.values["state"] for d in advanced],
+                    "positions": [patch[0] for patch in patches],
+                    "lengths": [patch[1] for patch in patches],
+                    "moments": [patch[2] for patch in patches],
                     **lease,
                 },
             )
-        if finished:
-            conn.execute(delete(jobs_table).where(jobs_table.c.id.in_(finished)))
         claimed = [d for d in decisions if d.run_key]
         if claimed:
             conn.execute(
@@ -284,16 +364,18 @@ class Claims:
                         for d in claimed
                     ],
                     "claimed_at": now_micros,
-                    "states": [d.values["state"] for d in claimed],
                     "started": [d.started_through for d in claimed],
                 },
             )
+        if finished:  # after the _running rows, which copy their last state
+            conn.execute(delete(jobs_table).where(jobs_table.c.id.in_(finished)))
 
     def _adopt(self, decisions: list[_Decision], failed: list[tuple[Job, Exception]]) -> None:
         """Take the written claims on: the plans for the loop, the runs to track."""
         with self._lock:
             for decision in decisions:
                 job_id = decision.job.id
+                self._known.remember(decision.job, decision.values)
                 self._plans[job_id] = decision.plan
                 self._settled[job_id] = decision.values["next_run_time"]
                 if decision.run_key:
@@ -342,19 +424,22 @@ class Claims:
 
     def _track(self, run_key: str, job_id: str, run_times: list[datetime]) -> Claim:
         run_micros = tuple(to_micros(moment) or 0 for moment in run_times)
-        claim = Claim(run_key, job_id, run_micros[-1], run_micros)
+        claim = Claim(run_key, job_id, run_micros[-1], run_micros, queued=len(run_micros))
+        self.queued += claim.queued
         self._ends[(job_id, claim.end_micros)] = claim
         for micros in run_micros:
             self._starts[(job_id, micros)] = claim
         return claim
 
-    def _untrack(self, claim: Claim) -> None:
-        """Stop tracking ``claim`` (the caller holds the lock)."""
+    def _untrack(self, claim: Claim) -> bool:
+        """Stop tracking ``claim`` (the caller holds the lock); return whether the loop is to
+        be woken (see :meth:`_dequeue`)."""
         if self._ends.get((claim.job_id, claim.end_micros)) is claim:
             del self._ends[(claim.job_id, claim.end_micros)]
         for micros in claim.run_micros:
             if self._starts.get((claim.job_id, micros)) is claim:
                 del self._starts[(claim.job_id, micros)]
+        return self._dequeue(claim, 0)
 
     def run_begins(self, job_id: str, jobstore: str, run_time: datetime) -> None:
         """Record, before its body starts, that the run of ``job_id`` at ``run_time`` begins
@@ -364,19 +449,19 @@ class Claims:
         micros = to_micros(run_time) or 0
         with self._lock:
             claim = self._starts.get((job_id, micros))
-        if claim is not None:
-            self._marks.mark(claim.run_key, micros)
+            if claim is None:
+                return
+            remaining = sum(1 for later in claim.run_micros if later > micros)
+            wake = self._dequeue(claim, remaining)
+        if wake:
+            self._access.context.wakeup()
+        self._marks.mark(claim.run_key, micros)
 
     def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
         if not job_ids:
             return {}
-        running = self._access.tables.running
-        query = (
-            select(running.c.job_id, func.count())
-            .where(running.c.job_id.in_(job_ids))
-            .group_by(running.c.job_id)
-        )
-        return {job_id: int(count) for job_id, count in conn.execute(query).all()}
+        rows = conn.execute(self._statements.in_flight, {"ids": job_ids}).all()
+        return {job_id: int(count) for job_id, count in rows}
 
     def settled_by_claim(
         self, job_id: str, next_run_time: datetime | None, *, removed: bool = False
@@ -393,8 +478,6 @@ class Claims:
     def release(self, jobs: list[Job]) -> None:
         """Give back the leases of this step's jobs and drop claims that were never submitted."""
         access = self._access
-        jobs_table = access.tables.jobs
-        running = access.tables.running
         ids = [job.id for job in jobs]
         with self._lock:
             for job_id in ids:
@@ -402,18 +485,17 @@ class Claims:
                 self._plans.pop(job_id, None)
             unsubmitted = [c for c in self._step_claims.values() if not c.submitted]
             self._step_claims.clear()
+            wake = False
             for claim in unsubmitted:
-                self._untrack(claim)
+                wake = self._untrack(claim) or wake
             keys = [claim.run_key for claim in unsubmitted]
+        if wake:
+            access.context.wakeup()
 
         def give_back(conn: Connection) -> None:
-            conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id.in_(ids), jobs_table.c.lease_owner == self.node_id)
-                .values(lease_owner=None, lease_until=None)
-            )
+            conn.execute(self._statements.release, {"ids": ids, "node": self.node_id})
             if keys:
-                conn.execute(delete(running).where(running.c.run_key.in_(keys)))
+                conn.execute(self._statements.delete_running, {"keys": keys})
 
         try:
             access.write(give_back)
@@ -426,7 +508,11 @@ class Claims:
 
     def next_run_time(self) -> datetime | None:
         """The earliest moment this node may claim a job: a leased job counts at its lease's
-        end, another node's job once it has waited ``steal_micros`` for it."""
+        end, another node's job once it has waited ``steal_micros`` for it; ``None`` while its
+        queue is full (the run that drains it wakes the loop)."""
+        with self._lock:
+            if self._room() <= 0:
+                return None
         access = self._access
         jobs_table = access.tables.jobs
         next_run = jobs_table.c.next_run_time
@@ -480,15 +566,21 @@ class Claims:
             return
         with self._lock:
             ended = self._ends.get((job_id, to_micros(run_time) or 0))
-            if ended is not None:
-                self._untrack(ended)
-        if ended is not None:
-            self.delete_running([ended.run_key])
+            if ended is None:
+                return
+            wake = self._untrack(ended)
+        # The delete first: the step a wakeup sets off syncs the deletes queued before it, and
+        # must not count this run against max_instances.
+        self.delete_running([ended.run_key])
+        if wake:
+            self._access.context.wakeup()
 
     def forget(self, claim: Claim) -> None:
         """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""
         with self._lock:
-            self._untrack(claim)
+            wake = self._untrack(claim)
+        if wake:
+            self._access.context.wakeup()
 
     def delete_running(self, keys: list[str]) -> None:
         """Delete ``_running`` rows with the next batch of marks; on failure it is retried."""

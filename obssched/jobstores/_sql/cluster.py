@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+)
 from obssched.exceptions import JobAbandonedError
 from obssched.jobstores._sql.claims import Claims
 from obssched.jobstores._sql.heartbeat import Membership
@@ -34,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ClusterNode", "JobAbandonedError"]
 
-_RUN_EVENTS = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+# A run ends executed, failed, or missed: an executor written against APScheduler 3 (its
+# run_job) reports a run that waited past its grace time missed instead of running it.
+_RUN_EVENTS = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
 
 
 class ClusterNode:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Serializer",
     "UnloadableJob",
+    "arguments_reader",
     "decode_job",
     "decode_labels",
     "encode_job",
     "encode_state",
     "micros_to_datetime",
+    "next_run_time_patch",
     "to_micros",
 ]
 
@@ -125,6 +128,35 @@ def encode_state(state: dict[str, Any], serializer: Serializer, pickle_protocol:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
+_NEXT_RUN_KEY = b'"next_run_time":'
+
+
+def next_run_time_patch(state: bytes, moment: datetime) -> tuple[int, int, str] | None:
+    """Where a row state written by :func:`encode_state` holds its next run time, to write
+    ``moment`` there instead: ``(position, length, text)``, the 1-based position and the length
+    of the stored value and the ``isoformat()`` to put there between quotes, as
+    :func:`encode_state` writes it. ``None`` when the key is not found exactly once (an
+    argument named ``next_run_time`` shows it twice) or its value is not a string or null:
+    the state is then encoded whole.
+
+    Only the key's own quotes are matched: inside a JSON string a quote is escaped, so the
+    text of an argument cannot look like the key.
+    """
+    start = state.find(_NEXT_RUN_KEY)
+    if start < 0 or state.find(_NEXT_RUN_KEY, start + 1) >= 0:
+        return None
+    start += len(_NEXT_RUN_KEY)
+    if state.startswith(b"null", start):
+        end = start + 4
+    elif state.startswith(b'"', start):
+        end = state.find(b'"', start + 1) + 1
+        if end <= 0:
+            return None
+    else:
+        return None
+    return start + 1, end - start, moment.isoformat()
+
+
 def _load_document(state: bytes | str) -> dict[str, Any]:
     """The JSON object a row's state holds.
 
@@ -154,6 +186,23 @@ def decode_labels(state: bytes) -> tuple[str, str]:
     if not isinstance(name, str) or not isinstance(executor, str):
         raise SerializationError(f"Job data lacks a name or an executor: {name!r}, {executor!r}")
     return name, executor
+
+
+def arguments_reader(state: bytes) -> Callable[[], tuple[tuple[Any, ...], dict[str, Any]]] | None:
+    """A function decoding the arguments of a row ``state`` (its job already decoded once:
+    the state is known to be readable) anew at each call; ``None`` if it has none.
+
+    A job reused for several runs takes its arguments from it for each: values a run changed
+    must not carry over to the next, as they do not when every run decodes its row.
+    """
+    arguments = _load_document(state)["arguments"]
+    if arguments == {"args": [], "kwargs": {}}:
+        return None
+    if isinstance(arguments, dict) and set(arguments) == {"pickle"}:
+        payload = base64.b64decode(arguments["pickle"])
+        return lambda: pickle.loads(payload)
+    text = json.dumps(arguments)
+    return lambda: loads_args(text)
 
 
 def decode_job(state: bytes, scheduler: BaseScheduler, alias: str, allow_pickle: bool) -> Job:

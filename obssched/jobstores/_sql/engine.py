@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from obssched.exceptions import InvalidArgumentError
 
-__all__ = ["RETRY_DELAYS", "ErrorCounter", "make_engine", "open_engine", "with_retries"]
+__all__ = [
+    "RETRY_DELAYS",
+    "ErrorCounter",
+    "HeldConnection",
+    "make_engine",
+    "open_engine",
+    "with_retries",
+]
 
 _T = TypeVar("_T")
 
@@ -145,3 +153,74 @@ def with_retries(
             logger.warning("Database error (retrying in %.2fs): %s", delays[attempt], exc.orig)
             wait(delays[attempt])
             attempt += 1
+
+
+class HeldConnection:
+    """A connection kept open for a caller that writes one statement at a time, in autocommit.
+
+    The statement then costs one round trip: what a pooled transaction adds around it is
+    skipped (the pool's checkout and its liveness ping, ``BEGIN``, ``COMMIT``). A connection the
+    database dropped is not pinged first: its statement fails instead, and the caller counts,
+    logs and retries that like any transient error (:func:`with_retries`), on a new connection
+    (any failure drops the connection held). The connection is detached from the engine's pool
+    as soon as it is opened: kept, it would hold one of the pool's slots for good, and a small
+    pool (a user's engine) would leave the claims waiting for a connection.
+
+    Args:
+        engine: the store's engine.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._raw: Any = None  # the DB-API connection of _conn, which this object closes
+        self._closed = False
+
+    def run(self, operation: Callable[[Connection], _T]) -> _T:
+        """Run ``operation`` (one statement) on the held connection; return its result.
+
+        Once :meth:`close` was called (the store shut down), on a pooled connection of its own
+        instead: a write arriving late (a run ending after the shutdown) must not open a
+        connection nothing would close.
+        """
+        with self._lock:
+            if self._closed:
+                with self._engine.connect() as pooled:
+                    pooled = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                    result = operation(pooled)
+                    pooled.commit()
+                return result
+            conn = self._conn
+            if conn is None or conn.invalidated or conn.closed:
+                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._raw = conn.connection.dbapi_connection
+                conn.detach()  # after the option is set: a detached record takes no reset
+                self._conn = conn
+            try:
+                result = operation(conn)
+                # Ends SQLAlchemy's own transaction of the connection; in autocommit nothing is
+                # sent to the database.
+                conn.commit()
+            except BaseException:
+                self._drop()
+                raise
+            return result
+
+    def close(self) -> None:
+        """Close the connection held, for good: later writes each take a pooled one."""
+        with self._lock:
+            self._closed = True
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the connection held, if any (the caller holds the lock)."""
+        conn, raw = self._conn, self._raw
+        self._conn = self._raw = None
+        if conn is not None:
+            conn.close()
+        # A detached connection SQLAlchemy invalidated (after a failure) is forgotten, not
+        # closed: its DB-API connection is closed here.
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()

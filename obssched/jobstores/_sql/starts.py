@@ -203,7 +203,9 @@ class StartMarks:
             return list(result.scalars().all())
 
         try:
-            held = self._access.write(write)
+            # One statement, one writer at a time: on the connection kept for it, in
+            # autocommit (its own transaction), a single round trip.
+            held = self._access.write_alone(write)
         except Exception:
             if batch:
                 self._access.logger.exception(
