@@ -675,6 +675,7 @@ def main() -> None:
             _targets,
             sys.argv[1:],
             lambda cell, quick: 240.0,
+            baseline_name="APScheduler 4.0.0a6",
         )
     )
 
