@@ -185,6 +185,13 @@ class BaseJobStore(ABC):
         the store is not shared."""
         return None
 
+    def cluster_queue(self) -> tuple[int, int] | None:
+        """This node's local queue in a shared store: the runs it claimed that have not begun
+        (``obssched_cluster_queued_runs``) and how many it may queue
+        (``obssched_cluster_max_queued_runs``); ``None`` when the store is not shared. Called
+        at scrape time, so it must be cheap and safe from any thread."""
+        return None
+
     @property
     def abandoned_counts(self) -> dict[str, int]:
         """Runs abandoned by dead nodes, by job name (``obssched_job_abandoned_total``)."""

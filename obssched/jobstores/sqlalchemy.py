@@ -328,6 +328,13 @@ class SQLAlchemyJobStore(BaseJobStore):
         """Live nodes of the cluster (``obssched_cluster_nodes``); 1 outside cluster mode."""
         return self._node.live_nodes() if self._node is not None else 1
 
+    def cluster_queue(self) -> tuple[int, int] | None:
+        """This node's claimed runs not begun and its ``max_queued_runs``
+        (``obssched_cluster_queued_runs``, ``obssched_cluster_max_queued_runs``); ``None``
+        outside cluster mode."""
+        node = self._node  # read once: shutdown may clear it while a scrape reads
+        return node.queue() if node is not None else None
+
     @property
     def abandoned_counts(self) -> dict[str, int]:
         """Abandoned runs this store reported, by job name (``obssched_job_abandoned_total``)."""

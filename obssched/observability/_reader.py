@@ -61,6 +61,8 @@ class Reading:
     """The store's own count of failed operations."""
     nodes: int | None = None
     """Live cluster nodes sharing the store (``None``: not shared)."""
+    queue: tuple[int, int] | None = None
+    """This node's claimed runs not begun, and its limit (``None``: not shared)."""
     abandoned: Mapping[str, int] = field(default_factory=dict)
     """Runs abandoned by dead nodes, by job name."""
 
@@ -108,6 +110,7 @@ def read_store(store: Any) -> Reading:
         unloadable=int(store.unloadable_count()),
         store_errors=int(store.error_count),
         nodes=store.cluster_nodes(),
+        queue=store.cluster_queue(),
         abandoned=dict(store.abandoned_counts),
     )
 

@@ -121,6 +121,15 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Live scheduler nodes sharing the job store (cluster mode).",
         ("scheduler", "jobstore"),
     ),
+    "obssched_cluster_queued_runs": (
+        "Runs this node claimed from the shared job store that have not begun (its local queue; "
+        "cluster mode).",
+        ("scheduler", "jobstore"),
+    ),
+    "obssched_cluster_max_queued_runs": (
+        "How many claimed runs this node may queue (the store's max_queued_runs; cluster mode).",
+        ("scheduler", "jobstore"),
+    ),
 }
 """Scrape-time gauge families: name -> (help, label names)."""
 
@@ -399,6 +408,10 @@ def _collect_store(unit: UnitState, sched: str, label_of: Callable[[str], str], 
     out["obssched_jobstore_unloadable_jobs"].append((key, float(reading.unloadable)))
     if reading.nodes is not None:
         out["obssched_cluster_nodes"].append((key, float(reading.nodes)))
+    if reading.queue is not None:
+        queued, limit = reading.queue
+        out["obssched_cluster_queued_runs"].append((key, float(queued)))
+        out["obssched_cluster_max_queued_runs"].append((key, float(limit)))
     abandoned: dict[str, float] = {}
     for name, count in reading.abandoned.items():
         label = label_of(name)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
 from obssched.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
@@ -46,9 +47,20 @@ def held() -> HeldExecutor:
 
 
 @pytest.fixture
-def scheduler(clock: ManualClock, held: HeldExecutor) -> Iterator[ManualScheduler]:
-    """A manual scheduler on the held executor, shut down at the end if it ran."""
-    scheduler = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
+def registry() -> CollectorRegistry:
+    """The registry the node's metrics are exported to."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def scheduler(
+    clock: ManualClock, held: HeldExecutor, registry: CollectorRegistry
+) -> Iterator[ManualScheduler]:
+    """A manual scheduler on the held executor exporting to ``registry``, shut down at the end
+    if it ran."""
+    scheduler = ManualScheduler(
+        clock=clock, metrics_registry=registry, tracing=False, timezone="UTC"
+    )
     scheduler.add_executor(held, "default")
     yield scheduler
     if scheduler.running:
@@ -196,6 +208,34 @@ def test_a_queue_limit_that_is_not_a_positive_whole_number_is_refused(value: Any
     with pytest.raises(InvalidArgumentError, match="max_queued_runs") as caught:
         SQLAlchemyJobStore(url="sqlite://", max_queued_runs=value)
     assert (caught.value.argument, caught.value.value) == ("max_queued_runs", value)
+
+
+def queue_gauges(registry: CollectorRegistry) -> tuple[float | None, float | None]:
+    """The scraped ``(obssched_cluster_queued_runs, obssched_cluster_max_queued_runs)`` of the
+    store ``default``."""
+    labels = {"scheduler": "default", "jobstore": "default"}
+    return (
+        registry.get_sample_value("obssched_cluster_queued_runs", labels),
+        registry.get_sample_value("obssched_cluster_max_queued_runs", labels),
+    )
+
+
+@pytest.mark.postgresql
+def test_the_local_queue_and_its_limit_are_exported(
+    store: SQLAlchemyJobStore,
+    scheduler: ManualScheduler,
+    held: HeldExecutor,
+    registry: CollectorRegistry,
+) -> None:
+    """/metrics shows the runs a node claimed and has not begun against its limit: 0 before a
+    claim, full after one, and less as they begin."""
+    assert queue_gauges(registry) == (0, ROOM)
+    scheduler.tick()
+    assert queue_gauges(registry) == (ROOM, ROOM)
+    held.begin(2)
+    assert queue_gauges(registry) == (ROOM - 2, ROOM)
+    held.begin()
+    assert queue_gauges(registry) == (0, ROOM)
 
 
 class FirstCommitLost:

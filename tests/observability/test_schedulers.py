@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -290,13 +291,17 @@ class _TroubledStore(MemoryJobStore):
     def cluster_nodes(self) -> int | None:
         return 4
 
+    def cluster_queue(self) -> tuple[int, int] | None:
+        return 7, 10
+
     @property
     def abandoned_counts(self) -> dict[str, int]:
         return {"nightly": 1}
 
 
 def test_job_store_health_is_exported(clock: ManualClock, registry: CollectorRegistry) -> None:
-    """Store errors, unloadable rows, cluster nodes and abandoned runs appear at scrape time."""
+    """Store errors, unloadable rows, cluster nodes, the node's queue and abandoned runs appear
+    at scrape time."""
     scheduler = ManualScheduler(
         clock=clock,
         metrics_registry=registry,
@@ -308,9 +313,31 @@ def test_job_store_health_is_exported(clock: ManualClock, registry: CollectorReg
         assert sample(registry, "obssched_jobstore_errors_total", jobstore="shared") == 3
         assert sample(registry, "obssched_jobstore_unloadable_jobs", jobstore="shared") == 2
         assert sample(registry, "obssched_cluster_nodes", jobstore="shared") == 4
+        assert sample(registry, "obssched_cluster_queued_runs", jobstore="shared") == 7
+        assert sample(registry, "obssched_cluster_max_queued_runs", jobstore="shared") == 10
         assert sample(registry, "obssched_job_abandoned_total", job_name="nightly") == 1
         assert sample(registry, "obssched_jobstore_unloadable_jobs", jobstore="default") == 0
         assert sample(registry, "obssched_cluster_nodes", jobstore="default") is None
+        assert sample(registry, "obssched_cluster_queued_runs", jobstore="default") is None
+        assert sample(registry, "obssched_cluster_max_queued_runs", jobstore="default") is None
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_sql_store_outside_cluster_mode_exports_no_cluster_queue(
+    tmp_path: Path, clock: ManualClock, registry: CollectorRegistry
+) -> None:
+    """A SQLAlchemy store that is not shared has no node queue: neither gauge appears."""
+    from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    scheduler = ManualScheduler(clock=clock, metrics_registry=registry, tracing=False)
+    scheduler.add_jobstore(SQLAlchemyJobStore(url=url), "default")
+    scheduler.start()
+    try:
+        assert sample(registry, "obssched_jobstore_up", jobstore="default") == 1
+        assert sample(registry, "obssched_cluster_queued_runs", jobstore="default") is None
+        assert sample(registry, "obssched_cluster_max_queued_runs", jobstore="default") is None
     finally:
         scheduler.shutdown()
 

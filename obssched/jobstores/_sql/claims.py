@@ -136,6 +136,11 @@ class Claims:
         nodes = sorted({*live, self.node_id})
         self.share = (nodes.index(self.node_id), len(nodes))
 
+    def queue(self) -> tuple[int, int]:
+        """This node's local queue and its limit: ``(queued, max_queued_runs)``."""
+        with self._lock:
+            return self.queued, self.max_queued
+
     def _mine(self) -> Any:
         """Whether a jobs-table row belongs to this node's share (``None``: all do)."""
         index, count = self.share

@@ -129,6 +129,10 @@ class ClusterNode:
         """How many nodes heart-beat within the lease."""
         return self.membership.live_nodes()
 
+    def queue(self) -> tuple[int, int]:
+        """The runs this node claimed that have not begun, and how many it may queue."""
+        return self.claims.queue()
+
     def notify(self, conn: Connection) -> None:
         """Wake the other nodes once ``conn``'s transaction commits."""
         notify(conn, self._listener.channel, self.node_id)
