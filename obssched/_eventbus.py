@@ -94,6 +94,7 @@ class EventBus:
         # The thread holding back held listeners' events (see hold()), those events, and the
         # runs they belong to: another thread's later event of such a run queues behind them.
         self._holder: int | None = None
+        self._nested_holds = 0  # holds the holder took inside its own (a job ticking its loop)
         self._held: deque[tuple[tuple[Listener, ...], SchedulerEvent]] = deque()
         self._held_runs: set[int] = set()
         self._held_mask = 0
@@ -191,12 +192,22 @@ class EventBus:
         Listeners added with ``held=False`` still get them at once. Events other threads
         dispatch meanwhile reach every listener at once, except the events of a run whose
         earlier event is held: those queue behind it, so each listener still sees a run's
-        events in order. One thread holds at a time (the scheduling loop).
+        events in order. One thread holds at a time (the scheduling loop). The holder may hold
+        again (a job that ticks its scheduler): until the matching release, which delivers
+        nothing, the outer hold goes on.
         """
-        self._holder = get_ident()
+        thread = get_ident()
+        if self._holder == thread:
+            self._nested_holds += 1
+            return
+        self._holder = thread
 
     def release(self) -> None:
-        """Deliver the held events in the order they were dispatched, then stop holding."""
+        """Deliver the held events in the order they were dispatched, then stop holding (once
+        each nested :meth:`hold` was released)."""
+        if self._nested_holds:
+            self._nested_holds -= 1
+            return
         held = self._held
         if not held and not self._held_runs:
             # Nothing was held, so no run has an event queued and no other thread queues one

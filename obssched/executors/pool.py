@@ -55,6 +55,12 @@ class ThreadPoolExecutor(BasePoolExecutor):
 
     _pool: WorkerPool | None = None
 
+    def __init__(
+        self, max_workers: int | str = 10, pool_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(max_workers, pool_kwargs)
+        self._outer_batches = []
+
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """Start the pool (its threads start as work arrives)."""
         super().start(scheduler, alias)
@@ -84,20 +90,28 @@ class ThreadPoolExecutor(BasePoolExecutor):
 
     _batch: list[tuple[Job, list[RunInfo]]] | None = None
     _flush_at = 8
+    # The batches of the ticks a nested tick started inside, with their hand-over sizes.
+    _outer_batches: list[tuple[list[tuple[Job, list[RunInfo]]], int]]
 
     def begin_batch(self) -> None:
         """Hold this tick's submissions and hand them to the workers in growing batches."""
-        if self._batch:
+        if self._batch is not None:
             # A tick started by a job of the tick that holds these (an inline job that ticks
-            # its scheduler): they go to the workers now rather than be dropped with the list.
+            # its scheduler): they go to the workers now, before the inner tick's, and the
+            # outer tick holds its later ones again once the inner one ends.
             self._flush_batch()
+            self._outer_batches.append((self._batch, self._flush_at))
         self._batch = []
         self._flush_at = 8
 
     def end_batch(self) -> None:
         """Hand the held submissions to the workers."""
         self._flush_batch()
-        self._batch = None
+        outer = self._outer_batches
+        if outer:
+            self._batch, self._flush_at = outer.pop()
+        else:
+            self._batch = None
         # Through the method, which a subclass may override (a call per tick, not per run).
         self.nudge()
 

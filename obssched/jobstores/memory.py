@@ -268,5 +268,15 @@ class MemoryJobStore(BaseJobStore):
         # ones incrementally; the number of jobs is the bound.)
         heap = self._heap
         if len(heap) > _COMPACT_FLOOR and len(heap) > 2 * len(self._jobs):
-            self._heap = list({entry for entry in heap if self._is_live(entry)})
-            heapq.heapify(self._heap)
+            live = list({entry for entry in heap if self._is_live(entry)})
+            if (
+                not self._keyed_by_time
+                and not self._ready  # a burst's entries sorted out keep their timestamp keys
+                and all(entry[2].tzinfo is UTC for entry in live)
+            ):
+                # The run times outside UTC are gone: back to keying by the run time itself,
+                # which the due checks compare without converting each one.
+                live = [(run_time, job_id, run_time) for _, job_id, run_time in live]
+                self._keyed_by_time = True
+            heapq.heapify(live)
+            self._heap = live

@@ -44,3 +44,21 @@ class CountingTrigger(BaseTrigger):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.start_date = state["start_date"]
         self.asked = state["asked"]
+
+
+ARGUMENT_BROKEN = {"now": False}
+"""Whether a :class:`BreakableArgument` fails to unpickle (as one whose class changed does)."""
+
+
+def rebuild_argument() -> BreakableArgument:
+    """Unpickle a :class:`BreakableArgument`, or fail while ``ARGUMENT_BROKEN["now"]``."""
+    if ARGUMENT_BROKEN["now"]:
+        raise RuntimeError("the argument cannot be rebuilt now")
+    return BreakableArgument()
+
+
+class BreakableArgument:
+    """A pickled job argument that unpickles until ``ARGUMENT_BROKEN["now"]`` is set."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return rebuild_argument, ()

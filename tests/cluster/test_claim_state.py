@@ -18,7 +18,7 @@ from obssched.triggers.combining import OrTrigger
 from obssched.triggers.cron import CronTrigger
 from obssched.triggers.interval import IntervalTrigger
 
-from .probes import CountingTrigger
+from .probes import ARGUMENT_BROKEN, BreakableArgument, CountingTrigger
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOOP = "jobstores.jobfuncs:record"
@@ -174,3 +174,34 @@ def test_each_claim_hands_over_the_arguments_as_stored(
     second = claim_one(store, T0 + timedelta(minutes=1))
     assert second.trigger is first.trigger
     assert (second.args, second.kwargs) == (([1],), {"acc": []})
+
+
+@pytest.mark.postgresql
+def test_a_reused_job_whose_arguments_no_longer_decode_is_left_out_as_unloadable(
+    scheduler: ManualScheduler, postgres_url: str, pg_schema: str
+) -> None:
+    """Arguments that decoded at one claim and fail at the next make that job unloadable (left
+    out, reported once); the other jobs due are still claimed."""
+    store = SQLAlchemyJobStore(
+        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here",
+        lease_seconds=60, serializer="pickle",
+    )  # fmt: skip
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    for job_id, args in [("breaks", [BreakableArgument()]), ("healthy", [])]:
+        scheduler.add_job(
+            NOOP, "interval", minutes=1, start_date=T0, id=job_id, next_run_time=T0,
+            args=args, misfire_grace_time=None,
+        )  # fmt: skip
+    first = store.acquire_due_jobs(T0)
+    for job in first:
+        store.planned_run_times(job)
+    store.release_jobs(first)
+    ARGUMENT_BROKEN["now"] = True
+    try:
+        second = store.acquire_due_jobs(T0 + timedelta(minutes=1))
+    finally:
+        ARGUMENT_BROKEN["now"] = False
+    store.release_jobs(second)
+    assert [job.id for job in second] == ["healthy"]
+    assert [job.id for job in store.get_unloadable_jobs()] == ["breaks"]

@@ -103,8 +103,9 @@ class RecordingEngine:
 
 
 def test_a_write_after_the_connection_was_closed_leaves_no_connection_open() -> None:
-    """Closing is final: a later write (a run ending after the store shut down) takes a pooled
-    connection and gives it back at once."""
+    """Closing is final: a later write (a run ending after the store shut down) takes a
+    connection out of the pool and closes it at once (given back, it would stay open in the
+    pool the shutdown left behind)."""
     engine = RecordingEngine()
     held = HeldConnection(engine)  # type: ignore[arg-type]
     held.run(lambda conn: None)
@@ -112,5 +113,33 @@ def test_a_write_after_the_connection_was_closed_leaves_no_connection_open() -> 
     held.run(lambda conn: None)
     assert [(conn.detached, conn.closed) for conn in engine.opened] == [
         (True, True),
-        (False, True),
+        (True, True),
     ]
+
+
+@pytest.mark.postgresql
+def test_a_write_after_the_store_shut_down_leaves_no_database_connection_open(
+    postgres_url: str, pg_schema: str
+) -> None:
+    """A run end written after the shutdown opens a connection and closes it: the database
+    counts none of the store's connections afterwards."""
+    name = f"marks-{pg_schema}"[:60]
+    store = SQLAlchemyJobStore(
+        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here",
+        engine_options={"connect_args": {"application_name": name}},
+    )  # fmt: skip
+    scheduler = ManualScheduler(clock=ManualClock(T0), metrics=False, tracing=False, timezone="UTC")
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    scheduler.shutdown()
+    store._marks_connection.run(lambda conn: conn.exec_driver_sql("select 1"))
+    admin = create_engine(postgres_url)
+    try:
+        with admin.connect() as conn:
+            count = conn.exec_driver_sql(
+                "select count(*) from pg_stat_activity where application_name = %(name)s",
+                {"name": name},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert count == 0

@@ -3,7 +3,7 @@ queue and its ``_running`` row is deleted, before anything the end sets off can 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,11 +28,15 @@ class EagerScheduler(ManualScheduler):
     def __init__(self, **options: Any) -> None:
         self.eager = False
         self.eager_ticks = 0
+        self.on_wakeup: Callable[[], None] | None = None
         super().__init__(**options)
 
     def wakeup(self) -> None:
-        """Count the request; if eager, run one step in the waking thread (once)."""
+        """Count the request and call :attr:`on_wakeup`; if eager, run one step in the waking
+        thread (once)."""
         super().wakeup()
+        if self.on_wakeup is not None:
+            self.on_wakeup()
         if self.eager:
             self.eager = False
             self.eager_ticks += 1
@@ -132,3 +136,23 @@ def test_the_claim_an_end_wakes_does_not_count_the_run_that_ended(
     assert recorder.of(EVENT_JOB_MAX_INSTANCES) == []
     submitted = [event.job_id for event in recorder.of(EVENT_JOB_SUBMITTED)]
     assert submitted == ["a"]
+
+
+@pytest.mark.postgresql
+def test_an_end_that_wakes_the_loop_leaves_its_delete_to_the_step_it_wakes(
+    scheduler: EagerScheduler, executor: Aps3StyleExecutor, postgres_url: str, pg_schema: str
+) -> None:
+    """The end that drains a full queue wakes the loop before writing its row's delete (the
+    wakeup waits for no write); the step it wakes writes it first."""
+    store = start_node(scheduler, postgres_url, pg_schema, room=2)
+    scheduler.add_job(NOOP, "interval", minutes=1, start_date=T0, id="a", misfire_grace_time=None)
+    scheduler.add_job(NOOP, "interval", minutes=5, start_date=T0, id="b", misfire_grace_time=None)
+    scheduler.resume()
+    scheduler.tick()
+    rows_at_wakeup: list[int] = []
+    scheduler.on_wakeup = lambda: rows_at_wakeup.append(running_rows(store))
+    executor.run_pending()
+    assert rows_at_wakeup[:1] == [2]
+    scheduler.on_wakeup = None
+    scheduler.tick()
+    assert running_rows(store) == 0

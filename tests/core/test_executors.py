@@ -339,6 +339,30 @@ def test_runs_held_for_a_pool_that_shut_down_still_end(background: BackgroundSch
     assert "shut down" in str(event.exception)
 
 
+def test_a_nested_batch_ending_leaves_the_outer_batch_holding(
+    background: BackgroundScheduler,
+) -> None:
+    """Once a batch begun inside another (a job ticking its scheduler) ends, the outer one
+    still holds its tick's later runs until it ends: here the pool has shut down by then, so
+    the run held ends with that error instead of running."""
+    from obssched.executors.pool import ThreadPoolExecutor as Pool
+
+    pool = Pool(1)
+    background.add_executor(pool, "late")
+    recorder = EventRecorder(background)
+    background.start(paused=True)
+    job = background.add_job(core_jobs.record, executor="late")
+    pool.begin_batch()
+    pool.begin_batch()
+    pool.end_batch()
+    pool.submit_runs(job, [background.clock.now()], jobstore="default")
+    pool.shutdown()
+    pool.end_batch()
+    (event,) = recorder.of(TERMINAL)
+    assert event.code == EVENT_JOB_ERROR
+    assert "shut down" in str(event.exception)
+
+
 def test_an_apscheduler_3_style_executor_ends_every_work_item_of_a_job() -> None:
     """An executor written against APScheduler 3's API (only _do_submit_job and the
     _run_job_success callback) with two work items of one job in flight ends both runs, and the

@@ -90,6 +90,22 @@ def test_heap_stays_bounded_under_repeated_updates() -> None:
     assert len(store._heap) <= 2 * 3 + 64
 
 
+def test_the_index_keys_by_run_time_again_once_no_run_time_outside_utc_is_left() -> None:
+    """A run time outside UTC makes the index key by timestamps; once the job is rescheduled in
+    UTC, the next compaction keys by run time again, and the order of due jobs holds."""
+    store, _ = make_store()
+    job = store.lookup_job("j0")
+    assert job is not None
+    job.next_run_time = START.astimezone(ZoneInfo("Europe/Paris"))
+    store.update_job(job)
+    assert store._keyed_by_time is False
+    for step in range(200):
+        job.next_run_time = START + timedelta(seconds=3, minutes=step)
+        store.update_job(job)
+    assert store._keyed_by_time is True
+    assert [j.id for j in store.get_due_jobs(START + timedelta(hours=10))] == ["j1", "j2", "j0"]
+
+
 def burst_store(due: int, later: int) -> tuple[MemoryJobStore, ManualScheduler]:
     """A store holding ``due`` jobs due at START and ``later`` jobs due an hour after it."""
     return store_with([START] * due + [START + timedelta(hours=1)] * later)

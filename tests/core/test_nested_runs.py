@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from obssched.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+)
 from obssched.executors.pool import ThreadPoolExecutor
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
@@ -71,6 +76,38 @@ def test_a_tick_started_by_a_job_leaves_the_time_of_the_tick_that_ran_it() -> No
     assert sorted((event.code, event.job_id) for event in recorder.events) == [
         (EVENT_JOB_EXECUTED, "later"),
         (EVENT_JOB_EXECUTED, "outer"),
+    ]
+
+
+def test_a_tick_started_by_a_job_leaves_the_outer_ticks_events_held_until_it_ends() -> None:
+    """Listeners get the outer tick's events after that tick, in order: a job later in the tick
+    runs before any of them reached a listener."""
+    clock = ManualClock("2024-01-01T00:00:00+00:00")
+    scheduler = ManualScheduler(clock=clock, timezone="UTC", metrics=False, tracing=False)
+    recorder = EventRecorder()
+    scheduler.add_listener(recorder, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED)
+    seen_by_later: list[int] = []
+
+    def outer() -> None:
+        scheduler.tick()
+
+    def later() -> None:
+        seen_by_later.append(len(recorder.events))
+
+    scheduler.start()
+    scheduler.add_job(outer, "date", run_date=datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC), id="outer")
+    scheduler.add_job(
+        later, "date", run_date=datetime(2024, 1, 1, 0, 0, 1, 500000, tzinfo=UTC), id="later"
+    )
+    clock.advance(2)
+    scheduler.tick()
+    scheduler.shutdown()
+    assert seen_by_later == [0]
+    assert [(event.code, event.job_id) for event in recorder.events] == [
+        (EVENT_JOB_SUBMITTED, "outer"),
+        (EVENT_JOB_EXECUTED, "outer"),
+        (EVENT_JOB_SUBMITTED, "later"),
+        (EVENT_JOB_EXECUTED, "later"),
     ]
 
 

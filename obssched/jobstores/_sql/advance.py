@@ -121,9 +121,17 @@ class KnownJobs:
             entry = known.get(row.id)
             if entry is not None and entry[0] == row.state:
                 job = entry[1]
-                job.next_run_time = entry[2]
                 if entry[3] is not None:
-                    job.args, job.kwargs = entry[3]()
+                    try:
+                        job.args, job.kwargs = entry[3]()
+                    except Exception:
+                        # Arguments that decoded once can fail later (a pickled value whose
+                        # class changed). Decoding the row afresh reports it as unloadable and
+                        # leaves it out, where an error here would fail every job's claim.
+                        del known[row.id]
+                        fresh.append(row)
+                        continue
+                job.next_run_time = entry[2]
                 reused[row.id] = job
             else:
                 fresh.append(row)

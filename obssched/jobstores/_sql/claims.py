@@ -574,11 +574,14 @@ class Claims:
             if ended is None:
                 return
             wake = self._untrack(ended)
-        # The delete first: the step a wakeup sets off syncs the deletes queued before it, and
-        # must not count this run against max_instances.
-        self.delete_running([ended.run_key])
         if wake:
+            # Queued, not written: the step the wakeup sets off syncs the deletes queued before
+            # it (so it does not count this run against max_instances), and the wakeup does not
+            # wait for a write (or a whole backoff while the database is down).
+            self._marks.defer([ended.run_key])
             self._access.context.wakeup()
+        else:
+            self.delete_running([ended.run_key])
 
     def forget(self, claim: Claim) -> None:
         """Stop tracking ``claim`` (its run was never submitted); its row is deleted apart."""

@@ -180,16 +180,24 @@ class HeldConnection:
     def run(self, operation: Callable[[Connection], _T]) -> _T:
         """Run ``operation`` (one statement) on the held connection; return its result.
 
-        Once :meth:`close` was called (the store shut down), on a pooled connection of its own
-        instead: a write arriving late (a run ending after the shutdown) must not open a
-        connection nothing would close.
+        Once :meth:`close` was called (the store shut down), on a connection of its own
+        instead, closed at once: a write arriving late (a run ending after the shutdown) must
+        not open a connection nothing would close. It is detached too: the shutdown disposed of
+        the engine's pool, and a connection given back would stay open in the new one.
         """
         with self._lock:
             if self._closed:
-                with self._engine.connect() as pooled:
-                    pooled = pooled.execution_options(isolation_level="AUTOCOMMIT")
-                    result = operation(pooled)
-                    pooled.commit()
+                alone = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                raw = alone.connection.dbapi_connection
+                alone.detach()
+                try:
+                    result = operation(alone)
+                    alone.commit()
+                finally:
+                    alone.close()
+                    if raw is not None:
+                        with contextlib.suppress(Exception):
+                            raw.close()
                 return result
             conn = self._conn
             if conn is None or conn.invalidated or conn.closed:

@@ -97,7 +97,8 @@ class StartMarks:
 
     def defer(self, keys: list[str]) -> None:
         """Queue the deletes of the ``_running`` rows ``keys`` without writing them now (the
-        database just failed): the next write takes them, at the latest the heartbeat's."""
+        database just failed, or a step about to be woken syncs them first): the next write
+        takes them, at the latest the heartbeat's."""
         with self._lock:
             self._ended.extend(keys)
 
