@@ -1,4 +1,6 @@
-"""Fixtures for the cluster tests: node processes (the PostgreSQL ones are shared)."""
+"""Fixtures for the cluster tests: node processes (the PostgreSQL ones are shared), and a paused
+manual scheduler at 2024-01-01 with a started cluster store for the in-process tests (modules
+with a ``scheduler`` or ``store`` of their own use theirs)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
+from obssched.testing import ManualClock, ManualScheduler
+
 HERE = Path(__file__).resolve().parent
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -35,3 +42,23 @@ def spawn_node() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)  # also closes the pipes
+
+
+@pytest.fixture
+def scheduler() -> Iterator[ManualScheduler]:
+    """A manual scheduler at T0, shut down at the end if it ran."""
+    scheduler = ManualScheduler(clock=ManualClock(T0), metrics=False, tracing=False, timezone="UTC")
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown()
+
+
+@pytest.fixture
+def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLAlchemyJobStore:
+    """A started cluster store (node "here") of a paused scheduler."""
+    store = SQLAlchemyJobStore(
+        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here", lease_seconds=60
+    )
+    scheduler.add_jobstore(store)
+    scheduler.start(paused=True)
+    return store

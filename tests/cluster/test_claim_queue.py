@@ -20,6 +20,7 @@ from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
 from .doubles import HeldExecutor
+from .readings import queued, running_rows
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOOP = "jobstores.jobfuncs:noop"
@@ -96,21 +97,6 @@ def due_unleased(store: SQLAlchemyJobStore, now: datetime) -> int:
     query = select(func.count()).where(jobs.c.next_run_time <= micros, jobs.c.lease_owner.is_(None))
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
-
-
-def running_rows(store: SQLAlchemyJobStore) -> int:
-    """How many ``_running`` rows there are."""
-    with store.engine.connect() as conn:
-        return int(
-            conn.execute(select(func.count()).select_from(store.tables.running)).scalar_one()
-        )
-
-
-def queued(store: SQLAlchemyJobStore) -> int:
-    """The node's local queue: runs claimed and not begun."""
-    node = store._node
-    assert node is not None
-    return node.claims.queued
 
 
 @pytest.mark.postgresql

@@ -4,7 +4,6 @@ that keeps state of its own, is written whole."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from obssched.jobstores._sql.codec import encode_job, next_run_time_patch
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
-from obssched.testing import ManualClock, ManualScheduler
+from obssched.testing import ManualScheduler
 from obssched.triggers.combining import OrTrigger
 from obssched.triggers.cron import CronTrigger
 from obssched.triggers.interval import IntervalTrigger
@@ -47,26 +46,6 @@ def test_the_patch_places_the_next_run_time_only_where_it_is_found_once(
         position, length, moment = patch
         patched = state[: position - 1] + f'"{moment}"'.encode() + state[position - 1 + length :]
         assert b'"next_run_time":"2024-01-01T00:01:00+00:00"' in patched
-
-
-@pytest.fixture
-def scheduler() -> Iterator[ManualScheduler]:
-    """A manual scheduler at T0, shut down at the end if it ran."""
-    scheduler = ManualScheduler(clock=ManualClock(T0), metrics=False, tracing=False, timezone="UTC")
-    yield scheduler
-    if scheduler.running:
-        scheduler.shutdown()
-
-
-@pytest.fixture
-def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLAlchemyJobStore:
-    """A started cluster store (node "here") of a paused scheduler."""
-    store = SQLAlchemyJobStore(
-        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here", lease_seconds=60
-    )
-    scheduler.add_jobstore(store)
-    scheduler.start(paused=True)
-    return store
 
 
 def stored(store: SQLAlchemyJobStore, job_id: str) -> tuple[int, bytes, bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,32 +13,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
-from obssched.testing import ManualClock, ManualScheduler
+from obssched.testing import ManualScheduler
 
 pytestmark = [pytest.mark.postgresql]
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 WAIT = 30  # seconds: only a hang ever waits this long
-
-
-@pytest.fixture
-def scheduler() -> Iterator[ManualScheduler]:
-    """A manual scheduler at T0, shut down at the end if it ran."""
-    scheduler = ManualScheduler(clock=ManualClock(T0), metrics=False, tracing=False, timezone="UTC")
-    yield scheduler
-    if scheduler.running:
-        scheduler.shutdown()
-
-
-@pytest.fixture
-def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLAlchemyJobStore:
-    """A started cluster store (node "here") of a paused scheduler."""
-    store = SQLAlchemyJobStore(
-        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here", lease_seconds=60
-    )
-    scheduler.add_jobstore(store)
-    scheduler.start(paused=True)
-    return store
 
 
 class GatedWrites:

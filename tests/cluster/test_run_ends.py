@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from obssched.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import EventRecorder, ManualClock, ManualScheduler
 
 from .doubles import Aps3StyleExecutor
+from .readings import queued, running_rows
 
 # Long past: run_job, as in APScheduler 3, judges lateness by the system clock.
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -78,21 +78,6 @@ def start_node(scheduler: ManualScheduler, url: str, schema: str, room: int) -> 
     scheduler.add_jobstore(store)
     scheduler.start(paused=True)
     return store
-
-
-def running_rows(store: SQLAlchemyJobStore) -> int:
-    """How many ``_running`` rows there are."""
-    with store.engine.connect() as conn:
-        return int(
-            conn.execute(select(func.count()).select_from(store.tables.running)).scalar_one()
-        )
-
-
-def queued(store: SQLAlchemyJobStore) -> int:
-    """The node's local queue: runs claimed and not begun."""
-    node = store._node
-    assert node is not None
-    return node.claims.queued
 
 
 @pytest.mark.postgresql
