@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from obssched.jobstores.base import BaseJobStore, OrphanedRun
     from obssched.schedulers._overlap import OverlapQueues
 
-__all__ = ["BACKLOG_RECHECK", "NEVER", "Engine", "idle_wait", "run_tick", "run_times_until"]
+__all__ = ["BACKLOG_RECHECK", "NEVER", "Engine", "idle_wait", "run_times_until"]
 
 BACKLOG_RECHECK = 0.001
 """Seconds before a tick that left runs queued behind busy pool workers looks at them again."""
@@ -59,26 +59,6 @@ def idle_wait(executors: Mapping[str, BaseExecutor], heartbeat: float) -> float:
     for executor in backlog:
         executor.nudge()
     return BACKLOG_RECHECK if backlog else heartbeat
-
-
-def run_tick(
-    jobstores: Mapping[str, BaseJobStore],
-    executors: Mapping[str, BaseExecutor],
-    clock: Clock,
-    now: datetime,
-    *,
-    heartbeat: float,
-    retry_interval: float,
-    dispatch: Dispatch,
-    next_run_id: Callable[[], int],
-    logger: logging.Logger,
-    stages: StageErrors | None = None,
-    overlap: OverlapQueues | None = None,
-) -> tuple[float, datetime, datetime | None]:
-    """Submit every run due at ``now``; return the seconds to sleep, the wakeup planned and the
-    quiet limit (see :meth:`Engine.tick`, with an engine made for this one tick)."""
-    engine = Engine(executors, dispatch, next_run_id, logger, stages or StageErrors(), overlap)
-    return engine.tick(jobstores, clock, now, heartbeat=heartbeat, retry_interval=retry_interval)
 
 
 class Engine:
