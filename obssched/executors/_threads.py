@@ -109,9 +109,7 @@ class WorkerPool:
         the awake ones keep up. ``monotonic`` reads the clock (only when items wait); the first
         nudge that finds a backlog only notes when it saw it.
         """
-        items = self._items
-        # The test of backlog, without the property's call: nudge runs at the end of every tick.
-        if not items or not self._idle or len(items) <= len(self._woken):
+        if not self.backlog:
             self._stalled_since = None
             return
         now = monotonic()
@@ -120,7 +118,7 @@ class WorkerPool:
             self._stalled_since = now
             self._taken_at_nudge = taken
         elif now - self._stalled_since >= patience:
-            for _ in range(min(len(items), len(self._idle))):
+            for _ in range(min(len(self._items), len(self._idle))):
                 self._wake_one()
             self._stalled_since = None
 
