@@ -187,23 +187,16 @@ class HeldConnection:
         """
         with self._lock:
             if self._closed:
-                alone = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                raw = alone.connection.dbapi_connection
-                alone.detach()
+                alone, raw = self._open()
                 try:
                     result = operation(alone)
                     alone.commit()
                 finally:
-                    alone.close()
-                    if raw is not None:
-                        with contextlib.suppress(Exception):
-                            raw.close()
+                    _close(alone, raw)
                 return result
             conn = self._conn
             if conn is None or conn.invalidated or conn.closed:
-                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                self._raw = conn.connection.dbapi_connection
-                conn.detach()  # after the option is set: a detached record takes no reset
+                conn, self._raw = self._open()
                 self._conn = conn
             try:
                 result = operation(conn)
@@ -221,14 +214,26 @@ class HeldConnection:
             self._closed = True
             self._drop()
 
+    def _open(self) -> tuple[Connection, Any]:
+        """A new autocommit connection detached from the pool, with its DB-API connection."""
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        raw = conn.connection.dbapi_connection
+        conn.detach()  # after the option is set: a detached record takes no reset
+        return conn, raw
+
     def _drop(self) -> None:
         """Close the connection held, if any (the caller holds the lock)."""
         conn, raw = self._conn, self._raw
         self._conn = self._raw = None
         if conn is not None:
-            conn.close()
-        # A detached connection SQLAlchemy invalidated (after a failure) is forgotten, not
-        # closed: its DB-API connection is closed here.
-        if raw is not None:
-            with contextlib.suppress(Exception):
-                raw.close()
+            _close(conn, raw)
+
+
+def _close(conn: Connection, raw: Any) -> None:
+    """Close a connection :meth:`HeldConnection._open` made. A detached connection SQLAlchemy
+    invalidated (after a failure) is forgotten, not closed: its DB-API connection ``raw`` is
+    closed here."""
+    conn.close()
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            raw.close()
