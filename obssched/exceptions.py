@@ -22,6 +22,7 @@ __all__ = [
     "MaxInstancesReachedError",
     "MigrationError",
     "ObsschedError",
+    "RunTakenOverError",
     "SchedulerAlreadyRunningError",
     "SchedulerNotRunningError",
     "SchedulerNotStartedError",
@@ -207,6 +208,33 @@ class JobAbandonedAtShutdownError(JobAbandonedError):
             self,
             f"The run of job {job_id!r} scheduled for {times} was abandoned: scheduler "
             f"{node_id!r} was shut down and waited {waited:g} s for it to end",
+        )
+
+
+class RunTakenOverError(ObsschedError):
+    """A cluster node did not run a claimed run: another node had taken it over.
+
+    A node that stalls past its lease (a long pause, a lost network) is deemed dead, and a live
+    node takes over the runs it had claimed. A run that had not begun then runs on that node,
+    once; when the stalled node comes back and is about to begin it, the record of its start
+    finds the run no longer its own, and the body is not started here. This is the
+    ``exception`` of the run's :data:`~obssched.events.EVENT_JOB_ERROR` event on the stalled
+    node (the run itself is not lost: the node that took it over runs it).
+
+    Attributes:
+        job_id: the job's id.
+        node_id: the node that stalled (this one).
+        run_time: the run's scheduled run time.
+    """
+
+    def __init__(self, job_id: str, node_id: str, run_time: datetime) -> None:
+        self.job_id = job_id
+        self.node_id = node_id
+        self.run_time = run_time
+        super().__init__(
+            f"The run of job {job_id!r} scheduled for {run_time.isoformat()} was not started on "
+            f"scheduler node {node_id!r}: another node took it over while this one was not "
+            "heart-beating, and runs it instead"
         )
 
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from obssched._runs import RemoteWrapper, RunInfo
 from obssched.clock import SystemClock
-from obssched.exceptions import ObsschedError
-from obssched.executors._runner import error_event, execution_event
+from obssched.exceptions import ObsschedError, RunTakenOverError
+from obssched.executors._runner import error_event, execution_event, taken_over_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -139,9 +139,22 @@ class ProcessPoolRunner:
     def submit(self, job: Job, runs: list[RunInfo]) -> None:
         """Send the runs of ``job`` to a worker process."""
         hooks = self._context.run_hooks
-        wrappers = [
-            [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None] for run in runs
-        ]
+        wrappers: list[list[RemoteWrapper]] = []
+        kept: list[RunInfo] = []
+        for run in runs:
+            try:
+                wrappers.append(
+                    [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None]
+                )
+            except RunTakenOverError as exc:
+                # Another cluster node runs it: it ends here without being sent to a worker.
+                event = taken_over_event(run, exc, self._context.clock.monotonic(), self._logger)
+                self._run_ended(run, event, last=not kept and run is runs[-1])
+            else:
+                kept.append(run)
+        if not kept:
+            return
+        runs = kept
         with self._lock:
             pool = self._pool
         try:

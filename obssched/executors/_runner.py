@@ -17,6 +17,7 @@ from obssched.events import (
     JobExecutionEvent,
     _timed_execution_event,
 )
+from obssched.exceptions import RunTakenOverError
 
 __all__ = [
     "begin_body",
@@ -26,6 +27,7 @@ __all__ = [
     "execution_event",
     "exit_hooks",
     "failed_body_event",
+    "taken_over_event",
     "wall_time",
 ]
 
@@ -86,7 +88,9 @@ def enter_hooks(
 ) -> list[AbstractContextManager[object]] | None:
     """Enter every run hook around a job body; return those entered (``None``: none).
 
-    A hook that fails is logged, never fatal.
+    A hook that fails is logged, never fatal, except one that raises
+    :class:`~obssched.exceptions.RunTakenOverError`: the body must not start (another cluster
+    node runs it). The hooks entered before it are exited with that error, which is re-raised.
     """
     managers: list[AbstractContextManager[object]] | None = None
     for hook in hooks:
@@ -95,6 +99,10 @@ def enter_hooks(
             if manager is None:
                 continue
             manager.__enter__()
+        except RunTakenOverError as exc:
+            if managers is not None:
+                exit_hooks(managers, exc, logger)
+            raise
         except Exception:
             logger.exception("Run hook %r failed to enter for job %r", hook, run.job_id)
         else:
@@ -150,6 +158,10 @@ def begin_body(
     item rather than twice per run. Returns the start reading and the hooks entered, for
     :func:`end_body`. Called right before the body, in the thread or task that runs it;
     synchronous and coroutine bodies both go through this and :func:`end_body`.
+
+    Raises:
+        RunTakenOverError: a run hook found the run taken over by another cluster node; the
+            body must not start (see :func:`taken_over_event`).
     """
     if log_runs:
         logger.info('Running job "%s" (scheduled at %s)', run.job_name, run.scheduled_run_time)
@@ -157,6 +169,17 @@ def begin_body(
     if entry is not None:
         entry[1] = started
     return started, enter_hooks(hooks, run, logger) if hooks else None
+
+
+def taken_over_event(
+    run: RunInfo, exc: RunTakenOverError, finished: float, logger: logging.Logger
+) -> JobExecutionEvent:
+    """Log a run whose body was not started because another cluster node took it over, and
+    return its error event (no start time: no body ran here); ``finished`` is a monotonic
+    reading."""
+    logger.warning("%s", exc)
+    formatted = "".join(traceback.format_exception(exc))
+    return _timed_execution_event(EVENT_JOB_ERROR, run, None, exc, formatted, None, finished)
 
 
 def end_body(

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from obssched.executors._runner import begin_body, end_body, error_event
+from obssched.exceptions import RunTakenOverError
+from obssched.executors._runner import begin_body, end_body, error_event, taken_over_event
 from obssched.executors.base import BaseExecutor
 from obssched.util import iscoroutinefunction_partial
 
@@ -114,9 +115,21 @@ class AsyncIOExecutor(BaseExecutor):
         inflight = self._inflight
         last = runs[-1]
         for run in runs:
-            started, managers = begin_body(
-                run, inflight.get(run.run_id), self._context.run_hooks, monotonic, logger, log_runs
-            )
+            try:
+                started, managers = begin_body(
+                    run,
+                    inflight.get(run.run_id),
+                    self._context.run_hooks,
+                    monotonic,
+                    logger,
+                    log_runs,
+                )
+            except RunTakenOverError as exc:
+                # Another cluster node runs it: it ends here without its body.
+                self._run_ended(
+                    run, taken_over_event(run, exc, monotonic(), logger), last=run is last
+                )
+                continue
             try:
                 retval = await job.func(*job.args, **job.kwargs)
             except asyncio.CancelledError as exc:

@@ -37,10 +37,17 @@ from obssched.events import (
 )
 from obssched.exceptions import (
     MaxInstancesReachedError,
+    RunTakenOverError,
 )
 from obssched.executors._apscheduler import run_coroutine_job, run_job
 from obssched.executors._bounds import RunBounds
-from obssched.executors._runner import begin_body, end_body, error_event, wall_time
+from obssched.executors._runner import (
+    begin_body,
+    end_body,
+    error_event,
+    taken_over_event,
+    wall_time,
+)
 from obssched.executors._watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -335,7 +342,14 @@ class BaseExecutor(RunBounds, ABC):
                 entry = inflight.get(run[0])  # run.run_id (see _run_ended)
                 if entry is None:
                     continue  # ended before its body started (its work item was cancelled)
-                started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
+                try:
+                    started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
+                except RunTakenOverError as exc:
+                    # Another cluster node runs it: it ends here without its body.
+                    self._run_ended(
+                        run, taken_over_event(run, exc, monotonic(), logger), last=run is last
+                    )
+                    continue
                 try:
                     retval = func(*args, **kwargs)
                 except BaseException as exc:

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import MetaData, insert, inspect, select, update
 
 from obssched._runs import RunInfo
+from obssched.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from obssched.exceptions import RunTakenOverError
 from obssched.executors.base import BaseExecutor
 from obssched.executors.pool import ThreadPoolExecutor
 from obssched.job import Job
@@ -203,6 +205,49 @@ def test_the_survivor_runs_a_dead_nodes_queued_run_once(
     assert executed == [T0]
     with store.engine.connect() as conn:
         assert conn.execute(select(store.tables.running.c.run_key)).all() == []
+
+
+class StallPastLease:
+    """A run hook, ahead of the store's, that hands each run's ``_running`` row to node "other"
+    before the start is recorded: as if this node stalled past its lease right then."""
+
+    def __init__(self, store: SQLAlchemyJobStore) -> None:
+        self._store = store
+
+    def wrap(self, run: RunInfo) -> None:
+        """Give the run's row to node "other"."""
+        running = self._store.tables.running
+        with self._store.engine.begin() as conn:
+            conn.execute(
+                update(running).where(running.c.job_id == run.job_id).values(node_id="other")
+            )
+
+    def remote(self, run: RunInfo) -> None:
+        """As :meth:`wrap`."""
+        self.wrap(run)
+
+
+def test_a_run_taken_over_before_its_start_is_recorded_does_not_run_here(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler
+) -> None:
+    """A node that lost its run to another node before its body began does not run it: the
+    run ends here with RunTakenOverError, and the row stays the other node's, which runs it."""
+    PROBE.update(store=store, seen=[])
+    ended: list[Any] = []
+    scheduler.add_listener(ended.append, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    scheduler.add_run_hook(StallPastLease(store))
+    scheduler.add_jobstore(store)
+    scheduler.start()
+    store.add_job(every_minute(scheduler, "j", "cluster.probes:read_start_mark"))
+    scheduler.tick()
+    assert PROBE["seen"] == []
+    assert [(event.code, type(event.exception)) for event in ended] == [
+        (EVENT_JOB_ERROR, RunTakenOverError)
+    ]
+    running = store.tables.running
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(running.c.node_id, running.c.started_through)).all()
+    assert [tuple(row) for row in rows] == [("other", 0)]
 
 
 def run_info(job_id: str, jobstore: str, run_time: datetime) -> RunInfo:

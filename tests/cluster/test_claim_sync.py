@@ -200,10 +200,11 @@ def test_a_run_that_begins_and_ends_in_one_batch_loses_its_row(
     assert keys == ["busy"]
 
 
-def test_a_mark_of_a_run_another_node_took_over_warns_it_may_run_twice(
+def test_a_mark_of_a_run_another_node_took_over_says_it_must_not_begin_here(
     store: SQLAlchemyJobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Marking a row this node no longer holds says which runs may run twice; its own don't."""
+    """Marking a row this node no longer holds returns False, warns and counts; its own rows
+    are marked and return True."""
     running_row(store, "mine", "j")
     running_row(store, "taken", "k")
     running = store.tables.running
@@ -213,17 +214,35 @@ def test_a_mark_of_a_run_another_node_took_over_warns_it_may_run_twice(
     assert node is not None
     errors = store.error_count
     with caplog.at_level(logging.WARNING):
-        node.claims._marks.mark("mine", 5)
-        assert "may run twice" not in caplog.text
+        assert node.claims._marks.mark("mine", 5) is True
+        assert "do not begin" not in caplog.text
         assert store.error_count == errors
-        node.claims._marks.mark("taken", 5)
-    warnings = [r.getMessage() for r in caplog.records if "may run twice" in r.getMessage()]
-    assert len(warnings) == 1
-    assert store.error_count == errors + 1
+        assert node.claims._marks.mark("taken", 5) is False
+        assert node.claims._marks.mark("taken", 6) is False  # a later run of the same claim
+    warnings = [r.getMessage() for r in caplog.records if "do not begin" in r.getMessage()]
+    assert len(warnings) == 2
+    assert store.error_count == errors + 2
     assert "taken" in warnings[0]
     with store.engine.connect() as conn:
         marks = dict(conn.execute(select(running.c.run_key, running.c.started_through)).all())
     assert marks == {"mine": 5, "taken": 0}
+
+
+def test_ends_delete_only_this_nodes_rows(store: SQLAlchemyJobStore) -> None:
+    """The end of a run whose row another node took over leaves that node's row alone (it
+    counts the re-run there against max_instances until that node ends it)."""
+    running_row(store, "mine", "j")
+    running_row(store, "taken", "k")
+    running = store.tables.running
+    with store.engine.begin() as conn:
+        conn.execute(running.update().where(running.c.run_key == "taken").values(node_id="other"))
+    node = store._node
+    assert node is not None
+    node.claims.delete_running(["mine", "taken"])
+    node.claims._marks.sync()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(running.c.run_key, running.c.node_id)).all()
+    assert [tuple(row) for row in rows] == [("taken", "other")]
 
 
 class CountingWrites:

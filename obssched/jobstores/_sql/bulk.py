@@ -64,9 +64,11 @@ class ClaimStatements:
         )
         """Give back this node's (``node``) leases of the jobs ``ids``."""
         self.delete_running: TextClause = text(
-            f"DELETE FROM {running} WHERE run_key = ANY(CAST(:keys AS varchar[]))"
+            f"DELETE FROM {running} WHERE run_key = ANY(CAST(:keys AS varchar[])) "
+            "AND node_id = :node"
         )
-        """Delete the ``_running`` rows ``keys``."""
+        """Delete the ``_running`` rows ``keys`` of this node (``node``): one another node took
+        over is that node's to delete."""
         # The update skips the rows being deleted: when a CTE's DELETE and the main UPDATE hit
         # the same row, PostgreSQL performs only the UPDATE (a run that began and ended within
         # one batch would keep its row, counting against max_instances until its node died).
@@ -82,7 +84,7 @@ class ClaimStatements:
             "WITH setting AS MATERIALIZED "
             "(SELECT set_config('synchronous_commit', 'off', true) AS value), "
             f"ended AS (DELETE FROM {running} WHERE run_key = ANY(CAST(%(ended)s AS varchar[])) "
-            "AND EXISTS (SELECT 1 FROM setting)) "
+            "AND node_id = %(node)s AND EXISTS (SELECT 1 FROM setting)) "
             f"UPDATE {running} AS r SET started_through = "
             "CASE WHEN r.started_through IS NULL THEN NULL "
             "ELSE GREATEST(r.started_through, v.mark) END "
@@ -93,8 +95,8 @@ class ClaimStatements:
             "AND EXISTS (SELECT 1 FROM setting) "
             "RETURNING r.run_key"
         )
-        """Delete the rows of ended runs (``ended``) and record the latest run begun of each of
-        this node's rows (``keys``): never back, and a NULL (every run counts as begun) stays.
+        """Delete this node's rows of ended runs (``ended``) and record the latest run begun of
+        each of its rows (``keys``): never back, and a NULL (every run counts as begun) stays.
         Returns the marked keys this node still holds."""
 
 

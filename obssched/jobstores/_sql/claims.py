@@ -446,21 +446,25 @@ class Claims:
                 del self._starts[(claim.job_id, micros)]
         return self._dequeue(claim, 0)
 
-    def run_begins(self, job_id: str, jobstore: str, run_time: datetime) -> None:
+    def run_begins(self, job_id: str, jobstore: str, run_time: datetime) -> bool:
         """Record, before its body starts, that the run of ``job_id`` at ``run_time`` begins
-        if it is one of this node's claims (see :mod:`._sql.starts`)."""
+        if it is one of this node's claims (see :mod:`._sql.starts`).
+
+        Returns ``False`` when the run must not begin: its row was taken over by another node
+        (this one stalled past its lease), which runs it.
+        """
         if jobstore != self._access.alias:
-            return
+            return True
         micros = to_micros(run_time) or 0
         with self._lock:
             claim = self._starts.get((job_id, micros))
             if claim is None:
-                return
+                return True
             remaining = sum(1 for later in claim.run_micros if later > micros)
             wake = self._dequeue(claim, remaining)
         if wake:
             self._access.context.wakeup()
-        self._marks.mark(claim.run_key, micros)
+        return self._marks.mark(claim.run_key, micros)
 
     def _running_counts(self, conn: Connection, job_ids: list[str]) -> dict[str, int]:
         if not job_ids:
@@ -500,7 +504,7 @@ class Claims:
         def give_back(conn: Connection) -> None:
             conn.execute(self._statements.release, {"ids": ids, "node": self.node_id})
             if keys:
-                conn.execute(self._statements.delete_running, {"keys": keys})
+                conn.execute(self._statements.delete_running, {"keys": keys, "node": self.node_id})
 
         try:
             access.write(give_back)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from obssched.exceptions import RunTakenOverError
 from obssched.executors.base import BaseExecutor
 from obssched.jobstores._sql.bulk import ClaimStatements
 
@@ -73,23 +74,34 @@ class StartMarks:
         self._next_batch = 1  # the batch the pending marks go out in
         self._finished = 0  # the last batch written (or failed)
         self._writing = False
+        # Rows found taken over by another node when their runs' starts were written: their
+        # runs (and later ones of the same claim) must not begin here. Dropped as they end.
+        self._lost: set[str] = set()
         self._statements = ClaimStatements(access.tables)
 
-    def mark(self, run_key: str, micros: int) -> None:
+    def mark(self, run_key: str, micros: int) -> bool:
         """Record that the run of ``run_key`` at ``micros`` begins; return once committed (or
-        once writing it failed, which is logged: the body runs either way)."""
+        once writing it failed, which is logged: the body runs either way).
+
+        Returns ``False`` when the write found the row no longer this node's: another node took
+        it over (this one stalled past its lease), and runs it; the body must not start here.
+        """
         with self._lock:
             if micros > self._pending.get(run_key, -1):
                 self._pending[run_key] = micros
             if not self._wait_or_write(self._next_batch):
-                return
+                return run_key not in self._lost
         self._drain()
+        with self._lock:
+            return run_key not in self._lost
 
     def end(self, keys: list[str]) -> None:
         """Delete the ``_running`` rows ``keys`` (their runs ended) with the next write; one
         that fails is retried with the write after it."""
         with self._lock:
             self._ended.extend(keys)
+            if self._lost:
+                self._lost.difference_update(keys)
             if self._writing:
                 return
             self._writing = True
@@ -145,12 +157,15 @@ class StartMarks:
         number: int | None = None  # the batch being written
         ended: list[str] = []
         failed = False
+        lost: list[str] = []
         try:
             while True:
                 with self._lock:
                     if number is not None:
                         self._finished = number
                         number = None
+                        if lost:
+                            self._lost.update(lost)
                         self._committed.notify_all()
                         if failed:
                             self._ended[:0] = ended
@@ -167,7 +182,7 @@ class StartMarks:
                     number = self._next_batch
                     self._next_batch += 1
                 rounds += 1
-                failed = self._write(batch, ended)
+                failed, lost = self._write(batch, ended)
         except BaseException:
             # The write was interrupted (KeyboardInterrupt in the loop thread): its marks'
             # callers are released as if it failed, its deletes are kept, and the next caller
@@ -180,8 +195,9 @@ class StartMarks:
                 self._committed.notify_all()
             raise
 
-    def _write(self, batch: dict[str, int], ended: list[str]) -> bool:
-        """Write ``batch`` and ``ended`` in one transaction; return whether it failed."""
+    def _write(self, batch: dict[str, int], ended: list[str]) -> tuple[bool, list[str]]:
+        """Write ``batch`` and ``ended`` in one transaction; return whether it failed, and the
+        keys of ``batch`` whose rows another node took over."""
         # Only this node's rows (another took a row over if this node was deemed dead). Not
         # waiting for the flush to disk nor for synchronous standbys: the commit is visible to
         # every node at once, and only a crash of the database server within its WAL writer's
@@ -218,20 +234,21 @@ class StartMarks:
                 self._access.logger.warning(
                     "Could not record the end of %d runs; retrying", len(ended)
                 )
-            return True
+            return True, []
+        lost: list[str] = []
         if len(held) < len(batch):
             lost = sorted(set(batch) - set(held) - set(ended))
             if lost:
-                # This node stalled past its lease and another took its runs over: it may run
-                # them too.
+                # This node stalled past its lease and another took its runs over: that node
+                # runs them, so they do not begin here (their callers end them with an error).
                 self._access.count_error()
                 self._access.logger.warning(
-                    "Runs %s begin on node %r, which no longer holds them (another node took "
-                    "them over): they may run twice",
+                    "Runs %s do not begin on node %r, which no longer holds them: another node "
+                    "took them over and runs them",
                     ", ".join(lost),
                     self._access.node_id,
                 )
-        return False
+        return False, lost
 
 
 class StartHook:
@@ -245,11 +262,23 @@ class StartHook:
         self._claims = claims
 
     def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
-        """Record ``run``'s start if it is one of this node's claims; nothing to wrap."""
-        self._claims.run_begins(run.job_id, run.jobstore, run.scheduled_run_time)
+        """Record ``run``'s start if it is one of this node's claims; nothing to wrap.
+
+        Raises:
+            RunTakenOverError: another node took the run over (see :meth:`Claims.run_begins`).
+        """
+        self._begin(run)
         return None
 
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
-        """A body run in another process: recorded now, at submission (before it can begin)."""
-        self._claims.run_begins(run.job_id, run.jobstore, run.scheduled_run_time)
+        """A body run in another process: recorded now, at submission (before it can begin).
+
+        Raises:
+            RunTakenOverError: another node took the run over.
+        """
+        self._begin(run)
         return None
+
+    def _begin(self, run: RunInfo) -> None:
+        if not self._claims.run_begins(run.job_id, run.jobstore, run.scheduled_run_time):
+            raise RunTakenOverError(run.job_id, self._claims.node_id, run.scheduled_run_time)
