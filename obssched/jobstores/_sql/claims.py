@@ -121,6 +121,7 @@ class Claims:
         self._marks = StartMarks(access)
         self._statements = ClaimStatements(access.tables)
         self._sequence = 0
+        self._claiming = 0  # claims under way: their rows may be committed and not yet tracked
         self._known = KnownJobs(self.KNOWN_JOBS)
         self.max_queued = access.max_queued_runs
         self.queued = 0
@@ -190,11 +191,28 @@ class Claims:
     def claim_due(self, now: datetime) -> list[Job]:
         """Claim the due jobs no other node holds, advancing them in the same transaction: at
         most as many runs as the local queue has room for (see the module's docstring)."""
-        access = self._access
         with self._lock:
             room = self._room()
-        if room <= 0:
-            return []
+            if room <= 0:
+                return []
+            self._claiming += 1
+        try:
+            return self._claim_due(now, room)
+        finally:
+            with self._lock:
+                self._claiming -= 1
+
+    def tracked_keys(self) -> list[str] | None:
+        """The ``_running`` rows of the runs this node tracks (claimed, or taken over to run
+        again, and not ended); ``None`` while a claim is under way, whose rows may be committed
+        and not tracked yet."""
+        with self._lock:
+            if self._claiming:
+                return None
+            return [claim.run_key for claim in self._ends.values()]
+
+    def _claim_due(self, now: datetime, room: int) -> list[Job]:
+        access = self._access
         limit = min(access.batch_size, room)
         query = self.claim_query(now, limit)
         # Runs that ended before this claim must not count against max_instances: their rows'

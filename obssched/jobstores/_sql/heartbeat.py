@@ -117,10 +117,46 @@ class Membership:
             # the nodes that are alive have had the time to beat again. (Quartz adds the same
             # margin to its failed-node threshold.)
             return
+        self._delete_lost_rows(now)
         running = self._access.tables.running
         live = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
         if self._take_over(running.c.node_id.not_in(live)):
             self._access.context.wakeup()
+
+    def _delete_lost_rows(self, now: int) -> None:
+        """Delete this node's ``_running`` rows of runs it no longer tracks.
+
+        The delete of an ended run's row is committed without waiting for the disk (see
+        :mod:`._sql.starts`): a database crash or failover can lose it, and the row would count
+        against its job's ``max_instances`` for as long as this node lives. Rows claimed more
+        than two leases ago that no claim, re-run or orphaned run of this node knows are such
+        rows; a claim under way (its rows may be committed and not tracked yet) puts this off
+        to the next heartbeat.
+        """
+        tracked = self._claims.tracked_keys()
+        if tracked is None:
+            return
+        keep = [*tracked, *self._orphans.pending_keys()]
+        running = self._access.tables.running
+        statement = (
+            delete(running)
+            .where(
+                running.c.node_id == self.node_id,
+                running.c.claimed_at < now - 2 * self.lease_micros,
+                running.c.run_key.not_in(keep),
+            )
+            .returning(running.c.run_key)
+        )
+        deleted = self._access.write(lambda conn: list(conn.execute(statement).scalars()))
+        if deleted:
+            self._access.count_error()
+            self._access.logger.warning(
+                "Deleted %d _running rows of node %r whose runs had ended (their deletes were "
+                "lost, as by a database crash or failover): %s",
+                len(deleted),
+                self.node_id,
+                ", ".join(sorted(deleted)),
+            )
 
     def _live_ids(self, conn: Connection, now: int) -> list[str]:
         nodes = self._access.tables.nodes

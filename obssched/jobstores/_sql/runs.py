@@ -155,6 +155,11 @@ class OrphanQueue:
             self._found = []
         return orphans
 
+    def pending_keys(self) -> list[str]:
+        """The rows queued or taken and not settled yet (they must stay until settled)."""
+        with self._lock:
+            return [row.run_key for row in (*self._found, *self._handed)]
+
     def settle(self) -> list[FoundRow]:
         """The rows of the runs taken so far that are to be deleted now: all but those of
         submitted re-runs."""

@@ -203,7 +203,8 @@ class StartMarks:
         # every node at once, and only a crash of the database server within its WAL writer's
         # delay, or a failover to a standby that missed it, could lose it (a lost mark makes a
         # begun run look never begun; a lost delete leaves a row this node no longer tracks,
-        # counting against max_instances until the node restarts). Waiting for the disk
+        # counting against max_instances until a heartbeat two leases later deletes it: see
+        # Membership). Waiting for the disk
         # instead caps the runs a node can begin at a batch per fsync.
         parameters = {
             "keys": list(batch),
