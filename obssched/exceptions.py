@@ -219,7 +219,9 @@ class RunTakenOverError(ObsschedError):
     once; when the stalled node comes back and is about to begin it, the record of its start
     finds the run no longer its own, and the body is not started here. This is the
     ``exception`` of the run's :data:`~obssched.events.EVENT_JOB_ERROR` event on the stalled
-    node (the run itself is not lost: the node that took it over runs it).
+    node. The run is not lost with it: the node that took the run over handles it as any run
+    of a node deemed dead (runs it if it had not begun, or reports it abandoned when its job
+    cannot be loaded there).
 
     Attributes:
         job_id: the job's id.

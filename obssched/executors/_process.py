@@ -141,20 +141,27 @@ class ProcessPoolRunner:
         hooks = self._context.run_hooks
         wrappers: list[list[RemoteWrapper]] = []
         kept: list[RunInfo] = []
+        taken_over: list[tuple[RunInfo, RunTakenOverError]] = []
         for run in runs:
             try:
                 wrappers.append(
                     [wrapper for hook in hooks if (wrapper := hook.remote(run)) is not None]
                 )
-            except RunTakenOverError as exc:
-                # Another cluster node runs it: it ends here without being sent to a worker.
-                event = taken_over_event(run, exc, self._context.clock.monotonic(), self._logger)
-                self._run_ended(run, event, last=not kept and run is runs[-1])
+            except RunTakenOverError as refusal:
+                taken_over.append((run, refusal))
             else:
                 kept.append(run)
-        if not kept:
-            return
-        runs = kept
+        if kept:
+            # The runs another cluster node took over end once the others are handed over:
+            # a hand-over that fails ends every run of the work item (the last one giving
+            # its instance back), these included.
+            self._send(job, kept, wrappers)
+        for run, error in taken_over:
+            event = taken_over_event(run, error, self._context.clock.monotonic(), self._logger)
+            self._run_ended(run, event, last=not kept and run is taken_over[-1][0])
+
+    def _send(self, job: Job, runs: list[RunInfo], wrappers: list[list[RemoteWrapper]]) -> None:
+        """Submit ``runs`` (one list of run hook wrappers each) as one work item."""
         with self._lock:
             pool = self._pool
         try:

@@ -179,6 +179,9 @@ def taken_over_event(
     reading."""
     logger.warning("%s", exc)
     formatted = "".join(traceback.format_exception(exc))
+    # As for a body's exception: the frames (holding the job and its runs) would otherwise
+    # live as long as a listener keeps the event.
+    traceback.clear_frames(exc.__traceback__)
     return _timed_execution_event(EVENT_JOB_ERROR, run, None, exc, formatted, None, finished)
 
 

@@ -228,6 +228,23 @@ def test_a_mark_of_a_run_another_node_took_over_says_it_must_not_begin_here(
     assert marks == {"mine": 5, "taken": 0}
 
 
+def test_a_row_taken_back_is_marked_again(store: SQLAlchemyJobStore) -> None:
+    """A row this node lost and then took back (the other node died) is its own again: its
+    next mark is written and returns True."""
+    running_row(store, "k", "k")
+    running = store.tables.running
+    node = store._node
+    assert node is not None
+    with store.engine.begin() as conn:
+        conn.execute(running.update().where(running.c.run_key == "k").values(node_id="other"))
+    assert node.claims._marks.mark("k", 5) is False
+    with store.engine.begin() as conn:
+        conn.execute(running.update().where(running.c.run_key == "k").values(node_id="here"))
+    assert node.claims._marks.mark("k", 6) is True
+    with store.engine.connect() as conn:
+        assert conn.execute(select(running.c.started_through)).scalar_one() == 6
+
+
 def test_ends_delete_only_this_nodes_rows(store: SQLAlchemyJobStore) -> None:
     """The end of a run whose row another node took over leaves that node's row alone (it
     counts the re-run there against max_instances until that node ends it)."""

@@ -5,6 +5,7 @@ tracks, of orphaned runs not yet settled and of other nodes stay."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from obssched.jobstores._sql.codec import to_micros
+from obssched.job import Job
+from obssched.jobstores._sql.codec import encode_job, to_micros
 from obssched.jobstores.sqlalchemy import SQLAlchemyJobStore
 from obssched.testing import ManualClock, ManualScheduler
+from obssched.triggers.interval import IntervalTrigger
 
 pytestmark = [pytest.mark.postgresql]
 
@@ -50,17 +53,26 @@ def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLA
     return store
 
 
-def row(store: SQLAlchemyJobStore, run_key: str, node_id: str, claimed_at: datetime) -> None:
-    """A ``_running`` row of ``node_id``, claimed at ``claimed_at``, no run of it begun."""
+def row(
+    store: SQLAlchemyJobStore,
+    run_key: str,
+    node_id: str,
+    claimed_at: datetime,
+    *,
+    started_through: int | None = None,
+    job: Job | None = None,
+) -> None:
+    """A ``_running`` row of ``node_id`` for a run at T0, claimed at ``claimed_at``; by default
+    the run began (``started_through`` at T0) and its job cannot be loaded."""
     values: dict[str, Any] = {
         "run_key": run_key,
-        "job_id": run_key,
-        "job_name": run_key,
+        "job_id": run_key if job is None else job.id,
+        "job_name": run_key if job is None else job.name,
         "node_id": node_id,
-        "run_times": "[]",
+        "run_times": json.dumps([T0.isoformat()]),
         "claimed_at": to_micros(claimed_at),
-        "state": b"",
-        "started_through": 0,
+        "state": b"" if job is None else encode_job(job, "json", 5),
+        "started_through": to_micros(T0) if started_through is None else started_through,
     }
     with store.engine.begin() as conn:
         conn.execute(insert(store.tables.running).values(**values))
@@ -147,3 +159,51 @@ def test_a_claim_under_way_puts_the_clean_up_off(
     node.claims._claiming = 0
     beat_for(store, clock, LEASE // 3)
     assert "lost" not in keys(store)
+
+
+def test_an_untracked_row_whose_run_never_began_is_run_again_not_deleted(
+    store: SQLAlchemyJobStore, scheduler: ManualScheduler, clock: ManualClock
+) -> None:
+    """A row this node does not track whose run was never recorded begun (a claim whose commit
+    the node could not confirm, say) is taken over like a dead node's: its run runs again."""
+    job = Job(
+        scheduler,
+        id="unconfirmed",
+        name="unconfirmed",
+        func=NOOP,
+        args=(),
+        kwargs={},
+        trigger=IntervalTrigger(minutes=10, start_date=T0, timezone=UTC),
+        executor="default",
+        next_run_time=T0,
+        misfire_grace_time=None,
+        coalesce=False,
+        max_instances=1,
+    )
+    row(store, "unconfirmed", "here", T0, started_through=0, job=job)
+    errors = store.error_count
+    beat_for(store, clock, 2 * LEASE + LEASE // 3)
+    orphans = store.take_orphaned_runs()
+    assert [(o.job_id, list(o.run_times), o.error) for o in orphans] == [
+        ("unconfirmed", [T0], None)
+    ]
+    assert "unconfirmed" in keys(store)  # the re-run's row, until it ends
+    assert store.error_count == errors + 1
+
+
+def test_the_clean_up_compares_any_number_of_tracked_runs(
+    store: SQLAlchemyJobStore, clock: ManualClock
+) -> None:
+    """With more runs in flight than a statement can have parameters (65,535), the heartbeat
+    still cleans up, and still takes over a dead node's runs."""
+    node = store._node
+    assert node is not None
+    for index in range(70_000):
+        node.claims.track(f"here:{index}", f"job{index}", [T0])
+    row(store, "lost", "here", T0)
+    row(store, "dead", "gone", T0)
+    errors = store.error_count
+    beat_for(store, clock, 2 * LEASE + LEASE // 3)
+    assert "lost" not in keys(store)
+    assert [o.job_id for o in store.take_orphaned_runs()] == ["dead"]
+    assert store.error_count == errors + 1  # the lost row's clean-up

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import core_jobs
@@ -42,6 +42,24 @@ class TakenOver:
     def remote(self, run: RunInfo) -> RemoteWrapper | None:
         """As :meth:`wrap`, for a body run in another process."""
         self._check(run)
+        return None
+
+
+class TakenOverAt:
+    """A run hook that refuses the runs at ``run_time`` (of any job) as taken over."""
+
+    def __init__(self, run_time: datetime) -> None:
+        self.run_time = run_time
+
+    def wrap(self, run: RunInfo) -> AbstractContextManager[object] | None:
+        """Refuse the run if it is at the listed time; nothing to wrap."""
+        self.remote(run)
+        return None
+
+    def remote(self, run: RunInfo) -> RemoteWrapper | None:
+        """As :meth:`wrap`, for a body run in another process."""
+        if run.scheduled_run_time == self.run_time:
+            raise RunTakenOverError(run.job_id, "stalled", run.scheduled_run_time)
         return None
 
 
@@ -203,3 +221,38 @@ def test_the_error_names_the_job_the_node_and_the_run_time() -> None:
     assert "'nightly'" in str(error)
     assert "'node-a'" in str(error)
     assert moment.isoformat() in str(error)
+
+
+def test_a_failed_hand_over_to_processes_ends_every_run_once(clock: ManualClock) -> None:
+    """A work item of two runs, the last taken over, whose hand-over to the process pool fails:
+    each run ends once, and the job's instance is given back."""
+    executor = ProcessPoolExecutor(1)
+    scheduler = ManualScheduler(
+        clock=clock,
+        timezone="UTC",
+        executors={"default": executor},
+        metrics=False,
+        tracing=False,
+    )
+    recorder = EventRecorder(scheduler)
+    start = clock.now()
+    scheduler.add_run_hook(TakenOverAt(start + timedelta(seconds=10)))
+    scheduler.start()
+    runner = executor._runner
+    assert runner is not None
+    runner._pool.shutdown()  # the next hand-over raises, as to a pool shut down under it
+    scheduler.add_job(
+        core_jobs.record,
+        "interval",
+        seconds=10,
+        start_date=start,
+        coalesce=False,
+        misfire_grace_time=None,
+        id="job",
+    )
+    clock.advance(10)
+    scheduler.tick()  # one work item: the runs at start and start + 10 s
+    scheduler.shutdown()
+    ends = [(event.scheduled_run_time - start, event.code) for event in recorder.of(TERMINAL)]
+    assert ends == [(timedelta(0), EVENT_JOB_ERROR), (timedelta(seconds=10), EVENT_JOB_ERROR)]
+    assert executor._instances == {}  # the instance count a max_instances check reads

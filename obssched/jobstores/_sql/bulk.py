@@ -69,6 +69,13 @@ class ClaimStatements:
         )
         """Delete the ``_running`` rows ``keys`` of this node (``node``): one another node took
         over is that node's to delete."""
+        self.untracked_running: TextClause = text(
+            f"SELECT run_key, run_times, started_through FROM {running} "
+            "WHERE node_id = :node AND claimed_at < :before "
+            "AND run_key <> ALL(CAST(:keep AS varchar[]))"
+        )
+        """This node's (``node``) ``_running`` rows claimed before ``before`` but those of
+        ``keep`` (one array parameter, whatever its length)."""
         # The update skips the rows being deleted: when a CTE's DELETE and the main UPDATE hit
         # the same row, PostgreSQL performs only the UPDATE (a run that began and ended within
         # one batch would keep its row, counting against max_instances until its node died).

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from obssched.jobstores._sql.bulk import ClaimStatements
 from obssched.jobstores._sql.codec import to_micros
-from obssched.jobstores._sql.runs import FoundRow, OrphanQueue, orphans_of
+from obssched.jobstores._sql.runs import FoundRow, OrphanQueue, orphans_of, split_begun
 
 if TYPE_CHECKING:
     from obssched.jobstores._sql.access import StoreAccess
@@ -55,6 +56,7 @@ class Membership:
         self._steady_since: int | None = None
         self._last_beat: int | None = None
         self._orphans = OrphanQueue()
+        self._statements = ClaimStatements(access.tables)
 
     def join(self) -> None:
         """Register this node, and take over the runs a previous life of it left."""
@@ -117,46 +119,63 @@ class Membership:
             # the nodes that are alive have had the time to beat again. (Quartz adds the same
             # margin to its failed-node threshold.)
             return
-        self._delete_lost_rows(now)
         running = self._access.tables.running
         live = select(nodes.c.node_id).where(nodes.c.last_seen >= now - self.lease_micros)
-        if self._take_over(running.c.node_id.not_in(live)):
+        found = self._take_over(running.c.node_id.not_in(live))
+        try:
+            found += self._settle_untracked_rows(now)
+        except Exception:
+            # Its own failure: the dead nodes' runs above are taken over either way.
+            self._access.logger.exception("Could not look for this node's untracked runs")
+        if found:
             self._access.context.wakeup()
 
-    def _delete_lost_rows(self, now: int) -> None:
-        """Delete this node's ``_running`` rows of runs it no longer tracks.
+    def _settle_untracked_rows(self, now: int) -> int:
+        """Settle this node's ``_running`` rows that no claim, re-run or orphaned run of it
+        knows any more; return how many were taken over as orphaned runs.
 
-        The delete of an ended run's row is committed without waiting for the disk (see
-        :mod:`._sql.starts`): a database crash or failover can lose it, and the row would count
-        against its job's ``max_instances`` for as long as this node lives. Rows claimed more
-        than two leases ago that no claim, re-run or orphaned run of this node knows are such
-        rows; a claim under way (its rows may be committed and not tracked yet) puts this off
-        to the next heartbeat.
+        Such a row is most often the row of an ended run whose delete the database lost: ends
+        are committed without waiting for the disk (see :mod:`._sql.starts`), so a crash or
+        failover can lose one, and the row would count against its job's ``max_instances`` for
+        as long as this node lives. A row whose every run began (as recorded) ended here and is
+        deleted. Any other (a claim whose commit the node could not confirm, say) is taken over
+        like a dead node's: its runs that never began run again, those that may have begun are
+        reported abandoned. Only rows claimed more than two leases ago are looked at, and not
+        while a claim is under way (its rows may be committed and not tracked yet).
         """
         tracked = self._claims.tracked_keys()
         if tracked is None:
-            return
+            return 0
         keep = [*tracked, *self._orphans.pending_keys()]
-        running = self._access.tables.running
-        statement = (
-            delete(running)
-            .where(
-                running.c.node_id == self.node_id,
-                running.c.claimed_at < now - 2 * self.lease_micros,
-                running.c.run_key.not_in(keep),
-            )
-            .returning(running.c.run_key)
-        )
-        deleted = self._access.write(lambda conn: list(conn.execute(statement).scalars()))
-        if deleted:
-            self._access.count_error()
-            self._access.logger.warning(
-                "Deleted %d _running rows of node %r whose runs had ended (their deletes were "
-                "lost, as by a database crash or failover): %s",
-                len(deleted),
+        access = self._access
+        untracked = self._statements.untracked_running
+        parameters = {"node": self.node_id, "before": now - 2 * self.lease_micros, "keep": keep}
+        rows = access.read(lambda conn: conn.execute(untracked, parameters).all())
+        ended = [row.run_key for row in rows if _all_begun(row)]
+        rest = [row.run_key for row in rows if not _all_begun(row)]
+        if ended:
+            # Through the ends' group commit: a delete that fails is retried with the next.
+            self._claims.delete_running(ended)
+            access.count_error()
+            access.logger.warning(
+                "Deleting %d _running rows of node %r whose runs had ended here (their deletes "
+                "were lost, as by a database crash or failover): %s",
+                len(ended),
                 self.node_id,
-                ", ".join(sorted(deleted)),
+                ", ".join(sorted(ended)),
             )
+        if not rest:
+            return 0
+        access.count_error()
+        access.logger.warning(
+            "Node %r holds %d _running rows it does not track: taking them over as orphaned "
+            "runs: %s",
+            self.node_id,
+            len(rest),
+            ", ".join(sorted(rest)),
+        )
+        running = access.tables.running
+        return self._take_over(and_(running.c.node_id == self.node_id, running.c.run_key.in_(rest)))
 
     def _live_ids(self, conn: Connection, now: int) -> list[str]:
         nodes = self._access.tables.nodes
@@ -243,3 +262,9 @@ class Membership:
         micros = to_micros(self._access.now())
         assert micros is not None
         return micros
+
+
+def _all_begun(row: Any) -> bool:
+    """Whether every run of a ``_running`` row is recorded begun (``started_through`` reaches
+    its last run time; NULL, unknown, is not a record)."""
+    return row.started_through is not None and not split_begun(row)[1]

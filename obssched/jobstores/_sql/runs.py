@@ -53,6 +53,7 @@ __all__ = [
     "RunLedger",
     "orphans_of",
     "run_times_of",
+    "split_begun",
 ]
 
 RUN_EVENTS = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED

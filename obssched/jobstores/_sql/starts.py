@@ -113,6 +113,8 @@ class StartMarks:
         takes them, at the latest the heartbeat's."""
         with self._lock:
             self._ended.extend(keys)
+            if self._lost:
+                self._lost.difference_update(keys)
 
     def sync(self) -> None:
         """Return once every end queued before the call is committed, or its write failed (a
@@ -158,12 +160,16 @@ class StartMarks:
         ended: list[str] = []
         failed = False
         lost: list[str] = []
+        held: list[str] = []
         try:
             while True:
                 with self._lock:
                     if number is not None:
                         self._finished = number
                         number = None
+                        if self._lost and held:
+                            # Rows this node holds again (taken back from a node that died).
+                            self._lost.difference_update(held)
                         if lost:
                             self._lost.update(lost)
                         self._committed.notify_all()
@@ -182,7 +188,7 @@ class StartMarks:
                     number = self._next_batch
                     self._next_batch += 1
                 rounds += 1
-                failed, lost = self._write(batch, ended)
+                failed, lost, held = self._write(batch, ended)
         except BaseException:
             # The write was interrupted (KeyboardInterrupt in the loop thread): its marks'
             # callers are released as if it failed, its deletes are kept, and the next caller
@@ -195,9 +201,9 @@ class StartMarks:
                 self._committed.notify_all()
             raise
 
-    def _write(self, batch: dict[str, int], ended: list[str]) -> tuple[bool, list[str]]:
-        """Write ``batch`` and ``ended`` in one transaction; return whether it failed, and the
-        keys of ``batch`` whose rows another node took over."""
+    def _write(self, batch: dict[str, int], ended: list[str]) -> tuple[bool, list[str], list[str]]:
+        """Write ``batch`` and ``ended`` in one transaction; return whether it failed, the keys
+        of ``batch`` whose rows another node took over, and those this node holds."""
         # Only this node's rows (another took a row over if this node was deemed dead). Not
         # waiting for the flush to disk nor for synchronous standbys: the commit is visible to
         # every node at once, and only a crash of the database server within its WAL writer's
@@ -235,7 +241,7 @@ class StartMarks:
                 self._access.logger.warning(
                     "Could not record the end of %d runs; retrying", len(ended)
                 )
-            return True, []
+            return True, [], []
         lost: list[str] = []
         if len(held) < len(batch):
             lost = sorted(set(batch) - set(held) - set(ended))
@@ -249,7 +255,7 @@ class StartMarks:
                     ", ".join(lost),
                     self._access.node_id,
                 )
-        return False, lost
+        return False, lost, held
 
 
 class StartHook:
