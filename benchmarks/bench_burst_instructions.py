@@ -23,8 +23,9 @@ Collection is switched on and off around the counted part with ``callgrind_contr
     callgrind_annotate /tmp/cg.<pid> | grep 'PROGRAM TOTALS'
 
 Divide the steady total by the runs printed, the idle total by the heartbeats. Run it with
-``apscheduler`` in place of ``obssched`` for the peer. Without ``CALLGRIND=1`` it just runs the
-workload.
+``apscheduler`` in place of ``obssched`` for the peer, and the burst with ``--bare`` for
+obssched without its built-in metrics and tracing (what they cost per run). Without
+``CALLGRIND=1`` it just runs the workload.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from typing import Any
 STEADY_SEED = 17
 
 
-def burst(lib: str, count: int) -> None:
-    """Run ``count`` due date jobs on ``lib``'s ``BackgroundScheduler``."""
+def burst(lib: str, count: int, bare: bool = False) -> None:
+    """Run ``count`` due date jobs on ``lib``'s ``BackgroundScheduler`` (``bare``: obssched
+    without its built-in metrics and tracing)."""
     background = importlib.import_module(f"{lib}.schedulers.background")
     events = importlib.import_module(f"{lib}.events")
-    scheduler = background.BackgroundScheduler()
+    options = {"metrics": False, "tracing": False} if bare else {}
+    scheduler = background.BackgroundScheduler(**options)
     done = threading.Event()
     lock = threading.Lock()
     outcomes = [0]
@@ -195,7 +198,12 @@ if __name__ == "__main__":
     parser.add_argument("--idle", action="store_true", help="cron jobs not due, a counted window")
     parser.add_argument("--seconds", type=float, default=20.0, help="the counted window")
     parser.add_argument("--heartbeat", type=float, default=0.1, help="idle: heartbeat seconds")
+    parser.add_argument(
+        "--bare", action="store_true", help="burst: obssched without built-in metrics, tracing"
+    )
     args = parser.parse_args()
+    if args.bare and (args.lib != "obssched" or args.steady or args.idle):
+        parser.error("--bare is obssched's burst without its built-in observability")
     if args.idle and args.lib != "obssched":
         # APScheduler 3 has no heartbeat: its loop sleeps until the next run time.
         parser.error("--idle counts obssched's quiet heartbeats; it has no apscheduler workload")
@@ -204,5 +212,5 @@ if __name__ == "__main__":
     elif args.steady:
         steady(args.lib, args.count or 20, args.seconds)
     else:
-        burst(args.lib, args.count or 5000)
+        burst(args.lib, args.count or 5000, args.bare)
     os._exit(0)  # the pool's threads are not waited for a second time
