@@ -69,6 +69,13 @@ def running_row(store: SQLAlchemyJobStore, run_key: str, job_id: str) -> None:
         conn.execute(insert(store.tables.running).values(**row))
 
 
+def hand_over(store: SQLAlchemyJobStore, run_key: str, node_id: str) -> None:
+    """Give the ``_running`` row ``run_key`` to ``node_id`` (as a take-over does)."""
+    running = store.tables.running
+    with store.engine.begin() as conn:
+        conn.execute(running.update().where(running.c.run_key == run_key).values(node_id=node_id))
+
+
 def test_a_run_ended_during_another_threads_write_does_not_count_against_max_instances(
     store: SQLAlchemyJobStore, scheduler: ManualScheduler
 ) -> None:
@@ -207,9 +214,8 @@ def test_a_mark_of_a_run_another_node_took_over_says_it_must_not_begin_here(
     are marked and return True."""
     running_row(store, "mine", "j")
     running_row(store, "taken", "k")
+    hand_over(store, "taken", "other")
     running = store.tables.running
-    with store.engine.begin() as conn:
-        conn.execute(running.update().where(running.c.run_key == "taken").values(node_id="other"))
     node = store._node
     assert node is not None
     errors = store.error_count
@@ -232,15 +238,13 @@ def test_a_row_taken_back_is_marked_again(store: SQLAlchemyJobStore) -> None:
     """A row this node lost and then took back (the other node died) is its own again: its
     next mark is written and returns True."""
     running_row(store, "k", "k")
-    running = store.tables.running
     node = store._node
     assert node is not None
-    with store.engine.begin() as conn:
-        conn.execute(running.update().where(running.c.run_key == "k").values(node_id="other"))
+    hand_over(store, "k", "other")
     assert node.claims._marks.mark("k", 5) is False
-    with store.engine.begin() as conn:
-        conn.execute(running.update().where(running.c.run_key == "k").values(node_id="here"))
+    hand_over(store, "k", "here")
     assert node.claims._marks.mark("k", 6) is True
+    running = store.tables.running
     with store.engine.connect() as conn:
         assert conn.execute(select(running.c.started_through)).scalar_one() == 6
 
@@ -250,9 +254,8 @@ def test_ends_delete_only_this_nodes_rows(store: SQLAlchemyJobStore) -> None:
     counts the re-run there against max_instances until that node ends it)."""
     running_row(store, "mine", "j")
     running_row(store, "taken", "k")
+    hand_over(store, "taken", "other")
     running = store.tables.running
-    with store.engine.begin() as conn:
-        conn.execute(running.update().where(running.c.run_key == "taken").values(node_id="other"))
     node = store._node
     assert node is not None
     node.claims.delete_running(["mine", "taken"])

@@ -35,22 +35,12 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def scheduler(clock: ManualClock) -> Iterator[ManualScheduler]:
-    """A manual scheduler, shut down at the end if it ran."""
+    """A manual scheduler on :func:`clock` (the cluster's ``store`` fixture starts it paused,
+    with a store of a 60 s lease), shut down at the end if it ran."""
     scheduler = ManualScheduler(clock=clock, metrics=False, tracing=False, timezone="UTC")
     yield scheduler
     if scheduler.running:
         scheduler.shutdown()
-
-
-@pytest.fixture
-def store(postgres_url: str, pg_schema: str, scheduler: ManualScheduler) -> SQLAlchemyJobStore:
-    """A started cluster store (node "here") of a paused scheduler."""
-    store = SQLAlchemyJobStore(
-        url=postgres_url, tableschema=pg_schema, cluster=True, node_id="here", lease_seconds=LEASE
-    )
-    scheduler.add_jobstore(store)
-    scheduler.start(paused=True)
-    return store
 
 
 def row(
