@@ -90,7 +90,8 @@ def enter_hooks(
 
     A hook that fails is logged, never fatal, except one that raises
     :class:`~obssched.exceptions.RunTakenOverError`: the body must not start (another cluster
-    node runs it). The hooks entered before it are exited with that error, which is re-raised.
+    node took the run over). The hooks entered before it are exited with that error, which is
+    re-raised.
     """
     managers: list[AbstractContextManager[object]] | None = None
     for hook in hooks:

@@ -125,7 +125,7 @@ class AsyncIOExecutor(BaseExecutor):
                     log_runs,
                 )
             except RunTakenOverError as exc:
-                # Another cluster node runs it: it ends here without its body.
+                # Another cluster node took it over: it ends here without its body.
                 self._run_ended(
                     run, taken_over_event(run, exc, monotonic(), logger), last=run is last
                 )

@@ -345,7 +345,7 @@ class BaseExecutor(RunBounds, ABC):
                 try:
                     started, managers = begin_body(run, entry, hooks, monotonic, logger, log_runs)
                 except RunTakenOverError as exc:
-                    # Another cluster node runs it: it ends here without its body.
+                    # Another cluster node took it over: it ends here without its body.
                     self._run_ended(
                         run, taken_over_event(run, exc, monotonic(), logger), last=run is last
                     )

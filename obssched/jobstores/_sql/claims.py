@@ -469,7 +469,7 @@ class Claims:
         if it is one of this node's claims (see :mod:`._sql.starts`).
 
         Returns ``False`` when the run must not begin: its row was taken over by another node
-        (this one stalled past its lease), which runs it.
+        (this one stalled past its lease), which handles it.
         """
         if jobstore != self._access.alias:
             return True

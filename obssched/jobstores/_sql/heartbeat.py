@@ -151,8 +151,10 @@ class Membership:
         untracked = self._statements.untracked_running
         parameters = {"node": self.node_id, "before": now - 2 * self.lease_micros, "keep": keep}
         rows = access.read(lambda conn: conn.execute(untracked, parameters).all())
-        ended = [row.run_key for row in rows if _all_begun(row)]
-        rest = [row.run_key for row in rows if not _all_begun(row)]
+        ended: list[str] = []
+        rest: list[str] = []
+        for row in rows:
+            (ended if _all_begun(row) else rest).append(row.run_key)
         if ended:
             # Through the ends' group commit: a delete that fails is retried with the next.
             self._claims.delete_running(ended)

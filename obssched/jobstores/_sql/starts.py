@@ -84,7 +84,8 @@ class StartMarks:
         once writing it failed, which is logged: the body runs either way).
 
         Returns ``False`` when the write found the row no longer this node's: another node took
-        it over (this one stalled past its lease), and runs it; the body must not start here.
+        it over (this one stalled past its lease) and handles its runs; the body must not start
+        here.
         """
         with self._lock:
             if micros > self._pending.get(run_key, -1):
@@ -209,9 +210,9 @@ class StartMarks:
         # every node at once, and only a crash of the database server within its WAL writer's
         # delay, or a failover to a standby that missed it, could lose it (a lost mark makes a
         # begun run look never begun; a lost delete leaves a row this node no longer tracks,
-        # counting against max_instances until a heartbeat two leases later deletes it: see
-        # Membership). Waiting for the disk
-        # instead caps the runs a node can begin at a batch per fsync.
+        # counting against max_instances until a heartbeat two leases later settles it: see
+        # Membership). Waiting for the disk instead caps the runs a node can begin at a batch
+        # per fsync.
         parameters = {
             "keys": list(batch),
             "marks": list(batch.values()),
@@ -247,11 +248,11 @@ class StartMarks:
             lost = sorted(set(batch) - set(held) - set(ended))
             if lost:
                 # This node stalled past its lease and another took its runs over: that node
-                # runs them, so they do not begin here (their callers end them with an error).
+                # handles them, so they do not begin here (their callers end them with an error).
                 self._access.count_error()
                 self._access.logger.warning(
                     "Runs %s do not begin on node %r, which no longer holds them: another node "
-                    "took them over and runs them",
+                    "took them over",
                     ", ".join(lost),
                     self._access.node_id,
                 )
